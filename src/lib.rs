@@ -1,0 +1,6 @@
+//! `spoke` checks that a partner's system integrates correctly with the Connector: it plays
+//! InTouch and the Connector against the partner's API, described once as a profile, and ships a
+//! mock partner that serves any profile's API shape.
+
+pub mod model;
+pub mod profile;

@@ -1,0 +1,280 @@
+//! The canonical records on the InTouch side and the field names shared by every profile.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+/// The kinds of record a profile maps between our canonical fields and the partner's JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RecordKind {
+    /// A partner staff member (a possible lead owner).
+    Staff,
+    /// A lead source.
+    Source,
+    /// A prospect (lead).
+    Prospect,
+    /// A member.
+    Member,
+}
+
+impl RecordKind {
+    /// Every kind, in the order profiles list them.
+    pub const ALL: [RecordKind; 4] = [
+        RecordKind::Staff,
+        RecordKind::Source,
+        RecordKind::Prospect,
+        RecordKind::Member,
+    ];
+
+    /// The key of this kind under `[records]` in a profile.
+    pub fn key(self) -> &'static str {
+        match self {
+            RecordKind::Staff => "staff",
+            RecordKind::Source => "source",
+            RecordKind::Prospect => "prospect",
+            RecordKind::Member => "member",
+        }
+    }
+
+    /// The canonical fields this kind of record can carry.
+    pub fn allowed_fields(self) -> &'static [Field] {
+        use Field::*;
+        match self {
+            RecordKind::Staff => &[Id, Email, FirstName, LastName],
+            RecordKind::Source => &[Id, Name],
+            RecordKind::Prospect => &[
+                Id,
+                ExternalId,
+                FirstName,
+                LastName,
+                Type,
+                Status,
+                BirthDate,
+                Gender,
+                AddressLine1,
+                AddressLine2,
+                City,
+                PostalCode,
+                State,
+                Country,
+                Email,
+                MobilePhone,
+                HomePhone,
+                WorkPhone,
+                Company,
+                TrialStart,
+                TrialEnd,
+                Owner,
+                Source,
+            ],
+            RecordKind::Member => &[
+                Id,
+                ExternalId,
+                FirstName,
+                LastName,
+                Type,
+                Status,
+                BirthDate,
+                Gender,
+                AddressLine1,
+                AddressLine2,
+                City,
+                PostalCode,
+                State,
+                Country,
+                Email,
+                MobilePhone,
+                HomePhone,
+                WorkPhone,
+                Company,
+            ],
+        }
+    }
+
+    /// The fields a profile must map for this kind of record.
+    pub fn required_fields(self) -> &'static [Field] {
+        use Field::*;
+        match self {
+            RecordKind::Staff => &[Id, Email],
+            RecordKind::Source => &[Id, Name],
+            RecordKind::Prospect | RecordKind::Member => &[Id, FirstName, LastName],
+        }
+    }
+
+    /// The fields a save must carry for this kind (the Connector's mandatory fields).
+    pub fn mandatory_on_save(self) -> &'static [Field] {
+        use Field::*;
+        match self {
+            RecordKind::Staff => &[Email],
+            RecordKind::Source => &[Name],
+            RecordKind::Prospect | RecordKind::Member => &[FirstName, LastName],
+        }
+    }
+}
+
+impl fmt::Display for RecordKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+macro_rules! fields {
+    ($($variant:ident => $key:literal),* $(,)?) => {
+        /// A canonical field: the Connector's name for a piece of a record.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Field { $($variant),* }
+
+        impl Field {
+            /// Every canonical field.
+            pub const ALL: &'static [Field] = &[$(Field::$variant),*];
+
+            /// The field's key in profiles and reports.
+            pub fn key(self) -> &'static str {
+                match self { $(Field::$variant => $key),* }
+            }
+        }
+
+        impl FromStr for Field {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($key => Ok(Field::$variant),)*
+                    other => Err(format!("unknown canonical field `{other}`")),
+                }
+            }
+        }
+    };
+}
+
+fields! {
+    Id => "id",
+    ExternalId => "external-id",
+    FirstName => "first-name",
+    LastName => "last-name",
+    Type => "type",
+    Status => "status",
+    BirthDate => "birth-date",
+    Gender => "gender",
+    AddressLine1 => "address-line1",
+    AddressLine2 => "address-line2",
+    City => "city",
+    PostalCode => "postal-code",
+    State => "state",
+    Country => "country",
+    Email => "email",
+    MobilePhone => "mobile-phone",
+    HomePhone => "home-phone",
+    WorkPhone => "work-phone",
+    Company => "company",
+    TrialStart => "trial-start",
+    TrialEnd => "trial-end",
+    Owner => "owner",
+    Source => "source",
+    Name => "name",
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+/// A record as canonical field values. Absent fields are simply not in the map.
+pub type Record = BTreeMap<Field, String>;
+
+/// The Connector's user type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum UserType {
+    /// A lead.
+    Prospect,
+    /// A paying member.
+    Member,
+    /// A member whose membership expired.
+    ExMember,
+}
+
+impl UserType {
+    /// The canonical value written in the `type` field.
+    pub fn key(self) -> &'static str {
+        match self {
+            UserType::Prospect => "prospect",
+            UserType::Member => "member",
+            UserType::ExMember => "ex-member",
+        }
+    }
+}
+
+/// The Connector's user status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Status {
+    /// Active.
+    Active,
+    /// Inactive.
+    Inactive,
+}
+
+impl Status {
+    /// The canonical value written in the `status` field.
+    pub fn key(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Inactive => "inactive",
+        }
+    }
+}
+
+/// The canonical values a field may take where the Connector fixes them; `None` for free text.
+pub fn canonical_values(field: Field) -> Option<&'static [&'static str]> {
+    match field {
+        Field::Type => Some(&["prospect", "member", "ex-member"]),
+        Field::Status => Some(&["active", "inactive"]),
+        Field::Gender => Some(&["M", "F"]),
+        _ => None,
+    }
+}
+
+/// A staff member as InTouch (or a partner sandbox) knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Staff {
+    /// The owning system's id.
+    pub id: String,
+    /// Email address; the Connector matches staff by it, case-insensitively.
+    pub email: Option<String>,
+    /// First name.
+    pub first_name: String,
+    /// Last name.
+    pub last_name: String,
+}
+
+/// A lead source as InTouch (or a partner sandbox) knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeadSource {
+    /// The owning system's id.
+    pub id: String,
+    /// Display name; the Connector matches sources by it, case-insensitively.
+    pub name: String,
+}
+
+/// Compares two names or emails the way the Connector does: Unicode case folding.
+pub fn same_ignoring_case(a: &str, b: &str) -> bool {
+    unicase::UniCase::unicode(a) == unicase::UniCase::unicode(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_keys_round_trip() {
+        for field in Field::ALL {
+            assert_eq!(field.key().parse::<Field>(), Ok(*field));
+        }
+    }
+
+    #[test]
+    fn case_folding_is_unicode_not_ascii() {
+        assert!(same_ignoring_case("STRASSE", "Straße"));
+        assert!(same_ignoring_case("Café Walk-In", "CAFÉ WALK-IN"));
+        assert!(!same_ignoring_case("Café", "Cafe"));
+    }
+}

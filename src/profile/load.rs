@@ -1,0 +1,970 @@
+//! Reading a profile file: syntax, section types and cross-checks, every problem with file,
+//! line and key.
+
+use super::path::JsonPath;
+use super::spec::*;
+use super::template::{path_segments, PathSegment, Slot, Template};
+use super::Profile;
+use crate::model::{canonical_values, Field, RecordKind};
+use serde::de::DeserializeOwned;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use toml_edit::ImDocument;
+
+/// One problem in a profile: where it is and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The profile's file name.
+    pub file: String,
+    /// 1-based line, where the key could be located.
+    pub line: Option<usize>,
+    /// The dotted key the problem is about.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}: {}", self.file, line, self.key, self.message),
+            None => write!(f, "{}: {}: {}", self.file, self.key, self.message),
+        }
+    }
+}
+
+/// Why a profile could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    /// The file could not be read.
+    #[error("cannot read profile {path}: {source}")]
+    Read {
+        /// The path given.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file was read but is not a valid profile.
+    #[error("{}", render_problems(.problems))]
+    Invalid {
+        /// Every problem found, in file order.
+        problems: Vec<Problem>,
+    },
+}
+
+fn render_problems(problems: &[Problem]) -> String {
+    let lines: Vec<String> = problems.iter().map(Problem::to_string).collect();
+    lines.join("\n")
+}
+
+const SECTIONS: [&str; 8] = [
+    "partner",
+    "tenancy",
+    "auth",
+    "capabilities",
+    "references",
+    "absent",
+    "operations",
+    "records",
+];
+
+/// Collects problems and locates their keys in the source.
+struct Checker<'t> {
+    file: String,
+    text: &'t str,
+    document: Option<ImDocument<&'t str>>,
+    problems: Vec<Problem>,
+}
+
+impl<'t> Checker<'t> {
+    fn report(&mut self, key: &[&str], message: impl Into<String>) {
+        let line = self.line_of(key);
+        self.problems.push(Problem {
+            file: self.file.clone(),
+            line,
+            key: key.join("."),
+            message: message.into(),
+        });
+    }
+
+    /// The line of the deepest part of `key` present in the file.
+    fn line_of(&self, key: &[&str]) -> Option<usize> {
+        let document = self.document.as_ref()?;
+        let mut table: &dyn toml_edit::TableLike = document.as_table();
+        let mut offset = None;
+        for segment in key {
+            let Some((found_key, item)) = table.get_key_value(segment) else {
+                break;
+            };
+            offset = found_key
+                .span()
+                .or_else(|| item.span())
+                .map(|span| span.start)
+                .or(offset);
+            match item.as_table_like() {
+                Some(inner) => table = inner,
+                None => break,
+            }
+        }
+        let offset = offset?;
+        Some(self.text[..offset].matches('\n').count() + 1)
+    }
+
+    /// Deserializes one value, reporting a typed error at the exact key.
+    fn section<T: DeserializeOwned>(&mut self, key: &[&str], value: &toml::Value) -> Option<T> {
+        match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+            Ok(parsed) => Some(parsed),
+            Err(error) => {
+                let mut full: Vec<String> = key.iter().map(|s| s.to_string()).collect();
+                for segment in error.path().iter() {
+                    match segment {
+                        serde_path_to_error::Segment::Map { key } => full.push(key.clone()),
+                        serde_path_to_error::Segment::Seq { index } => {
+                            full.push(index.to_string())
+                        }
+                        _ => {}
+                    }
+                }
+                let message = error.inner().to_string();
+                let message = message.trim_end().to_owned();
+                // An unknown key is located at itself, not at its table.
+                if let Some(unknown) = message
+                    .strip_prefix("unknown field `")
+                    .and_then(|rest| rest.split('`').next())
+                {
+                    full.push(unknown.to_owned());
+                }
+                let full: Vec<&str> = full.iter().map(String::as_str).collect();
+                self.report(&full, message);
+                None
+            }
+        }
+    }
+}
+
+/// Parses and validates profile text.
+pub(super) fn parse(file_name: &str, text: &str) -> Result<Profile, ProfileError> {
+    let mut checker = Checker {
+        file: file_name.to_owned(),
+        text,
+        document: None,
+        problems: Vec::new(),
+    };
+    let document = match ImDocument::parse(text) {
+        Ok(document) => document,
+        Err(error) => {
+            let line = error
+                .span()
+                .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+            let message = error.message().trim_end().to_owned();
+            return Err(ProfileError::Invalid {
+                problems: vec![Problem {
+                    file: file_name.to_owned(),
+                    line,
+                    key: "(syntax)".into(),
+                    message,
+                }],
+            });
+        }
+    };
+    checker.document = Some(document);
+    let root: toml::Table = match toml::from_str(text) {
+        Ok(root) => root,
+        Err(error) => {
+            checker.report(&["(syntax)"], error.message().trim_end());
+            return Err(ProfileError::Invalid {
+                problems: checker.problems,
+            });
+        }
+    };
+    let profile = check(&mut checker, file_name, text, &root);
+    let mut problems = checker.problems;
+    if problems.is_empty() {
+        if let Some(profile) = profile {
+            return Ok(profile);
+        }
+    }
+    problems.sort_by_key(|problem| problem.line.unwrap_or(0));
+    Err(ProfileError::Invalid { problems })
+}
+
+fn check(
+    checker: &mut Checker<'_>,
+    file_name: &str,
+    text: &str,
+    root: &toml::Table,
+) -> Option<Profile> {
+    for key in root.keys() {
+        if !SECTIONS.contains(&key.as_str()) {
+            checker.report(
+                &[key],
+                format!(
+                    "unknown section, expected one of: {}",
+                    SECTIONS.join(", ")
+                ),
+            );
+        }
+    }
+    let mut broken = false;
+    let partner = match root.get("partner") {
+        Some(value) => checker.section::<PartnerSection>(&["partner"], value),
+        None => {
+            checker.report(&["partner"], "missing section: name and base-url are required");
+            None
+        }
+    };
+    broken |= partner.is_none();
+    if !root.contains_key("capabilities") {
+        checker.report(
+            &["capabilities"],
+            "missing section: declare which of prospects, members, staff-owner, lead-source the partner supports",
+        );
+        broken = true;
+    }
+    let tenancy: Tenancy = optional_section(checker, root, "tenancy", &mut broken);
+    let auth: AuthSection = optional_section(checker, root, "auth", &mut broken);
+    let capabilities: Capabilities = optional_section(checker, root, "capabilities", &mut broken);
+    let references: References = optional_section(checker, root, "references", &mut broken);
+    let absent: Absent = optional_section(checker, root, "absent", &mut broken);
+
+    let mut operations = BTreeMap::new();
+    let mut declared_operations = BTreeSet::new();
+    match root.get("operations") {
+        Some(toml::Value::Table(table)) => {
+            for (key, value) in table {
+                let Some(kind) = OperationKind::from_key(key) else {
+                    let known: Vec<&str> = OperationKind::ALL.iter().map(|k| k.key()).collect();
+                    checker.report(
+                        &["operations", key],
+                        format!("unknown operation, expected one of: {}", known.join(", ")),
+                    );
+                    broken = true;
+                    continue;
+                };
+                declared_operations.insert(kind);
+                match checker.section::<Operation>(&["operations", key], value) {
+                    Some(operation) => {
+                        operations.insert(kind, operation);
+                    }
+                    None => broken = true,
+                }
+            }
+        }
+        Some(_) => {
+            checker.report(&["operations"], "must be a table of operations");
+            broken = true;
+        }
+        None => {}
+    }
+
+    let mut records = BTreeMap::new();
+    let mut declared_records = BTreeSet::new();
+    match root.get("records") {
+        Some(toml::Value::Table(table)) => {
+            for (key, value) in table {
+                let Some(kind) = RecordKind::ALL.into_iter().find(|kind| kind.key() == key)
+                else {
+                    checker.report(
+                        &["records", key],
+                        "unknown record kind, expected one of: staff, source, prospect, member",
+                    );
+                    broken = true;
+                    continue;
+                };
+                declared_records.insert(kind);
+                let Some(raw) = checker.section::<RecordMapping>(&["records", key], value) else {
+                    broken = true;
+                    continue;
+                };
+                if let Some(mapping) = check_mapping(checker, kind, &raw) {
+                    records.insert(kind, mapping);
+                }
+            }
+        }
+        Some(_) => {
+            checker.report(&["records"], "must be a table of record mappings");
+            broken = true;
+        }
+        None => {}
+    }
+
+    let partner = partner?;
+    let profile = Profile {
+        file_name: file_name.to_owned(),
+        text: text.to_owned(),
+        partner,
+        tenancy,
+        auth,
+        capabilities,
+        references,
+        absent,
+        operations,
+        records,
+    };
+    check_profile(checker, &profile, &declared_operations, &declared_records);
+    (!broken).then_some(profile)
+}
+
+/// A section that may be left out (its defaults apply); a broken one marks the profile broken.
+fn optional_section<T: DeserializeOwned + Default>(
+    checker: &mut Checker<'_>,
+    root: &toml::Table,
+    name: &str,
+    broken: &mut bool,
+) -> T {
+    let Some(value) = root.get(name) else {
+        return T::default();
+    };
+    checker.section(&[name], value).unwrap_or_else(|| {
+        *broken = true;
+        T::default()
+    })
+}
+
+fn check_mapping(
+    checker: &mut Checker<'_>,
+    kind: RecordKind,
+    raw: &RecordMapping,
+) -> Option<Mapping> {
+    let section = kind.key();
+    let mut mapping = Mapping::default();
+    let mut ok = true;
+    for (name, path) in &raw.fields {
+        match name.parse::<Field>() {
+            Ok(field) if kind.allowed_fields().contains(&field) => {
+                mapping.fields.insert(field, path.clone());
+            }
+            Ok(field) => {
+                checker.report(
+                    &["records", section, "fields", name],
+                    format!("`{field}` is not a field of a {kind} record"),
+                );
+                ok = false;
+            }
+            Err(message) => {
+                let known: Vec<&str> = kind.allowed_fields().iter().map(|f| f.key()).collect();
+                checker.report(
+                    &["records", section, "fields", name],
+                    format!("{message}; a {kind} record has: {}", known.join(", ")),
+                );
+                ok = false;
+            }
+        }
+    }
+    for (path_text, template) in &raw.fixed {
+        match JsonPath::parse(path_text) {
+            Ok(path) if path.is_root() => {
+                checker.report(
+                    &["records", section, "fixed", path_text],
+                    "a fixed value needs a path inside the record",
+                );
+                ok = false;
+            }
+            Ok(path) => {
+                if template.slots().iter().any(|slot| matches!(slot, Slot::Id | Slot::Email)) {
+                    checker.report(
+                        &["records", section, "fixed", path_text],
+                        "fixed values may use only {client_id} and {club_id}",
+                    );
+                    ok = false;
+                }
+                mapping.fixed.push((path, template.clone()));
+            }
+            Err(message) => {
+                checker.report(&["records", section, "fixed", path_text], message);
+                ok = false;
+            }
+        }
+    }
+    for (name, table) in &raw.values {
+        let field = match name.parse::<Field>() {
+            Ok(field) if mapping.fields.contains_key(&field) => field,
+            Ok(field) => {
+                checker.report(
+                    &["records", section, "values", name],
+                    format!("values are given for `{field}`, which is not mapped in fields"),
+                );
+                ok = false;
+                continue;
+            }
+            Err(message) => {
+                checker.report(&["records", section, "values", name], message);
+                ok = false;
+                continue;
+            }
+        };
+        if let Some(allowed) = canonical_values(field) {
+            for canonical in table.keys() {
+                if !allowed.contains(&canonical.as_str()) {
+                    checker.report(
+                        &["records", section, "values", name, canonical],
+                        format!(
+                            "`{canonical}` is not a value of `{field}`; expected one of: {}",
+                            allowed.join(", ")
+                        ),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for partner_value in table.values() {
+            if !seen.insert(partner_value) {
+                checker.report(
+                    &["records", section, "values", name],
+                    format!("two values are written as `{partner_value}`; they could not be told apart on reading"),
+                );
+                ok = false;
+            }
+        }
+        mapping.values.insert(field, table.clone());
+    }
+    for required in kind.required_fields() {
+        if !mapping.fields.contains_key(required) {
+            checker.report(
+                &["records", section, "fields"],
+                format!("a {kind} record must map `{required}`"),
+            );
+            ok = false;
+        }
+    }
+    let mut all_paths: Vec<(String, &JsonPath)> = mapping
+        .fields
+        .iter()
+        .map(|(field, path)| (format!("fields.{field}"), path))
+        .collect();
+    all_paths.extend(
+        mapping
+            .fixed
+            .iter()
+            .map(|(path, _)| (format!("fixed.{path}"), path)),
+    );
+    for (index, (name_a, path_a)) in all_paths.iter().enumerate() {
+        if path_a.is_root() {
+            checker.report(
+                &["records", section, "fields", name_a.trim_start_matches("fields.")],
+                "a field needs a path inside the record, not the record itself",
+            );
+            ok = false;
+            continue;
+        }
+        for (name_b, path_b) in &all_paths[index + 1..] {
+            if path_a.overlaps(path_b) {
+                checker.report(
+                    &["records", section],
+                    format!("`{name_a}` ({path_a}) and `{name_b}` ({path_b}) would overwrite each other in the partner's JSON"),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(mapping)
+}
+
+fn check_profile(
+    checker: &mut Checker<'_>,
+    profile: &Profile,
+    declared_operations: &BTreeSet<OperationKind>,
+    declared_records: &BTreeSet<RecordKind>,
+) {
+    match reqwest::Url::parse(&profile.partner.base_url) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => {
+            if url.query().is_some() || url.fragment().is_some() {
+                checker.report(
+                    &["partner", "base-url"],
+                    "must not carry a query or fragment; put query parameters on the operations",
+                );
+            }
+        }
+        Ok(url) => checker.report(
+            &["partner", "base-url"],
+            format!("scheme `{}` is not http or https", url.scheme()),
+        ),
+        Err(error) => checker.report(
+            &["partner", "base-url"],
+            format!("`{}` is not a URL: {error}", profile.partner.base_url),
+        ),
+    }
+    check_auth(checker, &profile.auth);
+
+    let caps = profile.capabilities;
+    if !caps.prospects && !caps.members {
+        checker.report(
+            &["capabilities"],
+            "the partner must receive prospects, members or both",
+        );
+    }
+    if caps.staff_owner && !caps.prospects {
+        checker.report(
+            &["capabilities", "staff-owner"],
+            "a staff owner belongs to prospects, but prospects is false",
+        );
+    }
+    if caps.lead_source && !caps.prospects {
+        checker.report(
+            &["capabilities", "lead-source"],
+            "a lead source belongs to prospects, but prospects is false",
+        );
+    }
+
+    let has = |kind: OperationKind| declared_operations.contains(&kind);
+    // The guide: "Your API MUST provide a call to get a list of staff."
+    if caps.staff_owner && !has(OperationKind::StaffList) {
+        checker.report(
+            &["operations", "staff-list"],
+            "owner support is declared but no staff-list operation is given (the guide: the API MUST provide a call to get a list of staff)",
+        );
+    }
+    if caps.lead_source && !has(OperationKind::SourceList) && !has(OperationKind::SourceCreate) {
+        checker.report(
+            &["operations", "source-list"],
+            "lead-source support is declared but neither source-list nor source-create is given",
+        );
+    }
+    for (kind, carried) in [
+        (RecordKind::Prospect, caps.prospects),
+        (RecordKind::Member, caps.members),
+    ] {
+        check_writes(checker, kind, carried, &has);
+    }
+    for kind in declared_operations {
+        let needed = match kind.record() {
+            RecordKind::Staff => caps.staff_owner,
+            RecordKind::Source => caps.lead_source,
+            RecordKind::Prospect => caps.prospects,
+            RecordKind::Member => caps.members,
+        };
+        if !needed {
+            checker.report(
+                &["operations", kind.key()],
+                format!(
+                    "is given but the capability it serves is not declared ({})",
+                    capability_key(kind.record())
+                ),
+            );
+        }
+    }
+    for kind in RecordKind::ALL {
+        let needed = match kind {
+            RecordKind::Staff => caps.staff_owner,
+            RecordKind::Source => caps.lead_source,
+            RecordKind::Prospect => caps.prospects,
+            RecordKind::Member => caps.members,
+        };
+        if needed && !declared_records.contains(&kind) {
+            checker.report(
+                &["records", kind.key()],
+                format!(
+                    "{} is declared but [records.{}] is missing",
+                    capability_key(kind),
+                    kind.key()
+                ),
+            );
+        } else if !needed && declared_records.contains(&kind) {
+            checker.report(
+                &["records", kind.key()],
+                format!(
+                    "is given but {} is not declared",
+                    capability_key(kind)
+                ),
+            );
+        }
+    }
+    if let Some(prospect) = profile.records.get(&RecordKind::Prospect) {
+        for (field, wanted) in [
+            (Field::Owner, caps.staff_owner),
+            (Field::Source, caps.lead_source),
+        ] {
+            let mapped = prospect.fields.contains_key(&field);
+            if wanted && !mapped {
+                checker.report(
+                    &["records", "prospect", "fields"],
+                    format!("{} is declared but `{field}` is not mapped", capability_key_for(field)),
+                );
+            } else if !wanted && mapped {
+                checker.report(
+                    &["records", "prospect", "fields", field.key()],
+                    format!("is mapped but {} is not declared", capability_key_for(field)),
+                );
+            }
+        }
+    }
+
+    let mut routes: BTreeMap<(Method, Vec<Option<String>>), OperationKind> = BTreeMap::new();
+    for (kind, operation) in &profile.operations {
+        check_operation(checker, profile, *kind, operation, &mut routes);
+    }
+}
+
+fn capability_key(kind: RecordKind) -> &'static str {
+    match kind {
+        RecordKind::Staff => "capabilities.staff-owner",
+        RecordKind::Source => "capabilities.lead-source",
+        RecordKind::Prospect => "capabilities.prospects",
+        RecordKind::Member => "capabilities.members",
+    }
+}
+
+fn capability_key_for(field: Field) -> &'static str {
+    if field == Field::Owner {
+        "capabilities.staff-owner"
+    } else {
+        "capabilities.lead-source"
+    }
+}
+
+fn check_writes(
+    checker: &mut Checker<'_>,
+    kind: RecordKind,
+    carried: bool,
+    has: &dyn Fn(OperationKind) -> bool,
+) {
+    let (save, create, update) = match kind {
+        RecordKind::Prospect => (
+            OperationKind::ProspectSave,
+            OperationKind::ProspectCreate,
+            OperationKind::ProspectUpdate,
+        ),
+        _ => (
+            OperationKind::MemberSave,
+            OperationKind::MemberCreate,
+            OperationKind::MemberUpdate,
+        ),
+    };
+    if !carried {
+        return;
+    }
+    if has(save) && (has(create) || has(update)) {
+        checker.report(
+            &["operations", save.key()],
+            format!(
+                "give either {} or {} + {}, not both",
+                save.key(),
+                create.key(),
+                update.key()
+            ),
+        );
+    } else if !has(save) && !has(create) {
+        checker.report(
+            &["operations", save.key()],
+            format!(
+                "{} is declared but neither {} nor {} is given",
+                capability_key(kind),
+                save.key(),
+                create.key()
+            ),
+        );
+    } else if has(create) && !has(update) {
+        checker.report(
+            &["operations", update.key()],
+            format!(
+                "{} is given without {}: the Connector sends updates of saved records by the partner's id",
+                create.key(),
+                update.key()
+            ),
+        );
+    } else if has(update) && !has(create) {
+        checker.report(
+            &["operations", create.key()],
+            format!("{} is given without {}", update.key(), create.key()),
+        );
+    }
+}
+
+fn check_auth(checker: &mut Checker<'_>, auth: &AuthSection) {
+    let given = [
+        ("token-env", auth.token_env.is_some()),
+        ("header", auth.header.is_some()),
+        ("query", auth.query.is_some()),
+        ("key-env", auth.key_env.is_some()),
+        ("username-env", auth.username_env.is_some()),
+        ("password-env", auth.password_env.is_some()),
+    ];
+    let (scheme_name, wanted): (&str, &[&str]) = match auth.scheme {
+        AuthScheme::None => ("none", &[]),
+        AuthScheme::Bearer => ("bearer", &["token-env"]),
+        AuthScheme::ApiKey => ("api-key", &["key-env", "header", "query"]),
+        AuthScheme::Basic => ("basic", &["username-env", "password-env"]),
+    };
+    for (key, present) in given {
+        if present && !wanted.contains(&key) {
+            checker.report(
+                &["auth", key],
+                format!("does not belong to scheme `{scheme_name}`"),
+            );
+        }
+    }
+    let mut require = |key: &str, value: &Option<String>| match value {
+        None => checker.report(
+            &["auth"],
+            format!("scheme `{scheme_name}` needs `{key}` (the name of an environment variable)"),
+        ),
+        Some(name) if !is_env_name(name) => checker.report(
+            &["auth", key],
+            "must be the name of an environment variable (letters, digits, `_`), never the secret itself",
+        ),
+        Some(_) => {}
+    };
+    match auth.scheme {
+        AuthScheme::None => {}
+        AuthScheme::Bearer => require("token-env", &auth.token_env),
+        AuthScheme::Basic => {
+            require("username-env", &auth.username_env);
+            require("password-env", &auth.password_env);
+        }
+        AuthScheme::ApiKey => {
+            require("key-env", &auth.key_env);
+            match (&auth.header, &auth.query) {
+                (Some(_), Some(_)) => checker.report(
+                    &["auth", "query"],
+                    "give the key's header or its query parameter, not both",
+                ),
+                (None, None) => checker.report(
+                    &["auth"],
+                    "scheme `api-key` needs `header` or `query` to say where the key goes",
+                ),
+                (Some(name), None) | (None, Some(name)) if name.trim().is_empty() => checker
+                    .report(&["auth"], "the key's header or query parameter has no name"),
+                _ => {}
+            }
+        }
+    }
+}
+
+fn is_env_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn check_operation(
+    checker: &mut Checker<'_>,
+    profile: &Profile,
+    kind: OperationKind,
+    operation: &Operation,
+    routes: &mut BTreeMap<(Method, Vec<Option<String>>), OperationKind>,
+) {
+    let key = kind.key();
+    let role = kind.role();
+    let mut allowed_slots = BTreeSet::from([Slot::ClientId, Slot::ClubId]);
+    if kind.addresses_one_record() {
+        allowed_slots.insert(Slot::Id);
+    }
+    if role == OperationRole::Lookup {
+        allowed_slots.insert(Slot::Email);
+    }
+    let mut used_slots = BTreeSet::new();
+    let mut check_slots = |checker: &mut Checker<'_>, at: &[&str], template: &Template| {
+        for slot in template.slots() {
+            if !allowed_slots.contains(&slot) {
+                checker.report(
+                    at,
+                    format!("{} cannot be used in {key}", slot.placeholder()),
+                );
+            }
+            let tenancy_missing = match slot {
+                Slot::ClientId => profile.tenancy.client_id.is_none(),
+                Slot::ClubId => profile.tenancy.club_id.is_none(),
+                _ => false,
+            };
+            if tenancy_missing {
+                checker.report(
+                    at,
+                    format!(
+                        "uses {} but [tenancy] does not give it",
+                        slot.placeholder()
+                    ),
+                );
+            }
+            used_slots.insert(slot);
+        }
+    };
+    check_slots(checker, &["operations", key, "path"], &operation.path);
+    for (name, template) in &operation.query {
+        check_slots(checker, &["operations", key, "query", name], template);
+    }
+    for (mapping_kind, mapping) in &profile.records {
+        if *mapping_kind == kind.record() {
+            for (path, template) in &mapping.fixed {
+                let path_text = path.to_string();
+                check_slots(
+                    checker,
+                    &["records", mapping_kind.key(), "fixed", &path_text],
+                    template,
+                );
+            }
+        }
+    }
+    match path_segments(&operation.path) {
+        Ok(segments) => {
+            let shape: Vec<Option<String>> = segments
+                .into_iter()
+                .map(|segment| match segment {
+                    PathSegment::Literal(text) => Some(text),
+                    PathSegment::Slot(_) => None,
+                })
+                .collect();
+            if let Some(other) = routes.insert((operation.method, shape), kind) {
+                checker.report(
+                    &["operations", key, "path"],
+                    format!(
+                        "{} {} is also the route of {}; the two could not be told apart",
+                        operation.method.as_str(),
+                        operation.path,
+                        other.key()
+                    ),
+                );
+            }
+        }
+        Err(message) => checker.report(&["operations", key, "path"], message),
+    }
+    if kind.addresses_one_record() && !used_slots.contains(&Slot::Id) {
+        checker.report(
+            &["operations", key, "path"],
+            format!("{key} addresses one record: its path or query must use {{id}}"),
+        );
+    }
+    if role == OperationRole::Lookup && !used_slots.contains(&Slot::Email) {
+        checker.report(
+            &["operations", key, "query"],
+            "the lookup must send the email: use {email} in its path or query",
+        );
+    }
+    let read_only = matches!(
+        role,
+        OperationRole::List | OperationRole::Lookup | OperationRole::Read
+    );
+    if read_only && operation.method != Method::Get {
+        checker.report(
+            &["operations", key, "method"],
+            format!("{key} reads and must use GET"),
+        );
+    }
+    if !read_only && operation.method == Method::Get {
+        checker.report(
+            &["operations", key, "method"],
+            format!("{key} writes and cannot use GET"),
+        );
+    }
+    let misplaced = |present: bool, name: &str, roles: &[OperationRole]| {
+        (present && !roles.contains(&role)).then(|| name.to_owned())
+    };
+    let lookup_is_list = operation.answer == Some(LookupAnswer::List);
+    for name in [
+        misplaced(
+            operation.list.is_some() && !(role == OperationRole::Lookup && lookup_is_list),
+            "list",
+            &[OperationRole::List],
+        ),
+        misplaced(operation.paging.is_some(), "paging", &[OperationRole::List]),
+        misplaced(operation.answer.is_some(), "answer", &[OperationRole::Lookup]),
+        misplaced(operation.body.is_some(), "body", &[OperationRole::Write]),
+        misplaced(
+            operation.record.is_some() && lookup_is_list,
+            "record",
+            &[OperationRole::Write, OperationRole::Read],
+        ),
+        misplaced(
+            operation.record.is_some(),
+            "record",
+            &[OperationRole::Write, OperationRole::Read, OperationRole::Lookup],
+        ),
+        misplaced(operation.id_from.is_some(), "id-from", &[OperationRole::Write]),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        checker.report(
+            &["operations", key, &name],
+            format!("does not apply to {key}"),
+        );
+    }
+    if role == OperationRole::Lookup && operation.answer.is_none() {
+        checker.report(
+            &["operations", key],
+            "a lookup must say its answer: \"object\" (404 when none) or \"list\" (empty when none)",
+        );
+    }
+    if let Some(paging) = &operation.paging {
+        check_paging(checker, key, paging);
+    }
+}
+
+fn check_paging(checker: &mut Checker<'_>, key: &str, paging: &Paging) {
+    let given = [
+        ("page-param", paging.page_param.is_some()),
+        ("first-page", paging.first_page.is_some()),
+        ("size-param", paging.size_param.is_some()),
+        ("page-size", paging.page_size.is_some()),
+        ("offset-param", paging.offset_param.is_some()),
+        ("limit-param", paging.limit_param.is_some()),
+        ("cursor-param", paging.cursor_param.is_some()),
+        ("next-field", paging.next_field.is_some()),
+        ("total-field", paging.total_field.is_some()),
+        ("stop", paging.stop.is_some()),
+    ];
+    let (style, required, optional): (&str, &[&str], &[&str]) = match paging.style {
+        PagingStyle::None => ("none", &[], &[]),
+        PagingStyle::PageNumber => (
+            "page-number",
+            &["page-param", "size-param", "page-size", "stop"],
+            &["first-page", "total-field"],
+        ),
+        PagingStyle::Offset => (
+            "offset",
+            &["offset-param", "limit-param", "page-size", "stop"],
+            &["total-field"],
+        ),
+        PagingStyle::Cursor => (
+            "cursor",
+            &["cursor-param", "next-field"],
+            &["size-param", "page-size"],
+        ),
+        PagingStyle::NextLink => ("next-link", &["next-field"], &["size-param", "page-size"]),
+    };
+    for (name, present) in given {
+        if present && !required.contains(&name) && !optional.contains(&name) {
+            checker.report(
+                &["operations", key, "paging", name],
+                format!("does not apply to paging style `{style}`"),
+            );
+        }
+        if !present && required.contains(&name) {
+            checker.report(
+                &["operations", key, "paging"],
+                format!("paging style `{style}` needs `{name}`"),
+            );
+        }
+    }
+    if paging.size_param.is_some() != paging.page_size.is_some()
+        && matches!(paging.style, PagingStyle::Cursor | PagingStyle::NextLink)
+    {
+        checker.report(
+            &["operations", key, "paging"],
+            "give size-param and page-size together",
+        );
+    }
+    if let Some(size) = paging.page_size {
+        if !(1..=10_000).contains(&size) {
+            checker.report(
+                &["operations", key, "paging", "page-size"],
+                "must be between 1 and 10000",
+            );
+        }
+    }
+    if let Some(first) = paging.first_page {
+        if first > 1 {
+            checker.report(
+                &["operations", key, "paging", "first-page"],
+                "must be 0 or 1",
+            );
+        }
+    }
+    if (paging.stop == Some(PageStop::Total)) != paging.total_field.is_some() {
+        checker.report(
+            &["operations", key, "paging"],
+            "stop = \"total\" and total-field go together",
+        );
+    }
+}

@@ -1,0 +1,426 @@
+//! The profile's sections as serde types: what a profile file may say, key by key.
+
+use super::path::JsonPath;
+use super::template::Template;
+use crate::model::{Field, RecordKind};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// `[partner]`: who the partner is and where its API lives.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PartnerSection {
+    /// Display name in reports.
+    pub name: String,
+    /// The partner's API root; `--base-url` overrides it.
+    pub base_url: String,
+    /// Body format of requests and responses.
+    #[serde(default)]
+    pub format: BodyFormat,
+}
+
+/// The body format of a partner's API.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BodyFormat {
+    /// JSON bodies.
+    #[default]
+    Json,
+}
+
+/// `[tenancy]`: the partner's identifiers for the client and club.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Tenancy {
+    /// The partner's client (chain) id: `{client_id}`.
+    pub client_id: Option<String>,
+    /// The partner's club id: `{club_id}`.
+    pub club_id: Option<String>,
+}
+
+/// `[auth]`: how requests prove who they are. Secrets come from environment variables.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AuthSection {
+    /// The scheme.
+    pub scheme: AuthScheme,
+    /// bearer: the variable holding the token.
+    pub token_env: Option<String>,
+    /// api-key: the header carrying the key.
+    pub header: Option<String>,
+    /// api-key: the query parameter carrying the key.
+    pub query: Option<String>,
+    /// api-key: the variable holding the key.
+    pub key_env: Option<String>,
+    /// basic: the variable holding the user name.
+    pub username_env: Option<String>,
+    /// basic: the variable holding the password.
+    pub password_env: Option<String>,
+}
+
+/// An authentication scheme.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthScheme {
+    /// No authentication.
+    #[default]
+    None,
+    /// `Authorization: Bearer <token>`.
+    Bearer,
+    /// A key in a named header or query parameter.
+    ApiKey,
+    /// HTTP basic authentication.
+    Basic,
+}
+
+/// `[capabilities]`: what the integration carries.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Capabilities {
+    /// The partner receives prospects (leads).
+    #[serde(default)]
+    pub prospects: bool,
+    /// The partner receives members.
+    #[serde(default)]
+    pub members: bool,
+    /// Prospects carry a staff owner.
+    #[serde(default)]
+    pub staff_owner: bool,
+    /// Prospects carry a lead source.
+    #[serde(default)]
+    pub lead_source: bool,
+}
+
+/// `[references]`: how a prospect points at its owner and source.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct References {
+    /// The owner by the partner's staff id or by email.
+    #[serde(default)]
+    pub owner: OwnerReference,
+    /// The source by the partner's source id or by name.
+    #[serde(default)]
+    pub source: SourceReference,
+}
+
+/// How an owner is referenced.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OwnerReference {
+    /// The partner's staff id.
+    #[default]
+    Id,
+    /// The staff member's email; the partner resolves it.
+    Email,
+}
+
+/// How a lead source is referenced.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceReference {
+    /// The partner's source id.
+    #[default]
+    Id,
+    /// The source's name; the partner resolves it, case-insensitively.
+    Name,
+}
+
+/// `[absent]`: how a missing owner or source is written.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Absent {
+    /// A lead with no owner.
+    #[serde(default)]
+    pub owner: AbsentStyle,
+    /// A lead with no source.
+    #[serde(default)]
+    pub source: AbsentStyle,
+}
+
+/// How an absent value is written in a body.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AbsentStyle {
+    /// The field is left out.
+    #[default]
+    Omit,
+    /// The field is `null`.
+    Null,
+    /// The field is `""`.
+    Empty,
+}
+
+/// The operations a profile can declare, in a fixed order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OperationKind {
+    /// Fetch the whole staff list.
+    StaffList,
+    /// Look one staff member up by email.
+    StaffLookup,
+    /// Fetch the lead-source list.
+    SourceList,
+    /// Create a lead source.
+    SourceCreate,
+    /// Save a prospect: create without id, update with the partner's id.
+    ProspectSave,
+    /// Create a prospect.
+    ProspectCreate,
+    /// Update a prospect by the partner's id.
+    ProspectUpdate,
+    /// Read a prospect by the partner's id.
+    ProspectRead,
+    /// Save a member: create without id, update with the partner's id.
+    MemberSave,
+    /// Create a member.
+    MemberCreate,
+    /// Update a member by the partner's id.
+    MemberUpdate,
+    /// Read a member by the partner's id.
+    MemberRead,
+}
+
+/// What an operation does, independent of the record kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperationRole {
+    /// Answers a (possibly paged) list.
+    List,
+    /// Answers one staff member for an email, or none.
+    Lookup,
+    /// Creates or updates a record from a body.
+    Write,
+    /// Answers one record by id.
+    Read,
+}
+
+impl OperationKind {
+    /// Every kind.
+    pub const ALL: [OperationKind; 12] = [
+        OperationKind::StaffList,
+        OperationKind::StaffLookup,
+        OperationKind::SourceList,
+        OperationKind::SourceCreate,
+        OperationKind::ProspectSave,
+        OperationKind::ProspectCreate,
+        OperationKind::ProspectUpdate,
+        OperationKind::ProspectRead,
+        OperationKind::MemberSave,
+        OperationKind::MemberCreate,
+        OperationKind::MemberUpdate,
+        OperationKind::MemberRead,
+    ];
+
+    /// The key under `[operations]`.
+    pub fn key(self) -> &'static str {
+        match self {
+            OperationKind::StaffList => "staff-list",
+            OperationKind::StaffLookup => "staff-lookup",
+            OperationKind::SourceList => "source-list",
+            OperationKind::SourceCreate => "source-create",
+            OperationKind::ProspectSave => "prospect-save",
+            OperationKind::ProspectCreate => "prospect-create",
+            OperationKind::ProspectUpdate => "prospect-update",
+            OperationKind::ProspectRead => "prospect-read",
+            OperationKind::MemberSave => "member-save",
+            OperationKind::MemberCreate => "member-create",
+            OperationKind::MemberUpdate => "member-update",
+            OperationKind::MemberRead => "member-read",
+        }
+    }
+
+    /// Parses an `[operations]` key.
+    pub fn from_key(key: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.key() == key)
+    }
+
+    /// The record kind the operation reads or writes.
+    pub fn record(self) -> RecordKind {
+        match self {
+            OperationKind::StaffList | OperationKind::StaffLookup => RecordKind::Staff,
+            OperationKind::SourceList | OperationKind::SourceCreate => RecordKind::Source,
+            OperationKind::ProspectSave
+            | OperationKind::ProspectCreate
+            | OperationKind::ProspectUpdate
+            | OperationKind::ProspectRead => RecordKind::Prospect,
+            OperationKind::MemberSave
+            | OperationKind::MemberCreate
+            | OperationKind::MemberUpdate
+            | OperationKind::MemberRead => RecordKind::Member,
+        }
+    }
+
+    /// What the operation does.
+    pub fn role(self) -> OperationRole {
+        match self {
+            OperationKind::StaffList | OperationKind::SourceList => OperationRole::List,
+            OperationKind::StaffLookup => OperationRole::Lookup,
+            OperationKind::ProspectRead | OperationKind::MemberRead => OperationRole::Read,
+            _ => OperationRole::Write,
+        }
+    }
+
+    /// Whether `{id}` belongs in this operation's path or query.
+    pub fn addresses_one_record(self) -> bool {
+        matches!(
+            self,
+            OperationKind::ProspectUpdate
+                | OperationKind::ProspectRead
+                | OperationKind::MemberUpdate
+                | OperationKind::MemberRead
+        )
+    }
+}
+
+/// An HTTP method an operation may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    /// GET
+    Get,
+    /// POST
+    Post,
+    /// PUT
+    Put,
+    /// PATCH
+    Patch,
+}
+
+impl Method {
+    /// The method's name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+        }
+    }
+}
+
+/// One `[operations.KIND]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Operation {
+    /// HTTP method.
+    pub method: Method,
+    /// Path template under the base URL.
+    pub path: Template,
+    /// Constant and templated query parameters.
+    #[serde(default)]
+    pub query: BTreeMap<String, Template>,
+    /// Lists (and list-style lookups): where the array sits in the response.
+    pub list: Option<JsonPath>,
+    /// Lists: how pages are requested and when they end.
+    pub paging: Option<Paging>,
+    /// Lookups: whether the answer is one object (404 when none) or a list (empty when none).
+    pub answer: Option<LookupAnswer>,
+    /// Writes: where the record sits in the request body.
+    pub body: Option<JsonPath>,
+    /// Writes, reads and object lookups: where the record sits in the response body.
+    pub record: Option<JsonPath>,
+    /// Writes: where the new record's id comes back.
+    pub id_from: Option<IdFrom>,
+}
+
+/// How a lookup answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LookupAnswer {
+    /// One record, or 404 when the email is unknown.
+    Object,
+    /// A list of matches at `list`, empty when the email is unknown.
+    List,
+}
+
+/// Where a write returns the record's id.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IdFrom {
+    /// The mapped `id` field of the record in the response body.
+    #[default]
+    Body,
+    /// The last path segment of the `Location` header.
+    Location,
+}
+
+/// `paging = { style = ..., ... }`: how a list is paged.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Paging {
+    /// The paging style.
+    pub style: PagingStyle,
+    /// page-number: the page parameter.
+    pub page_param: Option<String>,
+    /// page-number: the number of the first page (0 or 1).
+    pub first_page: Option<u64>,
+    /// page-number, cursor, next-link: the page-size parameter.
+    pub size_param: Option<String>,
+    /// Every style but none: records per page requested.
+    pub page_size: Option<u64>,
+    /// offset: the offset parameter.
+    pub offset_param: Option<String>,
+    /// offset: the limit parameter.
+    pub limit_param: Option<String>,
+    /// cursor: the parameter the next cursor is sent in.
+    pub cursor_param: Option<String>,
+    /// cursor: where the next cursor is; next-link: where the next page's URL is.
+    pub next_field: Option<JsonPath>,
+    /// page-number, offset: where the total number of records is, when `stop = "total"`.
+    pub total_field: Option<JsonPath>,
+    /// page-number, offset: when the last page has been reached.
+    pub stop: Option<PageStop>,
+}
+
+/// How a list is paged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PagingStyle {
+    /// One response holds the whole list.
+    #[default]
+    None,
+    /// `?page=N&size=M`.
+    PageNumber,
+    /// `?offset=N&limit=M`.
+    Offset,
+    /// An opaque cursor from the previous page.
+    Cursor,
+    /// A URL of the next page in the response.
+    NextLink,
+}
+
+/// When a page-number or offset list ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PageStop {
+    /// A page with fewer records than asked for is the last.
+    ShortPage,
+    /// An empty page follows the last.
+    EmptyPage,
+    /// The response's `total-field` gives the number of records.
+    Total,
+}
+
+/// One `[records.KIND]` table: the mapping between canonical fields and the partner's JSON.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RecordMapping {
+    /// Canonical field → path in the partner's JSON.
+    #[serde(default)]
+    pub fields: BTreeMap<String, JsonPath>,
+    /// Partner JSON path → a value always written there (may use `{client_id}`, `{club_id}`).
+    #[serde(default)]
+    pub fixed: BTreeMap<String, Template>,
+    /// Canonical field → (canonical value → partner value), for coded fields such as type.
+    #[serde(default)]
+    pub values: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// A checked record mapping with typed keys.
+#[derive(Debug, Clone, Default)]
+pub struct Mapping {
+    /// Canonical field → partner path.
+    pub fields: BTreeMap<Field, JsonPath>,
+    /// Partner path → fixed value template.
+    pub fixed: Vec<(JsonPath, Template)>,
+    /// Canonical field → canonical value → partner value.
+    pub values: BTreeMap<Field, BTreeMap<String, String>>,
+}
