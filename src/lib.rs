@@ -4,3 +4,7 @@
 
 pub mod model;
 pub mod profile;
+pub mod auth;
+pub mod partner;
+pub mod cli;
+pub mod exit_codes;

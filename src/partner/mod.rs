@@ -1,0 +1,275 @@
+//! The mock partner: an axum server that serves any profile's API shape from an in-memory store,
+//! with reference behaviour by default.
+
+mod error;
+mod handlers;
+pub mod paging;
+pub mod sandbox;
+pub mod store;
+
+pub use error::ApiError;
+pub use sandbox::{Sandbox, SandboxError};
+pub use store::{Store, StoreData};
+
+use crate::auth::Credentials;
+use crate::profile::template::{path_segments, PathSegment};
+use crate::profile::{OperationKind, Profile, Slot};
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// The largest request body the mock partner reads by default.
+pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
+
+/// The prefix of the admin routes; never part of a partner's API.
+pub const ADMIN_PREFIX: &str = "/__spoke";
+
+/// One operation's route, ready for matching.
+#[derive(Debug, Clone)]
+struct Route {
+    kind: OperationKind,
+    method: axum::http::Method,
+    segments: Vec<PathSegment>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    profile: Profile,
+    credentials: Credentials,
+    store: Store,
+    routes: Vec<Route>,
+    options: PartnerOptions,
+}
+
+/// How the mock partner behaves beyond its profile.
+#[derive(Debug, Clone)]
+pub struct PartnerOptions {
+    /// The largest request body read; larger ones get 413.
+    pub body_limit: usize,
+}
+
+impl Default for PartnerOptions {
+    fn default() -> Self {
+        PartnerOptions {
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+}
+
+/// The mock partner's state: the profile it serves, the credentials it accepts and its store.
+#[derive(Debug, Clone)]
+pub struct PartnerState {
+    shared: Arc<Shared>,
+}
+
+impl PartnerState {
+    /// A partner serving `profile` from `sandbox`, accepting `credentials`.
+    pub fn new(profile: Profile, sandbox: Sandbox, credentials: Credentials) -> Self {
+        Self::with_options(profile, sandbox, credentials, PartnerOptions::default())
+    }
+
+    /// A partner with non-default options.
+    pub fn with_options(
+        profile: Profile,
+        sandbox: Sandbox,
+        credentials: Credentials,
+        options: PartnerOptions,
+    ) -> Self {
+        let routes = profile
+            .operations
+            .iter()
+            .filter_map(|(kind, operation)| {
+                Some(Route {
+                    kind: *kind,
+                    method: operation.method.as_str().parse().ok()?,
+                    // Validated profiles always have matchable paths.
+                    segments: path_segments(&operation.path).ok()?,
+                })
+            })
+            .collect();
+        PartnerState {
+            shared: Arc::new(Shared {
+                profile,
+                credentials,
+                store: Store::new(sandbox),
+                routes,
+                options,
+            }),
+        }
+    }
+
+    /// The profile served.
+    pub fn profile(&self) -> &Profile {
+        &self.shared.profile
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+}
+
+/// The mock partner's router: the profile's operations plus the admin routes.
+pub fn router(state: PartnerState) -> Router {
+    Router::new()
+        .route(&format!("{ADMIN_PREFIX}/store"), get(admin_dump))
+        .route(&format!("{ADMIN_PREFIX}/reset"), post(admin_reset))
+        .route(&format!("{ADMIN_PREFIX}/health"), get(|| async { "ok" }))
+        .fallback(dispatch)
+        .with_state(state)
+}
+
+async fn admin_dump(State(state): State<PartnerState>) -> Json<serde_json::Value> {
+    Json(state.store().read().dump())
+}
+
+async fn admin_reset(State(state): State<PartnerState>) -> Json<serde_json::Value> {
+    state.store().reset();
+    Json(serde_json::json!({"reset": true}))
+}
+
+async fn dispatch(State(state): State<PartnerState>, request: Request) -> Response {
+    match handlers::handle(&state, request).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+/// What a matched request addresses.
+#[derive(Debug)]
+struct Matched {
+    kind: OperationKind,
+    path_id: Option<String>,
+    path_email: Option<String>,
+}
+
+impl Shared {
+    fn match_route(&self, method: &axum::http::Method, path: &str) -> Result<Matched, ApiError> {
+        let segments: Vec<String> = path
+            .strip_prefix('/')
+            .unwrap_or(path)
+            .split('/')
+            .map(|segment| {
+                percent_encoding::percent_decode_str(segment)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+            .collect();
+        let mut allowed = Vec::new();
+        let mut tenancy_mismatch = None;
+        for route in &self.routes {
+            if route.segments.len() != segments.len() {
+                continue;
+            }
+            let mut matched = Matched {
+                kind: route.kind,
+                path_id: None,
+                path_email: None,
+            };
+            let mut fits = true;
+            let mut tenancy_ok = true;
+            for (pattern, actual) in route.segments.iter().zip(&segments) {
+                match pattern {
+                    PathSegment::Literal(text) => fits &= text == actual,
+                    PathSegment::Slot(Slot::Id) => matched.path_id = Some(actual.clone()),
+                    PathSegment::Slot(Slot::Email) => matched.path_email = Some(actual.clone()),
+                    PathSegment::Slot(slot) => {
+                        let expected = crate::profile::SlotValues::value(&self.profile.tenancy, *slot);
+                        if expected != Some(actual.as_str()) {
+                            tenancy_ok = false;
+                            tenancy_mismatch = Some((*slot, actual.clone()));
+                        }
+                    }
+                }
+            }
+            if !fits {
+                continue;
+            }
+            if route.method != *method {
+                allowed.push(route.method.as_str());
+                continue;
+            }
+            if !tenancy_ok {
+                continue;
+            }
+            return Ok(matched);
+        }
+        if let Some((slot, actual)) = tenancy_mismatch {
+            let (what, expected) = match slot {
+                Slot::ClientId => ("client", self.profile.tenancy.client_id.as_deref()),
+                _ => ("club", self.profile.tenancy.club_id.as_deref()),
+            };
+            return Err(ApiError::not_found(format!(
+                "no {what} `{actual}` here (this partner serves {what} `{}`)",
+                expected.unwrap_or_default()
+            )));
+        }
+        if !allowed.is_empty() {
+            return Err(ApiError::method_not_allowed(&allowed.join(", ")));
+        }
+        Err(ApiError::not_found(format!(
+            "no operation of this partner at {path}"
+        )))
+    }
+}
+
+/// A mock partner listening on a socket, stopped when dropped or on [`RunningPartner::stop`].
+#[derive(Debug)]
+pub struct RunningPartner {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// Its state (store included), to inspect from tests.
+    pub state: PartnerState,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl RunningPartner {
+    /// The base URL to reach it.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops serving and waits for the server to finish.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.task.take() {
+            Some(task) => task.await.unwrap_or(Ok(())),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RunningPartner {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Starts the mock partner on `addr` (port 0 for any free port) in the current runtime.
+pub async fn spawn(state: PartnerState, addr: SocketAddr) -> std::io::Result<RunningPartner> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let app = router(state.clone());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok(RunningPartner {
+        addr,
+        state,
+        stop: Some(stop),
+        task: Some(task),
+    })
+}

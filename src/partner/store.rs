@@ -1,0 +1,168 @@
+//! The mock partner's in-memory store: staff, lead sources, prospects and members, seeded from a
+//! sandbox and resettable.
+
+use super::sandbox::Sandbox;
+use crate::model::{same_ignoring_case, Field, LeadSource, Record, RecordKind, Staff};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// Everything the partner holds.
+#[derive(Debug, Clone, Default)]
+pub struct StoreData {
+    /// Staff, in list order.
+    pub staff: Vec<Staff>,
+    /// Lead sources, in list order.
+    pub sources: Vec<LeadSource>,
+    /// Prospects by the partner's id; owner and source hold partner ids.
+    pub prospects: BTreeMap<String, Record>,
+    /// Members by the partner's id.
+    pub members: BTreeMap<String, Record>,
+    next_id: u64,
+}
+
+/// The store, shared by the server's handlers.
+#[derive(Debug)]
+pub struct Store {
+    seed: Sandbox,
+    data: RwLock<StoreData>,
+}
+
+impl StoreData {
+    fn from_seed(seed: &Sandbox) -> Self {
+        StoreData {
+            staff: seed.staff.clone(),
+            sources: seed.sources.clone(),
+            ..StoreData::default()
+        }
+    }
+
+    /// A fresh id for a new record of `kind`.
+    pub fn next_id(&mut self, kind: RecordKind) -> String {
+        self.next_id += 1;
+        let prefix = match kind {
+            RecordKind::Staff => "S",
+            RecordKind::Source => "LS",
+            RecordKind::Prospect => "P",
+            RecordKind::Member => "M",
+        };
+        format!("{prefix}-{:06}", self.next_id)
+    }
+
+    /// The records of a written kind.
+    pub fn records(&self, kind: RecordKind) -> Option<&BTreeMap<String, Record>> {
+        match kind {
+            RecordKind::Prospect => Some(&self.prospects),
+            RecordKind::Member => Some(&self.members),
+            RecordKind::Staff | RecordKind::Source => None,
+        }
+    }
+
+    /// The records of a written kind, for change.
+    pub fn records_mut(&mut self, kind: RecordKind) -> Option<&mut BTreeMap<String, Record>> {
+        match kind {
+            RecordKind::Prospect => Some(&mut self.prospects),
+            RecordKind::Member => Some(&mut self.members),
+            RecordKind::Staff | RecordKind::Source => None,
+        }
+    }
+
+    /// The staff member whose email matches, ignoring case.
+    pub fn staff_by_email(&self, email: &str) -> Option<&Staff> {
+        self.staff.iter().find(|staff| {
+            staff
+                .email
+                .as_deref()
+                .is_some_and(|known| same_ignoring_case(known, email))
+        })
+    }
+
+    /// The lead source whose name matches, ignoring case (Unicode case folding).
+    pub fn source_by_name(&self, name: &str) -> Option<&LeadSource> {
+        self.sources
+            .iter()
+            .find(|source| same_ignoring_case(&source.name, name))
+    }
+
+    /// Checks the store's invariants; returns what is broken.
+    pub fn invariant_violations(&self) -> Vec<String> {
+        let mut broken = Vec::new();
+        for (index, source) in self.sources.iter().enumerate() {
+            if self.sources[..index].iter().any(|s| s.id == source.id) {
+                broken.push(format!("source id {} twice", source.id));
+            }
+        }
+        for (id, record) in &self.prospects {
+            if record.get(&Field::Id) != Some(id) {
+                broken.push(format!("prospect {id} is stored under another id"));
+            }
+            if let Some(owner) = record.get(&Field::Owner) {
+                if !self.staff.iter().any(|s| &s.id == owner) {
+                    broken.push(format!("prospect {id} has unknown owner {owner}"));
+                }
+            }
+            if let Some(source) = record.get(&Field::Source) {
+                if !self.sources.iter().any(|s| &s.id == source) {
+                    broken.push(format!("prospect {id} has unknown source {source}"));
+                }
+            }
+        }
+        for (id, record) in &self.members {
+            if record.get(&Field::Id) != Some(id) {
+                broken.push(format!("member {id} is stored under another id"));
+            }
+        }
+        broken
+    }
+
+    /// The whole store as canonical JSON (the admin dump).
+    pub fn dump(&self) -> Value {
+        let records = |records: &BTreeMap<String, Record>| -> Vec<Value> {
+            records.values().map(record_json).collect()
+        };
+        json!({
+            "staff": self.staff.iter().map(|s| json!({
+                "id": s.id, "email": s.email, "first-name": s.first_name, "last-name": s.last_name,
+            })).collect::<Vec<_>>(),
+            "sources": self.sources.iter().map(|s| json!({"id": s.id, "name": s.name})).collect::<Vec<_>>(),
+            "prospects": records(&self.prospects),
+            "members": records(&self.members),
+        })
+    }
+}
+
+/// A canonical record as a JSON object keyed by canonical field names.
+pub fn record_json(record: &Record) -> Value {
+    let object: Map<String, Value> = record
+        .iter()
+        .map(|(field, value)| (field.key().to_owned(), Value::String(value.clone())))
+        .collect();
+    Value::Object(object)
+}
+
+impl Store {
+    /// A store holding `seed`.
+    pub fn new(seed: Sandbox) -> Self {
+        let data = RwLock::new(StoreData::from_seed(&seed));
+        Store { seed, data }
+    }
+
+    /// Shared access.
+    pub fn read(&self) -> RwLockReadGuard<'_, StoreData> {
+        // A panic while holding the lock cannot leave half-written data: every change is
+        // computed first and applied in one step, so a poisoned lock is still consistent.
+        self.data.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Exclusive access.
+    pub fn write(&self) -> RwLockWriteGuard<'_, StoreData> {
+        self.data
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Back to the seed.
+    pub fn reset(&self) {
+        *self.write() = StoreData::from_seed(&self.seed);
+    }
+}
