@@ -67,7 +67,9 @@ pub enum Credentials {
 
 /// A secret's environment variable is not set.
 #[derive(Debug, thiserror::Error)]
-#[error("auth.{key}: environment variable {variable} is not set (it must hold the partner's {what})")]
+#[error(
+    "auth.{key}: environment variable {variable} is not set (it must hold the partner's {what})"
+)]
 pub struct MissingSecret {
     /// The profile key naming the variable.
     pub key: &'static str,
@@ -107,7 +109,9 @@ impl Credentials {
         };
         Ok(match auth.scheme {
             AuthScheme::None => Credentials::None,
-            AuthScheme::Bearer => Credentials::Bearer(fetch("token-env", &auth.token_env, "token")?),
+            AuthScheme::Bearer => {
+                Credentials::Bearer(fetch("token-env", &auth.token_env, "token")?)
+            }
             AuthScheme::ApiKey => Credentials::ApiKey {
                 place: match (&auth.header, &auth.query) {
                     (Some(header), _) => KeyPlace::Header(header.clone()),
@@ -143,10 +147,9 @@ impl Credentials {
     pub fn header(&self) -> Option<(String, String)> {
         match self {
             Credentials::None => None,
-            Credentials::Bearer(token) => Some((
-                "authorization".into(),
-                format!("Bearer {}", token.expose()),
-            )),
+            Credentials::Bearer(token) => {
+                Some(("authorization".into(), format!("Bearer {}", token.expose())))
+            }
             Credentials::ApiKey {
                 place: KeyPlace::Header(name),
                 key,
@@ -156,8 +159,11 @@ impl Credentials {
                 "authorization".into(),
                 format!(
                     "Basic {}",
-                    base64::engine::general_purpose::STANDARD
-                        .encode(format!("{}:{}", username.expose(), password.expose()))
+                    base64::engine::general_purpose::STANDARD.encode(format!(
+                        "{}:{}",
+                        username.expose(),
+                        password.expose()
+                    ))
                 ),
             )),
         }

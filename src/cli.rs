@@ -96,7 +96,7 @@ pub fn load_profile(path: Option<&PathBuf>) -> Result<Profile, Failure> {
     }
 }
 
-fn check_profile(file: &PathBuf) -> Result<i32, Failure> {
+fn check_profile(file: &std::path::Path) -> Result<i32, Failure> {
     match Profile::load(file) {
         Ok(profile) => {
             println!(
@@ -132,8 +132,8 @@ fn run_partner(args: PartnerArgs) -> Result<i32, Failure> {
         Some(path) => Sandbox::load(path).map_err(Failure::invalid)?,
         None => Sandbox::default_seed(),
     };
-    let credentials =
-        Credentials::resolve(&profile.auth, |name| std::env::var(name).ok()).map_err(|error| {
+    let credentials = Credentials::resolve(&profile.auth, |name| std::env::var(name).ok())
+        .map_err(|error| {
             Failure::invalid(anyhow::anyhow!(
                 "{}: {error}; the mock partner accepts only requests carrying it",
                 profile.file_name
@@ -158,7 +158,11 @@ fn run_partner(args: PartnerArgs) -> Result<i32, Failure> {
         let state = PartnerState::new(profile, sandbox, credentials);
         println!("spoke partner listening on http://{addr}");
         println!("{summary}");
-        println!("admin: GET http://{addr}{}/store, POST http://{addr}{}/reset; Ctrl-C stops", partner::ADMIN_PREFIX, partner::ADMIN_PREFIX);
+        println!(
+            "admin: GET http://{addr}{}/store, POST http://{addr}{}/reset; Ctrl-C stops",
+            partner::ADMIN_PREFIX,
+            partner::ADMIN_PREFIX
+        );
         axum::serve(listener, partner::router(state))
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;

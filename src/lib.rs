@@ -2,9 +2,10 @@
 //! InTouch and the Connector against the partner's API, described once as a profile, and ships a
 //! mock partner that serves any profile's API shape.
 
-pub mod model;
-pub mod profile;
 pub mod auth;
-pub mod partner;
 pub mod cli;
+pub mod connector;
 pub mod exit_codes;
+pub mod model;
+pub mod partner;
+pub mod profile;

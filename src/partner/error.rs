@@ -61,6 +61,11 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not-found", message)
     }
 
+    /// 404: no operation of the profile at this path.
+    pub fn no_route(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "no-such-route", message)
+    }
+
     /// 405: the path exists with another method.
     pub fn method_not_allowed(allowed: &str) -> Self {
         Self::new(

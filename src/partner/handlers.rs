@@ -24,11 +24,10 @@ pub(super) async fn handle(state: &PartnerState, request: Request) -> Result<Res
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_owned();
     let matched = shared.match_route(&parts.method, &path)?;
-    let query: BTreeMap<String, String> = form_urlencoded::parse(
-        parts.uri.query().unwrap_or_default().as_bytes(),
-    )
-    .into_owned()
-    .collect();
+    let query: BTreeMap<String, String> =
+        form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
     let auth = shared.credentials.check(
         |name| parts.headers.get(name).and_then(|v| v.to_str().ok()),
         |name| query.get(name).map(String::as_str),
@@ -105,10 +104,10 @@ fn check_query(
                 .with_field(name))
             }
             None => {
-                return Err(ApiError::bad_request(format!(
-                    "query parameter `{name}` is required"
-                ))
-                .with_field(name))
+                return Err(
+                    ApiError::bad_request(format!("query parameter `{name}` is required"))
+                        .with_field(name),
+                )
             }
         }
     }
@@ -225,7 +224,9 @@ fn lookup(
                 StatusCode::OK,
                 wrap(&operation.record, codec.encode(&record)),
             )),
-            None => Err(ApiError::not_found(format!("no staff member with email `{email}`"))),
+            None => Err(ApiError::not_found(format!(
+                "no staff member with email `{email}`"
+            ))),
         },
     }
 }
@@ -256,9 +257,8 @@ fn write(
     path: &str,
 ) -> Result<Response, ApiError> {
     let kind = matched.kind.record();
-    let document: Value = serde_json::from_slice(body).map_err(|error| {
-        ApiError::bad_request(format!("the body is not valid JSON: {error}"))
-    })?;
+    let document: Value = serde_json::from_slice(body)
+        .map_err(|error| ApiError::bad_request(format!("the body is not valid JSON: {error}")))?;
     let record_json = match &operation.body {
         Some(at) => at.get(&document).ok_or_else(|| {
             ApiError::bad_request(format!("the record is expected at `{at}` in the body"))
@@ -307,8 +307,14 @@ fn write(
         Some(id) => {
             let records = data.records_mut(kind).expect("written kinds have records");
             if !records.contains_key(&id) {
-                return Err(ApiError::not_found(format!("no {kind} with id `{id}`"))
-                    .with_field(codec.path(Field::Id).map(ToString::to_string).unwrap_or_default()));
+                return Err(
+                    ApiError::not_found(format!("no {kind} with id `{id}`")).with_field(
+                        codec
+                            .path(Field::Id)
+                            .map(ToString::to_string)
+                            .unwrap_or_default(),
+                    ),
+                );
             }
             record.insert(Field::Id, id.clone());
             records.insert(id.clone(), record);
@@ -347,7 +353,10 @@ fn create_source(
             (StatusCode::CREATED, source)
         }
     };
-    let rendered = shared.profile.codec(RecordKind::Source).encode(&source_record(&source));
+    let rendered = shared
+        .profile
+        .codec(RecordKind::Source)
+        .encode(&source_record(&source));
     Ok(shared.saved_response(
         operation,
         status,
@@ -370,10 +379,19 @@ impl Shared {
             return Ok(());
         }
         let codec = self.profile.codec(kind);
-        let at = |field| codec.path(field).map(ToString::to_string).unwrap_or_default();
+        let at = |field| {
+            codec
+                .path(field)
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        };
         if let Some(owner) = record.get(&Field::Owner).cloned() {
             let staff_id = match self.profile.references.owner {
-                OwnerReference::Id => data.staff.iter().find(|s| s.id == owner).map(|s| s.id.clone()),
+                OwnerReference::Id => data
+                    .staff
+                    .iter()
+                    .find(|s| s.id == owner)
+                    .map(|s| s.id.clone()),
                 OwnerReference::Email => data.staff_by_email(&owner).map(|s| s.id.clone()),
             };
             let staff_id = staff_id.ok_or_else(|| {
@@ -405,7 +423,12 @@ impl Shared {
         let mut shown = stored.clone();
         if self.profile.references.owner == OwnerReference::Email {
             if let Some(owner) = stored.get(&Field::Owner) {
-                match data.staff.iter().find(|s| &s.id == owner).and_then(|s| s.email.clone()) {
+                match data
+                    .staff
+                    .iter()
+                    .find(|s| &s.id == owner)
+                    .and_then(|s| s.email.clone())
+                {
                     Some(email) => shown.insert(Field::Owner, email),
                     None => shown.remove(&Field::Owner),
                 };
@@ -474,4 +497,3 @@ impl Shared {
         format!("{}/{encoded_id}", path.trim_end_matches('/'))
     }
 }
-

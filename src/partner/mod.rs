@@ -177,7 +177,8 @@ impl Shared {
                     PathSegment::Slot(Slot::Id) => matched.path_id = Some(actual.clone()),
                     PathSegment::Slot(Slot::Email) => matched.path_email = Some(actual.clone()),
                     PathSegment::Slot(slot) => {
-                        let expected = crate::profile::SlotValues::value(&self.profile.tenancy, *slot);
+                        let expected =
+                            crate::profile::SlotValues::value(&self.profile.tenancy, *slot);
                         if expected != Some(actual.as_str()) {
                             tenancy_ok = false;
                             tenancy_mismatch = Some((*slot, actual.clone()));
@@ -210,7 +211,7 @@ impl Shared {
         if !allowed.is_empty() {
             return Err(ApiError::method_not_allowed(&allowed.join(", ")));
         }
-        Err(ApiError::not_found(format!(
+        Err(ApiError::no_route(format!(
             "no operation of this partner at {path}"
         )))
     }

@@ -25,8 +25,10 @@ fn number(query: &BTreeMap<String, String>, name: &str) -> Result<Option<usize>,
     match query.get(name) {
         None => Ok(None),
         Some(text) => text.parse::<usize>().map(Some).map_err(|_| {
-            ApiError::bad_request(format!("`{name}` must be a non-negative integer, got `{text}`"))
-                .with_field(name)
+            ApiError::bad_request(format!(
+                "`{name}` must be a non-negative integer, got `{text}`"
+            ))
+            .with_field(name)
         }),
     }
 }
@@ -61,10 +63,10 @@ pub fn window(paging: &Paging, query: &BTreeMap<String, String>) -> Result<Windo
             let page_param = param(&paging.page_param);
             let page = number(query, &page_param)?.unwrap_or(first);
             if page < first {
-                return Err(ApiError::bad_request(format!(
-                    "pages start at {first}, got {page}"
-                ))
-                .with_field(page_param));
+                return Err(
+                    ApiError::bad_request(format!("pages start at {first}, got {page}"))
+                        .with_field(page_param),
+                );
             }
             let limit = page_size(paging, number(query, &param(&paging.size_param))?)?;
             let offset = (page - first).checked_mul(limit).ok_or_else(|| {

@@ -151,7 +151,9 @@ impl Store {
     pub fn read(&self) -> RwLockReadGuard<'_, StoreData> {
         // A panic while holding the lock cannot leave half-written data: every change is
         // computed first and applied in one step, so a poisoned lock is still consistent.
-        self.data.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.data
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Exclusive access.

@@ -60,7 +60,7 @@ impl<'p> RecordCodec<'p> {
         let mut document = Value::Object(Default::default());
         for (field, path) in &self.mapping.fields {
             let value = match record.get(field) {
-                Some(value) => Value::String(self.to_partner_value(*field, value)),
+                Some(value) => Value::String(self.partner_value_of(*field, value)),
                 None => match self.absent_style(*field) {
                     AbsentStyle::Omit => continue,
                     AbsentStyle::Null => Value::Null,
@@ -105,7 +105,7 @@ impl<'p> RecordCodec<'p> {
             if text.is_empty() {
                 continue;
             }
-            match self.to_canonical_value(*field, &text) {
+            match self.canonical_value_of(*field, &text) {
                 Ok(canonical) => {
                     record.insert(*field, canonical);
                 }
@@ -143,7 +143,7 @@ impl<'p> RecordCodec<'p> {
         problems
     }
 
-    fn to_partner_value(&self, field: Field, canonical: &str) -> String {
+    fn partner_value_of(&self, field: Field, canonical: &str) -> String {
         self.mapping
             .values
             .get(&field)
@@ -152,7 +152,7 @@ impl<'p> RecordCodec<'p> {
             .unwrap_or_else(|| canonical.to_owned())
     }
 
-    fn to_canonical_value(&self, field: Field, partner: &str) -> Result<String, String> {
+    fn canonical_value_of(&self, field: Field, partner: &str) -> Result<String, String> {
         if let Some(table) = self.mapping.values.get(&field) {
             if let Some((canonical, _)) = table.iter().find(|(_, value)| *value == partner) {
                 return Ok(canonical.clone());

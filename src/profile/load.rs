@@ -120,21 +120,34 @@ impl<'t> Checker<'t> {
                 for segment in error.path().iter() {
                     match segment {
                         serde_path_to_error::Segment::Map { key } => full.push(key.clone()),
-                        serde_path_to_error::Segment::Seq { index } => {
-                            full.push(index.to_string())
-                        }
+                        serde_path_to_error::Segment::Seq { index } => full.push(index.to_string()),
                         _ => {}
                     }
                 }
                 let message = error.inner().to_string();
-                let message = message.trim_end().to_owned();
+                // The deserializer appends "in `key`"; the key is already in the report.
+                let message = message
+                    .split("\nin `")
+                    .next()
+                    .unwrap_or_default()
+                    .trim_end()
+                    .to_owned();
                 // An unknown key is located at itself, not at its table.
                 if let Some(unknown) = message
                     .strip_prefix("unknown field `")
                     .and_then(|rest| rest.split('`').next())
                 {
-                    full.push(unknown.to_owned());
+                    if full.last().map(String::as_str) != Some(unknown) {
+                        full.push(unknown.to_owned());
+                    }
                 }
+                let message = if key.first() == Some(&"auth")
+                    && message.starts_with("unknown field")
+                {
+                    format!("{message}; a profile never holds a secret, only the name of the environment variable that does")
+                } else {
+                    message
+                };
                 let full: Vec<&str> = full.iter().map(String::as_str).collect();
                 self.report(&full, message);
                 None
@@ -199,10 +212,7 @@ fn check(
         if !SECTIONS.contains(&key.as_str()) {
             checker.report(
                 &[key],
-                format!(
-                    "unknown section, expected one of: {}",
-                    SECTIONS.join(", ")
-                ),
+                format!("unknown section, expected one of: {}", SECTIONS.join(", ")),
             );
         }
     }
@@ -210,7 +220,10 @@ fn check(
     let partner = match root.get("partner") {
         Some(value) => checker.section::<PartnerSection>(&["partner"], value),
         None => {
-            checker.report(&["partner"], "missing section: name and base-url are required");
+            checker.report(
+                &["partner"],
+                "missing section: name and base-url are required",
+            );
             None
         }
     };
@@ -224,7 +237,9 @@ fn check(
     }
     let tenancy: Tenancy = optional_section(checker, root, "tenancy", &mut broken);
     let auth: AuthSection = optional_section(checker, root, "auth", &mut broken);
+    let broken_before = broken;
     let capabilities: Capabilities = optional_section(checker, root, "capabilities", &mut broken);
+    let capabilities_known = broken == broken_before;
     let references: References = optional_section(checker, root, "references", &mut broken);
     let absent: Absent = optional_section(checker, root, "absent", &mut broken);
 
@@ -263,8 +278,7 @@ fn check(
     match root.get("records") {
         Some(toml::Value::Table(table)) => {
             for (key, value) in table {
-                let Some(kind) = RecordKind::ALL.into_iter().find(|kind| kind.key() == key)
-                else {
+                let Some(kind) = RecordKind::ALL.into_iter().find(|kind| kind.key() == key) else {
                     checker.report(
                         &["records", key],
                         "unknown record kind, expected one of: staff, source, prospect, member",
@@ -302,7 +316,13 @@ fn check(
         operations,
         records,
     };
-    check_profile(checker, &profile, &declared_operations, &declared_records);
+    check_profile(
+        checker,
+        &profile,
+        &declared_operations,
+        &declared_records,
+        capabilities_known,
+    );
     (!broken).then_some(profile)
 }
 
@@ -362,7 +382,11 @@ fn check_mapping(
                 ok = false;
             }
             Ok(path) => {
-                if template.slots().iter().any(|slot| matches!(slot, Slot::Id | Slot::Email)) {
+                if template
+                    .slots()
+                    .iter()
+                    .any(|slot| matches!(slot, Slot::Id | Slot::Email))
+                {
                     checker.report(
                         &["records", section, "fixed", path_text],
                         "fixed values may use only {client_id} and {club_id}",
@@ -443,7 +467,12 @@ fn check_mapping(
     for (index, (name_a, path_a)) in all_paths.iter().enumerate() {
         if path_a.is_root() {
             checker.report(
-                &["records", section, "fields", name_a.trim_start_matches("fields.")],
+                &[
+                    "records",
+                    section,
+                    "fields",
+                    name_a.trim_start_matches("fields."),
+                ],
                 "a field needs a path inside the record, not the record itself",
             );
             ok = false;
@@ -467,6 +496,7 @@ fn check_profile(
     profile: &Profile,
     declared_operations: &BTreeSet<OperationKind>,
     declared_records: &BTreeSet<RecordKind>,
+    capabilities_known: bool,
 ) {
     match reqwest::Url::parse(&profile.partner.base_url) {
         Ok(url) if matches!(url.scheme(), "http" | "https") => {
@@ -487,6 +517,14 @@ fn check_profile(
         ),
     }
     check_auth(checker, &profile.auth);
+    let mut routes: BTreeMap<(Method, Vec<Option<String>>), OperationKind> = BTreeMap::new();
+    for (kind, operation) in &profile.operations {
+        check_operation(checker, profile, *kind, operation, &mut routes);
+    }
+    if !capabilities_known {
+        // What the capabilities require cannot be judged until they parse.
+        return;
+    }
 
     let caps = profile.capabilities;
     if !caps.prospects && !caps.members {
@@ -564,10 +602,7 @@ fn check_profile(
         } else if !needed && declared_records.contains(&kind) {
             checker.report(
                 &["records", kind.key()],
-                format!(
-                    "is given but {} is not declared",
-                    capability_key(kind)
-                ),
+                format!("is given but {} is not declared", capability_key(kind)),
             );
         }
     }
@@ -580,20 +615,21 @@ fn check_profile(
             if wanted && !mapped {
                 checker.report(
                     &["records", "prospect", "fields"],
-                    format!("{} is declared but `{field}` is not mapped", capability_key_for(field)),
+                    format!(
+                        "{} is declared but `{field}` is not mapped",
+                        capability_key_for(field)
+                    ),
                 );
             } else if !wanted && mapped {
                 checker.report(
                     &["records", "prospect", "fields", field.key()],
-                    format!("is mapped but {} is not declared", capability_key_for(field)),
+                    format!(
+                        "is mapped but {} is not declared",
+                        capability_key_for(field)
+                    ),
                 );
             }
         }
-    }
-
-    let mut routes: BTreeMap<(Method, Vec<Option<String>>), OperationKind> = BTreeMap::new();
-    for (kind, operation) in &profile.operations {
-        check_operation(checker, profile, *kind, operation, &mut routes);
     }
 }
 
@@ -695,7 +731,8 @@ fn check_auth(checker: &mut Checker<'_>, auth: &AuthSection) {
             );
         }
     }
-    let mut require = |key: &str, value: &Option<String>| match value {
+    let mut require = |key: &str, value: &Option<String>| {
+        match value {
         None => checker.report(
             &["auth"],
             format!("scheme `{scheme_name}` needs `{key}` (the name of an environment variable)"),
@@ -705,6 +742,7 @@ fn check_auth(checker: &mut Checker<'_>, auth: &AuthSection) {
             "must be the name of an environment variable (letters, digits, `_`), never the secret itself",
         ),
         Some(_) => {}
+    }
     };
     match auth.scheme {
         AuthScheme::None => {}
@@ -724,8 +762,9 @@ fn check_auth(checker: &mut Checker<'_>, auth: &AuthSection) {
                     &["auth"],
                     "scheme `api-key` needs `header` or `query` to say where the key goes",
                 ),
-                (Some(name), None) | (None, Some(name)) if name.trim().is_empty() => checker
-                    .report(&["auth"], "the key's header or query parameter has no name"),
+                (Some(name), None) | (None, Some(name)) if name.trim().is_empty() => {
+                    checker.report(&["auth"], "the key's header or query parameter has no name")
+                }
                 _ => {}
             }
         }
@@ -771,10 +810,7 @@ fn check_operation(
             if tenancy_missing {
                 checker.report(
                     at,
-                    format!(
-                        "uses {} but [tenancy] does not give it",
-                        slot.placeholder()
-                    ),
+                    format!("uses {} but [tenancy] does not give it", slot.placeholder()),
                 );
             }
             used_slots.insert(slot);
@@ -858,7 +894,11 @@ fn check_operation(
             &[OperationRole::List],
         ),
         misplaced(operation.paging.is_some(), "paging", &[OperationRole::List]),
-        misplaced(operation.answer.is_some(), "answer", &[OperationRole::Lookup]),
+        misplaced(
+            operation.answer.is_some(),
+            "answer",
+            &[OperationRole::Lookup],
+        ),
         misplaced(operation.body.is_some(), "body", &[OperationRole::Write]),
         misplaced(
             operation.record.is_some() && lookup_is_list,
@@ -868,9 +908,17 @@ fn check_operation(
         misplaced(
             operation.record.is_some(),
             "record",
-            &[OperationRole::Write, OperationRole::Read, OperationRole::Lookup],
+            &[
+                OperationRole::Write,
+                OperationRole::Read,
+                OperationRole::Lookup,
+            ],
         ),
-        misplaced(operation.id_from.is_some(), "id-from", &[OperationRole::Write]),
+        misplaced(
+            operation.id_from.is_some(),
+            "id-from",
+            &[OperationRole::Write],
+        ),
     ]
     .into_iter()
     .flatten()

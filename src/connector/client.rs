@@ -1,0 +1,899 @@
+//! The partner client: turns profile operations into HTTP calls (reqwest), follows paging,
+//! decodes answers through the profile, and records every exchange.
+
+use super::exchange::{truncate_evidence, Exchange, Recorder, Redactor};
+use crate::auth::Credentials;
+use crate::model::{Record, RecordKind};
+use crate::profile::codec::json_kind;
+use crate::profile::path::scalar_text;
+use crate::profile::{
+    IdFrom, JsonPath, LookupAnswer, Operation, OperationKind, PageStop, Paging, PagingStyle,
+    Profile, Slot, SlotValues,
+};
+use reqwest::Url;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Limits on what the client waits for and reads.
+#[derive(Debug, Clone)]
+pub struct ClientLimits {
+    /// Per-request total timeout.
+    pub request_timeout: Duration,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// The most bytes of a response body read.
+    pub max_body: usize,
+    /// The most pages followed in one list.
+    pub max_pages: usize,
+}
+
+impl Default for ClientLimits {
+    fn default() -> Self {
+        ClientLimits {
+            request_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+            max_body: 8 * 1024 * 1024,
+            max_pages: 2_000,
+        }
+    }
+}
+
+/// A partner answer that arrived.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The exchange recording it.
+    pub exchange: usize,
+    /// HTTP status.
+    pub status: u16,
+    /// The `Location` header, if any.
+    pub location: Option<String>,
+    /// The body parsed as JSON, if it was JSON.
+    pub json: Option<Value>,
+    /// Why the body is not JSON, if it is not (and not empty).
+    pub body_problem: Option<String>,
+}
+
+impl Answer {
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// A call that got no usable answer.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct CallError {
+    /// The exchange recording the attempt.
+    pub exchange: usize,
+    /// What happened.
+    pub message: String,
+    /// Whether it was a timeout.
+    pub timed_out: bool,
+}
+
+/// Values for an operation's `{id}` and `{email}` slots, with the tenancy.
+struct Slots<'a> {
+    profile: &'a Profile,
+    id: Option<&'a str>,
+    email: Option<&'a str>,
+}
+
+impl SlotValues for Slots<'_> {
+    fn value(&self, slot: Slot) -> Option<&str> {
+        match slot {
+            Slot::Id => self.id,
+            Slot::Email => self.email,
+            other => self.profile.tenancy.value(other),
+        }
+    }
+}
+
+/// The result of fetching a whole list.
+#[derive(Debug, Clone, Default)]
+pub struct ListOutcome {
+    /// Records decoded, in order, across every page read.
+    pub records: Vec<Record>,
+    /// The exchanges of every page.
+    pub exchanges: Vec<usize>,
+    /// Items that could not be decoded: (exchange, message).
+    pub item_problems: Vec<(usize, String)>,
+    /// Why the list could not be read to its end, if so.
+    pub failure: Option<ListFailure>,
+}
+
+/// Why a list could not be read to its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListFailure {
+    /// The operation is not in the profile.
+    NotDeclared,
+    /// A page request got no answer.
+    Unreachable {
+        /// Page number (from 1).
+        page: usize,
+        /// The exchange.
+        exchange: usize,
+        /// What happened.
+        message: String,
+        /// Whether it timed out.
+        timed_out: bool,
+    },
+    /// A page answered with an error status or an unreadable body.
+    BadPage {
+        /// Page number (from 1).
+        page: usize,
+        /// The exchange.
+        exchange: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// Paging does not end: a cursor, link or page repeats.
+    Loop {
+        /// Page number (from 1) where the repeat showed.
+        page: usize,
+        /// The exchange.
+        exchange: usize,
+        /// What repeated.
+        message: String,
+    },
+    /// More pages than the client follows.
+    TooManyPages {
+        /// The cap.
+        cap: usize,
+    },
+}
+
+impl ListFailure {
+    /// A one-line description.
+    pub fn describe(&self) -> String {
+        match self {
+            ListFailure::NotDeclared => "the profile declares no such operation".into(),
+            ListFailure::Unreachable { page, message, .. } => {
+                format!("page {page} could not be fetched: {message}")
+            }
+            ListFailure::BadPage { page, message, .. } => format!("page {page}: {message}"),
+            ListFailure::Loop { page, message, .. } => {
+                format!("paging does not end: at page {page}, {message}")
+            }
+            ListFailure::TooManyPages { cap } => {
+                format!("the list did not end within {cap} pages")
+            }
+        }
+    }
+
+    /// The exchange showing the failure, if one.
+    pub fn exchange(&self) -> Option<usize> {
+        match self {
+            ListFailure::Unreachable { exchange, .. }
+            | ListFailure::BadPage { exchange, .. }
+            | ListFailure::Loop { exchange, .. } => Some(*exchange),
+            _ => None,
+        }
+    }
+}
+
+/// The outcome of a write.
+#[derive(Debug, Clone)]
+pub struct Saved {
+    /// The answer.
+    pub answer: Answer,
+    /// The partner's id of the record, if it came back.
+    pub id: Option<String>,
+    /// The record as the partner echoed it, if it did.
+    pub echoed: Option<Record>,
+}
+
+/// A client of one partner's API, driven only by its profile.
+#[derive(Debug, Clone)]
+pub struct PartnerClient {
+    http: reqwest::Client,
+    profile: Arc<Profile>,
+    base_url: Url,
+    credentials: Credentials,
+    redactor: Redactor,
+    recorder: Recorder,
+    limits: ClientLimits,
+    started: Instant,
+}
+
+impl PartnerClient {
+    /// A client for `profile` at `base_url`.
+    pub fn new(
+        profile: Arc<Profile>,
+        base_url: &str,
+        credentials: Credentials,
+        limits: ClientLimits,
+    ) -> Result<Self, String> {
+        let mut base_url =
+            Url::parse(base_url).map_err(|error| format!("base URL `{base_url}`: {error}"))?;
+        if !base_url.path().ends_with('/') {
+            let path = format!("{}/", base_url.path());
+            base_url.set_path(&path);
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(limits.connect_timeout)
+            .timeout(limits.request_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("spoke/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
+        Ok(PartnerClient {
+            http,
+            redactor: Redactor::for_credentials(&credentials),
+            profile,
+            base_url,
+            credentials,
+            recorder: Recorder::default(),
+            limits,
+            started: Instant::now(),
+        })
+    }
+
+    /// The profile driving this client.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    /// The exchange log.
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    /// The redactor for this partner's secrets.
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    fn operation(&self, kind: OperationKind) -> Option<&Operation> {
+        self.profile.operation(kind)
+    }
+
+    /// The URL of an operation with its slots filled, plus extra query parameters.
+    fn url_for(
+        &self,
+        operation: &Operation,
+        id: Option<&str>,
+        email: Option<&str>,
+        extra_query: &[(String, String)],
+    ) -> Result<Url, String> {
+        let slots = Slots {
+            profile: &self.profile,
+            id,
+            email,
+        };
+        let path = operation
+            .path
+            .render(&slots, |value| {
+                percent_encoding::utf8_percent_encode(value, PATH_SEGMENT).to_string()
+            })
+            .map_err(|slot| format!("no value for {}", slot.placeholder()))?;
+        let mut url = self
+            .base_url
+            .join(path.trim_start_matches('/'))
+            .map_err(|error| format!("cannot build the URL for {path}: {error}"))?;
+        {
+            let mut pairs = url.query_pairs_mut();
+            for (name, template) in &operation.query {
+                let value = template
+                    .render(&slots, str::to_owned)
+                    .map_err(|slot| format!("no value for {}", slot.placeholder()))?;
+                pairs.append_pair(name, &value);
+            }
+            for (name, value) in extra_query {
+                pairs.append_pair(name, value);
+            }
+            if let Some((name, key)) = self.credentials.query() {
+                pairs.append_pair(name, key);
+            }
+        }
+        if url.query() == Some("") {
+            url.set_query(None);
+        }
+        Ok(url)
+    }
+
+    /// Sends one request and records it.
+    pub async fn send(
+        &self,
+        operation: Option<OperationKind>,
+        purpose: &str,
+        method: &str,
+        url: Url,
+        body: Option<&Value>,
+    ) -> Result<Answer, CallError> {
+        let method_value =
+            reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
+        let mut request = self.http.request(method_value, url.clone());
+        let mut request_headers = vec![("accept".to_owned(), "application/json".to_owned())];
+        request = request.header("accept", "application/json");
+        if let Some((name, value)) = self.credentials.header() {
+            request_headers.push((name.clone(), self.redactor.header(&name, &value)));
+            request = request.header(name, value);
+        }
+        let body_text = body.map(|body| body.to_string());
+        if let Some(text) = &body_text {
+            request_headers.push(("content-type".to_owned(), "application/json".to_owned()));
+            request = request
+                .header("content-type", "application/json")
+                .body(text.clone());
+        }
+        let started = Instant::now();
+        let mut exchange = Exchange {
+            id: 0,
+            operation: operation.map(|kind| kind.key().to_owned()),
+            purpose: purpose.to_owned(),
+            method: method.to_owned(),
+            url: self.redactor.text(url.as_str()),
+            request_headers,
+            request_body: body_text.map(|text| truncate_evidence(&self.redactor.text(&text))),
+            status: None,
+            response_headers: Vec::new(),
+            response_body: None,
+            error: None,
+            started_ms: started.duration_since(self.started).as_millis() as u64,
+            duration_ms: 0,
+        };
+        let outcome = self.receive(request).await;
+        exchange.duration_ms = started.elapsed().as_millis() as u64;
+        match outcome {
+            Ok((status, headers, bytes, cut_off)) => {
+                exchange.status = Some(status);
+                exchange.response_headers = headers
+                    .iter()
+                    .map(|(name, value)| (name.clone(), self.redactor.header(name, value)))
+                    .collect();
+                let text = String::from_utf8_lossy(&bytes);
+                exchange.response_body =
+                    (!bytes.is_empty()).then(|| truncate_evidence(&self.redactor.text(&text)));
+                let location = headers
+                    .iter()
+                    .find(|(name, _)| name == "location")
+                    .map(|(_, value)| value.clone());
+                let (json, body_problem) = if cut_off {
+                    (
+                        None,
+                        Some(format!(
+                            "the body is over the {}-byte limit",
+                            self.limits.max_body
+                        )),
+                    )
+                } else if bytes.iter().all(u8::is_ascii_whitespace) {
+                    (None, None)
+                } else {
+                    match serde_json::from_slice::<Value>(&bytes) {
+                        Ok(json) => (Some(json), None),
+                        Err(error) => (None, Some(format!("the body is not JSON: {error}"))),
+                    }
+                };
+                let id = self.recorder.push(exchange);
+                Ok(Answer {
+                    exchange: id,
+                    status,
+                    location,
+                    json,
+                    body_problem,
+                })
+            }
+            Err((message, timed_out)) => {
+                exchange.error = Some(message.clone());
+                let id = self.recorder.push(exchange);
+                Err(CallError {
+                    exchange: id,
+                    message,
+                    timed_out,
+                })
+            }
+        }
+    }
+
+    /// Sends the request and reads the body up to the cap.
+    async fn receive(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(u16, Vec<(String, String)>, Vec<u8>, bool), (String, bool)> {
+        let describe = |error: reqwest::Error| {
+            let timed_out = error.is_timeout();
+            let message = if timed_out {
+                format!(
+                    "no answer within {} ms",
+                    self.limits.request_timeout.as_millis()
+                )
+            } else if error.is_connect() {
+                format!("cannot connect: {}", error_chain(&error))
+            } else {
+                error_chain(&error)
+            };
+            (self.redactor.text(&message), timed_out)
+        };
+        let mut response = request.send().await.map_err(describe)?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let mut bytes = Vec::new();
+        let mut cut_off = false;
+        while let Some(chunk) = response.chunk().await.map_err(describe)? {
+            if bytes.len() + chunk.len() > self.limits.max_body {
+                cut_off = true;
+                break;
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok((status, headers, bytes, cut_off))
+    }
+
+    /// Calls a declared operation.
+    pub async fn call(
+        &self,
+        kind: OperationKind,
+        purpose: &str,
+        id: Option<&str>,
+        email: Option<&str>,
+        extra_query: &[(String, String)],
+        body: Option<&Value>,
+    ) -> Result<Answer, CallError> {
+        let operation = self.operation(kind).ok_or_else(|| CallError {
+            exchange: 0,
+            message: format!("the profile declares no {}", kind.key()),
+            timed_out: false,
+        })?;
+        let url = self
+            .url_for(operation, id, email, extra_query)
+            .map_err(|message| CallError {
+                exchange: 0,
+                message,
+                timed_out: false,
+            })?;
+        self.send(Some(kind), purpose, operation.method.as_str(), url, body)
+            .await
+    }
+
+    /// Fetches a whole list, following its paging to the end.
+    pub async fn list_all(&self, kind: OperationKind, purpose: &str) -> ListOutcome {
+        let mut outcome = ListOutcome::default();
+        let Some(operation) = self.operation(kind) else {
+            outcome.failure = Some(ListFailure::NotDeclared);
+            return outcome;
+        };
+        let paging = operation.paging.clone().unwrap_or_default();
+        let list_path = operation.list.clone().unwrap_or_default();
+        let codec = self.profile.codec(kind.record());
+        let mut state = PageState::new(&paging);
+        let mut seen_pages: BTreeSet<String> = BTreeSet::new();
+        let mut next_url: Option<Url> = None;
+        for page in 1.. {
+            if page > self.limits.max_pages {
+                outcome.failure = Some(ListFailure::TooManyPages {
+                    cap: self.limits.max_pages,
+                });
+                break;
+            }
+            let page_purpose = format!("{purpose}, page {page}");
+            let result = match &next_url {
+                Some(url) => {
+                    self.send(Some(kind), &page_purpose, "GET", url.clone(), None)
+                        .await
+                }
+                None => {
+                    self.call(kind, &page_purpose, None, None, &state.query(&paging), None)
+                        .await
+                }
+            };
+            let answer = match result {
+                Ok(answer) => answer,
+                Err(error) => {
+                    if error.exchange > 0 {
+                        outcome.exchanges.push(error.exchange);
+                    }
+                    outcome.failure = Some(ListFailure::Unreachable {
+                        page,
+                        exchange: error.exchange,
+                        message: error.message,
+                        timed_out: error.timed_out,
+                    });
+                    break;
+                }
+            };
+            outcome.exchanges.push(answer.exchange);
+            let bad = |message: String| ListFailure::BadPage {
+                page,
+                exchange: answer.exchange,
+                message,
+            };
+            if !answer.is_success() {
+                outcome.failure = Some(bad(format!("answered HTTP {}", answer.status)));
+                break;
+            }
+            let Some(document) = &answer.json else {
+                outcome.failure = Some(bad(answer
+                    .body_problem
+                    .clone()
+                    .unwrap_or_else(|| "the answer has no body".into())));
+                break;
+            };
+            let items = match list_path.get(document) {
+                Some(Value::Array(items)) => items,
+                Some(other) => {
+                    outcome.failure = Some(bad(format!(
+                        "expected an array at `{list_path}`, found {}",
+                        json_kind(other)
+                    )));
+                    break;
+                }
+                None => {
+                    outcome.failure = Some(bad(format!("no array at `{list_path}`")));
+                    break;
+                }
+            };
+            let fingerprint = format!("{}|{}", items.len(), Value::Array(items.clone()));
+            if !items.is_empty() && !seen_pages.insert(fingerprint) {
+                outcome.failure = Some(ListFailure::Loop {
+                    page,
+                    exchange: answer.exchange,
+                    message: "this page repeats an earlier page".into(),
+                });
+                break;
+            }
+            for item in items {
+                match codec.decode(item) {
+                    Ok(record) => outcome.records.push(record),
+                    Err(problems) => {
+                        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                        outcome
+                            .item_problems
+                            .push((answer.exchange, text.join("; ")));
+                    }
+                }
+            }
+            match state.advance(&paging, document, items.len()) {
+                Step::Done => break,
+                Step::Next => next_url = None,
+                Step::Cursor(cursor) => {
+                    if !state.seen_tokens.insert(cursor.clone()) {
+                        outcome.failure = Some(ListFailure::Loop {
+                            page,
+                            exchange: answer.exchange,
+                            message: format!("the cursor `{cursor}` was already given"),
+                        });
+                        break;
+                    }
+                    state.cursor = Some(cursor);
+                }
+                Step::Link(link) => {
+                    let resolved = match self.base_url.join(&link) {
+                        Ok(url) => url,
+                        Err(error) => {
+                            outcome.failure =
+                                Some(bad(format!("the next link `{link}` is not a URL: {error}")));
+                            break;
+                        }
+                    };
+                    if resolved.origin() != self.base_url.origin() {
+                        outcome.failure = Some(bad(format!(
+                            "the next link points to another origin ({}); credentials are not sent there",
+                            resolved.origin().ascii_serialization()
+                        )));
+                        break;
+                    }
+                    if !state.seen_tokens.insert(resolved.to_string()) {
+                        outcome.failure = Some(ListFailure::Loop {
+                            page,
+                            exchange: answer.exchange,
+                            message: "the next link points to a page already read".into(),
+                        });
+                        break;
+                    }
+                    next_url = Some(resolved);
+                }
+                Step::Invalid(message) => {
+                    outcome.failure = Some(bad(message));
+                    break;
+                }
+            }
+        }
+        outcome
+    }
+
+    /// Looks a staff member up by email: `Ok(None)` when the partner says there is none.
+    pub async fn lookup_staff(
+        &self,
+        email: &str,
+        purpose: &str,
+    ) -> Result<(Answer, Option<Record>), LookupError> {
+        let kind = OperationKind::StaffLookup;
+        let operation = self.operation(kind).ok_or(LookupError::NotDeclared)?;
+        let answer = self
+            .call(kind, purpose, None, Some(email), &[], None)
+            .await
+            .map_err(LookupError::Call)?;
+        let codec = self.profile.codec(RecordKind::Staff);
+        match operation.answer {
+            Some(LookupAnswer::List) => {
+                if !answer.is_success() {
+                    return Err(LookupError::Status(answer));
+                }
+                let list_path = operation.list.clone().unwrap_or_default();
+                let items = answer
+                    .json
+                    .as_ref()
+                    .and_then(|json| list_path.get(json))
+                    .and_then(Value::as_array)
+                    .cloned();
+                let Some(items) = items else {
+                    return Err(LookupError::Shape(
+                        answer,
+                        format!("no array at `{list_path}`"),
+                    ));
+                };
+                let record = items.first().and_then(|item| codec.decode(item).ok());
+                Ok((answer, record))
+            }
+            _ => {
+                if answer.status == 404 {
+                    return Ok((answer, None));
+                }
+                if !answer.is_success() {
+                    return Err(LookupError::Status(answer));
+                }
+                let record = record_at(&answer, &operation.record)
+                    .and_then(|value| codec.decode(value).ok());
+                match record {
+                    Some(record) => Ok((answer, Some(record))),
+                    None => Err(LookupError::Shape(
+                        answer,
+                        "the answer holds no staff record".into(),
+                    )),
+                }
+            }
+        }
+    }
+
+    /// Writes a record with a declared write operation; `id` addresses an update.
+    pub async fn write(
+        &self,
+        kind: OperationKind,
+        purpose: &str,
+        record: &Record,
+        id: Option<&str>,
+    ) -> Result<Saved, CallError> {
+        let operation = self.operation(kind).ok_or_else(|| CallError {
+            exchange: 0,
+            message: format!("the profile declares no {}", kind.key()),
+            timed_out: false,
+        })?;
+        let codec = self.profile.codec(kind.record());
+        let mut to_send = record.clone();
+        match id {
+            Some(id) => to_send.insert(crate::model::Field::Id, id.to_owned()),
+            None => to_send.remove(&crate::model::Field::Id),
+        };
+        let mut body = codec.encode(&to_send);
+        if let Some(at) = &operation.body {
+            body = at.wrap(body);
+        }
+        let path_id = kind.addresses_one_record().then_some(id).flatten();
+        let answer = self
+            .call(kind, purpose, path_id, None, &[], Some(&body))
+            .await?;
+        let echoed =
+            record_at(&answer, &operation.record).and_then(|value| codec.decode(value).ok());
+        let id = match operation.id_from.unwrap_or_default() {
+            IdFrom::Location => answer.location.as_deref().and_then(last_segment),
+            IdFrom::Body => echoed
+                .as_ref()
+                .and_then(|record| record.get(&crate::model::Field::Id).cloned())
+                .or_else(|| {
+                    let path = codec.path(crate::model::Field::Id)?;
+                    record_at(&answer, &operation.record)
+                        .and_then(|value| path.get(value))
+                        .and_then(scalar_text)
+                }),
+        }
+        .filter(|id| !id.is_empty());
+        Ok(Saved { answer, id, echoed })
+    }
+
+    /// Reads a record back by the partner's id.
+    pub async fn read(
+        &self,
+        kind: RecordKind,
+        id: &str,
+        purpose: &str,
+    ) -> Result<(Answer, Option<Record>), CallError> {
+        let Some(read) = self.profile.read_operation(kind) else {
+            return Err(CallError {
+                exchange: 0,
+                message: format!("the profile declares no read operation for {kind}"),
+                timed_out: false,
+            });
+        };
+        let operation = self.operation(read).expect("read operation exists");
+        let answer = self.call(read, purpose, Some(id), None, &[], None).await?;
+        let record = if answer.is_success() {
+            record_at(&answer, &operation.record)
+                .and_then(|value| self.profile.codec(kind).decode(value).ok())
+        } else {
+            None
+        };
+        Ok((answer, record))
+    }
+}
+
+/// Why a lookup gave no answer.
+#[derive(Debug, Clone)]
+pub enum LookupError {
+    /// The profile has no lookup.
+    NotDeclared,
+    /// No answer came.
+    Call(CallError),
+    /// An error status other than the "none" answer.
+    Status(Answer),
+    /// An answer of the wrong shape.
+    Shape(Answer, String),
+}
+
+fn record_at<'a>(answer: &'a Answer, at: &Option<JsonPath>) -> Option<&'a Value> {
+    let json = answer.json.as_ref()?;
+    match at {
+        Some(path) => path.get(json),
+        None => Some(json),
+    }
+}
+
+fn last_segment(location: &str) -> Option<String> {
+    let path = location.split(['?', '#']).next()?;
+    let segment = path.trim_end_matches('/').rsplit('/').next()?;
+    Some(
+        percent_encoding::percent_decode_str(segment)
+            .decode_utf8_lossy()
+            .into_owned(),
+    )
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        let text = inner.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = inner.source();
+    }
+    message
+}
+
+/// Characters escaped in a path segment.
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'@');
+
+/// Where a paged list is.
+struct PageState {
+    page: u64,
+    offset: u64,
+    fetched: u64,
+    cursor: Option<String>,
+    seen_tokens: BTreeSet<String>,
+}
+
+enum Step {
+    Done,
+    Next,
+    Cursor(String),
+    Link(String),
+    Invalid(String),
+}
+
+impl PageState {
+    fn new(paging: &Paging) -> Self {
+        PageState {
+            page: paging.first_page.unwrap_or(1),
+            offset: 0,
+            fetched: 0,
+            cursor: None,
+            seen_tokens: BTreeSet::new(),
+        }
+    }
+
+    fn size(paging: &Paging) -> u64 {
+        paging.page_size.unwrap_or(50)
+    }
+
+    /// The paging parameters of the next request.
+    fn query(&self, paging: &Paging) -> Vec<(String, String)> {
+        let mut query = Vec::new();
+        let mut push = |name: &Option<String>, value: String| {
+            if let Some(name) = name {
+                query.push((name.clone(), value));
+            }
+        };
+        match paging.style {
+            PagingStyle::None => {}
+            PagingStyle::PageNumber => {
+                push(&paging.page_param, self.page.to_string());
+                push(&paging.size_param, Self::size(paging).to_string());
+            }
+            PagingStyle::Offset => {
+                push(&paging.offset_param, self.offset.to_string());
+                push(&paging.limit_param, Self::size(paging).to_string());
+            }
+            PagingStyle::Cursor | PagingStyle::NextLink => {
+                if paging.page_size.is_some() {
+                    push(&paging.size_param, Self::size(paging).to_string());
+                }
+                if let Some(cursor) = &self.cursor {
+                    push(&paging.cursor_param, cursor.clone());
+                }
+            }
+        }
+        query
+    }
+
+    /// Decides, from a page just read, whether and how to go on.
+    fn advance(&mut self, paging: &Paging, document: &Value, items: usize) -> Step {
+        let size = Self::size(paging);
+        self.fetched += items as u64;
+        match paging.style {
+            PagingStyle::None => Step::Done,
+            PagingStyle::PageNumber | PagingStyle::Offset => {
+                let last = match paging.stop.unwrap_or(PageStop::ShortPage) {
+                    PageStop::ShortPage => (items as u64) < size,
+                    PageStop::EmptyPage => items == 0,
+                    PageStop::Total => {
+                        let total = paging
+                            .total_field
+                            .as_ref()
+                            .and_then(|path| path.get(document))
+                            .and_then(Value::as_u64);
+                        match total {
+                            Some(total) => self.fetched >= total || items == 0,
+                            None => {
+                                return Step::Invalid(format!(
+                                    "no total number at `{}`",
+                                    paging
+                                        .total_field
+                                        .as_ref()
+                                        .map(ToString::to_string)
+                                        .unwrap_or_default()
+                                ))
+                            }
+                        }
+                    }
+                };
+                if last {
+                    return Step::Done;
+                }
+                self.page += 1;
+                self.offset += size;
+                Step::Next
+            }
+            PagingStyle::Cursor | PagingStyle::NextLink => {
+                let next = paging
+                    .next_field
+                    .as_ref()
+                    .and_then(|path| path.get(document))
+                    .and_then(scalar_text)
+                    .filter(|text| !text.is_empty());
+                match (next, paging.style) {
+                    (None, _) => Step::Done,
+                    (Some(cursor), PagingStyle::Cursor) => Step::Cursor(cursor),
+                    (Some(link), _) => Step::Link(link),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! The record of every exchange with the partner: request, response, timing; secrets redacted
+//! at capture, so nothing downstream can leak them.
+
+use crate::auth::Credentials;
+use serde::Serialize;
+use std::sync::{Arc, Mutex};
+
+/// The most of a body kept as evidence.
+pub const EVIDENCE_BODY_LIMIT: usize = 64 * 1024;
+
+/// One request to the partner and what came back.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Exchange {
+    /// Position in the run, from 1.
+    pub id: usize,
+    /// The profile operation called, when the request is one.
+    pub operation: Option<String>,
+    /// Why the Connector made the call (e.g. "staff sync, page 2").
+    pub purpose: String,
+    /// HTTP method.
+    pub method: String,
+    /// Full URL, secrets redacted.
+    pub url: String,
+    /// Request headers sent, secrets redacted.
+    pub request_headers: Vec<(String, String)>,
+    /// Request body, if any (truncated to the evidence limit).
+    pub request_body: Option<String>,
+    /// Response status, if a response came.
+    pub status: Option<u16>,
+    /// Response headers.
+    pub response_headers: Vec<(String, String)>,
+    /// Response body (truncated to the evidence limit).
+    pub response_body: Option<String>,
+    /// Why no usable response came, if so.
+    pub error: Option<String>,
+    /// Milliseconds from the run's start to the request.
+    pub started_ms: u64,
+    /// Milliseconds the exchange took.
+    pub duration_ms: u64,
+}
+
+/// Replaces secrets in captured text.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    secrets: Vec<String>,
+    secret_headers: Vec<String>,
+}
+
+/// What stands in for a redacted secret.
+pub const REDACTED: &str = "***";
+
+impl Redactor {
+    /// A redactor for the run's credentials.
+    pub fn for_credentials(credentials: &Credentials) -> Self {
+        let mut secret_headers = vec!["authorization".to_owned(), "proxy-authorization".to_owned()];
+        if let Some((name, value)) = credentials.header() {
+            secret_headers.push(name);
+            let mut secrets: Vec<String> = credentials
+                .secrets()
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            secrets.push(value);
+            return Redactor {
+                secrets: clean(secrets),
+                secret_headers,
+            };
+        }
+        Redactor {
+            secrets: clean(
+                credentials
+                    .secrets()
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
+            ),
+            secret_headers,
+        }
+    }
+
+    /// Redacts every secret in `text`.
+    pub fn text(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for secret in &self.secrets {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), REDACTED);
+            }
+            let encoded: String = form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+            if encoded != *secret && out.contains(&encoded) {
+                out = out.replace(&encoded, REDACTED);
+            }
+        }
+        out
+    }
+
+    /// Redacts a header value, wholly for credential headers.
+    pub fn header(&self, name: &str, value: &str) -> String {
+        if self
+            .secret_headers
+            .iter()
+            .any(|secret| secret.eq_ignore_ascii_case(name))
+        {
+            REDACTED.to_owned()
+        } else {
+            self.text(value)
+        }
+    }
+}
+
+fn clean(mut secrets: Vec<String>) -> Vec<String> {
+    secrets.retain(|secret| !secret.is_empty());
+    // Longest first, so a secret containing another is replaced whole.
+    secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
+    secrets.dedup();
+    secrets
+}
+
+/// Truncates evidence text to the limit, on a character boundary.
+pub fn truncate_evidence(text: &str) -> String {
+    if text.len() <= EVIDENCE_BODY_LIMIT {
+        return text.to_owned();
+    }
+    let mut end = EVIDENCE_BODY_LIMIT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… [{} bytes in all]", &text[..end], text.len())
+}
+
+/// The run's exchange log, shared by every call.
+#[derive(Debug, Clone, Default)]
+pub struct Recorder {
+    exchanges: Arc<Mutex<Vec<Exchange>>>,
+}
+
+impl Recorder {
+    /// Appends an exchange, giving it the next id.
+    pub fn push(&self, mut exchange: Exchange) -> usize {
+        let mut exchanges = self
+            .exchanges
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        exchange.id = exchanges.len() + 1;
+        let id = exchange.id;
+        exchanges.push(exchange);
+        id
+    }
+
+    /// A copy of every exchange so far.
+    pub fn snapshot(&self) -> Vec<Exchange> {
+        self.exchanges
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// One exchange by id.
+    pub fn get(&self, id: usize) -> Option<Exchange> {
+        self.exchanges
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(id.checked_sub(1)?)
+            .cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{KeyPlace, Secret};
+
+    #[test]
+    fn credential_headers_and_query_keys_are_redacted() {
+        let credentials = Credentials::ApiKey {
+            place: KeyPlace::Query("api_key".into()),
+            key: Secret::new("k/e y"),
+        };
+        let redactor = Redactor::for_credentials(&credentials);
+        assert_eq!(
+            redactor.text("http://x/?api_key=k%2Fe+y&a=1"),
+            "http://x/?api_key=***&a=1"
+        );
+        assert_eq!(redactor.header("Authorization", "Bearer zzz"), REDACTED);
+    }
+}

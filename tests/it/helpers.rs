@@ -1,0 +1,71 @@
+//! Shared test helpers: fixture profiles, a mock partner on 127.0.0.1:0, a client for it, the CLI.
+
+use spoke::auth::Credentials;
+use spoke::connector::{ClientLimits, PartnerClient};
+use spoke::partner::{self, PartnerState, RunningPartner, Sandbox};
+use spoke::profile::Profile;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::Arc;
+
+/// The crate's root folder.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every profile in `fixtures/profiles`, by file stem, in name order.
+pub fn fixture_profiles() -> Vec<(String, Profile)> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(root().join("fixtures/profiles"))
+        .expect("fixtures/profiles exists")
+        .map(|entry| entry.expect("readable entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+            let profile = Profile::load(&path).unwrap_or_else(|error| panic!("{error}"));
+            (name, profile)
+        })
+        .collect()
+}
+
+/// A mock partner for `profile` on an ephemeral port, with generated credentials.
+pub async fn spawn_partner(profile: &Profile) -> (RunningPartner, Credentials) {
+    let credentials = Credentials::generated(&profile.auth, 7);
+    let state = PartnerState::new(
+        profile.clone(),
+        Sandbox::default_seed(),
+        credentials.clone(),
+    );
+    let running = partner::spawn(state, "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("the mock partner binds 127.0.0.1:0");
+    (running, credentials)
+}
+
+/// A client for a running mock partner.
+pub fn client_for(
+    profile: &Profile,
+    running: &RunningPartner,
+    credentials: &Credentials,
+) -> PartnerClient {
+    PartnerClient::new(
+        Arc::new(profile.clone()),
+        &running.base_url(),
+        credentials.clone(),
+        ClientLimits::default(),
+    )
+    .expect("a valid base URL")
+}
+
+/// Runs the `spoke` binary with `args` in `dir`.
+pub fn run_cli(args: &[&str], dir: &Path) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_spoke"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the spoke binary runs")
+}

@@ -1,0 +1,429 @@
+//! The mock partner, driven through each fixture profile's operations as a client sees them.
+
+use crate::helpers::{client_for, fixture_profiles, spawn_partner};
+use axum::body::Body;
+use axum::http::Request;
+use serde_json::{json, Value};
+use spoke::auth::Credentials;
+use spoke::model::{Field, Record, RecordKind};
+use spoke::partner::{self, PartnerState, Sandbox};
+use spoke::profile::{OperationKind, OwnerReference, Profile, SourceReference};
+use std::collections::BTreeSet;
+use tower::ServiceExt;
+
+fn prospect(profile: &Profile, tag: &str) -> Record {
+    let mut record = Record::from([
+        (Field::FirstName, format!("Zoë-{tag}")),
+        (Field::LastName, "Ñúñez".to_owned()),
+        (Field::Email, format!("zoe.{tag}@example.org")),
+    ]);
+    for (field, value) in [
+        (Field::Type, "prospect"),
+        (Field::Status, "active"),
+        (Field::Gender, "F"),
+        (Field::BirthDate, "1990-04-01"),
+        (Field::City, "Köln"),
+        (Field::MobilePhone, "+49 170 1234567"),
+        (Field::Company, "Straße & Söhne"),
+        (Field::TrialStart, "2026-12-01"),
+        (Field::TrialEnd, "2026-12-14"),
+    ] {
+        if profile.codec(RecordKind::Prospect).path(field).is_some()
+            || profile.codec(RecordKind::Member).path(field).is_some()
+        {
+            record.insert(field, value.to_owned());
+        }
+    }
+    record
+}
+
+fn kept_fields(profile: &Profile, kind: RecordKind, record: &Record) -> Record {
+    record
+        .iter()
+        .filter(|(field, _)| profile.codec(kind).path(**field).is_some())
+        .map(|(field, value)| (*field, value.clone()))
+        .collect()
+}
+
+#[tokio::test]
+async fn each_fixture_serves_its_whole_staff_list_across_pages() {
+    let sandbox = Sandbox::default_seed();
+    for (name, profile) in fixture_profiles() {
+        if profile.operation(OperationKind::StaffList).is_none() {
+            continue;
+        }
+        let (running, credentials) = spawn_partner(&profile).await;
+        let client = client_for(&profile, &running, &credentials);
+        let outcome = client.list_all(OperationKind::StaffList, "staff").await;
+        assert_eq!(outcome.failure, None, "{name}");
+        assert_eq!(outcome.records.len(), sandbox.staff.len(), "{name}");
+        assert!(
+            outcome.exchanges.len() > 1,
+            "{name}: expected several pages"
+        );
+        let ids: BTreeSet<_> = outcome
+            .records
+            .iter()
+            .map(|r| r[&Field::Id].clone())
+            .collect();
+        assert_eq!(ids.len(), sandbox.staff.len(), "{name}: ids repeat");
+        assert_eq!(
+            outcome
+                .records
+                .iter()
+                .filter(|r| !r.contains_key(&Field::Email))
+                .count(),
+            sandbox.staff.iter().filter(|s| s.email.is_none()).count(),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn lookups_ignore_email_case_and_answer_none_for_unknown_emails() {
+    for (name, profile) in fixture_profiles() {
+        if profile.operation(OperationKind::StaffLookup).is_none() {
+            continue;
+        }
+        let (running, credentials) = spawn_partner(&profile).await;
+        let client = client_for(&profile, &running, &credentials);
+        let (_, found) = client
+            .lookup_staff("MARIA.SCHMIDT@partner-club.EXAMPLE", "lookup")
+            .await
+            .unwrap_or_else(|error| panic!("{name}: {error:?}"));
+        assert_eq!(found.unwrap()[&Field::Id], "S-0002", "{name}");
+        let (_, none) = client
+            .lookup_staff("nobody@nowhere.example", "lookup")
+            .await
+            .unwrap_or_else(|error| panic!("{name}: {error:?}"));
+        assert_eq!(none, None, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn created_sources_appear_in_the_list_once() {
+    for (name, profile) in fixture_profiles() {
+        if profile.operation(OperationKind::SourceCreate).is_none() {
+            continue;
+        }
+        let (running, credentials) = spawn_partner(&profile).await;
+        let client = client_for(&profile, &running, &credentials);
+        let source = Record::from([(Field::Name, "Zumba Straße Day".to_owned())]);
+        let created = client
+            .write(OperationKind::SourceCreate, "create source", &source, None)
+            .await
+            .unwrap();
+        assert_eq!(created.answer.status, 201, "{name}");
+        let id = created.id.unwrap_or_else(|| panic!("{name}: no id"));
+        let variant = Record::from([(Field::Name, "ZUMBA STRASSE DAY".to_owned())]);
+        let again = client
+            .write(
+                OperationKind::SourceCreate,
+                "create source again",
+                &variant,
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(again.id.as_deref(), Some(id.as_str()), "{name}: duplicated");
+        let sources = running.state.store().read().sources.clone();
+        assert_eq!(sources.iter().filter(|s| s.id == id).count(), 1, "{name}");
+        if profile.operation(OperationKind::SourceList).is_some() {
+            let listed = client.list_all(OperationKind::SourceList, "sources").await;
+            assert_eq!(listed.failure, None, "{name}");
+            assert!(listed.records.iter().any(|r| r[&Field::Id] == id), "{name}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn records_are_created_updated_in_place_and_read_back() {
+    for (name, profile) in fixture_profiles() {
+        for kind in [RecordKind::Prospect, RecordKind::Member] {
+            if !profile.carries(kind) {
+                continue;
+            }
+            let (running, credentials) = spawn_partner(&profile).await;
+            let client = client_for(&profile, &running, &credentials);
+            let mut record = prospect(&profile, "rt");
+            if kind == RecordKind::Member {
+                record.insert(Field::Type, "member".into());
+                record.remove(&Field::TrialStart);
+                record.remove(&Field::TrialEnd);
+            }
+            let record = kept_fields(&profile, kind, &record);
+            let create = profile.create_operation(kind).unwrap();
+            let saved = client.write(create, "create", &record, None).await.unwrap();
+            assert_eq!(saved.answer.status, 201, "{name} {kind}");
+            let id = saved.id.unwrap_or_else(|| panic!("{name} {kind}: no id"));
+            let mut changed = record.clone();
+            changed.insert(Field::LastName, "Øster-Großmann".into());
+            let update = profile.update_operation(kind).unwrap();
+            let updated = client
+                .write(update, "update", &changed, Some(&id))
+                .await
+                .unwrap();
+            assert_eq!(updated.answer.status, 200, "{name} {kind}");
+            let stored = running.state.store().read().records(kind).unwrap().len();
+            assert_eq!(stored, 1, "{name} {kind}: the update created a duplicate");
+            if profile.read_operation(kind).is_some() {
+                let (answer, read) = client.read(kind, &id, "read").await.unwrap();
+                assert_eq!(answer.status, 200);
+                let mut read = read.unwrap();
+                read.remove(&Field::Id);
+                assert_eq!(read, changed, "{name} {kind}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn prospects_without_owner_or_source_are_accepted() {
+    for (name, profile) in fixture_profiles() {
+        if !profile.carries(RecordKind::Prospect) {
+            continue;
+        }
+        let (running, credentials) = spawn_partner(&profile).await;
+        let client = client_for(&profile, &running, &credentials);
+        let record = kept_fields(&profile, RecordKind::Prospect, &prospect(&profile, "bare"));
+        let create = profile.create_operation(RecordKind::Prospect).unwrap();
+        let saved = client
+            .write(create, "unowned", &record, None)
+            .await
+            .unwrap();
+        assert_eq!(saved.answer.status, 201, "{name}");
+        let stored = running
+            .state
+            .store()
+            .read()
+            .prospects
+            .values()
+            .next()
+            .cloned()
+            .unwrap();
+        assert!(!stored.contains_key(&Field::Owner) && !stored.contains_key(&Field::Source));
+    }
+}
+
+#[tokio::test]
+async fn owners_and_sources_by_reference_resolve_ignoring_case() {
+    for (name, profile) in fixture_profiles() {
+        if !(profile.capabilities.staff_owner && profile.capabilities.lead_source) {
+            continue;
+        }
+        if profile.operation(OperationKind::SourceList).is_none() {
+            continue;
+        }
+        let (running, credentials) = spawn_partner(&profile).await;
+        let client = client_for(&profile, &running, &credentials);
+        let mut record = kept_fields(&profile, RecordKind::Prospect, &prospect(&profile, "ref"));
+        let owner = match profile.references.owner {
+            OwnerReference::Id => "S-0002".to_owned(),
+            OwnerReference::Email => "maria.schmidt@PARTNER-CLUB.example".to_owned(),
+        };
+        let source = match profile.references.source {
+            SourceReference::Id => "LS-13".to_owned(),
+            SourceReference::Name => "İSTANBUL EXPO".to_owned(),
+        };
+        record.insert(Field::Owner, owner);
+        record.insert(Field::Source, source);
+        let create = profile.create_operation(RecordKind::Prospect).unwrap();
+        let saved = client.write(create, "owned", &record, None).await.unwrap();
+        assert_eq!(saved.answer.status, 201, "{name}: {:?}", saved.answer.json);
+        let stored = running
+            .state
+            .store()
+            .read()
+            .prospects
+            .values()
+            .next()
+            .cloned()
+            .unwrap();
+        assert_eq!(stored[&Field::Owner], "S-0002", "{name}");
+        let expected_source = Sandbox::default_seed()
+            .sources
+            .iter()
+            .find(|s| s.name == "İstanbul Expo")
+            .map(|s| s.id.clone());
+        if profile.references.source == SourceReference::Name {
+            assert_eq!(
+                Some(&stored[&Field::Source]),
+                expected_source.as_ref(),
+                "{name}"
+            );
+        }
+        let sources_before = Sandbox::default_seed().sources.len();
+        assert_eq!(
+            running.state.store().read().sources.len(),
+            sources_before,
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn requests_without_or_with_wrong_credentials_are_refused() {
+    for (name, profile) in fixture_profiles() {
+        if profile.auth.scheme == spoke::profile::AuthScheme::None {
+            continue;
+        }
+        let (running, _) = spawn_partner(&profile).await;
+        let wrong = Credentials::generated(&profile.auth, 999);
+        for (credentials, expected) in [(Credentials::None, 401), (wrong, 403)] {
+            let client = client_for(&profile, &running, &credentials);
+            let kind = *profile.operations.keys().next().unwrap();
+            let record = kept_fields(&profile, kind.record(), &prospect(&profile, "auth"));
+            let answer = match kind.role() {
+                spoke::profile::OperationRole::Write => {
+                    client
+                        .write(kind, "no auth", &record, Some("x"))
+                        .await
+                        .unwrap()
+                        .answer
+                }
+                _ => client
+                    .call(kind, "no auth", Some("x"), Some("a@b.example"), &[], None)
+                    .await
+                    .unwrap(),
+            };
+            assert_eq!(answer.status, expected, "{name} {}", kind.key());
+        }
+        let store = running.state.store().read();
+        assert!(
+            store.prospects.is_empty() && store.members.is_empty(),
+            "{name}"
+        );
+    }
+}
+
+async fn send(app: &axum::Router, method: &str, uri: &str, body: Body) -> (u16, Value) {
+    let profile = Profile::reference();
+    let (name, value) = Credentials::generated(&profile.auth, 1).header().unwrap();
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(name, value)
+        .body(body)
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, json)
+}
+
+fn reference_app() -> (axum::Router, PartnerState) {
+    let profile = Profile::reference();
+    let state = PartnerState::new(
+        profile.clone(),
+        Sandbox::default_seed(),
+        Credentials::generated(&profile.auth, 1),
+    );
+    (partner::router(state.clone()), state)
+}
+
+const PROSPECTS: &str = "/api/v1/clients/C-1001/clubs/CLUB-7/prospects";
+
+#[tokio::test]
+async fn malformed_bodies_get_a_4xx_naming_the_problem() {
+    let (app, state) = reference_app();
+    let cases: Vec<(&str, Body, u16, &str)> = vec![
+        ("not json", Body::from("{\"first_name\": "), 400, "not valid JSON"),
+        ("not utf-8", Body::from(vec![0xff, 0xfe, b'{']), 400, "not valid JSON"),
+        ("an array", Body::from("[1,2]"), 400, "must be a JSON object"),
+        (
+            "a wrong type",
+            Body::from(json!({"first_name": {"x": 1}, "last_name": "L", "club_id": "CLUB-7"}).to_string()),
+            422,
+            "first_name",
+        ),
+        (
+            "a missing mandatory field",
+            Body::from(json!({"first_name": "F", "club_id": "CLUB-7"}).to_string()),
+            422,
+            "last_name",
+        ),
+        (
+            "an unknown owner",
+            Body::from(json!({"first_name": "F", "last_name": "L", "club_id": "CLUB-7", "owner_id": "S-9999"}).to_string()),
+            422,
+            "owner_id",
+        ),
+        (
+            "an unknown source",
+            Body::from(json!({"first_name": "F", "last_name": "L", "club_id": "CLUB-7", "source_id": "LS-99"}).to_string()),
+            422,
+            "source_id",
+        ),
+        (
+            "a wrong club in the body",
+            Body::from(json!({"first_name": "F", "last_name": "L", "club_id": "CLUB-8"}).to_string()),
+            422,
+            "club_id",
+        ),
+        (
+            "an invalid coded value",
+            Body::from(json!({"first_name": "F", "last_name": "L", "club_id": "CLUB-7", "status": "sleeping"}).to_string()),
+            422,
+            "status",
+        ),
+        ("an oversized body", Body::from(vec![b' '; 300 * 1024]), 413, "limit"),
+    ];
+    for (what, body, status, mentions) in cases {
+        let (got, json) = send(&app, "POST", PROSPECTS, body).await;
+        assert_eq!(got, status, "{what}: {json}");
+        let error = &json["error"];
+        let text = format!("{} {}", error["message"], error["field"]);
+        assert!(text.contains(mentions), "{what}: {json}");
+    }
+    assert!(state.store().read().prospects.is_empty());
+    assert!(state.store().read().invariant_violations().is_empty());
+}
+
+#[tokio::test]
+async fn unknown_routes_ids_and_clubs_get_404_and_bad_paging_400() {
+    let (app, _) = reference_app();
+    let (status, json) = send(&app, "GET", &format!("{PROSPECTS}/P-000404"), Body::empty()).await;
+    assert_eq!(status, 404, "{json}");
+    let (status, json) = send(
+        &app,
+        "GET",
+        "/api/v1/clients/C-1001/clubs/OTHER/staff",
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert!(json["error"]["message"].as_str().unwrap().contains("OTHER"));
+    let (status, json) = send(&app, "GET", "/nothing/here", Body::empty()).await;
+    assert_eq!(
+        (status, json["error"]["code"].as_str()),
+        (404, Some("no-such-route"))
+    );
+    let (status, _) = send(&app, "DELETE", PROSPECTS, Body::empty()).await;
+    assert_eq!(status, 405);
+    let (status, json) = send(
+        &app,
+        "GET",
+        "/api/v1/clients/C-1001/clubs/CLUB-7/staff?page=zero",
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(json["error"]["field"], "page");
+}
+
+#[tokio::test]
+async fn the_admin_surface_dumps_and_resets_the_store() {
+    let (app, state) = reference_app();
+    let body = json!({"first_name": "F", "last_name": "L", "club_id": "CLUB-7"}).to_string();
+    let (status, _) = send(&app, "POST", PROSPECTS, Body::from(body)).await;
+    assert_eq!(status, 201);
+    let (_, dump) = send(&app, "GET", "/__spoke/store", Body::empty()).await;
+    assert_eq!(dump["prospects"].as_array().unwrap().len(), 1);
+    assert_eq!(dump["prospects"][0]["first-name"], "F");
+    let (status, _) = send(&app, "POST", "/__spoke/reset", Body::empty()).await;
+    assert_eq!(status, 200);
+    assert!(state.store().read().prospects.is_empty());
+}
