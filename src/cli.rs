@@ -2,12 +2,18 @@
 //! exit codes here.
 
 use crate::auth::Credentials;
+use crate::certify::{certify, CertifyError, CertifyOptions};
+use crate::connector::ClientLimits;
 use crate::exit_codes;
-use crate::partner::{self, PartnerState, Sandbox};
+use crate::partner::{self, Fault, Faults, PartnerState, Sandbox};
 use crate::profile::{Profile, ProfileError};
+use crate::report::terminal::{self, Style};
+use crate::suite::Catalog;
 use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Conformance suite and mock partner for integrations with the Connector.
 #[derive(Debug, Parser)]
@@ -21,11 +27,65 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Certify a partner: play InTouch and the Connector against its API and judge every rule.
+    Certify(CertifyArgs),
+    /// Print the rule catalog.
+    Rules(RulesArgs),
     /// Serve a profile's API shape as a mock partner, from an in-memory sandbox.
     Partner(PartnerArgs),
     /// Work with profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
+}
+
+/// `spoke certify`.
+#[derive(Debug, clap::Args)]
+pub struct CertifyArgs {
+    /// The partner's profile (default: the built-in reference profile, certified against the
+    /// built-in mock partner).
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
+    /// The partner's API root (default: the profile's base-url).
+    #[arg(long, conflicts_with = "mock")]
+    pub base_url: Option<String>,
+    /// Certify the built-in mock partner serving the profile (a dry run of the profile itself).
+    #[arg(long)]
+    pub mock: bool,
+    /// Mock faults to switch on (with --mock or no --profile), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub fault: Vec<String>,
+    /// The mock partner's sandbox seed file (with --mock).
+    #[arg(long)]
+    pub sandbox: Option<PathBuf>,
+    /// Seed of the run's data; the same seed replays the same data (default: random, printed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Only these rules, comma-separated (e.g. LEAD-002,SRC-002).
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Write a report: json:PATH or junit:PATH; repeatable.
+    #[arg(long = "report", value_name = "FORMAT:PATH")]
+    pub reports: Vec<crate::report::ReportTarget>,
+    /// Per-request timeout in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    pub timeout_ms: u64,
+}
+
+/// `spoke rules`.
+#[derive(Debug, clap::Args)]
+pub struct RulesArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = RulesFormat::Text)]
+    pub format: RulesFormat,
+}
+
+/// Formats of `spoke rules`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RulesFormat {
+    /// A table.
+    Text,
+    /// The catalog as JSON.
+    Json,
 }
 
 /// `spoke partner`.
@@ -43,6 +103,12 @@ pub struct PartnerArgs {
     /// The address to bind.
     #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     pub host: IpAddr,
+    /// Misbehaviours to switch on, comma-separated (see `spoke partner --list-faults`).
+    #[arg(long, value_delimiter = ',')]
+    pub fault: Vec<String>,
+    /// List the faults and the rules that catch them, then exit.
+    #[arg(long)]
+    pub list_faults: bool,
 }
 
 /// `spoke profile ...`.
@@ -83,6 +149,8 @@ impl Failure {
 /// Runs a parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> Result<i32, Failure> {
     match cli.command {
+        Command::Certify(args) => run_certify(args),
+        Command::Rules(args) => print_rules(args),
         Command::Partner(args) => run_partner(args),
         Command::Profile(ProfileCommand::Check { file }) => check_profile(&file),
     }
@@ -126,7 +194,29 @@ fn check_profile(file: &std::path::Path) -> Result<i32, Failure> {
     }
 }
 
+fn parse_faults(names: &[String]) -> Result<Faults, Failure> {
+    partner::faults::parse_list(&names.join(","))
+        .map_err(|e| Failure::invalid(anyhow::anyhow!("--fault: {e}")))
+}
+
 fn run_partner(args: PartnerArgs) -> Result<i32, Failure> {
+    if args.list_faults {
+        for fault in Fault::ALL {
+            let rules = fault.caught_by();
+            println!(
+                "{:<26} {} [caught by: {}]",
+                fault.name(),
+                fault.behaviour(),
+                if rules.is_empty() {
+                    "timeouts: error verdicts".to_owned()
+                } else {
+                    rules.join(", ")
+                }
+            );
+        }
+        return Ok(exit_codes::CONFORMANT);
+    }
+    let faults = parse_faults(&args.fault)?;
     let profile = load_profile(args.profile.as_ref())?;
     let sandbox = match &args.sandbox {
         Some(path) => Sandbox::load(path).map_err(Failure::invalid)?,
@@ -155,8 +245,19 @@ fn run_partner(args: PartnerArgs) -> Result<i32, Failure> {
             })?;
         let addr = listener.local_addr().map_err(Failure::run)?;
         let summary = describe(&profile, &sandbox);
-        let state = PartnerState::new(profile, sandbox, credentials);
+        let state = PartnerState::with_options(
+            profile,
+            sandbox,
+            credentials,
+            partner::PartnerOptions {
+                faults: faults.clone(),
+                ..partner::PartnerOptions::default()
+            },
+        );
         println!("spoke partner listening on http://{addr}");
+        if !faults.names().is_empty() {
+            println!("faults on: {}", faults.names().join(", "));
+        }
         println!("{summary}");
         println!(
             "admin: GET http://{addr}{}/store, POST http://{addr}{}/reset; Ctrl-C stops",
@@ -191,4 +292,135 @@ fn describe(profile: &Profile, sandbox: &Sandbox) -> String {
         ));
     }
     lines.join("\n")
+}
+
+fn print_rules(args: RulesArgs) -> Result<i32, Failure> {
+    let catalog = Catalog::builtin();
+    match args.format {
+        RulesFormat::Json => {
+            let text = serde_json::to_string_pretty(&catalog).map_err(Failure::run)?;
+            println!("{text}");
+        }
+        RulesFormat::Text => {
+            println!("rule catalog {}", catalog.catalog_version);
+            for rule in &catalog.rules {
+                let applies: Vec<&str> = rule.applies.iter().map(|a| a.key()).collect();
+                println!("{:<10} {:<6} {}", rule.id, rule.level.as_str(), rule.title);
+                println!("{:<17} applies to: {}", "", applies.join(", "));
+                println!("{:<17} {}", "", rule.clause);
+            }
+        }
+    }
+    Ok(exit_codes::CONFORMANT)
+}
+
+/// A progress line on a terminal's stderr; nothing elsewhere.
+struct TerminalProgress {
+    active: bool,
+}
+
+impl crate::connector::session::Progress for TerminalProgress {
+    fn step(&self, message: &str) {
+        if self.active {
+            let shown: String = message.chars().take(100).collect();
+            eprint!("\r\x1b[2K[spoke] {shown}");
+        }
+    }
+}
+
+impl TerminalProgress {
+    fn finish(&self) {
+        if self.active {
+            eprint!("\r\x1b[2K");
+        }
+    }
+}
+
+fn colour_wanted() -> bool {
+    std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none()
+        && std::env::var_os("CI").is_none()
+}
+
+fn run_certify(args: CertifyArgs) -> Result<i32, Failure> {
+    let profile = load_profile(args.profile.as_ref())?;
+    let mock = args.mock || args.profile.is_none();
+    let faults = parse_faults(&args.fault)?;
+    if !mock && !faults.names().is_empty() {
+        return Err(Failure::invalid(anyhow::anyhow!(
+            "--fault switches faults of the mock partner on: add --mock"
+        )));
+    }
+    if !mock && args.sandbox.is_some() {
+        return Err(Failure::invalid(anyhow::anyhow!(
+            "--sandbox seeds the mock partner: add --mock"
+        )));
+    }
+    if args.timeout_ms == 0 {
+        return Err(Failure::invalid(anyhow::anyhow!(
+            "--timeout-ms must be at least 1"
+        )));
+    }
+    let sandbox = match &args.sandbox {
+        Some(path) => Sandbox::load(path).map_err(Failure::invalid)?,
+        None => Sandbox::default_seed(),
+    };
+    let seed = args.seed.unwrap_or_else(random_seed);
+    let options = CertifyOptions {
+        profile,
+        profile_arg: args.profile.as_ref().map(|p| p.display().to_string()),
+        base_url: args.base_url.clone(),
+        mock,
+        sandbox,
+        faults,
+        seed,
+        only: args.only.clone(),
+        limits: ClientLimits {
+            request_timeout: Duration::from_millis(args.timeout_ms),
+            ..ClientLimits::default()
+        },
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Failure::run)?;
+    let progress = TerminalProgress {
+        active: std::io::stderr().is_terminal() && std::env::var_os("CI").is_none(),
+    };
+    let outcome = runtime.block_on(certify(options, &progress));
+    progress.finish();
+    let report = outcome.map_err(|error| match error {
+        CertifyError::Invalid(message) => Failure::invalid(anyhow::anyhow!(message)),
+        CertifyError::Run(message) => Failure::run(anyhow::anyhow!(message)),
+    })?;
+    print!(
+        "{}",
+        terminal::render(
+            &report,
+            Style {
+                color: colour_wanted()
+            }
+        )
+    );
+    for target in &args.reports {
+        target.write(&report).map_err(|error| {
+            Failure::run(anyhow::anyhow!(
+                "cannot write {}: {error}",
+                target.path().display()
+            ))
+        })?;
+    }
+    Ok(report.exit_code)
+}
+
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    hasher.finish() % 1_000_000
 }

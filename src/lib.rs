@@ -3,9 +3,13 @@
 //! mock partner that serves any profile's API shape.
 
 pub mod auth;
+pub mod certify;
 pub mod cli;
 pub mod connector;
 pub mod exit_codes;
+pub mod intouch;
 pub mod model;
 pub mod partner;
 pub mod profile;
+pub mod report;
+pub mod suite;

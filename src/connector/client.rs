@@ -325,7 +325,7 @@ impl PartnerClient {
             operation: operation.map(|kind| kind.key().to_owned()),
             purpose: purpose.to_owned(),
             method: method.to_owned(),
-            url: self.redactor.text(url.as_str()),
+            url: self.redactor.url(&url),
             request_headers,
             request_body: body_text.map(|text| truncate_evidence(&self.redactor.text(&text))),
             status: None,
@@ -401,7 +401,7 @@ impl PartnerClient {
                     self.limits.request_timeout.as_millis()
                 )
             } else if error.is_connect() {
-                format!("cannot connect: {}", error_chain(&error))
+                format!("cannot connect: {}", innermost(&error))
             } else {
                 error_chain(&error)
             };
@@ -757,6 +757,15 @@ fn last_segment(location: &str) -> Option<String> {
             .decode_utf8_lossy()
             .into_owned(),
     )
+}
+
+/// The innermost cause, which says what actually went wrong (e.g. "Connection refused").
+fn innermost(error: &dyn std::error::Error) -> String {
+    let mut current = error;
+    while let Some(source) = current.source() {
+        current = source;
+    }
+    current.to_string()
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {

@@ -44,7 +44,12 @@ pub struct Exchange {
 pub struct Redactor {
     secrets: Vec<String>,
     secret_headers: Vec<String>,
+    secret_query: Vec<String>,
 }
+
+/// Secrets shorter than this are masked where they travel (headers, the key's query parameter)
+/// but not searched for in free text, where they would mangle unrelated evidence.
+pub const MIN_FREE_TEXT_SECRET: usize = 6;
 
 /// What stands in for a redacted secret.
 pub const REDACTED: &str = "***";
@@ -53,29 +58,45 @@ impl Redactor {
     /// A redactor for the run's credentials.
     pub fn for_credentials(credentials: &Credentials) -> Self {
         let mut secret_headers = vec!["authorization".to_owned(), "proxy-authorization".to_owned()];
+        let mut secrets: Vec<String> = credentials
+            .secrets()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
         if let Some((name, value)) = credentials.header() {
             secret_headers.push(name);
-            let mut secrets: Vec<String> = credentials
-                .secrets()
-                .into_iter()
-                .map(str::to_owned)
-                .collect();
             secrets.push(value);
-            return Redactor {
-                secrets: clean(secrets),
-                secret_headers,
-            };
         }
+        let secret_query = credentials
+            .query()
+            .map(|(name, _)| vec![name.to_owned()])
+            .unwrap_or_default();
         Redactor {
-            secrets: clean(
-                credentials
-                    .secrets()
-                    .into_iter()
-                    .map(str::to_owned)
-                    .collect(),
-            ),
+            secrets: clean(secrets),
             secret_headers,
+            secret_query,
         }
+    }
+
+    /// Redacts a URL: the key's query parameter by name, then secrets in the rest.
+    pub fn url(&self, url: &reqwest::Url) -> String {
+        if self.secret_query.is_empty() || url.query().is_none() {
+            return self.text(url.as_str());
+        }
+        let mut masked = url.clone();
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(name, value)| {
+                let value = if self.secret_query.iter().any(|secret| *secret == name) {
+                    REDACTED.to_owned()
+                } else {
+                    value.into_owned()
+                };
+                (name.into_owned(), value)
+            })
+            .collect();
+        masked.query_pairs_mut().clear().extend_pairs(pairs);
+        self.text(masked.as_str()).replace("%2A%2A%2A", REDACTED)
     }
 
     /// Redacts every secret in `text`.
@@ -108,7 +129,7 @@ impl Redactor {
 }
 
 fn clean(mut secrets: Vec<String>) -> Vec<String> {
-    secrets.retain(|secret| !secret.is_empty());
+    secrets.retain(|secret| secret.chars().count() >= MIN_FREE_TEXT_SECRET);
     // Longest first, so a secret containing another is replaced whole.
     secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
     secrets.dedup();
@@ -175,11 +196,28 @@ mod tests {
             place: KeyPlace::Query("api_key".into()),
             key: Secret::new("k/e y"),
         };
+        let _ = Credentials::ApiKey {
+            place: KeyPlace::Query("api_key".into()),
+            key: Secret::new("unused"),
+        };
         let redactor = Redactor::for_credentials(&credentials);
-        assert_eq!(
-            redactor.text("http://x/?api_key=k%2Fe+y&a=1"),
-            "http://x/?api_key=***&a=1"
-        );
+        let url = reqwest::Url::parse("http://x/?api_key=k%2Fe+y&a=1").unwrap();
+        assert_eq!(redactor.url(&url), "http://x/?api_key=***&a=1");
         assert_eq!(redactor.header("Authorization", "Bearer zzz"), REDACTED);
+    }
+}
+
+#[cfg(test)]
+mod free_text_tests {
+    use super::*;
+    use crate::auth::Secret;
+
+    #[test]
+    fn long_secrets_are_redacted_anywhere_short_ones_only_where_they_travel() {
+        let long = Redactor::for_credentials(&Credentials::Bearer(Secret::new("tok_live_123456")));
+        assert_eq!(long.text("echo tok_live_123456 back"), "echo *** back");
+        let short = Redactor::for_credentials(&Credentials::Bearer(Secret::new("x")));
+        assert_eq!(short.text("example"), "example");
+        assert_eq!(short.header("authorization", "Bearer x"), REDACTED);
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod exchange;
+pub mod session;
 
 pub use client::{Answer, CallError, ClientLimits, ListFailure, ListOutcome, PartnerClient, Saved};
 pub use exchange::{Exchange, Recorder, Redactor};

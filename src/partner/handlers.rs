@@ -3,7 +3,7 @@
 use super::error::ApiError;
 use super::paging;
 use super::store::StoreData;
-use super::{Matched, PartnerState, Shared};
+use super::{Fault, Matched, PartnerState, Shared};
 use crate::auth::AuthCheck;
 use crate::model::{Field, Record, RecordKind};
 use crate::profile::codec::json_kind;
@@ -21,9 +21,17 @@ use std::collections::BTreeMap;
 /// Serves one request addressed to the partner's API.
 pub(super) async fn handle(state: &PartnerState, request: Request) -> Result<Response, ApiError> {
     let shared = &state.shared;
+    if shared.fault(Fault::Slow) {
+        tokio::time::sleep(shared.options.slow_delay).await;
+    }
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_owned();
     let matched = shared.match_route(&parts.method, &path)?;
+    if matched.kind == OperationKind::StaffList && shared.fault(Fault::NoStaffList) {
+        return Err(ApiError::no_route(format!(
+            "no operation of this partner at {path}"
+        )));
+    }
     let query: BTreeMap<String, String> =
         form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
             .into_owned()
@@ -173,14 +181,26 @@ fn list(
     let paging_spec = operation.paging.clone().unwrap_or_default();
     let window = paging::window(&paging_spec, query)?;
     let codec = shared.profile.codec(kind);
+    // The loop fault serves the first page again wherever a later one is asked for.
+    let served = if shared.fault(Fault::StaffPaginationLoop)
+        && kind == RecordKind::Staff
+        && window.offset > 0
+    {
+        paging::Window {
+            offset: 0,
+            ..window
+        }
+    } else {
+        window
+    };
     let (items, total) = {
         let data = shared.store.read();
         let records: Vec<Record> = match kind {
             RecordKind::Staff => data
                 .staff
                 .iter()
-                .skip(window.offset)
-                .take(window.limit)
+                .skip(served.offset)
+                .take(served.limit)
                 .map(staff_record)
                 .collect(),
             _ => data
@@ -290,15 +310,48 @@ fn write(
             .with_field(at.unwrap_or_default()));
         }
     }
+    if kind == RecordKind::Prospect {
+        if shared.fault(Fault::RejectUnowned) && !record.contains_key(&Field::Owner) {
+            return Err(ApiError::unprocessable("an owner is required").with_field(
+                codec
+                    .path(Field::Owner)
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+            ));
+        }
+        if shared.fault(Fault::RejectSourceless) && !record.contains_key(&Field::Source) {
+            return Err(
+                ApiError::unprocessable("a lead source is required").with_field(
+                    codec
+                        .path(Field::Source)
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                ),
+            );
+        }
+    }
+    if kind == RecordKind::Member && shared.fault(Fault::RejectMember) {
+        return Err(ApiError::unprocessable("members are not accepted"));
+    }
     let mut data = shared.store.write();
     if kind == RecordKind::Source {
         return create_source(shared, &mut data, operation, record, path);
     }
-    shared.resolve_references(&data, kind, &mut record)?;
-    let body_id = record.remove(&Field::Id);
+    shared.resolve_references(&mut data, kind, &mut record)?;
+    if shared.fault(Fault::DropOwner) {
+        record.remove(&Field::Owner);
+    }
+    let mut body_id = record.remove(&Field::Id);
+    let mut path_id = path_id;
+    if shared.fault(Fault::UpdateCreatesDuplicate) {
+        body_id = None;
+        path_id = None;
+    }
     let target_id = match matched.kind {
         OperationKind::ProspectSave | OperationKind::MemberSave => body_id,
-        OperationKind::ProspectUpdate | OperationKind::MemberUpdate => {
+        OperationKind::ProspectUpdate | OperationKind::MemberUpdate
+            if !shared.fault(Fault::UpdateCreatesDuplicate) =>
+        {
             Some(path_id.ok_or_else(|| ApiError::bad_request("the record id is missing"))?)
         }
         _ => None,
@@ -330,7 +383,13 @@ fn write(
         }
     };
     let stored = &data.records(kind).expect("written kinds have records")[&id];
-    let rendered = shared.render(&data, kind, stored);
+    let mut rendered = shared.render(&data, kind, stored);
+    if shared.fault(Fault::SaveReturnsNoId) {
+        if let Some(id_path) = codec.path(Field::Id) {
+            id_path.set(&mut rendered, Value::Null);
+        }
+        return Ok(json_response(status, wrap(&operation.record, rendered)));
+    }
     Ok(shared.saved_response(operation, status, rendered, path, &id, matched.kind))
 }
 
@@ -371,7 +430,7 @@ impl Shared {
     /// Turns the owner and source a prospect names into the partner's ids.
     fn resolve_references(
         &self,
-        data: &StoreData,
+        data: &mut StoreData,
         kind: RecordKind,
         record: &mut Record,
     ) -> Result<(), ApiError> {
@@ -407,6 +466,22 @@ impl Shared {
                     .iter()
                     .find(|s| s.id == source)
                     .map(|s| s.id.clone()),
+                SourceReference::Name if self.fault(Fault::SourceCaseSensitive) => {
+                    let exact = data
+                        .sources
+                        .iter()
+                        .find(|s| s.name == source)
+                        .map(|s| s.id.clone());
+                    // The faulty partner creates a second source for another spelling.
+                    Some(exact.unwrap_or_else(|| {
+                        let created = crate::model::LeadSource {
+                            id: data.next_id(RecordKind::Source),
+                            name: source.clone(),
+                        };
+                        data.sources.push(created.clone());
+                        created.id
+                    }))
+                }
                 SourceReference::Name => data.source_by_name(&source).map(|s| s.id.clone()),
             };
             let source_id = source_id.ok_or_else(|| {

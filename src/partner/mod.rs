@@ -2,12 +2,14 @@
 //! with reference behaviour by default.
 
 mod error;
+pub mod faults;
 mod handlers;
 pub mod paging;
 pub mod sandbox;
 pub mod store;
 
 pub use error::ApiError;
+pub use faults::{Fault, Faults};
 pub use sandbox::{Sandbox, SandboxError};
 pub use store::{Store, StoreData};
 
@@ -49,12 +51,18 @@ struct Shared {
 pub struct PartnerOptions {
     /// The largest request body read; larger ones get 413.
     pub body_limit: usize,
+    /// Misbehaviours switched on.
+    pub faults: Faults,
+    /// How long the `slow` fault waits before answering.
+    pub slow_delay: std::time::Duration,
 }
 
 impl Default for PartnerOptions {
     fn default() -> Self {
         PartnerOptions {
             body_limit: DEFAULT_BODY_LIMIT,
+            faults: Faults::none(),
+            slow_delay: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -147,6 +155,10 @@ struct Matched {
 }
 
 impl Shared {
+    fn fault(&self, fault: Fault) -> bool {
+        self.options.faults.has(fault)
+    }
+
     fn match_route(&self, method: &axum::http::Method, path: &str) -> Result<Matched, ApiError> {
         let segments: Vec<String> = path
             .strip_prefix('/')

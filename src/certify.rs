@@ -1,0 +1,181 @@
+//! `certify`: one run end to end — start the mock partner if asked, run a Connector session,
+//! judge every rule, and build the report.
+
+use crate::auth::Credentials;
+use crate::connector::session::{run_session, Progress};
+use crate::connector::{ClientLimits, PartnerClient};
+use crate::intouch::Scenario;
+use crate::partner::{self, Faults, PartnerOptions, PartnerState, Sandbox};
+use crate::profile::Profile;
+use crate::report::curl::curl_command;
+use crate::report::model::{self, PartnerInfo, RunReport, Totals};
+use crate::suite::{self, Catalog};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What to certify and how.
+#[derive(Debug, Clone)]
+pub struct CertifyOptions {
+    /// The profile.
+    pub profile: Profile,
+    /// How to call it on the command line (for the reproduce command); `None` for the built-in.
+    pub profile_arg: Option<String>,
+    /// The partner's base URL; the profile's when `None`.
+    pub base_url: Option<String>,
+    /// Certify the in-process mock partner instead of a real sandbox.
+    pub mock: bool,
+    /// The mock's sandbox.
+    pub sandbox: Sandbox,
+    /// The mock's faults.
+    pub faults: Faults,
+    /// The seed of the run's data.
+    pub seed: u64,
+    /// Only these rules (all when empty).
+    pub only: Vec<String>,
+    /// Client limits (timeouts, caps).
+    pub limits: ClientLimits,
+}
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum CertifyError {
+    /// The input is invalid (exit 2).
+    #[error("{0}")]
+    Invalid(String),
+    /// The run could not be carried out (exit 3).
+    #[error("{0}")]
+    Run(String),
+}
+
+/// Runs one certification and returns its report.
+pub async fn certify(
+    options: CertifyOptions,
+    progress: &dyn Progress,
+) -> Result<RunReport, CertifyError> {
+    let catalog = Catalog::builtin();
+    for id in &options.only {
+        if catalog.rule(id).is_none() {
+            let known: Vec<&str> = catalog.rules.iter().map(|r| r.id.as_str()).collect();
+            return Err(CertifyError::Invalid(format!(
+                "--only: no rule `{id}`; rules: {}",
+                known.join(", ")
+            )));
+        }
+    }
+    let started = Instant::now();
+    let (credentials, running) = if options.mock {
+        let credentials = Credentials::generated(&options.profile.auth, options.seed);
+        let state = PartnerState::with_options(
+            options.profile.clone(),
+            options.sandbox.clone(),
+            credentials.clone(),
+            PartnerOptions {
+                faults: options.faults.clone(),
+                slow_delay: options.limits.request_timeout + Duration::from_secs(1),
+                ..PartnerOptions::default()
+            },
+        );
+        let running = partner::spawn(state, "127.0.0.1:0".parse().expect("a valid address"))
+            .await
+            .map_err(|error| {
+                CertifyError::Run(format!("cannot start the mock partner: {error}"))
+            })?;
+        (credentials, Some(running))
+    } else {
+        let credentials =
+            Credentials::resolve(&options.profile.auth, |name| std::env::var(name).ok()).map_err(
+                |error| CertifyError::Invalid(format!("{}: {error}", options.profile.file_name)),
+            )?;
+        (credentials, None)
+    };
+    let base_url = match (&running, &options.base_url) {
+        (Some(running), _) => running.base_url(),
+        (None, Some(url)) => url.clone(),
+        (None, None) => options.profile.partner.base_url.clone(),
+    };
+    let profile = Arc::new(options.profile.clone());
+    let client = PartnerClient::new(
+        profile.clone(),
+        &base_url,
+        credentials,
+        options.limits.clone(),
+    )
+    .map_err(CertifyError::Invalid)?;
+    let scenario = Scenario::core();
+    let observations = run_session(&client, options.seed, &scenario, progress).await;
+    if let Some(running) = running {
+        let _ = running.stop().await;
+    }
+    let verdicts = suite::judge(&catalog, &profile, &observations, &options.only);
+    let exchanges = client.recorder().snapshot();
+    let unreachable =
+        (!exchanges.is_empty() && exchanges.iter().all(|e| e.status.is_none())).then(|| {
+            format!(
+                "no request got an answer; the first: {}",
+                exchanges[0].error.clone().unwrap_or_default()
+            )
+        });
+    // What the sandbox lacks is only known when its lists could be read.
+    let lists_read = observations
+        .staff
+        .iter()
+        .map(|s| &s.list)
+        .chain(observations.sources.iter().filter_map(|s| s.list.as_ref()))
+        .all(|list| list.failure.is_none());
+    let missing_in_sandbox = if lists_read {
+        observations.world.missing.clone()
+    } else {
+        Vec::new()
+    };
+    let reproduce = |rule: &str| reproduce_command(&options, rule);
+    let curl_of = |id: usize| exchanges.iter().find(|e| e.id == id).map(curl_command);
+    let entries = model::entries(&catalog, &verdicts, curl_of, reproduce);
+    Ok(RunReport {
+        format_version: model::REPORT_FORMAT_VERSION,
+        tool: concat!("spoke ", env!("CARGO_PKG_VERSION")).to_owned(),
+        catalog_version: catalog.catalog_version.clone(),
+        partner: PartnerInfo {
+            name: profile.partner.name.clone(),
+            profile: profile.file_name.clone(),
+            base_url: client.redactor().text(&base_url),
+            mock: options.mock,
+            faults: options.faults.names(),
+        },
+        seed: options.seed,
+        scenario: scenario.name.clone(),
+        only: options.only.clone(),
+        duration_ms: started.elapsed().as_millis() as u64,
+        coverage: model::coverage(&observations),
+        missing_in_sandbox,
+        totals: Totals::of(&verdicts),
+        exit_code: if unreachable.is_some() {
+            crate::exit_codes::RUN_FAILED
+        } else {
+            model::exit_code(&verdicts)
+        },
+        unreachable,
+        verdicts: entries,
+        exchanges,
+    })
+}
+
+/// The command that replays `rule` with the same data.
+fn reproduce_command(options: &CertifyOptions, rule: &str) -> String {
+    let mut parts = vec!["spoke certify".to_owned()];
+    if let Some(profile) = &options.profile_arg {
+        parts.push(format!("--profile {profile}"));
+    }
+    if options.mock {
+        if options.profile_arg.is_some() {
+            parts.push("--mock".into());
+        }
+        if !options.faults.names().is_empty() {
+            parts.push(format!("--fault {}", options.faults.names().join(",")));
+        }
+    } else if let Some(url) = &options.base_url {
+        parts.push(format!("--base-url {url}"));
+    }
+    parts.push(format!("--seed {}", options.seed));
+    parts.push(format!("--only {rule}"));
+    parts.join(" ")
+}

@@ -1,0 +1,494 @@
+//! One Connector session against a partner: staff sync, lead-source sync and delivery, exactly
+//! as the guide describes them, keeping every observation the suite judges.
+
+use super::client::{CallError, ListOutcome, LookupError, PartnerClient, Saved};
+use crate::intouch::{self, Discovered, Needs, Scenario, SourceRole, World};
+use crate::intouch::{OwnerCase, SourceCase};
+use crate::model::{same_ignoring_case, Field, Record, RecordKind};
+use crate::profile::{OperationKind, OwnerReference, SourceReference};
+
+/// How an InTouch staff member was matched.
+#[derive(Debug, Clone)]
+pub struct StaffMatch {
+    /// Index into the world's staff.
+    pub staff: usize,
+    /// The partner's staff record matched (from the list, or the lookup).
+    pub partner: Option<Record>,
+}
+
+/// One lookup by email and what it should have answered.
+#[derive(Debug, Clone)]
+pub struct LookupCheck {
+    /// The email asked.
+    pub email: String,
+    /// The partner id the list gives for it (case-insensitively), if any.
+    pub expected_id: Option<String>,
+    /// The exchange.
+    pub exchange: usize,
+    /// The id answered, or why no answer counts.
+    pub result: Result<Option<String>, String>,
+    /// Whether the lookup got no answer at all (a transport failure or timeout).
+    pub no_answer: bool,
+}
+
+/// The staff sync.
+#[derive(Debug, Clone, Default)]
+pub struct StaffSync {
+    /// The whole list as fetched.
+    pub list: ListOutcome,
+    /// One match per InTouch staff member.
+    pub matches: Vec<StaffMatch>,
+    /// Lookups made, where the profile offers them.
+    pub lookups: Vec<LookupCheck>,
+}
+
+/// How one InTouch source was synchronised.
+#[derive(Debug, Clone)]
+pub struct SourceSyncEntry {
+    /// Index into the world's sources.
+    pub source: usize,
+    /// The partner source matched in the list: (id, name).
+    pub matched: Option<(String, String)>,
+    /// The create call, when the source had no match and create is offered.
+    pub created: Option<Result<Saved, CallError>>,
+}
+
+impl SourceSyncEntry {
+    /// The partner id to use, if the sync produced one.
+    pub fn partner_id(&self) -> Option<String> {
+        match (&self.matched, &self.created) {
+            (Some((id, _)), _) => Some(id.clone()),
+            (None, Some(Ok(saved))) if saved.answer.is_success() => saved.id.clone(),
+            _ => None,
+        }
+    }
+}
+
+/// The lead-source sync.
+#[derive(Debug, Clone, Default)]
+pub struct SourceSync {
+    /// The list before the sync, where the profile has one.
+    pub list: Option<ListOutcome>,
+    /// One entry per InTouch source.
+    pub entries: Vec<SourceSyncEntry>,
+    /// The list after delivery, where the profile has one.
+    pub relist: Option<ListOutcome>,
+}
+
+/// One record's delivery: create, update with the partner's id, read back.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// Prospect or member.
+    pub kind: RecordKind,
+    /// The lead's label.
+    pub label: String,
+    /// The scenario cell (prospects).
+    pub case: Option<(OwnerCase, SourceCase)>,
+    /// The record as first sent (canonical; owner and source as the partner references them).
+    pub sent: Record,
+    /// The partner staff id the owner should resolve to.
+    pub expected_owner: Option<String>,
+    /// The partner source (id, name) the source should resolve to.
+    pub expected_source: Option<(String, String)>,
+    /// The create call.
+    pub create: Result<Saved, CallError>,
+    /// The update call and the record it sent.
+    pub update: Option<(Record, Result<Saved, CallError>)>,
+    /// The read-back, where the profile has a read operation.
+    pub read: Option<Result<(super::client::Answer, Option<Record>), CallError>>,
+}
+
+impl Delivery {
+    /// The partner's id from the create, if accepted with one.
+    pub fn id(&self) -> Option<&str> {
+        match &self.create {
+            Ok(saved) if saved.answer.is_success() => saved.id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The record as it should read back: the update if one was sent, else the create.
+    pub fn latest_sent(&self) -> &Record {
+        match &self.update {
+            Some((record, Ok(saved))) if saved.answer.is_success() => record,
+            _ => &self.sent,
+        }
+    }
+}
+
+/// Everything one session observed.
+#[derive(Debug, Clone)]
+pub struct Observations {
+    /// The world InTouch built for the run.
+    pub world: World,
+    /// The staff sync, where owners are supported.
+    pub staff: Option<StaffSync>,
+    /// The lead-source sync, where sources are supported.
+    pub sources: Option<SourceSync>,
+    /// Prospect and member deliveries, in order.
+    pub deliveries: Vec<Delivery>,
+}
+
+/// Progress of a session, for a progress line.
+pub trait Progress: Send + Sync {
+    /// A step started.
+    fn step(&self, message: &str);
+}
+
+impl Progress for () {
+    fn step(&self, _: &str) {}
+}
+
+/// Runs one Connector session: discover, build the world, sync, deliver.
+pub async fn run_session(
+    client: &PartnerClient,
+    seed: u64,
+    scenario: &Scenario,
+    progress: &dyn Progress,
+) -> Observations {
+    let profile = client.profile().clone();
+    let caps = profile.capabilities;
+    let has = |kind: OperationKind| profile.operation(kind).is_some();
+
+    let staff_list = if caps.staff_owner {
+        progress.step("staff sync: fetching the staff list");
+        Some(
+            client
+                .list_all(OperationKind::StaffList, "staff sync")
+                .await,
+        )
+    } else {
+        None
+    };
+    let source_list = if caps.lead_source && has(OperationKind::SourceList) {
+        progress.step("lead-source sync: fetching the source list");
+        Some(
+            client
+                .list_all(OperationKind::SourceList, "lead-source sync")
+                .await,
+        )
+    } else {
+        None
+    };
+    let discovered = Discovered {
+        staff: staff_list
+            .iter()
+            .flat_map(|list| &list.records)
+            .filter_map(|record| {
+                Some((
+                    record.get(&Field::Id)?.clone(),
+                    record.get(&Field::Email).cloned(),
+                ))
+            })
+            .collect(),
+        sources: source_list.as_ref().map(|list| {
+            list.records
+                .iter()
+                .filter_map(|record| {
+                    Some((
+                        record.get(&Field::Id)?.clone(),
+                        record.get(&Field::Name)?.clone(),
+                    ))
+                })
+                .collect()
+        }),
+    };
+    let needs = Needs {
+        prospects: caps.prospects,
+        members: caps.members,
+        owners: caps.staff_owner,
+        sources: caps.lead_source,
+        create_only_sources: caps.lead_source
+            && !has(OperationKind::SourceList)
+            && has(OperationKind::SourceCreate),
+    };
+    let world = intouch::build_world(seed, scenario, needs, &discovered);
+
+    let staff = match staff_list {
+        Some(list) => Some(sync_staff(client, &world, list, progress).await),
+        None => None,
+    };
+    let mut sources = if caps.lead_source {
+        Some(sync_sources(client, &world, source_list, progress).await)
+    } else {
+        None
+    };
+
+    let mut deliveries = Vec::new();
+    for lead in &world.prospects {
+        progress.step(&format!("delivering {}", lead.label));
+        deliveries.push(
+            deliver(
+                client,
+                &world,
+                lead,
+                RecordKind::Prospect,
+                staff.as_ref(),
+                sources.as_ref(),
+            )
+            .await,
+        );
+    }
+    for lead in &world.members {
+        progress.step(&format!("delivering {}", lead.label));
+        deliveries.push(deliver(client, &world, lead, RecordKind::Member, None, None).await);
+    }
+    if let Some(sync) = &mut sources {
+        if sync.list.is_some() {
+            progress.step("lead-source sync: fetching the list again");
+            sync.relist = Some(
+                client
+                    .list_all(OperationKind::SourceList, "lead-source sync, second pass")
+                    .await,
+            );
+        }
+    }
+    Observations {
+        world,
+        staff,
+        sources,
+        deliveries,
+    }
+}
+
+async fn sync_staff(
+    client: &PartnerClient,
+    world: &World,
+    list: ListOutcome,
+    progress: &dyn Progress,
+) -> StaffSync {
+    let find_in_list = |email: &str| {
+        list.records
+            .iter()
+            .find(|record| {
+                record
+                    .get(&Field::Email)
+                    .is_some_and(|known| same_ignoring_case(known, email))
+            })
+            .cloned()
+    };
+    let lookup_offered = client
+        .profile()
+        .operation(OperationKind::StaffLookup)
+        .is_some();
+    let mut matches = Vec::new();
+    let mut lookups = Vec::new();
+    for (index, staff) in world.staff.iter().enumerate() {
+        let Some(email) = &staff.email else {
+            matches.push(StaffMatch {
+                staff: index,
+                partner: None,
+            });
+            continue;
+        };
+        let mut partner = find_in_list(email);
+        if lookup_offered {
+            progress.step(&format!("staff sync: looking up {}", staff.id));
+            let check = lookup(client, email, partner.as_ref()).await;
+            if partner.is_none() {
+                if let Ok(Some(_)) = &check.result {
+                    partner = lookup_record(client, email).await;
+                }
+            }
+            lookups.push(check);
+        }
+        matches.push(StaffMatch {
+            staff: index,
+            partner,
+        });
+    }
+    if lookup_offered {
+        let unknown = format!("nobody.{}@intouch-club.example", world.tag);
+        lookups.push(lookup(client, &unknown, None).await);
+    }
+    StaffSync {
+        list,
+        matches,
+        lookups,
+    }
+}
+
+async fn lookup(client: &PartnerClient, email: &str, expected: Option<&Record>) -> LookupCheck {
+    let expected_id = expected.and_then(|record| record.get(&Field::Id).cloned());
+    let outcome = client.lookup_staff(email, "staff lookup by email").await;
+    let no_answer = matches!(outcome, Err(LookupError::Call(_)));
+    let (exchange, result) = match outcome {
+        Ok((answer, record)) => (
+            answer.exchange,
+            Ok(record.and_then(|record| record.get(&Field::Id).cloned())),
+        ),
+        Err(LookupError::NotDeclared) => (0, Err("the profile declares no lookup".into())),
+        Err(LookupError::Call(error)) => (error.exchange, Err(error.message)),
+        Err(LookupError::Status(answer)) => (
+            answer.exchange,
+            Err(format!("answered HTTP {}", answer.status)),
+        ),
+        Err(LookupError::Shape(answer, message)) => (answer.exchange, Err(message)),
+    };
+    LookupCheck {
+        email: email.to_owned(),
+        expected_id,
+        exchange,
+        result,
+        no_answer,
+    }
+}
+
+async fn lookup_record(client: &PartnerClient, email: &str) -> Option<Record> {
+    client
+        .lookup_staff(email, "staff lookup by email")
+        .await
+        .ok()
+        .and_then(|(_, record)| record)
+}
+
+async fn sync_sources(
+    client: &PartnerClient,
+    world: &World,
+    list: Option<ListOutcome>,
+    progress: &dyn Progress,
+) -> SourceSync {
+    let known: Vec<(String, String)> = list
+        .iter()
+        .flat_map(|list| &list.records)
+        .filter_map(|record| {
+            Some((
+                record.get(&Field::Id)?.clone(),
+                record.get(&Field::Name)?.clone(),
+            ))
+        })
+        .collect();
+    let can_create = client
+        .profile()
+        .operation(OperationKind::SourceCreate)
+        .is_some();
+    let mut entries = Vec::new();
+    for (index, source) in world.sources.iter().enumerate() {
+        let matched = known
+            .iter()
+            .find(|(_, name)| same_ignoring_case(name, &source.name))
+            .cloned();
+        let created = if matched.is_none() && can_create {
+            progress.step(&format!("lead-source sync: creating `{}`", source.name));
+            let record = Record::from([(Field::Name, source.name.clone())]);
+            Some(
+                client
+                    .write(
+                        OperationKind::SourceCreate,
+                        "lead-source sync, create",
+                        &record,
+                        None,
+                    )
+                    .await,
+            )
+        } else {
+            None
+        };
+        entries.push(SourceSyncEntry {
+            source: index,
+            matched,
+            created,
+        });
+    }
+    SourceSync {
+        list,
+        entries,
+        relist: None,
+    }
+}
+
+async fn deliver(
+    client: &PartnerClient,
+    world: &World,
+    lead: &intouch::Lead,
+    kind: RecordKind,
+    staff: Option<&StaffSync>,
+    sources: Option<&SourceSync>,
+) -> Delivery {
+    let profile = client.profile();
+    let mut sent = lead.record.clone();
+    if kind == RecordKind::Member {
+        for field in [Field::TrialStart, Field::TrialEnd] {
+            sent.remove(&field);
+        }
+    }
+    sent.retain(|field, _| profile.codec(kind).path(*field).is_some());
+    let mut expected_owner = None;
+    if let (Some(index), Some(staff)) = (lead.owner, staff) {
+        let partner = staff
+            .matches
+            .iter()
+            .find(|m| m.staff == index)
+            .and_then(|m| m.partner.as_ref());
+        if let Some(partner) = partner {
+            let reference = match profile.references.owner {
+                OwnerReference::Id => partner.get(&Field::Id),
+                OwnerReference::Email => partner.get(&Field::Email),
+            };
+            if let Some(reference) = reference {
+                sent.insert(Field::Owner, reference.clone());
+                expected_owner = partner.get(&Field::Id).cloned();
+            }
+        }
+    }
+    let mut expected_source = None;
+    if let (Some(index), Some(sources)) = (lead.source, sources) {
+        let entry = sources.entries.iter().find(|e| e.source == index);
+        if let Some(id) = entry.and_then(SourceSyncEntry::partner_id) {
+            let intouch_name = world.sources[index].name.clone();
+            let partner_name = match &world.sources[index].role {
+                SourceRole::Existing { partner_name, .. } => partner_name.clone(),
+                SourceRole::New => intouch_name.clone(),
+            };
+            let reference = match profile.references.source {
+                SourceReference::Id => id.clone(),
+                // By-name partners resolve the name themselves, as InTouch spells it.
+                SourceReference::Name => intouch_name,
+            };
+            sent.insert(Field::Source, reference);
+            expected_source = Some((id, partner_name));
+        }
+    }
+    let create_kind = profile
+        .create_operation(kind)
+        .expect("validated profiles can create what they carry");
+    let create = client
+        .write(create_kind, &format!("deliver {}", lead.label), &sent, None)
+        .await;
+    let mut delivery = Delivery {
+        kind,
+        label: lead.label.clone(),
+        case: lead.case,
+        sent: sent.clone(),
+        expected_owner,
+        expected_source,
+        create,
+        update: None,
+        read: None,
+    };
+    let Some(id) = delivery.id().map(str::to_owned) else {
+        return delivery;
+    };
+    let mut changed = sent.clone();
+    let last = changed.get(&Field::LastName).cloned().unwrap_or_default();
+    changed.insert(Field::LastName, format!("{last}-Ü"));
+    if let Some(update_kind) = profile.update_operation(kind) {
+        let result = client
+            .write(
+                update_kind,
+                &format!("update {}", lead.label),
+                &changed,
+                Some(&id),
+            )
+            .await;
+        delivery.update = Some((changed, result));
+    }
+    if profile.read_operation(kind).is_some() {
+        delivery.read = Some(
+            client
+                .read(kind, &id, &format!("read back {}", lead.label))
+                .await,
+        );
+    }
+    delivery
+}

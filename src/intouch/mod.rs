@@ -1,0 +1,516 @@
+//! The simulated InTouch: builds the run's world (staff, sources, prospects, members) from a
+//! seed, the scenario, and what was discovered in the partner's sandbox.
+
+mod names;
+pub mod scenario;
+
+use crate::model::{same_ignoring_case, Field, Record};
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+pub use scenario::{OwnerCase, Scenario, SourceCase};
+
+/// How an InTouch staff member relates to the partner's staff.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StaffRole {
+    /// Same email as a partner staff member, in other letter case.
+    Matched {
+        /// The partner's id of that staff member.
+        partner_id: String,
+        /// The partner's spelling of the email.
+        partner_email: String,
+    },
+    /// An email the partner does not know.
+    Unmatched,
+    /// No email at all.
+    NoEmail,
+}
+
+/// An InTouch staff member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntouchStaff {
+    /// InTouch's id.
+    pub id: String,
+    /// Email, as InTouch spells it.
+    pub email: Option<String>,
+    /// Display name.
+    pub name: String,
+    /// What the run expects of it.
+    pub role: StaffRole,
+}
+
+/// How an InTouch lead source relates to the partner's sources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceRole {
+    /// A partner source's name in other letter case.
+    Existing {
+        /// The partner's id.
+        partner_id: String,
+        /// The partner's spelling.
+        partner_name: String,
+    },
+    /// A name the partner does not have.
+    New,
+}
+
+/// An InTouch lead source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntouchSource {
+    /// InTouch's name.
+    pub name: String,
+    /// What the run expects of it.
+    pub role: SourceRole,
+}
+
+/// A prospect or member to deliver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lead {
+    /// A short label, e.g. "prospect 1 (owner matched, source new)".
+    pub label: String,
+    /// Contact fields, canonical (no owner or source: those are resolved by the Connector).
+    pub record: Record,
+    /// Index into the world's staff.
+    pub owner: Option<usize>,
+    /// Index into the world's sources.
+    pub source: Option<usize>,
+    /// The scenario cell it covers (prospects only).
+    pub case: Option<(OwnerCase, SourceCase)>,
+}
+
+/// Everything InTouch holds for one run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct World {
+    /// The seed it was built from.
+    pub seed: u64,
+    /// The tag carried by generated names, emails and external ids.
+    pub tag: String,
+    /// InTouch staff.
+    pub staff: Vec<IntouchStaff>,
+    /// InTouch lead sources (for create-only partners: every one of them is created).
+    pub sources: Vec<IntouchSource>,
+    /// Prospects to deliver.
+    pub prospects: Vec<Lead>,
+    /// Members to deliver.
+    pub members: Vec<Lead>,
+    /// What the sandbox lacks for some cases, each a sentence saying what to add.
+    pub missing: Vec<String>,
+}
+
+/// What the run found in the partner's sandbox before building the world.
+#[derive(Debug, Clone, Default)]
+pub struct Discovered {
+    /// Partner staff: (id, email).
+    pub staff: Vec<(String, Option<String>)>,
+    /// Partner sources: (id, name); `None` when the partner has no list.
+    pub sources: Option<Vec<(String, String)>>,
+}
+
+/// What the world must cover.
+#[derive(Debug, Clone, Copy)]
+pub struct Needs {
+    /// Prospects are delivered.
+    pub prospects: bool,
+    /// Members are delivered.
+    pub members: bool,
+    /// Prospects carry owners.
+    pub owners: bool,
+    /// Prospects carry sources.
+    pub sources: bool,
+    /// InTouch is master of the source list (create-only partner).
+    pub create_only_sources: bool,
+}
+
+/// A letter-case variant of `text` that differs from it, if it has cased letters.
+pub fn other_case(text: &str) -> Option<String> {
+    let upper = text.to_uppercase();
+    if upper != text {
+        return Some(upper);
+    }
+    let lower = text.to_lowercase();
+    (lower != text).then_some(lower)
+}
+
+/// Builds the world. Same seed, scenario and discovery give the same world.
+pub fn build_world(seed: u64, scenario: &Scenario, needs: Needs, discovered: &Discovered) -> World {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let tag = format!("{:06x}", seed & 0xff_ffff);
+    let mut world = World {
+        seed,
+        tag: tag.clone(),
+        staff: Vec::new(),
+        sources: Vec::new(),
+        prospects: Vec::new(),
+        members: Vec::new(),
+        missing: Vec::new(),
+    };
+
+    let owner_of = |world: &mut World, case: OwnerCase, rng: &mut ChaCha8Rng| -> Option<usize> {
+        let role = match case {
+            OwnerCase::None => return None,
+            OwnerCase::Matched => {
+                let candidates: Vec<&(String, Option<String>)> = discovered
+                    .staff
+                    .iter()
+                    .filter(|(_, email)| email.as_deref().and_then(other_case).is_some())
+                    .collect();
+                let Some((id, Some(email))) = candidates.choose(rng).map(|c| (*c).clone()) else {
+                    note_missing(
+                        world,
+                        "the sandbox has no staff member with an email: add one so a matched owner can be tested",
+                    );
+                    return None;
+                };
+                StaffRole::Matched {
+                    partner_id: id,
+                    partner_email: email,
+                }
+            }
+            OwnerCase::Unmatched => StaffRole::Unmatched,
+        };
+        if let Some(index) = world.staff.iter().position(|s| s.role == role) {
+            return Some(index);
+        }
+        let email = match &role {
+            StaffRole::Matched { partner_email, .. } => other_case(partner_email),
+            StaffRole::Unmatched => Some(format!("coach.{tag}@intouch-club.example")),
+            StaffRole::NoEmail => None,
+        };
+        world.staff.push(IntouchStaff {
+            id: format!("IT-STAFF-{}", world.staff.len() + 1),
+            email,
+            name: names::full_name(rng),
+            role,
+        });
+        Some(world.staff.len() - 1)
+    };
+
+    let source_of = |world: &mut World, case: SourceCase, rng: &mut ChaCha8Rng| -> Option<usize> {
+        let role = match case {
+            SourceCase::None => return None,
+            SourceCase::New => SourceRole::New,
+            SourceCase::ExistingOtherCase | SourceCase::ExistingNonAscii => {
+                let Some(sources) = &discovered.sources else {
+                    // Create-only partners have no list to match against: the source is new.
+                    return source_index(world, SourceRole::New, &tag, discovered);
+                };
+                let non_ascii = case == SourceCase::ExistingNonAscii;
+                let candidates: Vec<&(String, String)> = sources
+                    .iter()
+                    .filter(|(_, name)| {
+                        other_case(name).is_some() && name.is_ascii() != non_ascii
+                    })
+                    .collect();
+                let Some((id, name)) = candidates.choose(rng).map(|c| (*c).clone()) else {
+                    note_missing(
+                        world,
+                        if non_ascii {
+                            "the sandbox has no lead source with a non-ASCII name (e.g. `Café Walk-In`): add one to test Unicode case matching"
+                        } else {
+                            "the sandbox has no lead source: add one so case-insensitive matching can be tested"
+                        },
+                    );
+                    return None;
+                };
+                SourceRole::Existing {
+                    partner_id: id,
+                    partner_name: name,
+                }
+            }
+        };
+        source_index(world, role, &tag, discovered)
+    };
+
+    if needs.prospects {
+        for (index, cell) in scenario.prospects.iter().enumerate() {
+            let owner_case = if needs.owners {
+                cell.owner
+            } else {
+                OwnerCase::None
+            };
+            let source_case = if needs.sources {
+                cell.source
+            } else {
+                SourceCase::None
+            };
+            if (!needs.owners && cell.owner != OwnerCase::None)
+                || (!needs.sources && cell.source != SourceCase::None)
+            {
+                continue;
+            }
+            if source_case == SourceCase::ExistingNonAscii
+                && !discovered
+                    .sources
+                    .as_ref()
+                    .is_some_and(|s| s.iter().any(|(_, n)| !n.is_ascii()))
+            {
+                continue;
+            }
+            let owner = owner_of(&mut world, owner_case, &mut rng);
+            let source = source_of(&mut world, source_case, &mut rng);
+            if (owner_case != OwnerCase::None && owner.is_none())
+                || (source_case != SourceCase::None && source.is_none())
+            {
+                continue;
+            }
+            let record = contact(&mut rng, &tag, "prospect", index + 1, "active");
+            world.prospects.push(Lead {
+                label: format!(
+                    "prospect {} (owner {}, source {})",
+                    index + 1,
+                    owner_case.key(),
+                    source_case.key()
+                ),
+                record,
+                owner,
+                source,
+                case: Some((owner_case, source_case)),
+            });
+        }
+        if needs.owners && !world.staff.iter().any(|s| s.role == StaffRole::NoEmail) {
+            world.staff.push(IntouchStaff {
+                id: format!("IT-STAFF-{}", world.staff.len() + 1),
+                email: None,
+                name: names::full_name(&mut rng),
+                role: StaffRole::NoEmail,
+            });
+        }
+    }
+    if needs.create_only_sources {
+        for name in names::INTOUCH_SOURCES {
+            if !world
+                .sources
+                .iter()
+                .any(|s| same_ignoring_case(&s.name, name))
+            {
+                world.sources.push(IntouchSource {
+                    name: (*name).to_owned(),
+                    role: SourceRole::New,
+                });
+            }
+        }
+    }
+    if needs.members {
+        for (index, cell) in scenario.members.iter().enumerate() {
+            let record = contact(&mut rng, &tag, "member", index + 1, cell.status.key());
+            world.members.push(Lead {
+                label: format!("member {} ({})", index + 1, cell.status.key()),
+                record,
+                owner: None,
+                source: None,
+                case: None,
+            });
+        }
+    }
+    world
+}
+
+fn note_missing(world: &mut World, message: &str) {
+    if !world.missing.iter().any(|m| m == message) {
+        world.missing.push(message.to_owned());
+    }
+}
+
+fn source_index(
+    world: &mut World,
+    role: SourceRole,
+    tag: &str,
+    discovered: &Discovered,
+) -> Option<usize> {
+    if let Some(index) = world.sources.iter().position(|s| s.role == role) {
+        return Some(index);
+    }
+    let name = match &role {
+        SourceRole::Existing { partner_name, .. } => other_case(partner_name)?,
+        SourceRole::New => {
+            // Tagged so runs do not collide; bumped past any name the sandbox already has.
+            let taken = |name: &str| {
+                discovered
+                    .sources
+                    .iter()
+                    .flatten()
+                    .any(|(_, existing)| same_ignoring_case(existing, name))
+            };
+            (0..)
+                .map(|n| match n {
+                    0 => format!("Frühjahrs-Aktion {tag}"),
+                    n => format!("Frühjahrs-Aktion {tag}-{n}"),
+                })
+                .find(|name| !taken(name))?
+        }
+    };
+    world.sources.push(IntouchSource { name, role });
+    Some(world.sources.len() - 1)
+}
+
+fn contact(rng: &mut ChaCha8Rng, tag: &str, kind: &str, number: usize, status: &str) -> Record {
+    let first = *names::FIRST_NAMES.choose(rng).expect("names");
+    let last = *names::LAST_NAMES.choose(rng).expect("names");
+    let (city, postal, state, country) = *names::PLACES.choose(rng).expect("places");
+    let street = *names::STREETS.choose(rng).expect("streets");
+    let mut record = Record::new();
+    let mut set = |field: Field, value: String| {
+        record.insert(field, value);
+    };
+    set(Field::ExternalId, format!("IT-{tag}-{kind}-{number}"));
+    set(Field::FirstName, first.to_owned());
+    set(Field::LastName, format!("{last}-{tag}"));
+    set(
+        Field::Type,
+        if kind == "member" {
+            "member"
+        } else {
+            "prospect"
+        }
+        .to_owned(),
+    );
+    set(Field::Status, status.to_owned());
+    set(
+        Field::BirthDate,
+        format!(
+            "{}-{:02}-{:02}",
+            rng.random_range(1960..2006),
+            rng.random_range(1..=12),
+            rng.random_range(1..=28)
+        ),
+    );
+    set(
+        Field::Gender,
+        if rng.random_bool(0.5) { "F" } else { "M" }.to_owned(),
+    );
+    set(
+        Field::AddressLine1,
+        format!("{street} {}", rng.random_range(1..200)),
+    );
+    if rng.random_bool(0.3) {
+        set(
+            Field::AddressLine2,
+            format!("Apt {}", rng.random_range(1..40)),
+        );
+    }
+    set(Field::City, city.to_owned());
+    set(Field::PostalCode, postal.to_owned());
+    set(Field::State, state.to_owned());
+    set(Field::Country, country.to_owned());
+    set(
+        Field::Email,
+        format!(
+            "{}.{}.{tag}.{number}@example.org",
+            names::ascii_slug(first),
+            names::ascii_slug(last)
+        ),
+    );
+    set(
+        Field::MobilePhone,
+        format!(
+            "+49 15{} {:07}",
+            rng.random_range(1..10),
+            rng.random_range(0..10_000_000)
+        ),
+    );
+    if rng.random_bool(0.5) {
+        set(
+            Field::HomePhone,
+            format!("+49 30 {:07}", rng.random_range(0..10_000_000)),
+        );
+    }
+    if rng.random_bool(0.4) {
+        set(
+            Field::WorkPhone,
+            format!("+49 40 {:07}", rng.random_range(0..10_000_000)),
+        );
+        set(
+            Field::Company,
+            (*names::COMPANIES.choose(rng).expect("companies")).to_owned(),
+        );
+    }
+    if kind == "prospect" {
+        let day = rng.random_range(1..=14);
+        set(Field::TrialStart, format!("2026-12-{day:02}"));
+        set(Field::TrialEnd, format!("2026-12-{:02}", day + 14));
+    }
+    record
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn discovered() -> Discovered {
+        Discovered {
+            staff: vec![
+                ("S-1".into(), Some("Ana.Lopez@club.example".into())),
+                ("S-2".into(), None),
+            ],
+            sources: Some(vec![
+                ("LS-1".into(), "Walk-In".into()),
+                ("LS-2".into(), "Café Walk-In".into()),
+            ]),
+        }
+    }
+
+    fn needs() -> Needs {
+        Needs {
+            prospects: true,
+            members: true,
+            owners: true,
+            sources: true,
+            create_only_sources: false,
+        }
+    }
+
+    #[test]
+    fn the_world_covers_every_owner_and_source_combination() {
+        let world = build_world(42, &Scenario::core(), needs(), &discovered());
+        assert_eq!(world.prospects.len(), 10);
+        assert!(world.missing.is_empty(), "{:?}", world.missing);
+        let matched = world
+            .staff
+            .iter()
+            .find(|s| matches!(s.role, StaffRole::Matched { .. }))
+            .unwrap();
+        let email = matched.email.as_deref().unwrap();
+        assert_ne!(email, "Ana.Lopez@club.example");
+        assert!(same_ignoring_case(email, "Ana.Lopez@club.example"));
+        assert!(world.staff.iter().any(|s| s.role == StaffRole::NoEmail));
+        assert!(world.sources.iter().any(|s| s.name == "CAFÉ WALK-IN"));
+        assert_eq!(world.members.len(), 2);
+    }
+
+    #[test]
+    fn a_sandbox_without_emails_is_named_as_missing() {
+        let mut discovered = discovered();
+        discovered.staff.retain(|(_, email)| email.is_none());
+        let world = build_world(1, &Scenario::core(), needs(), &discovered);
+        assert!(world.missing[0].contains("no staff member with an email"));
+        assert!(world
+            .prospects
+            .iter()
+            .all(|p| p.case.unwrap().0 != OwnerCase::Matched));
+    }
+
+    #[test]
+    fn new_sources_avoid_names_the_sandbox_has() {
+        let mut discovered = discovered();
+        let world = build_world(7, &Scenario::core(), needs(), &discovered);
+        let new_name = world
+            .sources
+            .iter()
+            .find(|s| s.role == SourceRole::New)
+            .unwrap()
+            .name
+            .clone();
+        discovered
+            .sources
+            .as_mut()
+            .unwrap()
+            .push(("LS-9".into(), new_name.clone()));
+        let again = build_world(7, &Scenario::core(), needs(), &discovered);
+        let renamed = &again
+            .sources
+            .iter()
+            .find(|s| s.role == SourceRole::New)
+            .unwrap()
+            .name;
+        assert_ne!(renamed, &new_name);
+    }
+}

@@ -1,0 +1,54 @@
+//! Renders one run: the report model and one renderer per format (terminal, JSON, JUnit XML).
+
+pub mod curl;
+pub mod json;
+pub mod junit;
+pub mod model;
+pub mod terminal;
+
+pub use model::RunReport;
+
+/// A report to write, from `--report FORMAT:PATH`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportTarget {
+    /// JSON to a path.
+    Json(std::path::PathBuf),
+    /// JUnit XML to a path.
+    Junit(std::path::PathBuf),
+}
+
+impl std::str::FromStr for ReportTarget {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (format, path) = text
+            .split_once(':')
+            .ok_or_else(|| format!("`{text}`: expected FORMAT:PATH, e.g. json:report.json"))?;
+        if path.is_empty() {
+            return Err(format!("`{text}`: the path is empty"));
+        }
+        match format {
+            "json" => Ok(ReportTarget::Json(path.into())),
+            "junit" => Ok(ReportTarget::Junit(path.into())),
+            other => Err(format!("`{other}` is not a report format (json, junit)")),
+        }
+    }
+}
+
+impl ReportTarget {
+    /// Renders and writes the report.
+    pub fn write(&self, report: &RunReport) -> std::io::Result<()> {
+        let (path, text) = match self {
+            ReportTarget::Json(path) => (path, json::render(report)),
+            ReportTarget::Junit(path) => (path, junit::render(report)),
+        };
+        std::fs::write(path, text)
+    }
+
+    /// Where it goes.
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            ReportTarget::Json(path) | ReportTarget::Junit(path) => path,
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The rule catalog (`conformance/rules.toml`): ids, levels, guide clauses, applicability.
+
+use crate::profile::{OperationKind, Profile};
+use serde::{Deserialize, Serialize};
+
+/// The built-in catalog.
+pub const RULES_TOML: &str = include_str!("../../conformance/rules.toml");
+
+/// A rule's level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Level {
+    /// The guide requires it: a failure fails certification.
+    #[serde(rename = "MUST")]
+    Must,
+    /// Good practice: a failure is a warning.
+    #[serde(rename = "SHOULD")]
+    Should,
+}
+
+impl Level {
+    /// As written in the catalog.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Must => "MUST",
+            Level::Should => "SHOULD",
+        }
+    }
+}
+
+/// What a rule needs of the profile to apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Applies {
+    /// The partner receives prospects.
+    Prospects,
+    /// The partner receives members.
+    Members,
+    /// Prospects carry an owner.
+    StaffOwner,
+    /// Prospects carry a source.
+    LeadSource,
+    /// A staff lookup by email is declared.
+    StaffLookup,
+    /// A lead-source list is declared.
+    SourceList,
+    /// A lead-source create is declared.
+    SourceCreate,
+    /// Sources are create-only (no list).
+    CreateOnlySources,
+    /// Prospects can be read back.
+    ProspectRead,
+}
+
+impl Applies {
+    /// The key in the catalog.
+    pub fn key(self) -> &'static str {
+        match self {
+            Applies::Prospects => "prospects",
+            Applies::Members => "members",
+            Applies::StaffOwner => "staff-owner",
+            Applies::LeadSource => "lead-source",
+            Applies::StaffLookup => "staff-lookup",
+            Applies::SourceList => "source-list",
+            Applies::SourceCreate => "source-create",
+            Applies::CreateOnlySources => "create-only-sources",
+            Applies::ProspectRead => "prospect-read",
+        }
+    }
+
+    /// Whether `profile` has it.
+    pub fn holds(self, profile: &Profile) -> bool {
+        let caps = profile.capabilities;
+        let has = |kind| profile.operation(kind).is_some();
+        match self {
+            Applies::Prospects => caps.prospects,
+            Applies::Members => caps.members,
+            Applies::StaffOwner => caps.staff_owner,
+            Applies::LeadSource => caps.lead_source,
+            Applies::StaffLookup => has(OperationKind::StaffLookup),
+            Applies::SourceList => has(OperationKind::SourceList),
+            Applies::SourceCreate => has(OperationKind::SourceCreate),
+            Applies::CreateOnlySources => {
+                caps.lead_source
+                    && has(OperationKind::SourceCreate)
+                    && !has(OperationKind::SourceList)
+            }
+            Applies::ProspectRead => has(OperationKind::ProspectRead),
+        }
+    }
+
+    /// Why a rule is skipped when this does not hold.
+    pub fn skip_reason(self) -> &'static str {
+        match self {
+            Applies::Prospects => "the profile does not receive prospects",
+            Applies::Members => "the profile does not receive members",
+            Applies::StaffOwner => "the profile does not support a staff owner",
+            Applies::LeadSource => "the profile does not support a lead source",
+            Applies::StaffLookup => "the profile offers no staff lookup by email",
+            Applies::SourceList => "the profile has no lead-source list",
+            Applies::SourceCreate => "the profile has no lead-source create",
+            Applies::CreateOnlySources => "the profile's lead sources are not create-only",
+            Applies::ProspectRead => "the profile has no prospect read operation",
+        }
+    }
+}
+
+/// One rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// Stable id.
+    pub id: String,
+    /// MUST or SHOULD.
+    pub level: Level,
+    /// What it requires.
+    pub title: String,
+    /// The guide clause or domain fact.
+    pub clause: String,
+    /// What it needs to apply.
+    pub applies: Vec<Applies>,
+    /// A hint for fixing a failure.
+    pub fix: String,
+}
+
+/// The catalog.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Catalog {
+    /// Version of the catalog.
+    pub catalog_version: String,
+    /// The rules, in report order.
+    #[serde(rename = "rule")]
+    pub rules: Vec<Rule>,
+}
+
+impl Catalog {
+    /// The built-in catalog.
+    pub fn builtin() -> Catalog {
+        toml::from_str(RULES_TOML).expect("the built-in catalog is valid (checked by tests)")
+    }
+
+    /// A rule by id.
+    pub fn rule(&self, id: &str) -> Option<&Rule> {
+        self.rules
+            .iter()
+            .find(|rule| rule.id.eq_ignore_ascii_case(id))
+    }
+}

@@ -1,0 +1,1197 @@
+//! Each rule's check: a pure function from the session's observations to a finding.
+
+use super::verdict::Finding;
+use crate::connector::client::{Answer, CallError, ListFailure, ListOutcome, Saved};
+use crate::connector::session::{Delivery, Observations};
+use crate::intouch::{OwnerCase, SourceCase};
+use crate::model::{same_ignoring_case, Field, Record, RecordKind};
+use crate::profile::{OwnerReference, Profile, SourceReference};
+use std::collections::BTreeMap;
+
+/// What a check sees.
+pub struct Context<'a> {
+    /// The profile.
+    pub profile: &'a Profile,
+    /// What the session observed.
+    pub observations: &'a Observations,
+}
+
+/// The check of a rule id, if the engine knows it.
+pub fn check_for(rule: &str) -> Option<fn(&Context<'_>) -> Finding> {
+    Some(match rule {
+        "STAFF-001" => staff_list_exists,
+        "STAFF-002" => staff_entries_complete,
+        "STAFF-003" => staff_list_complete,
+        "STAFF-004" => matched_owner_kept,
+        "STAFF-005" => lookup_agrees,
+        "LEAD-001" => prospect_save_returns_id,
+        "LEAD-002" => unowned_accepted,
+        "LEAD-003" => unmatched_owner_accepted,
+        "LEAD-004" => prospect_update_in_place,
+        "LEAD-005" => prospect_round_trip,
+        "SRC-001" => source_list_exists,
+        "SRC-002" => sources_match_ignoring_case,
+        "SRC-003" => created_sources_persist,
+        "SRC-004" => sourceless_accepted,
+        "SRC-005" => create_only_accepts_all,
+        "MEM-001" => member_save_returns_id,
+        "MEM-002" => member_update_in_place,
+        _ => return None,
+    })
+}
+
+/// Collects what a check finds across many cases, then decides.
+#[derive(Default)]
+struct Tally {
+    broken: Vec<(String, Vec<usize>)>,
+    soft: Vec<(String, Vec<usize>)>,
+    errors: Vec<(String, Vec<usize>)>,
+    examined: Vec<usize>,
+    cases: usize,
+}
+
+impl Tally {
+    fn broken(&mut self, reason: String, evidence: Vec<usize>) {
+        self.broken.push((reason, evidence));
+    }
+
+    fn error(&mut self, reason: String, evidence: Vec<usize>) {
+        self.errors.push((reason, evidence));
+    }
+
+    fn finish(
+        self,
+        pass: impl FnOnce(usize) -> String,
+        nothing: impl FnOnce() -> Finding,
+    ) -> Finding {
+        let join = |items: Vec<(String, Vec<usize>)>| {
+            let evidence: Vec<usize> = items.iter().flat_map(|(_, e)| e.clone()).collect();
+            let mut reasons: Vec<String> = items.into_iter().map(|(r, _)| r).collect();
+            reasons.dedup();
+            let extra = reasons.len().saturating_sub(3);
+            reasons.truncate(3);
+            let mut reason = reasons.join("; ");
+            if extra > 0 {
+                reason.push_str(&format!("; and {extra} more"));
+            }
+            (reason, evidence)
+        };
+        if !self.broken.is_empty() {
+            let (reason, evidence) = join(self.broken);
+            return Finding::Violated {
+                reason,
+                evidence,
+                soft: false,
+            };
+        }
+        if !self.errors.is_empty() {
+            let (reason, evidence) = join(self.errors);
+            return Finding::Error { reason, evidence };
+        }
+        if !self.soft.is_empty() {
+            let (reason, evidence) = join(self.soft);
+            return Finding::Violated {
+                reason,
+                evidence,
+                soft: true,
+            };
+        }
+        if self.cases == 0 {
+            return nothing();
+        }
+        Finding::Pass {
+            reason: pass(self.cases),
+            evidence: self.examined,
+        }
+    }
+}
+
+/// A short description of a partner's error answer.
+fn answer_summary(answer: &Answer) -> String {
+    let detail = answer
+        .json
+        .as_ref()
+        .and_then(|json| {
+            json.pointer("/error/message")
+                .or_else(|| json.get("message"))
+                .or_else(|| json.get("error"))
+                .and_then(|v| v.as_str().map(str::to_owned))
+        })
+        .or_else(|| answer.body_problem.clone());
+    match detail {
+        Some(detail) => format!("HTTP {} ({})", answer.status, shorten(&detail, 100)),
+        None => format!("HTTP {}", answer.status),
+    }
+}
+
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let cut: String = text.chars().take(max).collect();
+    format!("{cut}…")
+}
+
+/// Judges a create: accepted, rejected, or unanswered. Returns whether it was accepted; only
+/// [`judge_create_with_id`] also requires the id.
+fn judge_accepted(tally: &mut Tally, delivery: &Delivery, what: &str) -> bool {
+    tally.cases += 1;
+    match &delivery.create {
+        Err(error) => {
+            tally.error(
+                format!(
+                    "{what}: {} got no answer: {}",
+                    delivery.label, error.message
+                ),
+                vec![error.exchange],
+            );
+            false
+        }
+        Ok(saved) if !saved.answer.is_success() => {
+            tally.broken(
+                format!(
+                    "{what} was rejected ({}): {}",
+                    delivery.label,
+                    answer_summary(&saved.answer)
+                ),
+                vec![saved.answer.exchange],
+            );
+            false
+        }
+        Ok(saved) => {
+            tally.examined.push(saved.answer.exchange);
+            true
+        }
+    }
+}
+
+/// Judges a create: accepted with an id, rejected, or unanswered.
+fn judge_create_with_id(tally: &mut Tally, delivery: &Delivery, what: &str) -> Option<String> {
+    tally.cases += 1;
+    match &delivery.create {
+        Err(error) => {
+            tally.error(
+                format!(
+                    "{what}: {} got no answer: {}",
+                    delivery.label, error.message
+                ),
+                vec![error.exchange],
+            );
+            None
+        }
+        Ok(saved) if !saved.answer.is_success() => {
+            tally.broken(
+                format!(
+                    "{what} was rejected ({}): {}",
+                    delivery.label,
+                    answer_summary(&saved.answer)
+                ),
+                vec![saved.answer.exchange],
+            );
+            None
+        }
+        Ok(saved) => {
+            tally.examined.push(saved.answer.exchange);
+            match &saved.id {
+                Some(id) => Some(id.clone()),
+                None => {
+                    tally.broken(
+                        format!("saving {} returned no id", delivery.label),
+                        vec![saved.answer.exchange],
+                    );
+                    None
+                }
+            }
+        }
+    }
+}
+
+/// Which dimension of a prospect a rule judges.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dimension {
+    Owner,
+    Source,
+}
+
+/// Whether a rejection of `delivery` is already explained by its *other* dimension: the same
+/// other-dimension case was rejected alongside the safe case of the judged dimension. Such
+/// rejections belong to the other dimension's rule, so each fault fails the rule it breaks.
+fn explained_elsewhere(context: &Context<'_>, delivery: &Delivery, judged: Dimension) -> bool {
+    let Some((owner, source)) = delivery.case else {
+        return false;
+    };
+    let rejected = |case: (OwnerCase, SourceCase)| {
+        context.observations.deliveries.iter().any(|d| {
+            d.case == Some(case) && matches!(&d.create, Ok(saved) if !saved.answer.is_success())
+        })
+    };
+    match judged {
+        Dimension::Owner => {
+            source == SourceCase::None && rejected((OwnerCase::Matched, SourceCase::None))
+        }
+        Dimension::Source => {
+            owner != OwnerCase::Matched
+                && context.profile.capabilities.staff_owner
+                && (rejected((owner, SourceCase::ExistingOtherCase))
+                    || rejected((owner, SourceCase::ExistingNonAscii)))
+        }
+    }
+}
+
+fn rejected(delivery: &Delivery) -> bool {
+    matches!(&delivery.create, Ok(saved) if !saved.answer.is_success())
+}
+
+fn deliveries<'a>(context: &Context<'a>, kind: RecordKind) -> impl Iterator<Item = &'a Delivery> {
+    context
+        .observations
+        .deliveries
+        .iter()
+        .filter(move |d| d.kind == kind)
+}
+
+fn list_head_finding(list: &ListOutcome, what: &str) -> Option<Finding> {
+    match &list.failure {
+        Some(ListFailure::NotDeclared) => Some(Finding::Violated {
+            reason: format!("the profile declares no {what} call"),
+            evidence: Vec::new(),
+            soft: false,
+        }),
+        Some(ListFailure::BadPage {
+            page: 1,
+            exchange,
+            message,
+        }) => Some(Finding::Violated {
+            reason: format!("the {what} call {message}"),
+            evidence: vec![*exchange],
+            soft: false,
+        }),
+        Some(ListFailure::Unreachable {
+            page: 1,
+            exchange,
+            message,
+            ..
+        }) => Some(Finding::Error {
+            reason: format!("the {what} call got no answer: {message}"),
+            evidence: vec![*exchange],
+        }),
+        _ => None,
+    }
+}
+
+fn staff_list_exists(context: &Context<'_>) -> Finding {
+    let Some(staff) = &context.observations.staff else {
+        return not_run("the staff sync did not run");
+    };
+    if let Some(finding) = list_head_finding(&staff.list, "staff-list") {
+        return finding;
+    }
+    Finding::Pass {
+        reason: format!(
+            "answered with {} staff over {} page(s)",
+            staff.list.records.len(),
+            staff.list.exchanges.len()
+        ),
+        evidence: staff.list.exchanges.iter().take(1).copied().collect(),
+    }
+}
+
+fn not_run(reason: &str) -> Finding {
+    Finding::Error {
+        reason: reason.to_owned(),
+        evidence: Vec::new(),
+    }
+}
+
+fn depends_on_list(list: &ListOutcome, rule: &str) -> Option<Finding> {
+    list_head_finding(list, "list").map(|_| Finding::Error {
+        reason: format!("the list could not be read (see {rule})"),
+        evidence: list.exchanges.iter().take(1).copied().collect(),
+    })
+}
+
+fn names(ids: &[String]) -> String {
+    let shown: Vec<&str> = ids.iter().take(5).map(String::as_str).collect();
+    match ids.len() {
+        n if n > 5 => format!("{} and {} more", shown.join(", "), n - 5),
+        _ => shown.join(", "),
+    }
+}
+
+fn staff_entries_complete(context: &Context<'_>) -> Finding {
+    let Some(staff) = &context.observations.staff else {
+        return not_run("the staff sync did not run");
+    };
+    if let Some(finding) = depends_on_list(&staff.list, "STAFF-001") {
+        return finding;
+    }
+    if let Some((exchange, problem)) = staff.list.item_problems.first() {
+        return Finding::Violated {
+            reason: format!("a staff entry cannot be read: {problem}"),
+            evidence: vec![*exchange],
+            soft: false,
+        };
+    }
+    let without_id = staff
+        .list
+        .records
+        .iter()
+        .filter(|r| !r.contains_key(&Field::Id))
+        .count();
+    if without_id > 0 {
+        return Finding::Violated {
+            reason: format!("{without_id} staff entries have no id"),
+            evidence: staff.list.exchanges.clone(),
+            soft: false,
+        };
+    }
+    let without_email: Vec<String> = staff
+        .list
+        .records
+        .iter()
+        .filter(|r| !r.contains_key(&Field::Email))
+        .filter_map(|r| r.get(&Field::Id).cloned())
+        .collect();
+    if !without_email.is_empty() && without_email.len() == staff.list.records.len() {
+        return Finding::Violated {
+            reason: "no staff entry has an email: no owner can ever be matched".into(),
+            evidence: staff.list.exchanges.clone(),
+            soft: false,
+        };
+    }
+    let note = if without_email.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; {} without email can never be matched: {}",
+            without_email.len(),
+            names(&without_email)
+        )
+    };
+    Finding::Pass {
+        reason: format!("{} staff, each with an id{note}", staff.list.records.len()),
+        evidence: staff.list.exchanges.iter().take(1).copied().collect(),
+    }
+}
+
+fn staff_list_complete(context: &Context<'_>) -> Finding {
+    let Some(staff) = &context.observations.staff else {
+        return not_run("the staff sync did not run");
+    };
+    if let Some(finding) = depends_on_list(&staff.list, "STAFF-001") {
+        return finding;
+    }
+    list_complete(&staff.list, "staff")
+}
+
+fn list_complete(list: &ListOutcome, what: &str) -> Finding {
+    match &list.failure {
+        Some(ListFailure::Unreachable {
+            page,
+            exchange,
+            message,
+            timed_out: true,
+        }) => {
+            return Finding::Error {
+                reason: format!("page {page} got no answer: {message}"),
+                evidence: vec![*exchange],
+            }
+        }
+        Some(failure) => {
+            return Finding::Violated {
+                reason: failure.describe(),
+                evidence: failure.exchange().into_iter().collect(),
+                soft: false,
+            }
+        }
+        None => {}
+    }
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for record in &list.records {
+        if let Some(id) = record.get(&Field::Id) {
+            *seen.entry(id.as_str()).or_default() += 1;
+        }
+    }
+    let repeated: Vec<String> = seen
+        .iter()
+        .filter(|(_, count)| **count > 1)
+        .map(|(id, _)| (*id).to_owned())
+        .collect();
+    if !repeated.is_empty() {
+        return Finding::Violated {
+            reason: format!(
+                "{} {what} id(s) appear more than once across pages: {}",
+                repeated.len(),
+                names(&repeated)
+            ),
+            evidence: list.exchanges.clone(),
+            soft: false,
+        };
+    }
+    Finding::Pass {
+        reason: format!(
+            "{} {what} over {} page(s), paging ended, no id twice",
+            list.records.len(),
+            list.exchanges.len()
+        ),
+        evidence: list.exchanges.clone(),
+    }
+}
+
+fn owner_matches(profile: &Profile, read_owner: Option<&String>, sent_owner: &str) -> bool {
+    match (read_owner, profile.references.owner) {
+        (Some(read), OwnerReference::Id) => read == sent_owner,
+        (Some(read), OwnerReference::Email) => same_ignoring_case(read, sent_owner),
+        (None, _) => false,
+    }
+}
+
+/// The record as the partner holds it: the read-back if made, else the echo of the last save.
+fn stored_view(delivery: &Delivery) -> Option<(Record, usize)> {
+    if let Some(Ok((answer, Some(record)))) = &delivery.read {
+        return Some((record.clone(), answer.exchange));
+    }
+    let saved: Option<&Saved> = match &delivery.update {
+        Some((_, Ok(saved))) if saved.answer.is_success() => Some(saved),
+        _ => delivery.create.as_ref().ok(),
+    };
+    saved.and_then(|saved| Some((saved.echoed.clone()?, saved.answer.exchange)))
+}
+
+fn read_failure(delivery: &Delivery) -> Option<(String, Vec<usize>, bool)> {
+    match &delivery.read {
+        Some(Err(error)) => Some((
+            format!(
+                "reading back {} got no answer: {}",
+                delivery.label, error.message
+            ),
+            vec![error.exchange],
+            true,
+        )),
+        Some(Ok((answer, None))) if !answer.is_success() => Some((
+            format!(
+                "reading back {} answered {}",
+                delivery.label,
+                answer_summary(answer)
+            ),
+            vec![answer.exchange],
+            false,
+        )),
+        Some(Ok((answer, None))) => Some((
+            format!(
+                "the read-back of {} holds no readable record",
+                delivery.label
+            ),
+            vec![answer.exchange],
+            false,
+        )),
+        _ => None,
+    }
+}
+
+fn matched_owner_kept(context: &Context<'_>) -> Finding {
+    if let Some(staff) = &context.observations.staff {
+        if let Some(finding) = depends_on_list(&staff.list, "STAFF-001") {
+            return finding;
+        }
+    }
+    let mut tally = Tally::default();
+    for delivery in deliveries(context, RecordKind::Prospect)
+        .filter(|d| matches!(d.case, Some((OwnerCase::Matched, _))))
+    {
+        if rejected(delivery) && explained_elsewhere(context, delivery, Dimension::Owner) {
+            continue;
+        }
+        let Some(sent_owner) = delivery.sent.get(&Field::Owner).cloned() else {
+            tally.cases += 1;
+            tally.error(
+                format!(
+                    "the owner of {} could not be matched in the staff list (see STAFF-001..003)",
+                    delivery.label
+                ),
+                Vec::new(),
+            );
+            continue;
+        };
+        if !judge_accepted(&mut tally, delivery, "a prospect with a matched owner") {
+            continue;
+        }
+        if let Some((reason, evidence, is_error)) = read_failure(delivery) {
+            if is_error {
+                tally.error(reason, evidence);
+            } else {
+                tally.broken(reason, evidence);
+            }
+            continue;
+        }
+        if let Some((stored, exchange)) = stored_view(delivery) {
+            tally.examined.push(exchange);
+            if !owner_matches(context.profile, stored.get(&Field::Owner), &sent_owner) {
+                tally.broken(
+                    format!(
+                        "{} was sent with owner `{sent_owner}` but reads back with {}",
+                        delivery.label,
+                        stored
+                            .get(&Field::Owner)
+                            .map(|o| format!("owner `{o}`"))
+                            .unwrap_or_else(|| "no owner".into())
+                    ),
+                    vec![exchange],
+                );
+            }
+        }
+    }
+    let missing = context.observations.world.missing.clone();
+    tally.finish(
+        |n| format!("{n} prospect(s) with a matched owner accepted and kept their owner"),
+        || Finding::Inconclusive {
+            reason: missing
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "no prospect with a matched owner could be built".into()),
+        },
+    )
+}
+
+fn lookup_agrees(context: &Context<'_>) -> Finding {
+    let Some(staff) = &context.observations.staff else {
+        return not_run("the staff sync did not run");
+    };
+    let mut tally = Tally::default();
+    for lookup in &staff.lookups {
+        tally.cases += 1;
+        match (&lookup.result, &lookup.expected_id) {
+            (Err(message), _) if lookup.no_answer => tally.error(
+                format!("the lookup of `{}` got no answer: {message}", lookup.email),
+                vec![lookup.exchange],
+            ),
+            (Err(message), _) => tally.broken(
+                format!("the lookup of `{}` {message}", lookup.email),
+                vec![lookup.exchange],
+            ),
+            (Ok(found), expected) if found == expected => tally.examined.push(lookup.exchange),
+            (Ok(Some(found)), Some(expected)) => tally.broken(
+                format!(
+                    "the lookup of `{}` answered staff `{found}`, the list has `{expected}`",
+                    lookup.email
+                ),
+                vec![lookup.exchange],
+            ),
+            (Ok(Some(found)), None) => tally.broken(
+                format!(
+                    "the lookup of `{}` answered staff `{found}`, which the list does not have under that email",
+                    lookup.email
+                ),
+                vec![lookup.exchange],
+            ),
+            (Ok(None), Some(expected)) => tally.broken(
+                format!(
+                    "the lookup of `{}` answered none, the list has staff `{expected}` (emails compare ignoring case)",
+                    lookup.email
+                ),
+                vec![lookup.exchange],
+            ),
+            (Ok(None), None) => unreachable!("covered by the equal case"),
+        }
+    }
+    tally.finish(
+        |n| format!("{n} lookup(s) agreed with the list, unknown emails answered none"),
+        || not_run("no lookup was made"),
+    )
+}
+
+fn is_happy(delivery: &Delivery, profile: &Profile) -> bool {
+    let Some((owner, source)) = delivery.case else {
+        return false;
+    };
+    let owner_ok = if profile.capabilities.staff_owner {
+        owner == OwnerCase::Matched
+    } else {
+        owner == OwnerCase::None
+    };
+    let source_ok = if profile.capabilities.lead_source {
+        matches!(
+            source,
+            SourceCase::ExistingOtherCase | SourceCase::ExistingNonAscii
+        )
+    } else {
+        source == SourceCase::None
+    };
+    owner_ok && source_ok
+}
+
+fn save_returns_id(context: &Context<'_>, kind: RecordKind) -> Finding {
+    let mut tally = Tally::default();
+    for delivery in deliveries(context, kind) {
+        let required = kind == RecordKind::Member || is_happy(delivery, context.profile);
+        match &delivery.create {
+            Ok(saved) if saved.answer.is_success() => {
+                judge_create_with_id(&mut tally, delivery, "a record");
+            }
+            _ if required => {
+                judge_create_with_id(&mut tally, delivery, "a fully resolved record");
+            }
+            // Rejections of leads without owner or source are judged by their own rules.
+            _ => {}
+        }
+    }
+    let unanswered: Vec<usize> = deliveries(context, kind)
+        .filter_map(|d| d.create.as_ref().err().map(|e| e.exchange))
+        .collect();
+    tally.finish(
+        |n| format!("{n} save(s) returned the partner's id"),
+        || {
+            if unanswered.is_empty() {
+                Finding::Inconclusive {
+                    reason: format!("no {kind} was accepted, so no id could be checked"),
+                }
+            } else {
+                Finding::Error {
+                    reason: format!("no {kind} save got an answer"),
+                    evidence: unanswered,
+                }
+            }
+        },
+    )
+}
+
+fn prospect_save_returns_id(context: &Context<'_>) -> Finding {
+    save_returns_id(context, RecordKind::Prospect)
+}
+
+fn member_save_returns_id(context: &Context<'_>) -> Finding {
+    save_returns_id(context, RecordKind::Member)
+}
+
+fn absent_accepted(
+    context: &Context<'_>,
+    select: impl Fn(&Delivery) -> bool,
+    field: Field,
+    what: &str,
+) -> Finding {
+    let judged = if field == Field::Owner {
+        Dimension::Owner
+    } else {
+        Dimension::Source
+    };
+    let mut tally = Tally::default();
+    let known_staff: Vec<String> = context
+        .observations
+        .staff
+        .iter()
+        .flat_map(|s| &s.list.records)
+        .filter_map(|r| r.get(&Field::Id).cloned())
+        .collect();
+    for delivery in deliveries(context, RecordKind::Prospect).filter(|d| select(d)) {
+        if rejected(delivery) && explained_elsewhere(context, delivery, judged) {
+            continue;
+        }
+        if delivery.sent.contains_key(&field) {
+            tally.cases += 1;
+            tally.error(
+                format!(
+                    "{} was sent with a {field} the run did not intend",
+                    delivery.label
+                ),
+                Vec::new(),
+            );
+            continue;
+        }
+        if !judge_accepted(&mut tally, delivery, what) {
+            continue;
+        }
+        if field == Field::Owner {
+            if let Some((stored, exchange)) = stored_view(delivery) {
+                tally.examined.push(exchange);
+                if let Some(owner) = stored.get(&Field::Owner) {
+                    let assigned_known = match context.profile.references.owner {
+                        OwnerReference::Id => known_staff.contains(owner),
+                        OwnerReference::Email => true,
+                    };
+                    if !assigned_known {
+                        tally.broken(
+                            format!(
+                                "{} reads back with owner `{owner}`, who is not in the staff list",
+                                delivery.label
+                            ),
+                            vec![exchange],
+                        );
+                    }
+                }
+            }
+        }
+    }
+    tally.finish(
+        |n| format!("accepted with an id: {n} × {what}"),
+        || not_run("no such prospect was delivered"),
+    )
+}
+
+fn unowned_accepted(context: &Context<'_>) -> Finding {
+    absent_accepted(
+        context,
+        |d| matches!(d.case, Some((OwnerCase::None, _))),
+        Field::Owner,
+        "prospect with no owner",
+    )
+}
+
+fn unmatched_owner_accepted(context: &Context<'_>) -> Finding {
+    absent_accepted(
+        context,
+        |d| matches!(d.case, Some((OwnerCase::Unmatched, _))),
+        Field::Owner,
+        "prospect whose owner has no match",
+    )
+}
+
+fn sourceless_accepted(context: &Context<'_>) -> Finding {
+    absent_accepted(
+        context,
+        |d| matches!(d.case, Some((_, SourceCase::None))),
+        Field::Source,
+        "prospect with no source",
+    )
+}
+
+fn update_in_place(context: &Context<'_>, kind: RecordKind) -> Finding {
+    let mut tally = Tally::default();
+    for delivery in deliveries(context, kind) {
+        let Some(id) = delivery.id() else { continue };
+        let Some((changed, update)) = &delivery.update else {
+            continue;
+        };
+        tally.cases += 1;
+        match update {
+            Err(error) => {
+                tally.error(
+                    format!(
+                        "the update of {} got no answer: {}",
+                        delivery.label, error.message
+                    ),
+                    vec![error.exchange],
+                );
+                continue;
+            }
+            Ok(saved) if !saved.answer.is_success() => {
+                tally.broken(
+                    format!(
+                        "updating {} with id `{id}` answered {}",
+                        delivery.label,
+                        answer_summary(&saved.answer)
+                    ),
+                    vec![saved.answer.exchange],
+                );
+                continue;
+            }
+            Ok(saved) => {
+                tally.examined.push(saved.answer.exchange);
+                if let Some(new_id) = saved.id.as_deref().filter(|new_id| *new_id != id) {
+                    tally.broken(
+                        format!(
+                            "updating {} with id `{id}` answered another id, `{new_id}`: a duplicate",
+                            delivery.label
+                        ),
+                        vec![saved.answer.exchange],
+                    );
+                    continue;
+                }
+            }
+        }
+        if let Some((reason, evidence, is_error)) = read_failure(delivery) {
+            if is_error {
+                tally.error(reason, evidence);
+            } else {
+                tally.broken(reason, evidence);
+            }
+            continue;
+        }
+        if let Some(Ok((answer, Some(read)))) = &delivery.read {
+            tally.examined.push(answer.exchange);
+            let expected = changed.get(&Field::LastName);
+            if read.get(&Field::LastName) != expected {
+                tally.broken(
+                    format!(
+                        "after the update, {} reads back with last name {:?}, not {:?}: the update did not reach the record",
+                        delivery.label,
+                        read.get(&Field::LastName).map(String::as_str).unwrap_or("(none)"),
+                        expected.map(String::as_str).unwrap_or("(none)")
+                    ),
+                    vec![answer.exchange],
+                );
+            }
+        }
+    }
+    tally.finish(
+        |n| format!("{n} update(s) by the partner's id changed the record in place"),
+        || Finding::Error {
+            reason: format!(
+                "no {kind} came back with an id, so no update could be tried (see {})",
+                if kind == RecordKind::Member {
+                    "MEM-001"
+                } else {
+                    "LEAD-001"
+                }
+            ),
+            evidence: Vec::new(),
+        },
+    )
+}
+
+fn prospect_update_in_place(context: &Context<'_>) -> Finding {
+    update_in_place(context, RecordKind::Prospect)
+}
+
+fn member_update_in_place(context: &Context<'_>) -> Finding {
+    update_in_place(context, RecordKind::Member)
+}
+
+const ROUND_TRIP_MUST: [Field; 5] = [
+    Field::FirstName,
+    Field::LastName,
+    Field::Type,
+    Field::Status,
+    Field::Email,
+];
+
+fn prospect_round_trip(context: &Context<'_>) -> Finding {
+    let mut tally = Tally::default();
+    for delivery in deliveries(context, RecordKind::Prospect) {
+        if delivery.id().is_none() {
+            continue;
+        }
+        if let Some((reason, evidence, is_error)) = read_failure(delivery) {
+            tally.cases += 1;
+            if is_error {
+                tally.error(reason, evidence);
+            } else {
+                tally.broken(reason, evidence);
+            }
+            continue;
+        }
+        let Some(Ok((answer, Some(read)))) = &delivery.read else {
+            continue;
+        };
+        tally.cases += 1;
+        tally.examined.push(answer.exchange);
+        let sent = delivery.latest_sent();
+        for (field, value) in sent {
+            if matches!(field, Field::Owner | Field::Source | Field::Id) {
+                continue;
+            }
+            let got = read.get(field);
+            // Whether the update reached the record is LEAD-004's question.
+            let before_update = delivery.sent.get(field);
+            let same = match (field, got) {
+                (Field::Email, Some(got)) => same_ignoring_case(got, value),
+                (_, Some(got)) => got == value || Some(got) == before_update,
+                (_, None) => false,
+            };
+            if same {
+                continue;
+            }
+            let message = format!(
+                "{}: {field} was sent as {value:?} and reads back as {}",
+                delivery.label,
+                got.map(|g| format!("{g:?}"))
+                    .unwrap_or_else(|| "nothing".into())
+            );
+            if ROUND_TRIP_MUST.contains(field) {
+                tally.broken(message, vec![answer.exchange]);
+            } else {
+                tally.soft.push((message, vec![answer.exchange]));
+            }
+        }
+    }
+    tally.finish(
+        |n| format!("{n} prospect(s) read back with names, type, status, email and contact fields as sent"),
+        || Finding::Error {
+            reason: "no prospect came back with an id, so none could be read back (see LEAD-001)"
+                .into(),
+            evidence: Vec::new(),
+        },
+    )
+}
+
+fn source_list_exists(context: &Context<'_>) -> Finding {
+    let Some(list) = context
+        .observations
+        .sources
+        .as_ref()
+        .and_then(|s| s.list.as_ref())
+    else {
+        return not_run("the lead-source sync did not run");
+    };
+    if let Some(finding) = list_head_finding(list, "lead-source list") {
+        return finding;
+    }
+    if let Some(failure) = &list.failure {
+        return Finding::Violated {
+            reason: failure.describe(),
+            evidence: failure.exchange().into_iter().collect(),
+            soft: false,
+        };
+    }
+    if let Some((exchange, problem)) = list.item_problems.first() {
+        return Finding::Violated {
+            reason: format!("a lead source cannot be read: {problem}"),
+            evidence: vec![*exchange],
+            soft: false,
+        };
+    }
+    let unnamed = list
+        .records
+        .iter()
+        .filter(|r| !r.contains_key(&Field::Name) || !r.contains_key(&Field::Id))
+        .count();
+    if unnamed > 0 {
+        return Finding::Violated {
+            reason: format!("{unnamed} lead source(s) lack a name or an id"),
+            evidence: list.exchanges.clone(),
+            soft: false,
+        };
+    }
+    Finding::Pass {
+        reason: format!(
+            "{} lead sources, each with an id and a name",
+            list.records.len()
+        ),
+        evidence: list.exchanges.iter().take(1).copied().collect(),
+    }
+}
+
+fn count_named(list: &ListOutcome, name: &str) -> usize {
+    list.records
+        .iter()
+        .filter(|r| {
+            r.get(&Field::Name)
+                .is_some_and(|n| same_ignoring_case(n, name))
+        })
+        .count()
+}
+
+fn source_matches(profile: &Profile, read: Option<&String>, expected: &(String, String)) -> bool {
+    match (read, profile.references.source) {
+        (Some(read), SourceReference::Id) => *read == expected.0,
+        (Some(read), SourceReference::Name) => same_ignoring_case(read, &expected.1),
+        (None, _) => false,
+    }
+}
+
+fn sources_match_ignoring_case(context: &Context<'_>) -> Finding {
+    let Some(sync) = &context.observations.sources else {
+        return not_run("the lead-source sync did not run");
+    };
+    if let Some(list) = &sync.list {
+        if let Some(finding) = depends_on_list(list, "SRC-001") {
+            return finding;
+        }
+    }
+    let mut tally = Tally::default();
+    for delivery in deliveries(context, RecordKind::Prospect).filter(|d| {
+        matches!(
+            d.case,
+            Some((
+                _,
+                SourceCase::ExistingOtherCase | SourceCase::ExistingNonAscii
+            ))
+        )
+    }) {
+        if rejected(delivery) && explained_elsewhere(context, delivery, Dimension::Source) {
+            continue;
+        }
+        let Some(expected) = &delivery.expected_source else {
+            tally.cases += 1;
+            tally.error(
+                format!(
+                    "the source of {} was not matched in the list",
+                    delivery.label
+                ),
+                Vec::new(),
+            );
+            continue;
+        };
+        let sent = delivery
+            .sent
+            .get(&Field::Source)
+            .cloned()
+            .unwrap_or_default();
+        if !judge_accepted(
+            &mut tally,
+            delivery,
+            "a prospect whose source differs only by case",
+        ) {
+            continue;
+        }
+        if let Some((reason, evidence, is_error)) = read_failure(delivery) {
+            if is_error {
+                tally.error(reason, evidence);
+            } else {
+                tally.broken(reason, evidence);
+            }
+            continue;
+        }
+        if let Some((stored, exchange)) = stored_view(delivery) {
+            tally.examined.push(exchange);
+            if !source_matches(context.profile, stored.get(&Field::Source), expected) {
+                tally.broken(
+                    format!(
+                        "{} was sent with source `{sent}` (the partner's `{}`) but reads back with {}",
+                        delivery.label,
+                        expected.1,
+                        stored
+                            .get(&Field::Source)
+                            .map(|s| format!("source `{s}`"))
+                            .unwrap_or_else(|| "no source".into())
+                    ),
+                    vec![exchange],
+                );
+            }
+        }
+        if let Some(relist) = &sync.relist {
+            let count = count_named(relist, &expected.1);
+            if count > 1 {
+                tally.broken(
+                    format!(
+                        "the list now has {count} sources named like `{}`: a duplicate was created for `{sent}`",
+                        expected.1
+                    ),
+                    relist.exchanges.clone(),
+                );
+            }
+        }
+    }
+    let missing = context.observations.world.missing.clone();
+    tally.finish(
+        |n| format!("{n} prospect(s) with a source in other letter case kept the partner's source, none duplicated"),
+        || Finding::Inconclusive {
+            reason: missing
+                .iter()
+                .find(|m| m.contains("lead source"))
+                .cloned()
+                .unwrap_or_else(|| "no prospect with an existing source could be built".into()),
+        },
+    )
+}
+
+fn created_call(
+    tally: &mut Tally,
+    name: &str,
+    created: &Result<Saved, CallError>,
+) -> Option<String> {
+    tally.cases += 1;
+    match created {
+        Err(error) => {
+            tally.error(
+                format!("creating source `{name}` got no answer: {}", error.message),
+                vec![error.exchange],
+            );
+            None
+        }
+        Ok(saved) if !saved.answer.is_success() => {
+            tally.broken(
+                format!(
+                    "creating source `{name}` answered {}",
+                    answer_summary(&saved.answer)
+                ),
+                vec![saved.answer.exchange],
+            );
+            None
+        }
+        Ok(saved) => {
+            tally.examined.push(saved.answer.exchange);
+            if saved.id.is_none() {
+                tally.broken(
+                    format!("creating source `{name}` returned no id"),
+                    vec![saved.answer.exchange],
+                );
+            }
+            saved.id.clone()
+        }
+    }
+}
+
+fn created_sources_persist(context: &Context<'_>) -> Finding {
+    let Some(sync) = &context.observations.sources else {
+        return not_run("the lead-source sync did not run");
+    };
+    let mut tally = Tally::default();
+    let world = &context.observations.world;
+    for entry in &sync.entries {
+        let Some(created) = &entry.created else {
+            continue;
+        };
+        let name = &world.sources[entry.source].name;
+        let Some(id) = created_call(&mut tally, name, created) else {
+            continue;
+        };
+        let Some(relist) = &sync.relist else { continue };
+        if relist.failure.is_some() {
+            tally.error(
+                "the lead-source list could not be read again".into(),
+                relist.exchanges.clone(),
+            );
+            continue;
+        }
+        let with_id = relist
+            .records
+            .iter()
+            .filter(|r| r.get(&Field::Id) == Some(&id))
+            .count();
+        let named = count_named(relist, name);
+        if with_id == 0 {
+            tally.broken(
+                format!("the created source `{name}` (id `{id}`) is not in the list afterwards"),
+                relist.exchanges.clone(),
+            );
+        } else if named > 1 {
+            tally.broken(
+                format!("the list has {named} sources named `{name}` after one create"),
+                relist.exchanges.clone(),
+            );
+        }
+    }
+    if let Some(relist) = &sync.relist {
+        let again: Vec<String> = world
+            .sources
+            .iter()
+            .filter(|s| count_named(relist, &s.name) == 0)
+            .map(|s| s.name.clone())
+            .collect();
+        if relist.failure.is_none() && !again.is_empty() && tally.broken.is_empty() {
+            tally.broken(
+                format!(
+                    "a second sync would create these again (not in the list): {}",
+                    names(&again)
+                ),
+                relist.exchanges.clone(),
+            );
+        }
+    }
+    tally.finish(
+        |n| format!("{n} created source(s) got an id and are listed once; a second sync creates nothing"),
+        || Finding::Inconclusive {
+            reason: "every InTouch source matched an existing one, so nothing was created".into(),
+        },
+    )
+}
+
+fn create_only_accepts_all(context: &Context<'_>) -> Finding {
+    let Some(sync) = &context.observations.sources else {
+        return not_run("the lead-source sync did not run");
+    };
+    let mut tally = Tally::default();
+    for entry in &sync.entries {
+        if let Some(created) = &entry.created {
+            created_call(
+                &mut tally,
+                &context.observations.world.sources[entry.source].name,
+                created,
+            );
+        }
+    }
+    tally.finish(
+        |n| format!("all {n} InTouch source(s) were created, each with an id"),
+        || not_run("no source was sent"),
+    )
+}

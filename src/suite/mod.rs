@@ -1,0 +1,71 @@
+//! The conformance engine: loads the rule catalog, runs a Connector session, and turns what it
+//! observed into one verdict per rule.
+
+pub mod catalog;
+pub mod checks;
+pub mod verdict;
+
+pub use catalog::{Applies, Catalog, Level, Rule};
+pub use verdict::{Finding, Outcome, Verdict};
+
+use crate::connector::session::Observations;
+use crate::profile::Profile;
+
+/// Judges every rule of `catalog` (or only `only`, when given) on the observations.
+pub fn judge(
+    catalog: &Catalog,
+    profile: &Profile,
+    observations: &Observations,
+    only: &[String],
+) -> Vec<Verdict> {
+    let context = checks::Context {
+        profile,
+        observations,
+    };
+    catalog
+        .rules
+        .iter()
+        .filter(|rule| only.is_empty() || only.iter().any(|id| id.eq_ignore_ascii_case(&rule.id)))
+        .map(|rule| {
+            if let Some(missing) = rule.applies.iter().find(|a| !a.holds(profile)) {
+                return Verdict::skipped(rule, missing.skip_reason());
+            }
+            match checks::check_for(&rule.id) {
+                Some(check) => Verdict::from_finding(rule, check(&context)),
+                None => Verdict::from_finding(
+                    rule,
+                    Finding::Error {
+                        reason: format!("this build of spoke has no check for {}", rule.id),
+                        evidence: Vec::new(),
+                    },
+                ),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_catalog_rule_has_a_check_and_applies_is_nonempty() {
+        let catalog = Catalog::builtin();
+        for rule in &catalog.rules {
+            assert!(
+                checks::check_for(&rule.id).is_some(),
+                "{} has no check",
+                rule.id
+            );
+            assert!(
+                !rule.clause.is_empty() && !rule.fix.is_empty(),
+                "{}",
+                rule.id
+            );
+        }
+        let mut ids: Vec<&str> = catalog.rules.iter().map(|r| r.id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), catalog.rules.len(), "rule ids repeat");
+    }
+}
