@@ -1,0 +1,352 @@
+//! certify end to end against the mock partner: verdicts per fixture shape, faults caught by the
+//! right rules, reports, determinism and exit codes.
+
+use crate::helpers::{fixture_profiles, root, run_cli};
+use spoke::certify::{certify, CertifyOptions};
+use spoke::connector::ClientLimits;
+use spoke::partner::{Fault, Faults, Sandbox};
+use spoke::profile::Profile;
+use spoke::report::model::RunReport;
+use spoke::report::terminal::{self, Style};
+use spoke::suite::Outcome;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// A fixture profile, named by its path relative to the crate as a user would give it.
+fn fixture(name: &str) -> Profile {
+    let relative = format!("fixtures/profiles/{name}.toml");
+    let text = std::fs::read_to_string(root().join(&relative)).unwrap();
+    Profile::parse(&relative, &text).unwrap()
+}
+
+fn options(profile: Profile, faults: Faults, seed: u64) -> CertifyOptions {
+    let profile_arg = (profile.file_name != spoke::profile::REFERENCE_PROFILE_NAME)
+        .then(|| profile.file_name.clone());
+    CertifyOptions {
+        profile,
+        profile_arg,
+        base_url: None,
+        mock: true,
+        sandbox: Sandbox::default_seed(),
+        faults,
+        seed,
+        only: Vec::new(),
+        limits: ClientLimits::default(),
+    }
+}
+
+async fn run(options: CertifyOptions) -> RunReport {
+    certify(options, &()).await.expect("the run starts")
+}
+
+fn rules_with(report: &RunReport, outcome: Outcome) -> BTreeSet<String> {
+    report
+        .verdicts
+        .iter()
+        .filter(|v| v.outcome == outcome)
+        .map(|v| v.rule.clone())
+        .collect()
+}
+
+fn set(ids: &[&str]) -> BTreeSet<String> {
+    ids.iter().map(|id| id.to_string()).collect()
+}
+
+#[tokio::test]
+async fn every_fixture_profile_passes_against_its_mock_partner() {
+    let expected_skips = [
+        (
+            "create-only-sources",
+            set(&["SRC-001", "SRC-002", "SRC-003"]),
+        ),
+        ("members-only", {
+            let mut skips = set(&[
+                "STAFF-001",
+                "STAFF-002",
+                "STAFF-003",
+                "STAFF-004",
+                "STAFF-005",
+            ]);
+            skips.extend(set(&[
+                "LEAD-001", "LEAD-002", "LEAD-003", "LEAD-004", "LEAD-005",
+            ]));
+            skips.extend(set(&[
+                "SRC-001", "SRC-002", "SRC-003", "SRC-004", "SRC-005",
+            ]));
+            skips
+        }),
+        ("nested-envelope", set(&["SRC-005", "MEM-001", "MEM-002"])),
+        ("reference", set(&["SRC-005"])),
+    ];
+    let profiles = fixture_profiles();
+    assert_eq!(profiles.len(), expected_skips.len());
+    for ((name, profile), (expected_name, skips)) in profiles.into_iter().zip(expected_skips) {
+        assert_eq!(name, expected_name);
+        let report = run(options(profile, Faults::none(), 42)).await;
+        let not_passed: Vec<_> = report
+            .verdicts
+            .iter()
+            .filter(|v| !matches!(v.outcome, Outcome::Pass | Outcome::Skip))
+            .map(|v| format!("{} {:?}: {}", v.rule, v.outcome, v.reason))
+            .collect();
+        assert!(not_passed.is_empty(), "{name}: {not_passed:#?}");
+        assert_eq!(rules_with(&report, Outcome::Skip), skips, "{name}");
+        assert_eq!(report.exit_code, 0, "{name}");
+    }
+}
+
+/// The profile a fault shows on: by-name source faults need a partner that takes names.
+fn profile_for(fault: Fault) -> Profile {
+    match fault {
+        Fault::SourceCaseSensitive => fixture("nested-envelope"),
+        _ => Profile::reference(),
+    }
+}
+
+#[tokio::test]
+async fn each_fault_fails_exactly_the_rules_it_names() {
+    for fault in Fault::ALL.iter().copied().filter(|f| *f != Fault::Slow) {
+        let report = run(options(
+            profile_for(fault),
+            [fault].into_iter().collect(),
+            5,
+        ))
+        .await;
+        let failed = rules_with(&report, Outcome::Fail);
+        assert_eq!(
+            failed,
+            set(fault.caught_by()),
+            "{fault}: {:#?}",
+            report
+                .verdicts
+                .iter()
+                .filter(|v| v.outcome == Outcome::Fail)
+                .map(|v| (&v.rule, &v.reason))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(report.exit_code, 1, "{fault}");
+        for verdict in report
+            .verdicts
+            .iter()
+            .filter(|v| v.outcome == Outcome::Fail)
+        {
+            assert!(
+                !verdict.evidence.is_empty(),
+                "{fault}: {} cites no exchange",
+                verdict.rule
+            );
+            assert!(verdict.reproduce.contains(&format!("--fault {fault}")));
+            assert!(verdict.reproduce.contains("--seed 5"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_partner_slower_than_the_timeout_gets_error_verdicts_not_a_hang() {
+    let profile = fixture("members-only");
+    let mut options = options(profile, [Fault::Slow].into_iter().collect(), 1);
+    options.limits.request_timeout = Duration::from_millis(200);
+    let report = tokio::time::timeout(Duration::from_secs(20), run(options))
+        .await
+        .expect("the run ends");
+    assert_eq!(rules_with(&report, Outcome::Fail), BTreeSet::new());
+    assert_eq!(
+        rules_with(&report, Outcome::Error),
+        set(&["MEM-001", "MEM-002"])
+    );
+    assert_eq!(report.exit_code, 3);
+    assert!(report.unreachable.is_some());
+}
+
+#[tokio::test]
+async fn the_same_seed_replays_the_same_requests() {
+    let bodies = |report: &RunReport| -> Vec<Option<String>> {
+        report
+            .exchanges
+            .iter()
+            .map(|e| e.request_body.clone())
+            .collect()
+    };
+    let first = run(options(Profile::reference(), Faults::none(), 99)).await;
+    let second = run(options(Profile::reference(), Faults::none(), 99)).await;
+    let third = run(options(Profile::reference(), Faults::none(), 100)).await;
+    assert_eq!(bodies(&first), bodies(&second));
+    assert_ne!(bodies(&first), bodies(&third));
+}
+
+#[tokio::test]
+async fn only_reports_the_named_rules() {
+    let mut options = options(Profile::reference(), Faults::none(), 3);
+    options.only = vec!["lead-002".into(), "SRC-002".into()];
+    let report = run(options).await;
+    let rules: Vec<&str> = report.verdicts.iter().map(|v| v.rule.as_str()).collect();
+    assert_eq!(rules, ["LEAD-002", "SRC-002"]);
+}
+
+/// Ports and timings change from run to run; everything else must not.
+fn redact(mut report: RunReport) -> RunReport {
+    let base = report.partner.base_url.clone();
+    report.partner.base_url = "http://127.0.0.1:[port]".into();
+    report.duration_ms = 0;
+    for exchange in &mut report.exchanges {
+        exchange.url = exchange.url.replace(&base, "http://127.0.0.1:[port]");
+        exchange.started_ms = 0;
+        exchange.duration_ms = 0;
+        for (name, value) in &mut exchange.response_headers {
+            if name == "date" {
+                *value = "[date]".into();
+            }
+        }
+    }
+    for verdict in &mut report.verdicts {
+        for curl in &mut verdict.curl {
+            *curl = curl.replace(&base, "http://127.0.0.1:[port]");
+        }
+    }
+    report
+}
+
+#[tokio::test]
+async fn the_json_report_is_stable() {
+    let profile = fixture("members-only");
+    let report = redact(run(options(profile, Faults::none(), 42)).await);
+    insta::assert_snapshot!(spoke::report::json::render(&report));
+}
+
+#[tokio::test]
+async fn the_terminal_report_shows_evidence_for_a_failure() {
+    let report = redact(
+        run(options(
+            Profile::reference(),
+            [Fault::RejectUnowned].into_iter().collect(),
+            42,
+        ))
+        .await,
+    );
+    insta::assert_snapshot!(terminal::render(&report, Style { color: false }));
+}
+
+#[test]
+fn the_rules_command_prints_the_catalog() {
+    let output = run_cli(&["rules"], &root());
+    assert_eq!(output.status.code(), Some(0));
+    insta::assert_snapshot!(String::from_utf8_lossy(&output.stdout));
+    let json = run_cli(&["rules", "--format", "json"], &root());
+    let catalog: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(catalog["rule"].as_array().unwrap().len(), 17);
+}
+
+#[test]
+fn certify_with_no_arguments_certifies_the_built_in_partner_and_writes_reports() {
+    let dir = std::env::temp_dir().join(format!("spoke-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("report.json");
+    let junit = dir.join("report.xml");
+    let output = run_cli(
+        &[
+            "certify",
+            "--seed",
+            "42",
+            "--report",
+            &format!("json:{}", json.display()),
+            "--report",
+            &format!("junit:{}", junit.display()),
+        ],
+        &dir,
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("result: CONFORMANT (exit 0)"), "{stdout}");
+    assert!(!stdout.contains("\u{1b}["), "no colour outside a terminal");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["exit_code"], 0);
+    assert_eq!(report["verdicts"].as_array().unwrap().len(), 17);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<testcase").count(), 17);
+    assert_eq!(xml.matches("<skipped").count(), 1);
+    assert!(!xml.contains("<failure"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_failing_partner_exits_1_with_failures_in_junit() {
+    let dir = std::env::temp_dir().join(format!("spoke-cli-fail-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let junit = dir.join("report.xml");
+    let output = run_cli(
+        &[
+            "certify",
+            "--seed",
+            "1",
+            "--fault",
+            "reject-unowned",
+            "--report",
+            &format!("junit:{}", junit.display()),
+        ],
+        &dir,
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<failure").count(), 2, "{xml}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bad_invocations_exit_2_and_say_what_is_wrong() {
+    let cases: [(&[&str], &str); 4] = [
+        (&["certify", "--only", "NOPE-1"], "no rule `NOPE-1`"),
+        (&["certify", "--fault", "melt"], "unknown fault `melt`"),
+        (
+            &[
+                "certify",
+                "--profile",
+                "tests/data/broken-profiles/missing-staff-list.toml",
+            ],
+            "missing-staff-list.toml:10: operations.staff-list",
+        ),
+        (
+            &["certify", "--profile", "fixtures/profiles/reference.toml"],
+            "SPOKE_REFERENCE_TOKEN is not set",
+        ),
+    ];
+    for (args, message) in cases {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_spoke"))
+            .args(args)
+            .current_dir(root())
+            .env_remove("SPOKE_REFERENCE_TOKEN")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn an_unreachable_partner_exits_3() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_spoke"))
+        .args([
+            "certify",
+            "--profile",
+            "fixtures/profiles/members-only.toml",
+            "--base-url",
+            &format!("http://127.0.0.1:{port}"),
+            "--seed",
+            "1",
+        ])
+        .current_dir(root())
+        .env(
+            "SPOKE_MEMBERS_ONLY_API_KEY",
+            "key-for-an-unreachable-partner",
+        )
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(3), "{stdout}");
+    assert!(stdout.contains("could not be reached"), "{stdout}");
+    assert!(!stdout.contains("key-for-an-unreachable-partner"));
+}
