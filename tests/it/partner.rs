@@ -427,3 +427,75 @@ async fn the_admin_surface_dumps_and_resets_the_store() {
     assert_eq!(status, 200);
     assert!(state.store().read().prospects.is_empty());
 }
+
+#[test]
+fn spoke_partner_prints_its_url_serves_and_stops_on_ctrl_c() {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_spoke"))
+        .args([
+            "partner",
+            "--profile",
+            "fixtures/profiles/create-only-sources.toml",
+            "--port",
+            "0",
+        ])
+        .current_dir(crate::helpers::root())
+        .env("SPOKE_CREATE_ONLY_TOKEN", "tok_partner_process_test")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let url = first
+        .strip_prefix("spoke partner listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+        .to_owned();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (health, staff) = runtime.block_on(async {
+        let http = reqwest::Client::new();
+        let health = http
+            .get(format!("{url}/__spoke/health"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        let staff = http
+            .get(format!(
+                "{url}/rest/NW-0042/users?client=northwind-gyms&role=staff&limit=5"
+            ))
+            .bearer_auth("tok_partner_process_test")
+            .send()
+            .await
+            .unwrap();
+        (health, staff.status())
+    });
+    assert_eq!(health, 200);
+    assert_eq!(staff, 200);
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(
+        rest.iter().any(|line| line == "spoke partner stopped"),
+        "{rest:?}"
+    );
+    assert!(!rest.join("\n").contains("tok_partner_process_test"));
+}
+
+#[test]
+fn spoke_partner_refuses_to_start_without_its_secret() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_spoke"))
+        .args(["partner", "--port", "0"])
+        .env_remove("SPOKE_REFERENCE_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("SPOKE_REFERENCE_TOKEN is not set"),
+        "{stderr}"
+    );
+}
