@@ -132,78 +132,59 @@ fn shorten(text: &str, max: usize) -> String {
     format!("{cut}…")
 }
 
-/// Judges a create: accepted, rejected, or unanswered. Returns whether it was accepted; only
-/// [`judge_create_with_id`] also requires the id.
-fn judge_accepted(tally: &mut Tally, delivery: &Delivery, what: &str) -> bool {
+/// Judges a write's answer: accepted (returned), rejected (broken) or unanswered (an error).
+fn judge_write<'a>(
+    tally: &mut Tally,
+    result: &'a Result<Saved, CallError>,
+    subject: &str,
+) -> Option<&'a Saved> {
     tally.cases += 1;
-    match &delivery.create {
+    match result {
         Err(error) => {
             tally.error(
-                format!(
-                    "{what}: {} got no answer: {}",
-                    delivery.label, error.message
-                ),
+                format!("{subject} got no answer: {}", error.message),
                 vec![error.exchange],
             );
-            false
+            None
         }
         Ok(saved) if !saved.answer.is_success() => {
             tally.broken(
-                format!(
-                    "{what} was rejected ({}): {}",
-                    delivery.label,
-                    answer_summary(&saved.answer)
-                ),
+                format!("{subject} was rejected: {}", answer_summary(&saved.answer)),
                 vec![saved.answer.exchange],
             );
-            false
+            None
         }
         Ok(saved) => {
             tally.examined.push(saved.answer.exchange);
-            true
+            Some(saved)
         }
     }
 }
 
-/// Judges a create: accepted with an id, rejected, or unanswered.
-fn judge_create_with_id(tally: &mut Tally, delivery: &Delivery, what: &str) -> Option<String> {
-    tally.cases += 1;
-    match &delivery.create {
-        Err(error) => {
-            tally.error(
-                format!(
-                    "{what}: {} got no answer: {}",
-                    delivery.label, error.message
-                ),
-                vec![error.exchange],
-            );
-            None
-        }
-        Ok(saved) if !saved.answer.is_success() => {
-            tally.broken(
-                format!(
-                    "{what} was rejected ({}): {}",
-                    delivery.label,
-                    answer_summary(&saved.answer)
-                ),
-                vec![saved.answer.exchange],
-            );
-            None
-        }
-        Ok(saved) => {
-            tally.examined.push(saved.answer.exchange);
-            match &saved.id {
-                Some(id) => Some(id.clone()),
-                None => {
-                    tally.broken(
-                        format!("saving {} returned no id", delivery.label),
-                        vec![saved.answer.exchange],
-                    );
-                    None
-                }
-            }
-        }
+/// Whether a delivery's create was accepted; ids are judged by [`judge_create_with_id`] alone.
+fn judge_accepted(tally: &mut Tally, delivery: &Delivery) -> bool {
+    judge_write(tally, &delivery.create, &delivery.label).is_some()
+}
+
+/// Judges a write that must return the partner's id.
+fn judge_id(tally: &mut Tally, result: &Result<Saved, CallError>, subject: &str) -> Option<String> {
+    let saved = judge_write(tally, result, subject)?;
+    if saved.id.is_none() {
+        tally.broken(
+            format!("{subject} returned no id"),
+            vec![saved.answer.exchange],
+        );
     }
+    saved.id.clone()
+}
+
+/// Judges a delivery's create: accepted with an id, rejected, or unanswered.
+fn judge_create_with_id(tally: &mut Tally, delivery: &Delivery) -> Option<String> {
+    judge_id(
+        tally,
+        &delivery.create,
+        &format!("saving {}", delivery.label),
+    )
 }
 
 /// Which dimension of a prospect a rule judges.
@@ -513,7 +494,7 @@ fn matched_owner_kept(context: &Context<'_>) -> Finding {
             );
             continue;
         };
-        if !judge_accepted(&mut tally, delivery, "a prospect with a matched owner") {
+        if !judge_accepted(&mut tally, delivery) {
             continue;
         }
         if let Some((reason, evidence, is_error)) = read_failure(delivery) {
@@ -624,15 +605,10 @@ fn save_returns_id(context: &Context<'_>, kind: RecordKind) -> Finding {
     let mut tally = Tally::default();
     for delivery in deliveries(context, kind) {
         let required = kind == RecordKind::Member || is_happy(delivery, context.profile);
-        match &delivery.create {
-            Ok(saved) if saved.answer.is_success() => {
-                judge_create_with_id(&mut tally, delivery, "a record");
-            }
-            _ if required => {
-                judge_create_with_id(&mut tally, delivery, "a fully resolved record");
-            }
-            // Rejections of leads without owner or source are judged by their own rules.
-            _ => {}
+        let accepted = matches!(&delivery.create, Ok(saved) if saved.answer.is_success());
+        // Rejections of leads without owner or source are judged by their own rules.
+        if accepted || required {
+            judge_create_with_id(&mut tally, delivery);
         }
     }
     let unanswered: Vec<usize> = deliveries(context, kind)
@@ -697,7 +673,7 @@ fn absent_accepted(
             );
             continue;
         }
-        if !judge_accepted(&mut tally, delivery, what) {
+        if !judge_accepted(&mut tally, delivery) {
             continue;
         }
         if field == Field::Owner {
@@ -1016,11 +992,7 @@ fn sources_match_ignoring_case(context: &Context<'_>) -> Finding {
             .get(&Field::Source)
             .cloned()
             .unwrap_or_default();
-        if !judge_accepted(
-            &mut tally,
-            delivery,
-            "a prospect whose source differs only by case",
-        ) {
+        if !judge_accepted(&mut tally, delivery) {
             continue;
         }
         if let Some((reason, evidence, is_error)) = read_failure(delivery) {
@@ -1079,36 +1051,7 @@ fn created_call(
     name: &str,
     created: &Result<Saved, CallError>,
 ) -> Option<String> {
-    tally.cases += 1;
-    match created {
-        Err(error) => {
-            tally.error(
-                format!("creating source `{name}` got no answer: {}", error.message),
-                vec![error.exchange],
-            );
-            None
-        }
-        Ok(saved) if !saved.answer.is_success() => {
-            tally.broken(
-                format!(
-                    "creating source `{name}` answered {}",
-                    answer_summary(&saved.answer)
-                ),
-                vec![saved.answer.exchange],
-            );
-            None
-        }
-        Ok(saved) => {
-            tally.examined.push(saved.answer.exchange);
-            if saved.id.is_none() {
-                tally.broken(
-                    format!("creating source `{name}` returned no id"),
-                    vec![saved.answer.exchange],
-                );
-            }
-            saved.id.clone()
-        }
-    }
+    judge_id(tally, created, &format!("creating source `{name}`"))
 }
 
 fn created_sources_persist(context: &Context<'_>) -> Finding {
