@@ -277,4 +277,94 @@ mod tests {
         assert!(same_ignoring_case("Café Walk-In", "CAFÉ WALK-IN"));
         assert!(!same_ignoring_case("Café", "Cafe"));
     }
+
+    #[test]
+    fn known_unicode_case_pairs_compare_equal() {
+        for (a, b) in [
+            ("STRASSE", "straße"),
+            ("STRASSE", "STRAẞE"),
+            ("ſtraße", "STRASSE"),
+            ("İSTANBUL", "İstanbul"),
+            ("CAFÉ", "café"),
+            ("ØRESUND", "øresund"),
+            ("ΣΟΦΟΣ", "σοφος"),
+            ("ΣΟΦΟΣ", "σοφοσ"),
+        ] {
+            assert!(same_ignoring_case(a, b), "{a} / {b}");
+            assert!(same_ignoring_case(b, a), "{b} / {a}");
+        }
+        for (a, b) in [
+            ("İstanbul", "Istanbul"),
+            ("Straße", "Strase"),
+            ("Øre", "Ore"),
+        ] {
+            assert!(!same_ignoring_case(a, b), "{a} / {b}");
+        }
+    }
+
+    #[test]
+    fn dotless_i_folds_only_under_turkic_rules() {
+        // Default (non-Turkic) case folding keeps `ı` apart from `I`/`i`, although `ı` uppercases
+        // to `I`: the one letter of the generator below whose uppercase is not its case variant.
+        assert_eq!("ı".to_uppercase(), "I");
+        assert!(!same_ignoring_case("ı", "I"));
+        assert!(!same_ignoring_case("ı", "i"));
+        assert!(same_ignoring_case("ı", "ı"));
+    }
+
+    use proptest::prelude::*;
+
+    /// Letters with case subtleties (expanding folds, a capital sharp s, a dotted capital I, the
+    /// long s, final sigma), plain ASCII, digits and spaces. `ı` (dotless i) is left out: its
+    /// uppercase `I` folds to `i`, which is a different letter under default case folding (see
+    /// `dotless_i_folds_only_under_turkic_rules`), so "s equals its uppercase" does not hold for
+    /// it — correctly.
+    const MIXED: &str = "[a-zA-ZßẞİéÉøØſσςΣ0-9 ]{0,24}";
+
+    /// The same letters plus `ı`, for properties that hold whatever the letters.
+    const MIXED_WITH_DOTLESS_I: &str = "[a-zA-ZßẞİıéÉøØſσςΣ0-9 ]{0,24}";
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn a_string_equals_its_uppercase_under_folding(s in MIXED) {
+            prop_assert!(same_ignoring_case(&s, &s.to_uppercase()), "{s:?} / {:?}", s.to_uppercase());
+            prop_assert!(same_ignoring_case(&s.to_uppercase(), &s));
+        }
+
+        #[test]
+        fn a_string_equals_its_lowercase_under_folding(s in MIXED_WITH_DOTLESS_I) {
+            prop_assert!(same_ignoring_case(&s, &s.to_lowercase()), "{s:?} / {:?}", s.to_lowercase());
+            prop_assert!(same_ignoring_case(&s.to_lowercase(), &s));
+        }
+
+        #[test]
+        fn comparison_is_reflexive_and_symmetric(a in MIXED_WITH_DOTLESS_I, b in MIXED_WITH_DOTLESS_I) {
+            prop_assert!(same_ignoring_case(&a, &a));
+            prop_assert_eq!(same_ignoring_case(&a, &b), same_ignoring_case(&b, &a));
+        }
+
+        #[test]
+        fn strings_differing_by_a_digit_are_never_equal(
+            s in MIXED_WITH_DOTLESS_I,
+            at in any::<prop::sample::Index>(),
+            digits in (0u8..10, 1u8..10),
+        ) {
+            let chars: Vec<char> = s.chars().collect();
+            let split = at.index(chars.len() + 1);
+            let prefix: String = chars[..split].iter().collect();
+            let suffix: String = chars[split..].iter().collect();
+            let (first, offset) = digits;
+            let second = (first + offset) % 10;
+            let a = format!("{prefix}{first}{suffix}");
+            let b = format!("{}{second}{}", prefix.to_uppercase(), suffix.to_uppercase());
+            prop_assert!(!same_ignoring_case(&a, &b), "{a:?} / {b:?}");
+            let c = format!("{}{second}{}", prefix.to_lowercase(), suffix.to_lowercase());
+            prop_assert!(!same_ignoring_case(&a, &c), "{a:?} / {c:?}");
+            // Nor is a string equal to itself with one more character.
+            let longer = format!("{s}{first}");
+            prop_assert!(!same_ignoring_case(&s, &longer));
+        }
+    }
 }

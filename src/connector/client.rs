@@ -294,6 +294,16 @@ impl PartnerClient {
         Ok(url)
     }
 
+    /// `url` with the API key added where the key travels in the query and the link lacks it.
+    fn with_query_credentials(&self, mut url: Url) -> Url {
+        if let Some((name, key)) = self.credentials.query() {
+            if !url.query_pairs().any(|(present, _)| present == name) {
+                url.query_pairs_mut().append_pair(name, key);
+            }
+        }
+        url
+    }
+
     /// Sends one request and records it.
     pub async fn send(
         &self,
@@ -478,16 +488,23 @@ impl PartnerClient {
                 break;
             }
             let page_purpose = format!("{purpose}, page {page}");
-            let result = match &next_url {
-                Some(url) => {
-                    self.send(Some(kind), &page_purpose, "GET", url.clone(), None)
-                        .await
-                }
-                None => {
-                    self.call(kind, &page_purpose, None, None, &state.query(&paging), None)
-                        .await
-                }
+            let url = match &next_url {
+                Some(link) => self.with_query_credentials(link.clone()),
+                None => match self.url_for(operation, None, None, &state.query(&paging)) {
+                    Ok(url) => url,
+                    Err(message) => {
+                        outcome.failure = Some(ListFailure::BadPage {
+                            page,
+                            exchange: 0,
+                            message,
+                        });
+                        break;
+                    }
+                },
             };
+            let result = self
+                .send(Some(kind), &page_purpose, "GET", url.clone(), None)
+                .await;
             let answer = match result {
                 Ok(answer) => answer,
                 Err(error) => {
@@ -569,7 +586,8 @@ impl PartnerClient {
                     state.cursor = Some(cursor);
                 }
                 Step::Link(link) => {
-                    let resolved = match self.base_url.join(&link) {
+                    // A link is relative to the page it came from, as in any document.
+                    let resolved = match url.join(&link) {
                         Ok(url) => url,
                         Err(error) => {
                             outcome.failure =

@@ -106,9 +106,10 @@ impl Redactor {
             if out.contains(secret.as_str()) {
                 out = out.replace(secret.as_str(), REDACTED);
             }
-            let encoded: String = form_urlencoded::byte_serialize(secret.as_bytes()).collect();
-            if encoded != *secret && out.contains(&encoded) {
-                out = out.replace(&encoded, REDACTED);
+            for encoded in encodings(secret) {
+                if encoded != *secret && out.contains(&encoded) {
+                    out = out.replace(&encoded, REDACTED);
+                }
             }
         }
         out
@@ -126,6 +127,28 @@ impl Redactor {
             self.text(value)
         }
     }
+}
+
+/// The escaped spellings a secret may take in a URL or body: form encoding, and percent
+/// encoding with upper- and lower-case hex digits.
+fn encodings(secret: &str) -> [String; 3] {
+    let form: String = form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+    let percent = percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
+        .to_string();
+    let mut lower = String::with_capacity(percent.len());
+    let mut hex_left = 0;
+    for c in percent.chars() {
+        if c == '%' {
+            hex_left = 2;
+            lower.push(c);
+        } else if hex_left > 0 {
+            hex_left -= 1;
+            lower.push(c.to_ascii_lowercase());
+        } else {
+            lower.push(c);
+        }
+    }
+    [form, percent, lower]
 }
 
 fn clean(mut secrets: Vec<String>) -> Vec<String> {
@@ -216,6 +239,10 @@ mod free_text_tests {
     fn long_secrets_are_redacted_anywhere_short_ones_only_where_they_travel() {
         let long = Redactor::for_credentials(&Credentials::Bearer(Secret::new("tok_live_123456")));
         assert_eq!(long.text("echo tok_live_123456 back"), "echo *** back");
+        let slashed =
+            Redactor::for_credentials(&Credentials::Bearer(Secret::new("key/live/123456")));
+        assert_eq!(slashed.text("a=key%2flive%2f123456"), "a=***");
+        assert_eq!(slashed.text("a=key%2Flive%2F123456"), "a=***");
         let short = Redactor::for_credentials(&Credentials::Bearer(Secret::new("x")));
         assert_eq!(short.text("example"), "example");
         assert_eq!(short.header("authorization", "Bearer x"), REDACTED);

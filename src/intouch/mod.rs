@@ -120,20 +120,18 @@ pub struct Needs {
     pub create_only_sources: bool,
 }
 
-/// A letter-case variant of `text` that differs from it, if it has cased letters.
+/// A letter-case variant of `text` that differs from it yet still folds equal to it (so not
+/// `IŞIL` for `Işıl`: default case folding keeps `ı` and `I` apart), if there is one.
 pub fn other_case(text: &str) -> Option<String> {
-    let upper = text.to_uppercase();
-    if upper != text {
-        return Some(upper);
-    }
-    let lower = text.to_lowercase();
-    (lower != text).then_some(lower)
+    [text.to_uppercase(), text.to_lowercase()]
+        .into_iter()
+        .find(|variant| variant != text && same_ignoring_case(variant, text))
 }
 
 /// Builds the world. Same seed, scenario and discovery give the same world.
 pub fn build_world(seed: u64, scenario: &Scenario, needs: Needs, discovered: &Discovered) -> World {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let tag = format!("{:06x}", seed & 0xff_ffff);
+    let tag = format!("{seed:06x}");
     let mut world = World {
         seed,
         tag: tag.clone(),
@@ -196,9 +194,7 @@ pub fn build_world(seed: u64, scenario: &Scenario, needs: Needs, discovered: &Di
                 let non_ascii = case == SourceCase::ExistingNonAscii;
                 let candidates: Vec<&(String, String)> = sources
                     .iter()
-                    .filter(|(_, name)| {
-                        other_case(name).is_some() && name.is_ascii() != non_ascii
-                    })
+                    .filter(|(_, name)| other_case(name).is_some() && name.is_ascii() != non_ascii)
                     .collect();
                 let Some((id, name)) = candidates.choose(rng).map(|c| (*c).clone()) else {
                     note_missing(
@@ -512,5 +508,116 @@ mod tests {
             .unwrap()
             .name;
         assert_ne!(renamed, &new_name);
+    }
+
+    fn assert_matched_emails_fold_equal(world: &World) {
+        for staff in &world.staff {
+            if let StaffRole::Matched { partner_email, .. } = &staff.role {
+                let email = staff
+                    .email
+                    .as_deref()
+                    .expect("a matched staff member has an email");
+                assert_ne!(email, partner_email);
+                assert!(
+                    same_ignoring_case(email, partner_email),
+                    "{email} / {partner_email}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_matched_email_with_a_dotless_i_still_folds_equal_to_the_partners() {
+        let discovered = Discovered {
+            staff: vec![("S-1".into(), Some("Işıl.Yılmaz@club.example".into()))],
+            sources: Some(Vec::new()),
+        };
+        let world = build_world(3, &Scenario::core(), needs(), &discovered);
+        assert!(world
+            .staff
+            .iter()
+            .any(|s| matches!(s.role, StaffRole::Matched { .. })));
+        assert_matched_emails_fold_equal(&world);
+    }
+
+    #[test]
+    fn seeds_differing_above_the_low_24_bits_still_get_different_tags() {
+        let a = build_world(1, &Scenario::core(), needs(), &discovered());
+        let b = build_world(1 + (1 << 24), &Scenario::core(), needs(), &discovered());
+        assert_ne!(a.tag, b.tag);
+    }
+
+    use proptest::prelude::*;
+
+    /// Partner staff emails with mixed-case letters, including ones whose case variants change
+    /// length (ß, ẞ), the dotted capital I, the dotless i and final sigma.
+    fn partner_staff() -> impl Strategy<Value = Vec<(String, Option<String>)>> {
+        proptest::collection::vec(
+            proptest::option::weighted(
+                0.8,
+                "[a-zA-Z0-9.ßẞİıéÉøØſσςΣ]{1,10}@[a-zA-Z]{1,8}\\.example",
+            ),
+            1..4,
+        )
+        .prop_map(|emails| {
+            emails
+                .into_iter()
+                .enumerate()
+                .map(|(index, email)| (format!("S-{}", index + 1), email))
+                .collect()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn worlds_are_reproducible_tagged_and_match_staff_in_other_case(
+            seed in any::<u64>(),
+            staff in partner_staff(),
+        ) {
+            let discovered = Discovered {
+                staff,
+                sources: discovered().sources,
+            };
+            let world = build_world(seed, &Scenario::core(), needs(), &discovered);
+            let again = build_world(seed, &Scenario::core(), needs(), &discovered);
+            prop_assert_eq!(&world, &again);
+            prop_assert_eq!(world.seed, seed);
+
+            prop_assert!(!world.prospects.is_empty());
+            for lead in world.prospects.iter().chain(&world.members) {
+                let external_id = &lead.record[&Field::ExternalId];
+                prop_assert!(external_id.contains(&world.tag), "{} lacks {}", external_id, world.tag);
+            }
+
+            let has_email = discovered.staff.iter().any(|(_, email)| email.is_some());
+            let matched = world
+                .staff
+                .iter()
+                .filter(|s| matches!(s.role, StaffRole::Matched { .. }))
+                .count();
+            // Every generated email has a cased letter in its domain, so any email can be matched
+            // (each matched cell picks a partner staff member of its own).
+            prop_assert_eq!(matched > 0, has_email);
+            for staff in &world.staff {
+                if let StaffRole::Matched { partner_id, partner_email } = &staff.role {
+                    let email = staff.email.as_deref().expect("a matched staff member has an email");
+                    prop_assert_ne!(email, partner_email.as_str());
+                    prop_assert!(same_ignoring_case(email, partner_email), "{} / {}", email, partner_email);
+                    prop_assert!(discovered
+                        .staff
+                        .contains(&(partner_id.clone(), Some(partner_email.clone()))));
+                }
+            }
+        }
+
+        #[test]
+        fn different_seeds_give_different_tags(a in any::<u64>(), b in any::<u64>()) {
+            prop_assume!(a != b);
+            let first = build_world(a, &Scenario::core(), needs(), &discovered());
+            let second = build_world(b, &Scenario::core(), needs(), &discovered());
+            prop_assert_ne!(first.tag, second.tag);
+        }
     }
 }

@@ -1,5 +1,7 @@
 //! The integration tests: one binary, one module per area.
 
+mod certify;
+mod client;
 mod helpers;
 mod openapi;
 mod partner;
