@@ -34,6 +34,10 @@ pub struct CertifyOptions {
     pub only: Vec<String>,
     /// Client limits (timeouts, caps).
     pub limits: ClientLimits,
+    /// ROB-002's budget for one call.
+    pub latency_budget: Duration,
+    /// Rules whose check is switched off (selftest's proof that each check is needed).
+    pub disabled_checks: Vec<String>,
 }
 
 /// Why a run could not start.
@@ -72,6 +76,9 @@ pub async fn certify(
             PartnerOptions {
                 faults: options.faults.clone(),
                 slow_delay: options.limits.request_timeout + Duration::from_secs(1),
+                sluggish_delay: (options.latency_budget + Duration::from_millis(100))
+                    .min(options.limits.request_timeout / 2),
+                seed: options.seed,
                 ..PartnerOptions::default()
             },
         );
@@ -106,8 +113,19 @@ pub async fn certify(
     if let Some(running) = running {
         let _ = running.stop().await;
     }
-    let verdicts = suite::judge(&catalog, &profile, &observations, &options.only);
     let exchanges = client.recorder().snapshot();
+    let settings = suite::Settings {
+        latency_budget: options.latency_budget,
+        disabled_checks: options.disabled_checks.clone(),
+    };
+    let verdicts = suite::judge(
+        &catalog,
+        &profile,
+        &observations,
+        &exchanges,
+        &settings,
+        &options.only,
+    );
     let unreachable =
         (!exchanges.is_empty() && exchanges.iter().all(|e| e.status.is_none())).then(|| {
             format!(

@@ -31,6 +31,9 @@ pub enum Command {
     Certify(CertifyArgs),
     /// Print the rule catalog.
     Rules(RulesArgs),
+    /// Prove the suite's detection power: certify every fixture profile against the mock
+    /// partner, clean and with each applicable fault, and compare with the catalog.
+    Selftest(SelftestArgs),
     /// Serve a profile's API shape as a mock partner, from an in-memory sandbox.
     Partner(PartnerArgs),
     /// Work with profiles.
@@ -69,6 +72,26 @@ pub struct CertifyArgs {
     /// Per-request timeout in milliseconds.
     #[arg(long, default_value_t = 10_000)]
     pub timeout_ms: u64,
+    /// The latency budget of one call in milliseconds (ROB-002).
+    #[arg(long, default_value_t = 2_000)]
+    pub latency_budget_ms: u64,
+    /// The whole run's deadline in milliseconds; requests after it are not sent.
+    #[arg(long)]
+    pub deadline_ms: Option<u64>,
+}
+
+/// `spoke selftest`.
+#[derive(Debug, clap::Args)]
+pub struct SelftestArgs {
+    /// Profiles to test (default: the built-in fixture profiles).
+    #[arg(long = "profile")]
+    pub profiles: Vec<PathBuf>,
+    /// Seed of the runs' data.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Switch a rule's check off, to see the matrix catch its absence (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub disable_check: Vec<String>,
 }
 
 /// `spoke rules`.
@@ -151,6 +174,7 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
     match cli.command {
         Command::Certify(args) => run_certify(args),
         Command::Rules(args) => print_rules(args),
+        Command::Selftest(args) => run_selftest(args),
         Command::Partner(args) => run_partner(args),
         Command::Profile(ProfileCommand::Check { file }) => check_profile(&file),
     }
@@ -377,8 +401,11 @@ fn run_certify(args: CertifyArgs) -> Result<i32, Failure> {
         only: args.only.clone(),
         limits: ClientLimits {
             request_timeout: Duration::from_millis(args.timeout_ms),
+            deadline: args.deadline_ms.map(Duration::from_millis),
             ..ClientLimits::default()
         },
+        latency_budget: Duration::from_millis(args.latency_budget_ms),
+        disabled_checks: Vec::new(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -423,4 +450,32 @@ fn random_seed() -> u64 {
             .unwrap_or_default(),
     );
     hasher.finish() % 1_000_000
+}
+
+fn run_selftest(args: SelftestArgs) -> Result<i32, Failure> {
+    let profiles = if args.profiles.is_empty() {
+        crate::selftest::fixture_profiles()
+    } else {
+        args.profiles
+            .iter()
+            .map(|path| Profile::load(path).map_err(Failure::invalid))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Failure::run)?;
+    let matrix = runtime
+        .block_on(crate::selftest::run_matrix(
+            &profiles,
+            args.seed,
+            &args.disable_check,
+        ))
+        .map_err(|error| Failure::run(anyhow::anyhow!("{error}")))?;
+    print!("{}", matrix.render());
+    Ok(if matrix.passed() {
+        exit_codes::CONFORMANT
+    } else {
+        exit_codes::NOT_CONFORMANT
+    })
 }

@@ -12,4 +12,5 @@ pub mod model;
 pub mod partner;
 pub mod profile;
 pub mod report;
+pub mod selftest;
 pub mod suite;

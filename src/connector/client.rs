@@ -27,6 +27,14 @@ pub struct ClientLimits {
     pub max_body: usize,
     /// The most pages followed in one list.
     pub max_pages: usize,
+    /// Retries of a request answered 503 or 429.
+    pub retries: u32,
+    /// The first wait before a retry; doubled for each further one.
+    pub retry_backoff: Duration,
+    /// The longest wait before a retry, whatever `Retry-After` says.
+    pub max_retry_wait: Duration,
+    /// The whole run's deadline, from the client's creation: requests after it are not sent.
+    pub deadline: Option<Duration>,
 }
 
 impl Default for ClientLimits {
@@ -36,6 +44,10 @@ impl Default for ClientLimits {
             connect_timeout: Duration::from_secs(5),
             max_body: 8 * 1024 * 1024,
             max_pages: 2_000,
+            retries: 2,
+            retry_backoff: Duration::from_millis(50),
+            max_retry_wait: Duration::from_secs(5),
+            deadline: None,
         }
     }
 }
@@ -49,6 +61,8 @@ pub struct Answer {
     pub status: u16,
     /// The `Location` header, if any.
     pub location: Option<String>,
+    /// The `Retry-After` header in seconds, if any.
+    pub retry_after: Option<Duration>,
     /// The body parsed as JSON, if it was JSON.
     pub json: Option<Value>,
     /// Why the body is not JSON, if it is not (and not empty).
@@ -304,25 +318,66 @@ impl PartnerClient {
         url
     }
 
-    /// Sends one request and records it.
+    /// Sends one request and records it; a 503 or 429 is retried (each attempt recorded) up to
+    /// the retry limit, waiting as `Retry-After` says (capped) or backing off.
     pub async fn send(
         &self,
         operation: Option<OperationKind>,
         purpose: &str,
         method: &str,
         url: Url,
-        body: Option<&Value>,
+        body: Option<&str>,
+    ) -> Result<Answer, CallError> {
+        let mut retry_of = None;
+        let mut attempt = 0u32;
+        loop {
+            let result = self
+                .send_once(operation, purpose, method, url.clone(), body, retry_of)
+                .await;
+            let answer = match result {
+                Ok(answer) => answer,
+                Err(error) => return Err(error),
+            };
+            let transient = matches!(answer.status, 429 | 503);
+            if !transient || attempt >= self.limits.retries {
+                return Ok(answer);
+            }
+            attempt += 1;
+            let wait = answer
+                .retry_after
+                .unwrap_or(self.limits.retry_backoff * 2u32.pow(attempt - 1))
+                .min(self.limits.max_retry_wait);
+            tokio::time::sleep(wait).await;
+            retry_of = Some(answer.exchange);
+        }
+    }
+
+    async fn send_once(
+        &self,
+        operation: Option<OperationKind>,
+        purpose: &str,
+        method: &str,
+        url: Url,
+        body: Option<&str>,
+        retry_of: Option<usize>,
     ) -> Result<Answer, CallError> {
         let method_value =
             reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
         let mut request = self.http.request(method_value, url.clone());
+        let remaining = self
+            .limits
+            .deadline
+            .map(|deadline| deadline.saturating_sub(self.started.elapsed()));
+        if let Some(remaining) = remaining {
+            request = request.timeout(remaining.min(self.limits.request_timeout));
+        }
         let mut request_headers = vec![("accept".to_owned(), "application/json".to_owned())];
         request = request.header("accept", "application/json");
         if let Some((name, value)) = self.credentials.header() {
             request_headers.push((name.clone(), self.redactor.header(&name, &value)));
             request = request.header(name, value);
         }
-        let body_text = body.map(|body| body.to_string());
+        let body_text = body.map(str::to_owned);
         if let Some(text) = &body_text {
             request_headers.push(("content-type".to_owned(), "application/json".to_owned()));
             request = request
@@ -344,8 +399,18 @@ impl PartnerClient {
             error: None,
             started_ms: started.duration_since(self.started).as_millis() as u64,
             duration_ms: 0,
+            retry_of,
         };
-        let outcome = self.receive(request).await;
+        let outcome = match remaining {
+            Some(remaining) if remaining.is_zero() => Err((
+                format!(
+                    "not sent: the run's deadline of {} ms had passed",
+                    self.limits.deadline.unwrap_or_default().as_millis()
+                ),
+                true,
+            )),
+            _ => self.receive(request).await,
+        };
         exchange.duration_ms = started.elapsed().as_millis() as u64;
         match outcome {
             Ok((status, headers, bytes, cut_off)) => {
@@ -357,10 +422,16 @@ impl PartnerClient {
                 let text = String::from_utf8_lossy(&bytes);
                 exchange.response_body =
                     (!bytes.is_empty()).then(|| truncate_evidence(&self.redactor.text(&text)));
-                let location = headers
-                    .iter()
-                    .find(|(name, _)| name == "location")
-                    .map(|(_, value)| value.clone());
+                let header = |wanted: &str| {
+                    headers
+                        .iter()
+                        .find(|(name, _)| name == wanted)
+                        .map(|(_, value)| value.clone())
+                };
+                let location = header("location");
+                let retry_after = header("retry-after")
+                    .and_then(|value| value.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
                 let (json, body_problem) = if cut_off {
                     (
                         None,
@@ -382,6 +453,7 @@ impl PartnerClient {
                     exchange: id,
                     status,
                     location,
+                    retry_after,
                     json,
                     body_problem,
                 })
@@ -463,8 +535,56 @@ impl PartnerClient {
                 message,
                 timed_out: false,
             })?;
-        self.send(Some(kind), purpose, operation.method.as_str(), url, body)
-            .await
+        let body = body.map(Value::to_string);
+        self.send(
+            Some(kind),
+            purpose,
+            operation.method.as_str(),
+            url,
+            body.as_deref(),
+        )
+        .await
+    }
+
+    /// Calls a declared operation with a raw body as given (to probe how bad input is answered).
+    pub async fn call_raw(
+        &self,
+        kind: OperationKind,
+        purpose: &str,
+        body: &str,
+    ) -> Result<Answer, CallError> {
+        let operation = self.operation(kind).ok_or_else(|| CallError {
+            exchange: 0,
+            message: format!("the profile declares no {}", kind.key()),
+            timed_out: false,
+        })?;
+        let url = self
+            .url_for(operation, None, None, &[])
+            .map_err(|message| CallError {
+                exchange: 0,
+                message,
+                timed_out: false,
+            })?;
+        self.send(
+            Some(kind),
+            purpose,
+            operation.method.as_str(),
+            url,
+            Some(body),
+        )
+        .await
+    }
+
+    /// The same client presenting other credentials; exchanges go to the same log, and the
+    /// real secrets stay redacted.
+    pub fn with_credentials(&self, credentials: Credentials) -> PartnerClient {
+        let mut redactor = self.redactor.clone();
+        redactor.add(&credentials);
+        PartnerClient {
+            credentials,
+            redactor,
+            ..self.clone()
+        }
     }
 
     /// Fetches a whole list, following its paging to the end.

@@ -37,6 +37,8 @@ pub struct Exchange {
     pub started_ms: u64,
     /// Milliseconds the exchange took.
     pub duration_ms: u64,
+    /// The exchange this one retries (after a 503 or 429), if it is a retry.
+    pub retry_of: Option<usize>,
 }
 
 /// Replaces secrets in captured text.
@@ -75,6 +77,23 @@ impl Redactor {
             secrets: clean(secrets),
             secret_headers,
             secret_query,
+        }
+    }
+
+    /// Also redacts `credentials` (e.g. deliberately wrong ones sent in a probe).
+    pub fn add(&mut self, credentials: &Credentials) {
+        let other = Redactor::for_credentials(credentials);
+        self.secrets.extend(other.secrets);
+        self.secrets = clean(std::mem::take(&mut self.secrets));
+        for header in other.secret_headers {
+            if !self.secret_headers.contains(&header) {
+                self.secret_headers.push(header);
+            }
+        }
+        for name in other.secret_query {
+            if !self.secret_query.contains(&name) {
+                self.secret_query.push(name);
+            }
         }
     }
 

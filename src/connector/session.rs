@@ -116,6 +116,37 @@ impl Delivery {
     }
 }
 
+/// A create resent after a "lost" answer, with the same external id.
+#[derive(Debug, Clone)]
+pub struct RetryProbe {
+    /// The lead resent.
+    pub label: String,
+    /// The partner's id from the first create.
+    pub first_id: String,
+    /// The resend.
+    pub resend: Result<Saved, CallError>,
+}
+
+/// A request made with missing or wrong credentials.
+#[derive(Debug, Clone)]
+pub struct SecurityProbe {
+    /// What was tried.
+    pub label: String,
+    /// What came back.
+    pub result: Result<super::client::Answer, CallError>,
+}
+
+/// Deliberate probes beyond the guide's flow: bad input, resends, credentials.
+#[derive(Debug, Clone, Default)]
+pub struct Probes {
+    /// A malformed body sent to a create operation.
+    pub malformed: Option<Result<super::client::Answer, CallError>>,
+    /// A create resent with the same external id.
+    pub retry: Option<RetryProbe>,
+    /// Requests without or with wrong credentials.
+    pub security: Vec<SecurityProbe>,
+}
+
 /// Everything one session observed.
 #[derive(Debug, Clone)]
 pub struct Observations {
@@ -127,6 +158,8 @@ pub struct Observations {
     pub sources: Option<SourceSync>,
     /// Prospect and member deliveries, in order.
     pub deliveries: Vec<Delivery>,
+    /// Probes of bad input, resends and credentials.
+    pub probes: Probes,
 }
 
 /// Progress of a session, for a progress line.
@@ -243,12 +276,108 @@ pub async fn run_session(
             );
         }
     }
+    let probes = probe(client, &world, &deliveries, seed, progress).await;
     Observations {
         world,
         staff,
         sources,
         deliveries,
+        probes,
     }
+}
+
+/// Probes what the guide's flow does not exercise: a malformed body, a resent create, and
+/// requests without or with wrong credentials.
+async fn probe(
+    client: &PartnerClient,
+    world: &World,
+    deliveries: &[Delivery],
+    seed: u64,
+    progress: &dyn Progress,
+) -> Probes {
+    let profile = client.profile().clone();
+    let mut probes = Probes::default();
+    let written = [RecordKind::Prospect, RecordKind::Member]
+        .into_iter()
+        .find(|kind| profile.carries(*kind));
+    let Some(kind) = written else {
+        return probes;
+    };
+    let create = profile
+        .create_operation(kind)
+        .expect("validated profiles can create what they carry");
+    progress.step("probing: a malformed body");
+    probes.malformed = Some(
+        client
+            .call_raw(create, "probe: a malformed body", "{\"first_name\": ")
+            .await,
+    );
+    let resendable = deliveries
+        .iter()
+        .find(|d| d.kind == kind && d.id().is_some() && d.sent.contains_key(&Field::ExternalId));
+    if let Some(delivery) = resendable {
+        progress.step("probing: a create resent after a lost answer");
+        let resend = client
+            .write(
+                create,
+                &format!("probe: resend {} as if its answer was lost", delivery.label),
+                &delivery.sent,
+                None,
+            )
+            .await;
+        probes.retry = Some(RetryProbe {
+            label: delivery.label.clone(),
+            first_id: delivery.id().unwrap_or_default().to_owned(),
+            resend,
+        });
+    }
+    if profile.auth.scheme != crate::profile::AuthScheme::None {
+        progress.step("probing: requests without and with wrong credentials");
+        let wrong = crate::auth::Credentials::generated(&profile.auth, seed ^ 0x5EC0_0001);
+        let mut record = world
+            .prospects
+            .iter()
+            .chain(&world.members)
+            .next()
+            .map(|lead| lead.record.clone())
+            .unwrap_or_default();
+        record.insert(Field::FirstName, format!("Probe-{}", world.tag));
+        record.retain(|field, _| profile.codec(kind).path(*field).is_some());
+        for (label, credentials) in [
+            ("no credentials", crate::auth::Credentials::None),
+            ("wrong credentials", wrong),
+        ] {
+            let intruder = client.with_credentials(credentials);
+            // Probe a list the partner did serve, so a missing route is not taken for a
+            // refusal.
+            let served = client.recorder().snapshot();
+            let read_like = [OperationKind::StaffList, OperationKind::SourceList]
+                .into_iter()
+                .find(|op| {
+                    served.iter().any(|e| {
+                        e.operation.as_deref() == Some(op.key())
+                            && e.status.is_some_and(|status| (200..300).contains(&status))
+                    })
+                });
+            if let Some(op) = read_like {
+                let purpose = format!("probe: {} with {label}", op.key());
+                probes.security.push(SecurityProbe {
+                    label: format!("{} with {label}", op.key()),
+                    result: intruder.call(op, &purpose, None, None, &[], None).await,
+                });
+            }
+            let purpose = format!("probe: {} with {label}", create.key());
+            let result = intruder
+                .write(create, &purpose, &record, None)
+                .await
+                .map(|saved| saved.answer);
+            probes.security.push(SecurityProbe {
+                label: format!("{} with {label}", create.key()),
+                result,
+            });
+        }
+    }
+    probes
 }
 
 async fn sync_staff(

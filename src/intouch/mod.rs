@@ -192,10 +192,25 @@ pub fn build_world(seed: u64, scenario: &Scenario, needs: Needs, discovered: &Di
                     return source_index(world, SourceRole::New, &tag, discovered);
                 };
                 let non_ascii = case == SourceCase::ExistingNonAscii;
-                let candidates: Vec<&(String, String)> = sources
+                let mut candidates: Vec<&(String, String)> = sources
                     .iter()
                     .filter(|(_, name)| other_case(name).is_some() && name.is_ascii() != non_ascii)
                     .collect();
+                if non_ascii {
+                    // Prefer names whose case variant only full Unicode folding matches
+                    // (CAFÉ/Café, STRASSE/Straße), so ASCII-only folding is caught.
+                    let beyond_ascii: Vec<&(String, String)> = candidates
+                        .iter()
+                        .copied()
+                        .filter(|(_, name)| {
+                            other_case(name)
+                                .is_some_and(|variant| !variant.eq_ignore_ascii_case(name))
+                        })
+                        .collect();
+                    if !beyond_ascii.is_empty() {
+                        candidates = beyond_ascii;
+                    }
+                }
                 let Some((id, name)) = candidates.choose(rng).map(|c| (*c).clone()) else {
                     note_missing(
                         world,

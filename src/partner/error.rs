@@ -89,6 +89,15 @@ impl ApiError {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", message)
     }
 
+    /// 503: try again later (only ever on purpose, by a fault).
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the service is busy, try again",
+        )
+    }
+
     /// 500: a failure of the partner itself (only ever on purpose, by a fault).
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)

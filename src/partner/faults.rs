@@ -1,5 +1,10 @@
 //! Named misbehaviours of the mock partner, each caught by the rule(s) it names.
 
+use crate::model::{Field, RecordKind};
+use crate::profile::{
+    AbsentStyle, AuthScheme, OperationKind, PagingStyle, Profile, SourceReference,
+};
+use crate::suite::Catalog;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
@@ -33,26 +38,127 @@ macro_rules! faults {
 }
 
 faults! {
-    NoStaffList => "no-staff-list", ["STAFF-001"],
-        "has no staff-list call: the route answers 404";
+    NoStaffList => "no-staff-list", ["STAFF-001", "PROFILE-001"],
+        "has no staff-list call: the declared route answers 404";
+    StaffList500 => "staff-list-500", ["STAFF-001"],
+        "answers the staff list with 500";
+    StaffMissingEmail => "staff-missing-email", ["STAFF-002"],
+        "keeps no staff emails: the list has none and the lookup finds nobody";
+    StaffPaginationTruncated => "staff-pagination-truncated", ["STAFF-003"],
+        "the last staff page is unreachable (answers 500)";
     StaffPaginationLoop => "staff-pagination-loop", ["STAFF-003"],
         "serves the first staff page again for every later page, so paging never ends";
+    StaffDuplicateAcrossPages => "staff-duplicate-across-pages", ["STAFF-003"],
+        "repeats the last staff member of each page at the start of the next";
+    StaffLookupCaseSensitive => "staff-lookup-case-sensitive", ["STAFF-005"],
+        "the lookup by email matches the exact letter case only";
+    SlowStaffList => "slow-staff-list", ["ROB-002"],
+        "answers the staff list more slowly than the latency budget (but within the timeout)";
     RejectUnowned => "reject-unowned", ["LEAD-002", "LEAD-003"],
         "rejects prospects that have no owner with 422";
+    NullOwner500 => "null-owner-500", ["LEAD-002", "LEAD-003"],
+        "fails with 500 on a prospect whose owner is written as null (profiles with absent.owner = null)";
     DropOwner => "drop-owner", ["STAFF-004"],
         "accepts prospects but stores no owner";
     RejectSourceless => "reject-sourceless", ["SRC-004"],
         "rejects prospects that have no lead source with 422";
+    NoSourceList => "no-source-list", ["SRC-001", "PROFILE-001"],
+        "has no lead-source list: the declared route answers 404";
     SourceCaseSensitive => "source-case-sensitive", ["SRC-002"],
         "resolves source names by exact case only, creating a new source for another spelling (partners that take sources by name)";
+    SourceAsciiOnlyFolding => "source-ascii-only-folding", ["SRC-002"],
+        "folds only A-Z when resolving source names, so STRASSE/Straße or CAFÉ/Café are different sources (partners that take sources by name)";
+    SourceCreateNoId => "source-create-no-id", ["SRC-003", "SRC-005"],
+        "creates lead sources but returns no id";
+    SourceCreateNoPersist => "source-create-no-persist", ["SRC-003"],
+        "answers a source create with an id but never stores the source";
+    SourceCreateDuplicates => "source-create-duplicates", ["SRC-003"],
+        "stores every created source twice";
+    RejectNewSource => "reject-new-source", ["SRC-003", "SRC-005"],
+        "refuses to create lead sources (422)";
     SaveReturnsNoId => "save-returns-no-id", ["LEAD-001", "MEM-001"],
         "saves records but returns no id";
     UpdateCreatesDuplicate => "update-creates-duplicate", ["LEAD-004", "MEM-002"],
         "treats a save with the partner's id as a new record, creating a duplicate";
+    RetryCreatesDuplicate => "retry-creates-duplicate", ["RETRY-001"],
+        "creates a second record when a create is resent with the same external id";
+    MangleUnicode => "mangles-unicode", ["LEAD-005"],
+        "stores names with every non-ASCII letter replaced by `?`";
     RejectMember => "reject-member", ["MEM-001"],
         "rejects every member with 422";
+    AuthNotEnforced => "auth-not-enforced", ["SEC-001"],
+        "accepts requests without credentials or with wrong ones";
+    Malformed500 => "malformed-500", ["ROB-001"],
+        "answers a malformed body with 500 instead of a 4xx";
+    Flaky => "flaky", ["ROB-003"],
+        "answers a seeded share of requests with 503 (never twice in a row); a retry succeeds";
     Slow => "slow", [],
-        "answers every request only after the client's timeout";
+        "answers every request only after the client's timeout: every rule ends in error";
+}
+
+impl Fault {
+    /// Whether the fault can show on `profile`: its behaviour touches something the profile
+    /// declares.
+    pub fn applies_to(self, profile: &Profile) -> bool {
+        let caps = profile.capabilities;
+        let has = |kind| profile.operation(kind).is_some();
+        let paged_staff = profile
+            .operation(OperationKind::StaffList)
+            .and_then(|op| op.paging.as_ref())
+            .is_some_and(|paging| paging.style != PagingStyle::None);
+        let by_name = profile.references.source == SourceReference::Name;
+        let maps_external_id = [RecordKind::Prospect, RecordKind::Member]
+            .into_iter()
+            .any(|kind| {
+                profile.carries(kind) && profile.codec(kind).path(Field::ExternalId).is_some()
+            });
+        match self {
+            Fault::NoStaffList
+            | Fault::StaffList500
+            | Fault::StaffMissingEmail
+            | Fault::SlowStaffList => caps.staff_owner,
+            Fault::StaffPaginationTruncated
+            | Fault::StaffPaginationLoop
+            | Fault::StaffDuplicateAcrossPages => caps.staff_owner && paged_staff,
+            Fault::StaffLookupCaseSensitive => caps.staff_owner && has(OperationKind::StaffLookup),
+            Fault::RejectUnowned | Fault::DropOwner => caps.staff_owner,
+            Fault::NullOwner500 => caps.staff_owner && profile.absent.owner == AbsentStyle::Null,
+            Fault::RejectSourceless => caps.lead_source,
+            Fault::NoSourceList => caps.lead_source && has(OperationKind::SourceList),
+            Fault::SourceCaseSensitive | Fault::SourceAsciiOnlyFolding => {
+                caps.lead_source && by_name && has(OperationKind::SourceList)
+            }
+            Fault::SourceCreateNoId | Fault::RejectNewSource => {
+                caps.lead_source && has(OperationKind::SourceCreate)
+            }
+            Fault::SourceCreateNoPersist | Fault::SourceCreateDuplicates => {
+                caps.lead_source
+                    && has(OperationKind::SourceCreate)
+                    && has(OperationKind::SourceList)
+            }
+            Fault::SaveReturnsNoId | Fault::UpdateCreatesDuplicate => true,
+            Fault::RetryCreatesDuplicate => maps_external_id,
+            Fault::MangleUnicode => caps.prospects && has(OperationKind::ProspectRead),
+            Fault::RejectMember => caps.members,
+            Fault::AuthNotEnforced => profile.auth.scheme != AuthScheme::None,
+            Fault::Malformed500 | Fault::Flaky | Fault::Slow => true,
+        }
+    }
+
+    /// The rules that must end in fail or warn when this fault alone is on, for `profile`: the
+    /// rules it names that apply to the profile.
+    pub fn expected(self, profile: &Profile) -> BTreeSet<String> {
+        let catalog = Catalog::builtin();
+        self.caught_by()
+            .iter()
+            .filter(|id| {
+                catalog
+                    .rule(id)
+                    .is_some_and(|rule| rule.applies.iter().all(|a| a.holds(profile)))
+            })
+            .map(|id| (*id).to_owned())
+            .collect()
+    }
 }
 
 impl fmt::Display for Fault {

@@ -18,6 +18,9 @@ use axum::Json;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+/// The share of requests, in percent, the `flaky` fault answers with 503.
+const FLAKY_PERCENT: u64 = 20;
+
 /// Serves one request addressed to the partner's API.
 pub(super) async fn handle(state: &PartnerState, request: Request) -> Result<Response, ApiError> {
     let shared = &state.shared;
@@ -27,11 +30,17 @@ pub(super) async fn handle(state: &PartnerState, request: Request) -> Result<Res
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_owned();
     let matched = shared.match_route(&parts.method, &path)?;
-    if matched.kind == OperationKind::StaffList && shared.fault(Fault::NoStaffList) {
+    let missing_route = match matched.kind {
+        OperationKind::StaffList => shared.fault(Fault::NoStaffList),
+        OperationKind::SourceList => shared.fault(Fault::NoSourceList),
+        _ => false,
+    };
+    if missing_route {
         return Err(ApiError::no_route(format!(
             "no operation of this partner at {path}"
         )));
     }
+
     let query: BTreeMap<String, String> =
         form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
             .into_owned()
@@ -41,9 +50,16 @@ pub(super) async fn handle(state: &PartnerState, request: Request) -> Result<Res
         |name| query.get(name).map(String::as_str),
     );
     match auth {
+        _ if shared.fault(Fault::AuthNotEnforced) => {}
         AuthCheck::Accepted => {}
         AuthCheck::Missing => return Err(ApiError::unauthenticated()),
         AuthCheck::Wrong => return Err(ApiError::forbidden()),
+    }
+    if shared.fault(Fault::Flaky) && shared.flaky_strikes() {
+        return Err(ApiError::unavailable());
+    }
+    if matched.kind == OperationKind::StaffList && shared.fault(Fault::StaffList500) {
+        return Err(ApiError::internal("the staff list is unavailable"));
     }
     let operation = shared
         .profile
@@ -55,6 +71,14 @@ pub(super) async fn handle(state: &PartnerState, request: Request) -> Result<Res
     let body = axum::body::to_bytes(body, shared.options.body_limit)
         .await
         .map_err(|_| ApiError::too_large(shared.options.body_limit))?;
+    if matched.kind == OperationKind::StaffList && shared.fault(Fault::SlowStaffList) {
+        // Only the first page is slow: enough to break the budget, cheap to run.
+        let first_page = paging::window(&operation.paging.clone().unwrap_or_default(), &query)
+            .is_ok_and(|window| window.offset == 0);
+        if first_page {
+            tokio::time::sleep(shared.options.sluggish_delay).await;
+        }
+    }
     match matched.kind.role() {
         OperationRole::List => list(shared, &matched, operation, &path, &query),
         OperationRole::Lookup => lookup(shared, operation, email),
@@ -181,13 +205,23 @@ fn list(
     let paging_spec = operation.paging.clone().unwrap_or_default();
     let window = paging::window(&paging_spec, query)?;
     let codec = shared.profile.codec(kind);
-    // The loop fault serves the first page again wherever a later one is asked for.
-    let served = if shared.fault(Fault::StaffPaginationLoop)
-        && kind == RecordKind::Staff
-        && window.offset > 0
-    {
+    let staff_fault = |fault| kind == RecordKind::Staff && shared.fault(fault);
+    if staff_fault(Fault::StaffPaginationTruncated) && window.offset > 0 {
+        let total = shared.store.read().staff.len();
+        if window.offset.saturating_add(window.limit) >= total {
+            return Err(ApiError::internal("the last page cannot be served"));
+        }
+    }
+    // The loop fault serves the first page again wherever a later one is asked for; the
+    // duplicate fault starts each later page one record early.
+    let served = if staff_fault(Fault::StaffPaginationLoop) && window.offset > 0 {
         paging::Window {
             offset: 0,
+            ..window
+        }
+    } else if staff_fault(Fault::StaffDuplicateAcrossPages) && window.offset > 0 {
+        paging::Window {
+            offset: window.offset - 1,
             ..window
         }
     } else {
@@ -217,7 +251,12 @@ fn list(
         };
         (records, total)
     };
-    let array = Value::Array(items.iter().map(|r| codec.encode(r)).collect());
+    let array = Value::Array(
+        items
+            .iter()
+            .map(|record| codec.encode(&shared.shown_staff(kind, record)))
+            .collect(),
+    );
     let mut document = wrap(&operation.list, array);
     paging::annotate(&paging_spec, &mut document, window, total, path, query);
     Ok(json_response(StatusCode::OK, document))
@@ -230,7 +269,17 @@ fn lookup(
 ) -> Result<Response, ApiError> {
     let email = email.ok_or_else(|| ApiError::bad_request("the email to look up is missing"))?;
     let codec = shared.profile.codec(RecordKind::Staff);
-    let found = shared.store.read().staff_by_email(&email).map(staff_record);
+    let found = if shared.fault(Fault::StaffMissingEmail) {
+        None
+    } else if shared.fault(Fault::StaffLookupCaseSensitive) {
+        let data = shared.store.read();
+        data.staff
+            .iter()
+            .find(|s| s.email.as_deref() == Some(email.as_str()))
+            .map(staff_record)
+    } else {
+        shared.store.read().staff_by_email(&email).map(staff_record)
+    };
     match operation.answer {
         Some(LookupAnswer::List) => {
             let items: Vec<Value> = found.iter().map(|r| codec.encode(r)).collect();
@@ -277,8 +326,12 @@ fn write(
     path: &str,
 ) -> Result<Response, ApiError> {
     let kind = matched.kind.record();
-    let document: Value = serde_json::from_slice(body)
-        .map_err(|error| ApiError::bad_request(format!("the body is not valid JSON: {error}")))?;
+    let document: Value = serde_json::from_slice(body).map_err(|error| {
+        if shared.fault(Fault::Malformed500) {
+            return ApiError::internal("unexpected error");
+        }
+        ApiError::bad_request(format!("the body is not valid JSON: {error}"))
+    })?;
     let record_json = match &operation.body {
         Some(at) => at.get(&document).ok_or_else(|| {
             ApiError::bad_request(format!("the record is expected at `{at}` in the body"))
@@ -293,6 +346,15 @@ fn write(
         )));
     }
     let codec = shared.profile.codec(kind);
+    if kind == RecordKind::Prospect && shared.fault(Fault::NullOwner500) {
+        let owner_is_null = codec
+            .path(Field::Owner)
+            .and_then(|path| path.get(record_json))
+            .is_some_and(Value::is_null);
+        if owner_is_null {
+            return Err(ApiError::internal("NullPointerException"));
+        }
+    }
     let mut record = codec.decode(record_json).map_err(|problems| {
         let message: Vec<String> = problems.iter().map(ToString::to_string).collect();
         ApiError::unprocessable(message.join("; ")).with_field(problems[0].path.clone())
@@ -341,20 +403,45 @@ fn write(
     if shared.fault(Fault::DropOwner) {
         record.remove(&Field::Owner);
     }
+    if shared.fault(Fault::MangleUnicode) {
+        for field in [Field::FirstName, Field::LastName] {
+            if let Some(value) = record.get_mut(&field) {
+                *value = value
+                    .chars()
+                    .map(|c| if c.is_ascii() { c } else { '?' })
+                    .collect();
+            }
+        }
+    }
     let mut body_id = record.remove(&Field::Id);
     let mut path_id = path_id;
-    if shared.fault(Fault::UpdateCreatesDuplicate) {
+    // The fault turns updates (a save carrying the partner's id) into creates.
+    let duplicating = shared.fault(Fault::UpdateCreatesDuplicate)
+        && (body_id.is_some() || matched.kind.addresses_one_record());
+    if duplicating {
         body_id = None;
         path_id = None;
     }
+    // A create resent with the external id of a record already here (its answer was lost)
+    // updates that record instead of creating a second one.
+    let resent_id = if duplicating || shared.fault(Fault::RetryCreatesDuplicate) {
+        None
+    } else {
+        record.get(&Field::ExternalId).and_then(|external| {
+            data.records(kind)?
+                .values()
+                .find(|stored| stored.get(&Field::ExternalId) == Some(external))
+                .and_then(|stored| stored.get(&Field::Id).cloned())
+        })
+    };
     let target_id = match matched.kind {
-        OperationKind::ProspectSave | OperationKind::MemberSave => body_id,
+        OperationKind::ProspectSave | OperationKind::MemberSave => body_id.or(resent_id),
         OperationKind::ProspectUpdate | OperationKind::MemberUpdate
             if !shared.fault(Fault::UpdateCreatesDuplicate) =>
         {
             Some(path_id.ok_or_else(|| ApiError::bad_request("the record id is missing"))?)
         }
-        _ => None,
+        _ => resent_id,
     };
     let (status, id) = match target_id {
         Some(id) => {
@@ -400,6 +487,11 @@ fn create_source(
     record: Record,
     path: &str,
 ) -> Result<Response, ApiError> {
+    if shared.fault(Fault::RejectNewSource) {
+        return Err(ApiError::unprocessable(
+            "lead sources cannot be created here",
+        ));
+    }
     let name = record.get(&Field::Name).cloned().unwrap_or_default();
     let (status, source) = match data.source_by_name(&name) {
         Some(existing) => (StatusCode::OK, existing.clone()),
@@ -408,14 +500,27 @@ fn create_source(
                 id: data.next_id(RecordKind::Source),
                 name,
             };
-            data.sources.push(source.clone());
+            if !shared.fault(Fault::SourceCreateNoPersist) {
+                data.sources.push(source.clone());
+            }
+            if shared.fault(Fault::SourceCreateDuplicates) {
+                let twin = crate::model::LeadSource {
+                    id: data.next_id(RecordKind::Source),
+                    name: source.name.clone(),
+                };
+                data.sources.push(twin);
+            }
             (StatusCode::CREATED, source)
         }
     };
-    let rendered = shared
-        .profile
-        .codec(RecordKind::Source)
-        .encode(&source_record(&source));
+    let codec = shared.profile.codec(RecordKind::Source);
+    let mut rendered = codec.encode(&source_record(&source));
+    if shared.fault(Fault::SourceCreateNoId) {
+        if let Some(id_path) = codec.path(Field::Id) {
+            id_path.set(&mut rendered, Value::Null);
+        }
+        return Ok(json_response(status, wrap(&operation.record, rendered)));
+    }
     Ok(shared.saved_response(
         operation,
         status,
@@ -427,6 +532,28 @@ fn create_source(
 }
 
 impl Shared {
+    /// A staff record as this partner shows it (without email under `staff-missing-email`).
+    fn shown_staff(&self, kind: RecordKind, record: &Record) -> Record {
+        let mut shown = record.clone();
+        if kind == RecordKind::Staff && self.fault(Fault::StaffMissingEmail) {
+            shown.remove(&Field::Email);
+        }
+        shown
+    }
+
+    /// Whether the `flaky` fault fails this request: a seeded share, never twice in a row.
+    fn flaky_strikes(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        let n = self.flaky_counter.fetch_add(1, Ordering::Relaxed);
+        let mut x = self.options.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        x ^= x >> 31;
+        let strike = x % 100 < FLAKY_PERCENT && !self.flaky_last.load(Ordering::Relaxed);
+        self.flaky_last.store(strike, Ordering::Relaxed);
+        strike
+    }
+
     /// Turns the owner and source a prospect names into the partner's ids.
     fn resolve_references(
         &self,
@@ -466,11 +593,21 @@ impl Shared {
                     .iter()
                     .find(|s| s.id == source)
                     .map(|s| s.id.clone()),
-                SourceReference::Name if self.fault(Fault::SourceCaseSensitive) => {
+                SourceReference::Name
+                    if self.fault(Fault::SourceCaseSensitive)
+                        || self.fault(Fault::SourceAsciiOnlyFolding) =>
+                {
+                    let ascii_only = self.fault(Fault::SourceAsciiOnlyFolding);
                     let exact = data
                         .sources
                         .iter()
-                        .find(|s| s.name == source)
+                        .find(|s| {
+                            if ascii_only {
+                                s.name.eq_ignore_ascii_case(&source)
+                            } else {
+                                s.name == source
+                            }
+                        })
                         .map(|s| s.id.clone());
                     // The faulty partner creates a second source for another spelling.
                     Some(exact.unwrap_or_else(|| {

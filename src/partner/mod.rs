@@ -44,6 +44,8 @@ struct Shared {
     store: Store,
     routes: Vec<Route>,
     options: PartnerOptions,
+    flaky_counter: std::sync::atomic::AtomicU64,
+    flaky_last: std::sync::atomic::AtomicBool,
 }
 
 /// How the mock partner behaves beyond its profile.
@@ -55,6 +57,10 @@ pub struct PartnerOptions {
     pub faults: Faults,
     /// How long the `slow` fault waits before answering.
     pub slow_delay: std::time::Duration,
+    /// How long the `slow-staff-list` fault waits before answering.
+    pub sluggish_delay: std::time::Duration,
+    /// Seeds the `flaky` fault's choice of requests.
+    pub seed: u64,
 }
 
 impl Default for PartnerOptions {
@@ -63,6 +69,8 @@ impl Default for PartnerOptions {
             body_limit: DEFAULT_BODY_LIMIT,
             faults: Faults::none(),
             slow_delay: std::time::Duration::from_secs(30),
+            sluggish_delay: std::time::Duration::from_millis(2_500),
+            seed: 0,
         }
     }
 }
@@ -105,6 +113,8 @@ impl PartnerState {
                 store: Store::new(sandbox),
                 routes,
                 options,
+                flaky_counter: Default::default(),
+                flaky_last: Default::default(),
             }),
         }
     }

@@ -41,6 +41,7 @@ mod tests {
             error: None,
             started_ms: 0,
             duration_ms: 0,
+            retry_of: None,
         };
         assert_eq!(
             curl_command(&exchange),

@@ -1,5 +1,6 @@
 //! The rule catalog (`conformance/rules.toml`): ids, levels, guide clauses, applicability.
 
+use crate::model::{Field, RecordKind};
 use crate::profile::{OperationKind, Profile};
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +50,10 @@ pub enum Applies {
     CreateOnlySources,
     /// Prospects can be read back.
     ProspectRead,
+    /// The profile declares authentication.
+    Authenticated,
+    /// Records carry an external id.
+    ExternalId,
 }
 
 impl Applies {
@@ -64,6 +69,8 @@ impl Applies {
             Applies::SourceCreate => "source-create",
             Applies::CreateOnlySources => "create-only-sources",
             Applies::ProspectRead => "prospect-read",
+            Applies::Authenticated => "authenticated",
+            Applies::ExternalId => "external-id",
         }
     }
 
@@ -85,6 +92,15 @@ impl Applies {
                     && !has(OperationKind::SourceList)
             }
             Applies::ProspectRead => has(OperationKind::ProspectRead),
+            Applies::Authenticated => profile.auth.scheme != crate::profile::AuthScheme::None,
+            Applies::ExternalId => {
+                [RecordKind::Prospect, RecordKind::Member]
+                    .into_iter()
+                    .any(|kind| {
+                        profile.carries(kind)
+                            && profile.codec(kind).path(Field::ExternalId).is_some()
+                    })
+            }
         }
     }
 
@@ -100,6 +116,8 @@ impl Applies {
             Applies::SourceCreate => "the profile has no lead-source create",
             Applies::CreateOnlySources => "the profile's lead sources are not create-only",
             Applies::ProspectRead => "the profile has no prospect read operation",
+            Applies::Authenticated => "the profile declares no authentication",
+            Applies::ExternalId => "the profile maps no external id",
         }
     }
 }

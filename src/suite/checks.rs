@@ -3,8 +3,10 @@
 use super::verdict::Finding;
 use crate::connector::client::{Answer, CallError, ListFailure, ListOutcome, Saved};
 use crate::connector::session::{Delivery, Observations};
+use crate::connector::Exchange;
 use crate::intouch::{OwnerCase, SourceCase};
 use crate::model::{same_ignoring_case, Field, Record, RecordKind};
+use crate::profile::{OperationKind, OperationRole};
 use crate::profile::{OwnerReference, Profile, SourceReference};
 use std::collections::BTreeMap;
 
@@ -14,6 +16,29 @@ pub struct Context<'a> {
     pub profile: &'a Profile,
     /// What the session observed.
     pub observations: &'a Observations,
+    /// Every exchange of the session.
+    pub exchanges: &'a [Exchange],
+    /// The run's settings that rules depend on.
+    pub settings: &'a Settings,
+}
+
+/// Settings that rules depend on.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// ROB-002's budget for one call.
+    pub latency_budget: std::time::Duration,
+    /// Rules whose check is switched off (they pass unchecked): `spoke selftest
+    /// --disable-check` uses this to show that every check is needed.
+    pub disabled_checks: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            latency_budget: std::time::Duration::from_millis(2_000),
+            disabled_checks: Vec::new(),
+        }
+    }
 }
 
 /// The check of a rule id, if the engine knows it.
@@ -36,6 +61,12 @@ pub fn check_for(rule: &str) -> Option<fn(&Context<'_>) -> Finding> {
         "SRC-005" => create_only_accepts_all,
         "MEM-001" => member_save_returns_id,
         "MEM-002" => member_update_in_place,
+        "SEC-001" => credentials_enforced,
+        "ROB-001" => malformed_gets_4xx,
+        "ROB-002" => within_latency_budget,
+        "ROB-003" => no_transient_errors,
+        "RETRY-001" => resend_creates_no_duplicate,
+        "PROFILE-001" => behaves_as_declared,
         _ => return None,
     })
 }
@@ -194,29 +225,25 @@ enum Dimension {
     Source,
 }
 
-/// Whether a rejection of `delivery` is already explained by its *other* dimension: the same
-/// other-dimension case was rejected alongside the safe case of the judged dimension. Such
-/// rejections belong to the other dimension's rule, so each fault fails the rule it breaks.
+/// Whether a rejection of `delivery` is explained by its *other* dimension: every other lead
+/// sharing that dimension's case was rejected too, whatever the judged dimension. Such
+/// rejections belong to the other dimension's rule, so each fault fails the rules it breaks.
 fn explained_elsewhere(context: &Context<'_>, delivery: &Delivery, judged: Dimension) -> bool {
     let Some((owner, source)) = delivery.case else {
         return false;
     };
-    let rejected = |case: (OwnerCase, SourceCase)| {
-        context.observations.deliveries.iter().any(|d| {
-            d.case == Some(case) && matches!(&d.create, Ok(saved) if !saved.answer.is_success())
+    let mut others = context
+        .observations
+        .deliveries
+        .iter()
+        .filter(|d| !std::ptr::eq(*d, delivery))
+        .filter(|d| match (judged, d.case) {
+            (Dimension::Owner, Some((_, other_source))) => other_source == source,
+            (Dimension::Source, Some((other_owner, _))) => other_owner == owner,
+            (_, None) => false,
         })
-    };
-    match judged {
-        Dimension::Owner => {
-            source == SourceCase::None && rejected((OwnerCase::Matched, SourceCase::None))
-        }
-        Dimension::Source => {
-            owner != OwnerCase::Matched
-                && context.profile.capabilities.staff_owner
-                && (rejected((owner, SourceCase::ExistingOtherCase))
-                    || rejected((owner, SourceCase::ExistingNonAscii)))
-        }
-    }
+        .peekable();
+    others.peek().is_some() && others.all(rejected)
 }
 
 fn rejected(delivery: &Delivery) -> bool {
@@ -785,7 +812,11 @@ fn update_in_place(context: &Context<'_>, kind: RecordKind) -> Finding {
         if let Some(Ok((answer, Some(read)))) = &delivery.read {
             tally.examined.push(answer.exchange);
             let expected = changed.get(&Field::LastName);
-            if read.get(&Field::LastName) != expected {
+            // Still the old value: the update went elsewhere. Any other difference is how the
+            // value is stored (LEAD-005's question), not whether the update arrived.
+            let before = delivery.sent.get(&Field::LastName);
+            let read_value = read.get(&Field::LastName);
+            if read_value.is_none() || read_value == before {
                 tally.broken(
                     format!(
                         "after the update, {} reads back with last name {:?}, not {:?}: the update did not reach the record",
@@ -1137,4 +1168,223 @@ fn create_only_accepts_all(context: &Context<'_>) -> Finding {
         |n| format!("all {n} InTouch source(s) were created, each with an id"),
         || not_run("no source was sent"),
     )
+}
+
+fn credentials_enforced(context: &Context<'_>) -> Finding {
+    let mut tally = Tally::default();
+    for probe in &context.observations.probes.security {
+        tally.cases += 1;
+        match &probe.result {
+            Err(error) => tally.error(
+                format!("{} got no answer: {}", probe.label, error.message),
+                vec![error.exchange],
+            ),
+            Ok(answer) if matches!(answer.status, 401 | 403) => {
+                tally.examined.push(answer.exchange)
+            }
+            Ok(answer) if answer.is_success() => tally.broken(
+                format!("{} was accepted ({})", probe.label, answer_summary(answer)),
+                vec![answer.exchange],
+            ),
+            Ok(answer) => tally.broken(
+                format!(
+                    "{} answered {}, not 401 or 403",
+                    probe.label,
+                    answer_summary(answer)
+                ),
+                vec![answer.exchange],
+            ),
+        }
+    }
+    tally.finish(
+        |n| format!("{n} request(s) without or with wrong credentials were refused with 401/403"),
+        || not_run("no request without credentials was made"),
+    )
+}
+
+fn malformed_gets_4xx(context: &Context<'_>) -> Finding {
+    match &context.observations.probes.malformed {
+        None => not_run("no malformed body was sent"),
+        Some(Err(error)) => Finding::Error {
+            reason: format!("the malformed body got no answer: {}", error.message),
+            evidence: vec![error.exchange],
+        },
+        Some(Ok(answer)) if (400..500).contains(&answer.status) => Finding::Pass {
+            reason: format!("a malformed body was answered {}", answer_summary(answer)),
+            evidence: vec![answer.exchange],
+        },
+        Some(Ok(answer)) => Finding::Violated {
+            reason: format!(
+                "a malformed body was answered {}, not a 4xx with a reason",
+                answer_summary(answer)
+            ),
+            evidence: vec![answer.exchange],
+            soft: false,
+        },
+    }
+}
+
+/// Exchanges that reached the partner as the Connector (not the probes with bad credentials).
+fn partner_calls<'a>(context: &Context<'a>) -> impl Iterator<Item = &'a Exchange> {
+    context.exchanges.iter().filter(|e| e.status.is_some())
+}
+
+fn within_latency_budget(context: &Context<'_>) -> Finding {
+    let budget = context.settings.latency_budget.as_millis() as u64;
+    let mut slow: Vec<&Exchange> = partner_calls(context)
+        .filter(|e| e.duration_ms > budget)
+        .collect();
+    let answered = partner_calls(context).count();
+    if answered == 0 {
+        return not_run("no call was answered");
+    }
+    if slow.is_empty() {
+        let slowest = partner_calls(context)
+            .map(|e| e.duration_ms)
+            .max()
+            .unwrap_or(0);
+        return Finding::Pass {
+            reason: format!("{answered} calls answered within {budget} ms (slowest {slowest} ms)"),
+            evidence: Vec::new(),
+        };
+    }
+    slow.sort_by_key(|e| std::cmp::Reverse(e.duration_ms));
+    let worst = slow[0];
+    Finding::Violated {
+        reason: format!(
+            "{} of {answered} calls took longer than {budget} ms; the slowest, {} {}, took {} ms",
+            slow.len(),
+            worst.operation.as_deref().unwrap_or(&worst.method),
+            worst.purpose,
+            worst.duration_ms
+        ),
+        evidence: slow.iter().take(5).map(|e| e.id).collect(),
+        soft: false,
+    }
+}
+
+fn no_transient_errors(context: &Context<'_>) -> Finding {
+    let retried: Vec<usize> = context
+        .exchanges
+        .iter()
+        .filter_map(|e| e.retry_of)
+        .collect();
+    let answered = partner_calls(context).count();
+    if retried.is_empty() {
+        return Finding::Pass {
+            reason: format!("{answered} calls, none answered 503 or 429"),
+            evidence: Vec::new(),
+        };
+    }
+    Finding::Violated {
+        reason: format!(
+            "{} of {answered} calls were answered 503/429 and had to be retried",
+            retried.len()
+        ),
+        evidence: retried.into_iter().take(5).collect(),
+        soft: false,
+    }
+}
+
+fn resend_creates_no_duplicate(context: &Context<'_>) -> Finding {
+    let Some(probe) = &context.observations.probes.retry else {
+        return Finding::Inconclusive {
+            reason: "no record with an external id was saved, so no resend could be tried".into(),
+        };
+    };
+    match &probe.resend {
+        Err(error) => Finding::Error {
+            reason: format!("the resend got no answer: {}", error.message),
+            evidence: vec![error.exchange],
+        },
+        Ok(saved) if saved.answer.status == 409 => Finding::Pass {
+            reason: "the resend was refused as a conflict (409): no duplicate".into(),
+            evidence: vec![saved.answer.exchange],
+        },
+        Ok(saved) if !saved.answer.is_success() => Finding::Violated {
+            reason: format!(
+                "resending {} answered {}",
+                probe.label,
+                answer_summary(&saved.answer)
+            ),
+            evidence: vec![saved.answer.exchange],
+            soft: false,
+        },
+        Ok(saved) => match saved.id.as_deref() {
+            Some(id) if id == probe.first_id => Finding::Pass {
+                reason: format!(
+                    "resending {} with the same external id answered the same id, `{id}`",
+                    probe.label
+                ),
+                evidence: vec![saved.answer.exchange],
+            },
+            Some(id) => Finding::Violated {
+                reason: format!(
+                    "resending {} with the same external id created a second record, `{id}` besides `{}`",
+                    probe.label, probe.first_id
+                ),
+                evidence: vec![saved.answer.exchange],
+                soft: false,
+            },
+            None => Finding::Error {
+                reason: "the resend was accepted without an id, so a duplicate cannot be told (see LEAD-001)".into(),
+                evidence: vec![saved.answer.exchange],
+            },
+        },
+    }
+}
+
+fn behaves_as_declared(context: &Context<'_>) -> Finding {
+    let mut contradictions: Vec<&Exchange> = Vec::new();
+    for exchange in context.exchanges {
+        let (Some(key), Some(status)) = (&exchange.operation, exchange.status) else {
+            continue;
+        };
+        let Some(kind) = OperationKind::from_key(key) else {
+            continue;
+        };
+        // A 404 from a list or a create means the route is missing; from a read, an update or
+        // a lookup it can mean the record is.
+        let route_missing = match kind.role() {
+            OperationRole::List => matches!(status, 404 | 405 | 501),
+            OperationRole::Write if !kind.addresses_one_record() => {
+                matches!(status, 404 | 405 | 501)
+            }
+            _ => matches!(status, 405 | 501),
+        };
+        if route_missing {
+            contradictions.push(exchange);
+        }
+    }
+    if contradictions.is_empty() {
+        return Finding::Pass {
+            reason: "every declared operation was served where the profile says".into(),
+            evidence: Vec::new(),
+        };
+    }
+    let mut operations: Vec<String> = contradictions
+        .iter()
+        .map(|e| {
+            format!(
+                "{} ({} {} → {})",
+                e.operation.as_deref().unwrap_or_default(),
+                e.method,
+                e.url,
+                e.status.unwrap_or_default()
+            )
+        })
+        .collect();
+    operations.dedup();
+    Finding::Violated {
+        reason: format!(
+            "declared but not served: {}",
+            operations
+                .into_iter()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        evidence: contradictions.iter().take(5).map(|e| e.id).collect(),
+        soft: false,
+    }
 }

@@ -6,6 +6,7 @@ pub mod checks;
 pub mod verdict;
 
 pub use catalog::{Applies, Catalog, Level, Rule};
+pub use checks::Settings;
 pub use verdict::{Finding, Outcome, Verdict};
 
 use crate::connector::session::Observations;
@@ -16,11 +17,15 @@ pub fn judge(
     catalog: &Catalog,
     profile: &Profile,
     observations: &Observations,
+    exchanges: &[crate::connector::Exchange],
+    settings: &Settings,
     only: &[String],
 ) -> Vec<Verdict> {
     let context = checks::Context {
         profile,
         observations,
+        exchanges,
+        settings,
     };
     catalog
         .rules
@@ -29,6 +34,17 @@ pub fn judge(
         .map(|rule| {
             if let Some(missing) = rule.applies.iter().find(|a| !a.holds(profile)) {
                 return Verdict::skipped(rule, missing.skip_reason());
+            }
+            let disabled = settings
+                .disabled_checks
+                .iter()
+                .any(|id| id.eq_ignore_ascii_case(&rule.id));
+            if disabled {
+                let unchecked = Finding::Pass {
+                    reason: "check disabled".into(),
+                    evidence: Vec::new(),
+                };
+                return Verdict::from_finding(rule, unchecked);
             }
             match checks::check_for(&rule.id) {
                 Some(check) => Verdict::from_finding(rule, check(&context)),

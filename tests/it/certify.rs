@@ -32,6 +32,8 @@ fn options(profile: Profile, faults: Faults, seed: u64) -> CertifyOptions {
         seed,
         only: Vec::new(),
         limits: ClientLimits::default(),
+        latency_budget: Duration::from_millis(300),
+        disabled_checks: Vec::new(),
     }
 }
 
@@ -95,50 +97,70 @@ async fn every_fixture_profile_passes_against_its_mock_partner() {
     }
 }
 
-/// The profile a fault shows on: by-name source faults need a partner that takes names.
-fn profile_for(fault: Fault) -> Profile {
-    match fault {
-        Fault::SourceCaseSensitive => fixture("nested-envelope"),
-        _ => Profile::reference(),
+#[tokio::test]
+async fn selftest_catches_every_fault_with_exactly_its_rules_on_every_fixture() {
+    let matrix = spoke::selftest::run_matrix(&spoke::selftest::fixture_profiles(), 1, &[])
+        .await
+        .unwrap();
+    assert!(matrix.passed(), "{}", matrix.render());
+    let faults_run: BTreeSet<_> = matrix.rows.iter().filter_map(|row| row.fault).collect();
+    assert!(
+        faults_run.len() >= 20,
+        "only {} faults ran",
+        faults_run.len()
+    );
+    assert_eq!(
+        faults_run.len(),
+        Fault::ALL.len(),
+        "every fault applies to some fixture"
+    );
+}
+
+#[tokio::test]
+async fn switching_off_any_single_check_makes_the_selftest_fail() {
+    let profiles = spoke::selftest::fixture_profiles();
+    for rule in spoke::suite::Catalog::builtin().rules {
+        // Only the rows whose fault this rule must catch can notice its absence.
+        let matrix = spoke::selftest::run_matrix_where(
+            &profiles,
+            1,
+            std::slice::from_ref(&rule.id),
+            |p, f| f.is_some_and(|fault| fault.expected(p).contains(&rule.id)),
+        )
+        .await
+        .unwrap();
+        assert!(!matrix.rows.is_empty(), "no fault is caught by {}", rule.id);
+        assert!(
+            !matrix.passed(),
+            "{} switched off, yet the selftest passed:\n{}",
+            rule.id,
+            matrix.render()
+        );
     }
 }
 
 #[tokio::test]
-async fn each_fault_fails_exactly_the_rules_it_names() {
-    for fault in Fault::ALL.iter().copied().filter(|f| *f != Fault::Slow) {
-        let report = run(options(
-            profile_for(fault),
-            [fault].into_iter().collect(),
-            5,
-        ))
-        .await;
-        let failed = rules_with(&report, Outcome::Fail);
-        assert_eq!(
-            failed,
-            set(fault.caught_by()),
-            "{fault}: {:#?}",
-            report
-                .verdicts
-                .iter()
-                .filter(|v| v.outcome == Outcome::Fail)
-                .map(|v| (&v.rule, &v.reason))
-                .collect::<Vec<_>>()
-        );
-        assert_eq!(report.exit_code, 1, "{fault}");
-        for verdict in report
-            .verdicts
-            .iter()
-            .filter(|v| v.outcome == Outcome::Fail)
-        {
-            assert!(
-                !verdict.evidence.is_empty(),
-                "{fault}: {} cites no exchange",
-                verdict.rule
-            );
-            assert!(verdict.reproduce.contains(&format!("--fault {fault}")));
-            assert!(verdict.reproduce.contains("--seed 5"));
-        }
-    }
+async fn a_failing_run_cites_evidence_and_a_replay_command() {
+    let report = run(options(
+        fixture("nested-envelope"),
+        [Fault::SourceCaseSensitive].into_iter().collect(),
+        5,
+    ))
+    .await;
+    let failed: Vec<_> = report
+        .verdicts
+        .iter()
+        .filter(|v| v.outcome == Outcome::Fail)
+        .collect();
+    assert_eq!(failed.len(), 1);
+    let verdict = failed[0];
+    assert_eq!(verdict.rule, "SRC-002");
+    assert!(!verdict.evidence.is_empty());
+    assert!(!verdict.curl.is_empty());
+    assert_eq!(
+        verdict.reproduce,
+        "spoke certify --profile fixtures/profiles/nested-envelope.toml --mock --fault source-case-sensitive --seed 5 --only SRC-002"
+    );
 }
 
 #[tokio::test]
@@ -152,7 +174,7 @@ async fn a_partner_slower_than_the_timeout_gets_error_verdicts_not_a_hang() {
     assert_eq!(rules_with(&report, Outcome::Fail), BTreeSet::new());
     assert_eq!(
         rules_with(&report, Outcome::Error),
-        set(&["MEM-001", "MEM-002"])
+        set(&["MEM-001", "MEM-002", "ROB-001", "ROB-002", "SEC-001"])
     );
     assert_eq!(report.exit_code, 3);
     assert!(report.unreachable.is_some());
@@ -233,7 +255,7 @@ fn the_rules_command_prints_the_catalog() {
     insta::assert_snapshot!(String::from_utf8_lossy(&output.stdout));
     let json = run_cli(&["rules", "--format", "json"], &root());
     let catalog: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    assert_eq!(catalog["rule"].as_array().unwrap().len(), 17);
+    assert_eq!(catalog["rule"].as_array().unwrap().len(), 23);
 }
 
 #[test]
@@ -261,9 +283,9 @@ fn certify_with_no_arguments_certifies_the_built_in_partner_and_writes_reports()
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["exit_code"], 0);
-    assert_eq!(report["verdicts"].as_array().unwrap().len(), 17);
+    assert_eq!(report["verdicts"].as_array().unwrap().len(), 23);
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert_eq!(xml.matches("<testcase").count(), 17);
+    assert_eq!(xml.matches("<testcase").count(), 23);
     assert_eq!(xml.matches("<skipped").count(), 1);
     assert!(!xml.contains("<failure"));
     std::fs::remove_dir_all(&dir).ok();

@@ -660,7 +660,15 @@ async fn the_session_uses_the_lookup_by_email_in_another_letter_case_than_the_li
     assert!(looked_up.contains(&"ANA.LOPEZ@CLUB.EXAMPLE".to_owned()));
     assert!(!looked_up.contains(&"Ana.Lopez@club.example".to_owned()));
 
-    let verdicts = suite::judge(&Catalog::builtin(), &profile, &observations, &[]);
+    let exchanges = client.recorder().snapshot();
+    let verdicts = suite::judge(
+        &Catalog::builtin(),
+        &profile,
+        &observations,
+        &exchanges,
+        &suite::Settings::default(),
+        &[],
+    );
     let lookup_rule = verdicts.iter().find(|v| v.rule == "STAFF-005").unwrap();
     assert_eq!(lookup_rule.outcome, Outcome::Pass, "{}", lookup_rule.reason);
 }
@@ -839,7 +847,15 @@ async fn a_slow_partner_makes_the_staff_rules_errors_not_failures() {
     let started = Instant::now();
     let verdicts = tokio::time::timeout(Duration::from_secs(4), async {
         let observations = run_session(&client, 7, &Scenario::core(), &()).await;
-        suite::judge(&Catalog::builtin(), &profile, &observations, &[])
+        let exchanges = client.recorder().snapshot();
+        suite::judge(
+            &Catalog::builtin(),
+            &profile,
+            &observations,
+            &exchanges,
+            &suite::Settings::default(),
+            &[],
+        )
     })
     .await
     .expect("the session ends well before the partner answers");

@@ -1,0 +1,204 @@
+//! `selftest`: the suite's proof of its own detection power. Every fixture profile is certified
+//! against the mock partner clean and with each applicable fault alone; each clean run must pass
+//! and each fault must be caught by exactly the rules the catalog names.
+
+use crate::certify::{certify, CertifyError, CertifyOptions};
+use crate::connector::ClientLimits;
+use crate::partner::{Fault, Faults, Sandbox};
+use crate::profile::Profile;
+use crate::suite::Outcome;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+/// The fixture profiles, embedded so `spoke selftest` runs from any directory.
+pub const FIXTURE_PROFILES: [(&str, &str); 4] = [
+    (
+        "fixtures/profiles/create-only-sources.toml",
+        include_str!("../fixtures/profiles/create-only-sources.toml"),
+    ),
+    (
+        "fixtures/profiles/members-only.toml",
+        include_str!("../fixtures/profiles/members-only.toml"),
+    ),
+    (
+        "fixtures/profiles/nested-envelope.toml",
+        include_str!("../fixtures/profiles/nested-envelope.toml"),
+    ),
+    (
+        "fixtures/profiles/reference.toml",
+        include_str!("../fixtures/profiles/reference.toml"),
+    ),
+];
+
+/// The embedded fixture profiles, parsed.
+pub fn fixture_profiles() -> Vec<Profile> {
+    FIXTURE_PROFILES
+        .iter()
+        .map(|(name, text)| {
+            Profile::parse(name, text).expect("the embedded fixture profiles are valid")
+        })
+        .collect()
+}
+
+/// One cell of the matrix: a profile with one fault (or none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatrixRow {
+    /// The profile's file name.
+    pub profile: String,
+    /// The fault, `None` for the clean run.
+    pub fault: Option<Fault>,
+    /// Rules that must end in fail or warn.
+    pub expected: BTreeSet<String>,
+    /// Rules that did.
+    pub observed: BTreeSet<String>,
+    /// Whether the run met its expectation.
+    pub ok: bool,
+    /// The run's exit code.
+    pub exit_code: i32,
+}
+
+/// The whole matrix.
+#[derive(Debug, Clone)]
+pub struct Matrix {
+    /// One row per run.
+    pub rows: Vec<MatrixRow>,
+    /// Wall time.
+    pub duration: Duration,
+}
+
+impl Matrix {
+    /// Whether every row met its expectation.
+    pub fn passed(&self) -> bool {
+        self.rows.iter().all(|row| row.ok)
+    }
+
+    /// The matrix as a table.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let width = self.rows.iter().map(|r| r.profile.len()).max().unwrap_or(8);
+        out.push_str(&format!(
+            "{:<width$}  {:<28}  {:<34}  {:<34}  RESULT\n",
+            "PROFILE", "FAULT", "EXPECTED (fail/warn)", "OBSERVED (fail/warn)"
+        ));
+        let join = |set: &BTreeSet<String>| {
+            if set.is_empty() {
+                "-".to_owned()
+            } else {
+                set.iter().cloned().collect::<Vec<_>>().join(",")
+            }
+        };
+        for row in &self.rows {
+            let fault = row.fault.map(|f| f.name()).unwrap_or("(none)");
+            let expected = match row.fault {
+                Some(Fault::Slow) => "errors, exit 3".to_owned(),
+                _ => join(&row.expected),
+            };
+            out.push_str(&format!(
+                "{:<width$}  {:<28}  {:<34}  {:<34}  {}\n",
+                row.profile,
+                fault,
+                expected,
+                join(&row.observed),
+                if row.ok { "ok" } else { "MISMATCH" }
+            ));
+        }
+        let failed = self.rows.iter().filter(|r| !r.ok).count();
+        out.push_str(&format!(
+            "\n{} runs, {} mismatch(es), in {:.2} s\n",
+            self.rows.len(),
+            failed,
+            self.duration.as_secs_f64()
+        ));
+        out
+    }
+}
+
+/// Settings that keep the matrix fast while exercising the timing rules.
+fn options(
+    profile: &Profile,
+    fault: Option<Fault>,
+    seed: u64,
+    disabled_checks: &[String],
+) -> CertifyOptions {
+    let slow = fault == Some(Fault::Slow);
+    CertifyOptions {
+        profile: profile.clone(),
+        profile_arg: Some(profile.file_name.clone()),
+        base_url: None,
+        mock: true,
+        sandbox: Sandbox::default_seed(),
+        faults: fault.into_iter().collect::<Faults>(),
+        seed,
+        only: Vec::new(),
+        limits: ClientLimits {
+            request_timeout: if slow {
+                Duration::from_millis(100)
+            } else {
+                Duration::from_secs(5)
+            },
+            deadline: slow.then_some(Duration::from_millis(400)),
+            retry_backoff: Duration::from_millis(5),
+            ..ClientLimits::default()
+        },
+        latency_budget: Duration::from_millis(250),
+        disabled_checks: disabled_checks.to_vec(),
+    }
+}
+
+/// Runs the matrix over `profiles`, with the checks of `disabled_checks` switched off.
+pub async fn run_matrix(
+    profiles: &[Profile],
+    seed: u64,
+    disabled_checks: &[String],
+) -> Result<Matrix, CertifyError> {
+    run_matrix_where(profiles, seed, disabled_checks, |_, _| true).await
+}
+
+/// Runs the rows of the matrix that `keep(profile, fault)` selects.
+pub async fn run_matrix_where(
+    profiles: &[Profile],
+    seed: u64,
+    disabled_checks: &[String],
+    keep: impl Fn(&Profile, Option<Fault>) -> bool,
+) -> Result<Matrix, CertifyError> {
+    let started = Instant::now();
+    let mut rows = Vec::new();
+    for profile in profiles {
+        let faults = std::iter::once(None).chain(
+            Fault::ALL
+                .iter()
+                .copied()
+                .filter(|fault| fault.applies_to(profile))
+                .map(Some),
+        );
+        for fault in faults.filter(|fault| keep(profile, *fault)) {
+            let report = certify(options(profile, fault, seed, disabled_checks), &()).await?;
+            let observed: BTreeSet<String> = report
+                .verdicts
+                .iter()
+                .filter(|v| matches!(v.outcome, Outcome::Fail | Outcome::Warn))
+                .map(|v| v.rule.clone())
+                .collect();
+            let expected = fault.map(|f| f.expected(profile)).unwrap_or_default();
+            let ok = match fault {
+                None => observed.is_empty() && report.exit_code == crate::exit_codes::CONFORMANT,
+                Some(Fault::Slow) => {
+                    observed.is_empty() && report.exit_code == crate::exit_codes::RUN_FAILED
+                }
+                Some(_) => !expected.is_empty() && observed == expected,
+            };
+            rows.push(MatrixRow {
+                profile: profile.file_name.clone(),
+                fault,
+                expected,
+                observed,
+                ok,
+                exit_code: report.exit_code,
+            });
+        }
+    }
+    Ok(Matrix {
+        rows,
+        duration: started.elapsed(),
+    })
+}
