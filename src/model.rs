@@ -255,9 +255,48 @@ pub struct LeadSource {
     pub name: String,
 }
 
-/// Compares two names or emails the way the Connector does: Unicode case folding.
+/// Compares two names or emails the way the Connector does: surrounding white space ignored,
+/// canonically equivalent forms (NFC and NFD) equal, then full Unicode case folding
+/// (`STRASSE` = `Straße`), not ASCII lower-casing. Inner white space and accents still count.
 pub fn same_ignoring_case(a: &str, b: &str) -> bool {
-    unicase::UniCase::unicode(a) == unicase::UniCase::unicode(b)
+    let plain = |text: &str| text.is_ascii() && text.trim() == text;
+    if plain(a) && plain(b) {
+        // ASCII folds to ASCII: no normalisation or full folding can change the answer.
+        return a.eq_ignore_ascii_case(b);
+    }
+    let a = canonical_text(a);
+    let b = canonical_text(b);
+    unicase::UniCase::unicode(a.as_str()) == unicase::UniCase::unicode(b.as_str())
+}
+
+/// A name or email in the form the Connector compares: trimmed and NFC-normalised.
+pub fn canonical_text(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    text.trim().nfc().collect()
+}
+
+/// Spellings of `text` that the Connector treats as the same name or email, each with what
+/// makes it different: letter case, decomposed accents, surrounding spaces, ẞ for ß, σ for ς.
+pub fn same_name_variants(text: &str) -> Vec<(&'static str, String)> {
+    use unicode_normalization::UnicodeNormalization;
+    let candidates = [
+        ("upper case", text.to_uppercase()),
+        ("lower case", text.to_lowercase()),
+        ("decomposed accents (NFD)", text.nfd().collect::<String>()),
+        ("surrounding spaces", format!("  {text} ")),
+        ("capital sharp s", text.replace('ß', "\u{1E9E}")),
+        ("final sigma as medial", text.replace('ς', "σ")),
+    ];
+    let mut variants: Vec<(&'static str, String)> = Vec::new();
+    for (what, variant) in candidates {
+        if variant != text
+            && same_ignoring_case(&variant, text)
+            && !variants.iter().any(|(_, seen)| *seen == variant)
+        {
+            variants.push((what, variant));
+        }
+    }
+    variants
 }
 
 #[cfg(test)]
@@ -268,6 +307,34 @@ mod tests {
     fn field_keys_round_trip() {
         for field in Field::ALL {
             assert_eq!(field.key().parse::<Field>(), Ok(*field));
+        }
+    }
+
+    #[test]
+    fn white_space_around_and_normal_forms_do_not_matter_but_inner_spaces_do() {
+        assert!(same_ignoring_case("  Café Walk-In ", "CAFÉ WALK-IN"));
+        assert!(same_ignoring_case("Cafe\u{301}", "Café"));
+        assert!(!same_ignoring_case("Walk In", "Walk  In"));
+        assert!(!same_ignoring_case("Café", "Cafe"));
+    }
+
+    #[test]
+    fn every_variant_is_the_same_name_and_differs_in_spelling() {
+        let variants = same_name_variants("Straße Café");
+        let kinds: Vec<&str> = variants.iter().map(|(what, _)| *what).collect();
+        assert_eq!(
+            kinds,
+            [
+                "upper case",
+                "lower case",
+                "decomposed accents (NFD)",
+                "surrounding spaces",
+                "capital sharp s"
+            ]
+        );
+        for (_, variant) in variants {
+            assert!(same_ignoring_case(&variant, "Straße Café"));
+            assert_ne!(variant, "Straße Café");
         }
     }
 

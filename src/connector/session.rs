@@ -136,9 +136,29 @@ pub struct SecurityProbe {
     pub result: Result<super::client::Answer, CallError>,
 }
 
+/// A prospect sent with another spelling of a partner source's name or staff email, which
+/// the partner resolves itself.
+#[derive(Debug, Clone)]
+pub struct VariantProbe {
+    /// Owner or source.
+    pub field: Field,
+    /// What makes the spelling different.
+    pub what: &'static str,
+    /// The spelling sent.
+    pub sent: String,
+    /// The partner's own spelling.
+    pub expected: String,
+    /// The create.
+    pub create: Result<Saved, CallError>,
+    /// The read-back, where the profile has one.
+    pub read: Option<Result<(super::client::Answer, Option<Record>), CallError>>,
+}
+
 /// Deliberate probes beyond the guide's flow: bad input, resends, credentials.
 #[derive(Debug, Clone, Default)]
 pub struct Probes {
+    /// Spellings of a name or email the partner must resolve as the same.
+    pub variants: Vec<VariantProbe>,
     /// A malformed body sent to a create operation.
     pub malformed: Option<Result<super::client::Answer, CallError>>,
     /// A create resent with the same external id.
@@ -266,6 +286,15 @@ pub async fn run_session(
         progress.step(&format!("delivering {}", lead.label));
         deliveries.push(deliver(client, &world, lead, RecordKind::Member, None, None).await);
     }
+    let mut probes = probe(client, &world, &deliveries, seed, progress).await;
+    probes.variants = probe_variants(
+        client,
+        &deliveries,
+        staff.as_ref(),
+        sources.as_ref(),
+        progress,
+    )
+    .await;
     if let Some(sync) = &mut sources {
         if sync.list.is_some() {
             progress.step("lead-source sync: fetching the list again");
@@ -276,7 +305,6 @@ pub async fn run_session(
             );
         }
     }
-    let probes = probe(client, &world, &deliveries, seed, progress).await;
     Observations {
         world,
         staff,
@@ -620,4 +648,99 @@ async fn deliver(
         );
     }
     delivery
+}
+
+/// Sends, for partners that resolve source names or owner emails themselves, one prospect per
+/// spelling the Connector treats as the same, and reads each back.
+async fn probe_variants(
+    client: &PartnerClient,
+    deliveries: &[Delivery],
+    staff: Option<&StaffSync>,
+    sources: Option<&SourceSync>,
+    progress: &dyn Progress,
+) -> Vec<VariantProbe> {
+    let profile = client.profile().clone();
+    // Start from an accepted prospect with both owner and source where there is one, so only
+    // the spelling under test differs from a lead the partner took.
+    let accepted = deliveries
+        .iter()
+        .filter(|d| d.kind == RecordKind::Prospect && d.id().is_some());
+    let Some(base) = accepted.clone().max_by_key(|d| {
+        (
+            d.sent.contains_key(&Field::Owner),
+            d.sent.contains_key(&Field::Source),
+        )
+    }) else {
+        return Vec::new();
+    };
+    let base_record = base.sent.clone();
+    let mut targets: Vec<(Field, String)> = Vec::new();
+    if profile.references.source == SourceReference::Name {
+        let names: Vec<&String> = sources
+            .and_then(|sync| sync.list.as_ref())
+            .map(|list| {
+                list.records
+                    .iter()
+                    .filter_map(|r| r.get(&Field::Name))
+                    .collect()
+            })
+            .unwrap_or_default();
+        // The name with the most ways to be spelt differently tests the most.
+        if let Some(name) = names.into_iter().max_by_key(|name| {
+            (
+                crate::model::same_name_variants(name).len(),
+                !name.is_ascii(),
+            )
+        }) {
+            targets.push((Field::Source, name.clone()));
+        }
+    }
+    if profile.references.owner == OwnerReference::Email {
+        let email = staff
+            .and_then(|sync| sync.list.records.iter().find_map(|r| r.get(&Field::Email)))
+            .cloned();
+        if let Some(email) = email {
+            targets.push((Field::Owner, email));
+        }
+    }
+    let create = profile
+        .create_operation(RecordKind::Prospect)
+        .expect("a delivered prospect has a create operation");
+    let mut probes = Vec::new();
+    for (field, expected) in targets {
+        for (index, (what, variant)) in crate::model::same_name_variants(&expected)
+            .into_iter()
+            .enumerate()
+        {
+            progress.step(&format!("probing: {field} spelt with {what}"));
+            let mut record = base_record.clone();
+            record.insert(field, variant.clone());
+            if let Some(external) = record.get_mut(&Field::ExternalId) {
+                external.push_str(&format!("-{field}-variant-{}", index + 1));
+            }
+            let label = format!("probe: {field} spelt with {what}");
+            let created = client.write(create, &label, &record, None).await;
+            let id = match &created {
+                Ok(saved) if saved.answer.is_success() => saved.id.clone(),
+                _ => None,
+            };
+            let read = match id {
+                Some(id) if profile.read_operation(RecordKind::Prospect).is_some() => Some(
+                    client
+                        .read(RecordKind::Prospect, &id, &format!("read back {label}"))
+                        .await,
+                ),
+                _ => None,
+            };
+            probes.push(VariantProbe {
+                field,
+                what,
+                sent: variant,
+                expected: expected.clone(),
+                create: created,
+                read,
+            });
+        }
+    }
+    probes
 }

@@ -58,15 +58,17 @@ faults! {
         "rejects prospects that have no owner with 422";
     NullOwner500 => "null-owner-500", ["LEAD-002", "LEAD-003"],
         "fails with 500 on a prospect whose owner is written as null (profiles with absent.owner = null)";
+    OwnerEmailCaseSensitive => "owner-email-case-sensitive", ["STAFF-006"],
+        "resolves owner emails by exact spelling only (partners that take owners by email)";
     DropOwner => "drop-owner", ["STAFF-004"],
         "accepts prospects but stores no owner";
     RejectSourceless => "reject-sourceless", ["SRC-004"],
         "rejects prospects that have no lead source with 422";
     NoSourceList => "no-source-list", ["SRC-001", "PROFILE-001"],
         "has no lead-source list: the declared route answers 404";
-    SourceCaseSensitive => "source-case-sensitive", ["SRC-002"],
+    SourceCaseSensitive => "source-case-sensitive", ["SRC-002", "SRC-006"],
         "resolves source names by exact case only, creating a new source for another spelling (partners that take sources by name)";
-    SourceAsciiOnlyFolding => "source-ascii-only-folding", ["SRC-002"],
+    SourceAsciiOnlyFolding => "source-ascii-only-folding", ["SRC-002", "SRC-006"],
         "folds only A-Z when resolving source names, so STRASSE/Straße or CAFÉ/Café are different sources (partners that take sources by name)";
     SourceCreateNoId => "source-create-no-id", ["SRC-003", "SRC-005"],
         "creates lead sources but returns no id";
@@ -122,6 +124,10 @@ impl Fault {
             | Fault::StaffDuplicateAcrossPages => caps.staff_owner && paged_staff,
             Fault::StaffLookupCaseSensitive => caps.staff_owner && has(OperationKind::StaffLookup),
             Fault::RejectUnowned | Fault::DropOwner => caps.staff_owner,
+            Fault::OwnerEmailCaseSensitive => {
+                caps.staff_owner
+                    && profile.references.owner == crate::profile::OwnerReference::Email
+            }
             Fault::NullOwner500 => caps.staff_owner && profile.absent.owner == AbsentStyle::Null,
             Fault::RejectSourceless => caps.lead_source,
             Fault::NoSourceList => caps.lead_source && has(OperationKind::SourceList),

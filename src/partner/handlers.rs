@@ -578,6 +578,11 @@ impl Shared {
                     .iter()
                     .find(|s| s.id == owner)
                     .map(|s| s.id.clone()),
+                OwnerReference::Email if self.fault(Fault::OwnerEmailCaseSensitive) => data
+                    .staff
+                    .iter()
+                    .find(|s| s.email.as_deref() == Some(owner.as_str()))
+                    .map(|s| s.id.clone()),
                 OwnerReference::Email => data.staff_by_email(&owner).map(|s| s.id.clone()),
             };
             let staff_id = staff_id.ok_or_else(|| {

@@ -54,6 +54,10 @@ pub enum Applies {
     Authenticated,
     /// Records carry an external id.
     ExternalId,
+    /// Prospects name their source, which the partner resolves.
+    SourceByName,
+    /// Prospects name their owner by email, which the partner resolves.
+    OwnerByEmail,
 }
 
 impl Applies {
@@ -71,6 +75,8 @@ impl Applies {
             Applies::ProspectRead => "prospect-read",
             Applies::Authenticated => "authenticated",
             Applies::ExternalId => "external-id",
+            Applies::SourceByName => "source-by-name",
+            Applies::OwnerByEmail => "owner-by-email",
         }
     }
 
@@ -92,6 +98,12 @@ impl Applies {
                     && !has(OperationKind::SourceList)
             }
             Applies::ProspectRead => has(OperationKind::ProspectRead),
+            Applies::SourceByName => {
+                profile.references.source == crate::profile::SourceReference::Name
+            }
+            Applies::OwnerByEmail => {
+                profile.references.owner == crate::profile::OwnerReference::Email
+            }
             Applies::Authenticated => profile.auth.scheme != crate::profile::AuthScheme::None,
             Applies::ExternalId => {
                 [RecordKind::Prospect, RecordKind::Member]
@@ -118,6 +130,8 @@ impl Applies {
             Applies::ProspectRead => "the profile has no prospect read operation",
             Applies::Authenticated => "the profile declares no authentication",
             Applies::ExternalId => "the profile maps no external id",
+            Applies::SourceByName => "the profile references sources by id",
+            Applies::OwnerByEmail => "the profile references owners by id",
         }
     }
 }
@@ -152,9 +166,15 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// The built-in catalog.
+    /// The built-in catalog (parsed once).
     pub fn builtin() -> Catalog {
-        toml::from_str(RULES_TOML).expect("the built-in catalog is valid (checked by tests)")
+        static CATALOG: std::sync::OnceLock<Catalog> = std::sync::OnceLock::new();
+        CATALOG
+            .get_or_init(|| {
+                toml::from_str(RULES_TOML)
+                    .expect("the built-in catalog is valid (checked by tests)")
+            })
+            .clone()
     }
 
     /// A rule by id.

@@ -62,6 +62,8 @@ pub fn check_for(rule: &str) -> Option<fn(&Context<'_>) -> Finding> {
         "MEM-001" => member_save_returns_id,
         "MEM-002" => member_update_in_place,
         "SEC-001" => credentials_enforced,
+        "SRC-006" => source_spellings_resolved,
+        "STAFF-006" => owner_spellings_resolved,
         "ROB-001" => malformed_gets_4xx,
         "ROB-002" => within_latency_budget,
         "ROB-003" => no_transient_errors,
@@ -1387,4 +1389,93 @@ fn behaves_as_declared(context: &Context<'_>) -> Finding {
         evidence: contradictions.iter().take(5).map(|e| e.id).collect(),
         soft: false,
     }
+}
+
+fn spellings_resolved(context: &Context<'_>, field: Field) -> Finding {
+    let mut tally = Tally::default();
+    for probe in context
+        .observations
+        .probes
+        .variants
+        .iter()
+        .filter(|p| p.field == field)
+    {
+        let subject = format!("{field} `{}` ({})", probe.sent, probe.what);
+        let Some(saved) = judge_write(&mut tally, &probe.create, &subject) else {
+            continue;
+        };
+        let stored = match &probe.read {
+            Some(Ok((answer, Some(record)))) => Some((record.clone(), answer.exchange)),
+            Some(Ok((answer, None))) => {
+                tally.broken(
+                    format!("reading back {subject} answered {}", answer_summary(answer)),
+                    vec![answer.exchange],
+                );
+                continue;
+            }
+            Some(Err(error)) => {
+                tally.error(
+                    format!("reading back {subject} got no answer: {}", error.message),
+                    vec![error.exchange],
+                );
+                continue;
+            }
+            None => saved.echoed.clone().map(|r| (r, saved.answer.exchange)),
+        };
+        if let Some((record, exchange)) = stored {
+            // No value at all is a lost owner or source (STAFF-004, SRC-002), not a spelling.
+            let got = record.get(&field);
+            if got.is_some_and(|got| !same_ignoring_case(got, &probe.expected)) {
+                tally.broken(
+                    format!(
+                        "{subject} reads back as {}, not the partner's `{}`",
+                        got.map(|g| format!("`{g}`"))
+                            .unwrap_or_else(|| "nothing".into()),
+                        probe.expected
+                    ),
+                    vec![exchange],
+                );
+            }
+        }
+    }
+    if let Some(relist) = context
+        .observations
+        .sources
+        .as_ref()
+        .and_then(|s| s.relist.as_ref())
+        .filter(|_| field == Field::Source)
+    {
+        if let Some(probe) = context
+            .observations
+            .probes
+            .variants
+            .iter()
+            .find(|p| p.field == field)
+        {
+            let count = count_named(relist, &probe.expected);
+            if count > 1 {
+                tally.broken(
+                    format!(
+                        "the list now has {count} sources named like `{}`: spellings created duplicates",
+                        probe.expected
+                    ),
+                    relist.exchanges.clone(),
+                );
+            }
+        }
+    }
+    tally.finish(
+        |n| format!("{n} spelling(s) of the same {field} resolved to the partner's own"),
+        || Finding::Inconclusive {
+            reason: format!("no {field} was available to spell differently"),
+        },
+    )
+}
+
+fn source_spellings_resolved(context: &Context<'_>) -> Finding {
+    spellings_resolved(context, Field::Source)
+}
+
+fn owner_spellings_resolved(context: &Context<'_>) -> Finding {
+    spellings_resolved(context, Field::Owner)
 }

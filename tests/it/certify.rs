@@ -59,7 +59,7 @@ async fn every_fixture_profile_passes_against_its_mock_partner() {
     let expected_skips = [
         (
             "create-only-sources",
-            set(&["SRC-001", "SRC-002", "SRC-003"]),
+            set(&["SRC-001", "SRC-002", "SRC-003", "SRC-006", "STAFF-006"]),
         ),
         ("members-only", {
             let mut skips = set(&[
@@ -73,12 +73,18 @@ async fn every_fixture_profile_passes_against_its_mock_partner() {
                 "LEAD-001", "LEAD-002", "LEAD-003", "LEAD-004", "LEAD-005",
             ]));
             skips.extend(set(&[
-                "SRC-001", "SRC-002", "SRC-003", "SRC-004", "SRC-005",
+                "SRC-001",
+                "SRC-002",
+                "SRC-003",
+                "SRC-004",
+                "SRC-005",
+                "SRC-006",
+                "STAFF-006",
             ]));
             skips
         }),
         ("nested-envelope", set(&["SRC-005", "MEM-001", "MEM-002"])),
-        ("reference", set(&["SRC-005"])),
+        ("reference", set(&["SRC-005", "SRC-006", "STAFF-006"])),
     ];
     let profiles = fixture_profiles();
     assert_eq!(profiles.len(), expected_skips.len());
@@ -255,7 +261,7 @@ fn the_rules_command_prints_the_catalog() {
     insta::assert_snapshot!(String::from_utf8_lossy(&output.stdout));
     let json = run_cli(&["rules", "--format", "json"], &root());
     let catalog: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    assert_eq!(catalog["rule"].as_array().unwrap().len(), 23);
+    assert_eq!(catalog["rule"].as_array().unwrap().len(), 25);
 }
 
 #[test]
@@ -283,10 +289,10 @@ fn certify_with_no_arguments_certifies_the_built_in_partner_and_writes_reports()
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["exit_code"], 0);
-    assert_eq!(report["verdicts"].as_array().unwrap().len(), 23);
+    assert_eq!(report["verdicts"].as_array().unwrap().len(), 25);
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert_eq!(xml.matches("<testcase").count(), 23);
-    assert_eq!(xml.matches("<skipped").count(), 1);
+    assert_eq!(xml.matches("<testcase").count(), 25);
+    assert_eq!(xml.matches("<skipped").count(), 3);
     assert!(!xml.contains("<failure"));
     std::fs::remove_dir_all(&dir).ok();
 }
