@@ -226,17 +226,11 @@ fn parse_faults(names: &[String]) -> Result<Faults, Failure> {
 fn run_partner(args: PartnerArgs) -> Result<i32, Failure> {
     if args.list_faults {
         for fault in Fault::ALL {
-            let rules = fault.caught_by();
-            println!(
-                "{:<26} {} [caught by: {}]",
-                fault.name(),
-                fault.behaviour(),
-                if rules.is_empty() {
-                    "timeouts: error verdicts".to_owned()
-                } else {
-                    rules.join(", ")
-                }
-            );
+            let caught = match fault.caught_by() {
+                [] => "caught as: error verdicts, exit 3".to_owned(),
+                rules => format!("caught by: {}", rules.join(", ")),
+            };
+            println!("{:<29} {} [{caught}]", fault.name(), fault.behaviour());
         }
         return Ok(exit_codes::CONFORMANT);
     }
