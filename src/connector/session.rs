@@ -340,10 +340,14 @@ async fn probe(
             .call_raw(create, "probe: a malformed body", "{\"first_name\": ")
             .await,
     );
+    // Any carried kind that maps an external id can be resent.
     let resendable = deliveries
         .iter()
-        .find(|d| d.kind == kind && d.id().is_some() && d.sent.contains_key(&Field::ExternalId));
+        .find(|d| d.id().is_some() && d.sent.contains_key(&Field::ExternalId));
     if let Some(delivery) = resendable {
+        let create = profile
+            .create_operation(delivery.kind)
+            .expect("a delivered record has a create operation");
         progress.step("probing: a create resent after a lost answer");
         let resend = client
             .write(

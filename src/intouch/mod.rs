@@ -232,7 +232,10 @@ pub fn build_world(seed: u64, scenario: &Scenario, needs: Needs, discovered: &Di
     };
 
     if needs.prospects {
+        let mut cells_seen = Vec::new();
         for (index, cell) in scenario.prospects.iter().enumerate() {
+            // A dimension the profile does not carry collapses to "none"; each resulting cell
+            // is delivered once.
             let owner_case = if needs.owners {
                 cell.owner
             } else {
@@ -243,11 +246,10 @@ pub fn build_world(seed: u64, scenario: &Scenario, needs: Needs, discovered: &Di
             } else {
                 SourceCase::None
             };
-            if (!needs.owners && cell.owner != OwnerCase::None)
-                || (!needs.sources && cell.source != SourceCase::None)
-            {
+            if cells_seen.contains(&(owner_case, source_case)) {
                 continue;
             }
+            cells_seen.push((owner_case, source_case));
             if source_case == SourceCase::ExistingNonAscii
                 && !discovered
                     .sources

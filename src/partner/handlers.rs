@@ -702,6 +702,15 @@ impl Shared {
                     }
                 }
             }
+            // The client takes the id from the Location's last segment: only a read path
+            // ending in `{id}` can serve as the Location.
+            let ends_in_id = matches!(
+                read.path.pieces().last(),
+                Some(crate::profile::template::Piece::Slot(Slot::Id))
+            );
+            if !ends_in_id {
+                return format!("{}/{encoded_id}", path.trim_end_matches('/'));
+            }
             if let Ok(rendered) = read.path.render(&Values(&self.profile.tenancy, id), |v| {
                 percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
                     .to_string()

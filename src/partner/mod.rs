@@ -182,6 +182,8 @@ impl Shared {
             .collect();
         let mut allowed = Vec::new();
         let mut tenancy_mismatch = None;
+        // The most specific route wins: a literal segment beats an `{id}` or `{email}` slot.
+        let mut best: Option<(Vec<bool>, Matched)> = None;
         for route in &self.routes {
             if route.segments.len() != segments.len() {
                 continue;
@@ -218,6 +220,16 @@ impl Shared {
             if !tenancy_ok {
                 continue;
             }
+            let literals: Vec<bool> = route
+                .segments
+                .iter()
+                .map(|segment| matches!(segment, PathSegment::Literal(_)))
+                .collect();
+            if best.as_ref().is_none_or(|(top, _)| literals > *top) {
+                best = Some((literals, matched));
+            }
+        }
+        if let Some((_, matched)) = best {
             return Ok(matched);
         }
         if let Some((slot, actual)) = tenancy_mismatch {

@@ -157,6 +157,14 @@ impl<'p> RecordCodec<'p> {
             if let Some((canonical, _)) = table.iter().find(|(_, value)| *value == partner) {
                 return Ok(canonical.clone());
             }
+            // A table may list only some values: the others are written as the canonical value
+            // (see `encode`), so they read back as themselves.
+            let unlisted_canonical = canonical_values(field)
+                .is_none_or(|allowed| allowed.contains(&partner))
+                && !table.contains_key(partner);
+            if unlisted_canonical {
+                return Ok(partner.to_owned());
+            }
             let known: Vec<&str> = table.values().map(String::as_str).collect();
             return Err(format!(
                 "`{partner}` is not one of the profile's values for {field}: {}",
