@@ -6,3 +6,4 @@ mod helpers;
 mod openapi;
 mod partner;
 mod profiles;
+mod properties;
