@@ -104,10 +104,11 @@ impl Matrix {
         }
         let failed = self.rows.iter().filter(|r| !r.ok).count();
         out.push_str(&format!(
-            "\n{} runs, {} mismatch(es), in {:.2} s\n",
+            "\n{} runs in {:.2} s\nselftest: {} passed, {} failed\n",
             self.rows.len(),
-            failed,
-            self.duration.as_secs_f64()
+            self.duration.as_secs_f64(),
+            self.rows.len() - failed,
+            failed
         ));
         out
     }
