@@ -91,6 +91,7 @@ impl Matrix {
             let fault = row.fault.map(|f| f.name()).unwrap_or("(none)");
             let expected = match row.fault {
                 Some(Fault::Slow) => "errors, exit 3".to_owned(),
+                Some(f) if f.shows_as_errors() => "STAFF-001 error, exit 3".to_owned(),
                 _ => join(&row.expected),
             };
             out.push_str(&format!(
@@ -122,6 +123,7 @@ fn options(
     disabled_checks: &[String],
 ) -> CertifyOptions {
     let slow = fault == Some(Fault::Slow);
+    let unanswered = fault.is_some_and(Fault::shows_as_errors);
     CertifyOptions {
         profile: profile.clone(),
         profile_arg: Some(profile.file_name.clone()),
@@ -132,8 +134,8 @@ fn options(
         seed,
         only: Vec::new(),
         limits: ClientLimits {
-            request_timeout: if slow {
-                Duration::from_millis(100)
+            request_timeout: if unanswered {
+                Duration::from_millis(200)
             } else {
                 Duration::from_secs(5)
             },
@@ -181,10 +183,23 @@ pub async fn run_matrix_where(
                 .map(|v| v.rule.clone())
                 .collect();
             let expected = fault.map(|f| f.expected(profile)).unwrap_or_default();
+            let expected_errors = fault
+                .map(|f| f.expected_errors(profile))
+                .unwrap_or_default();
+            let errors: BTreeSet<String> = report
+                .verdicts
+                .iter()
+                .filter(|v| v.outcome == Outcome::Error)
+                .map(|v| v.rule.clone())
+                .collect();
             let ok = match fault {
                 None => observed.is_empty() && report.exit_code == crate::exit_codes::CONFORMANT,
-                Some(Fault::Slow) => {
-                    observed.is_empty() && report.exit_code == crate::exit_codes::RUN_FAILED
+                // Faults that leave requests unanswered must end in error verdicts, no
+                // failures, and exit 3: we could not check, the partner did not fail.
+                Some(f) if f.shows_as_errors() => {
+                    observed.is_empty()
+                        && expected_errors.is_subset(&errors)
+                        && report.exit_code == crate::exit_codes::RUN_FAILED
                 }
                 Some(_) => !expected.is_empty() && observed == expected,
             };

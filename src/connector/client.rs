@@ -35,6 +35,12 @@ pub struct ClientLimits {
     pub max_retry_wait: Duration,
     /// The whole run's deadline, from the client's creation: requests after it are not sent.
     pub deadline: Option<Duration>,
+    /// Redirects followed within the partner's origin.
+    pub max_redirects: usize,
+    /// Accept invalid TLS certificates (self-signed sandboxes); every report says so.
+    pub insecure: bool,
+    /// Seeds the jitter of retry waits, so a run replays the same way.
+    pub jitter_seed: u64,
 }
 
 impl Default for ClientLimits {
@@ -48,6 +54,9 @@ impl Default for ClientLimits {
             retry_backoff: Duration::from_millis(50),
             max_retry_wait: Duration::from_secs(5),
             deadline: None,
+            max_redirects: 5,
+            insecure: false,
+            jitter_seed: 0,
         }
     }
 }
@@ -226,10 +235,23 @@ impl PartnerClient {
             let path = format!("{}/", base_url.path());
             base_url.set_path(&path);
         }
+        let origin = base_url.origin();
+        let max_redirects = limits.max_redirects;
+        // Redirects are followed only within the partner's origin (so credentials never go
+        // elsewhere, and https is never downgraded), and only so far; a redirect not followed
+        // comes back as the 3xx answer it is, for the rules to judge.
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() > max_redirects || attempt.url().origin() != origin {
+                attempt.stop()
+            } else {
+                attempt.follow()
+            }
+        });
         let http = reqwest::Client::builder()
             .connect_timeout(limits.connect_timeout)
             .timeout(limits.request_timeout)
-            .redirect(reqwest::redirect::Policy::none())
+            .redirect(redirects)
+            .danger_accept_invalid_certs(limits.insecure)
             .user_agent(concat!("spoke/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
@@ -308,6 +330,33 @@ impl PartnerClient {
         Ok(url)
     }
 
+    /// Why a redirect came back unfollowed.
+    fn unfollowed_redirect(&self, location: Option<&str>) -> String {
+        let Some(location) = location else {
+            return "a redirect without a Location header".into();
+        };
+        match self.base_url.join(location) {
+            Ok(target) if target.origin() != self.base_url.origin() => {
+                let downgrade = self.base_url.scheme() == "https" && target.scheme() == "http";
+                format!(
+                    "a redirect to {} was not followed: {}",
+                    target.origin().ascii_serialization(),
+                    if downgrade {
+                        "it downgrades https to http"
+                    } else {
+                        "it leaves the partner's origin, and credentials are not sent elsewhere"
+                    }
+                )
+            }
+            Ok(target) => format!(
+                "redirects did not end within {} hops (last to {})",
+                self.limits.max_redirects,
+                target.path()
+            ),
+            Err(error) => format!("a redirect to `{location}`, which is not a URL: {error}"),
+        }
+    }
+
     /// `url` with the API key added where the key travels in the query and the link lacks it.
     fn with_query_credentials(&self, mut url: Url) -> Url {
         if let Some((name, key)) = self.credentials.query() {
@@ -343,9 +392,12 @@ impl PartnerClient {
                 return Ok(answer);
             }
             attempt += 1;
+            let backoff = self.limits.retry_backoff * 2u32.pow(attempt - 1);
             let wait = answer
                 .retry_after
-                .unwrap_or(self.limits.retry_backoff * 2u32.pow(attempt - 1))
+                .unwrap_or_else(|| {
+                    backoff + jitter(self.limits.jitter_seed, answer.exchange, backoff)
+                })
                 .min(self.limits.max_retry_wait);
             tokio::time::sleep(wait).await;
             retry_of = Some(answer.exchange);
@@ -440,8 +492,12 @@ impl PartnerClient {
                             self.limits.max_body
                         )),
                     )
+                } else if (300..400).contains(&status) {
+                    (None, Some(self.unfollowed_redirect(location.as_deref())))
                 } else if bytes.iter().all(u8::is_ascii_whitespace) {
                     (None, None)
+                } else if let Some(problem) = body_format_problem(&header, &bytes) {
+                    (None, Some(problem))
                 } else {
                     match serde_json::from_slice::<Value>(&bytes) {
                         Ok(json) => (Some(json), None),
@@ -647,7 +703,13 @@ impl PartnerClient {
                 message,
             };
             if !answer.is_success() {
-                outcome.failure = Some(bad(format!("answered HTTP {}", answer.status)));
+                let detail = answer
+                    .body_problem
+                    .as_ref()
+                    .filter(|_| (300..400).contains(&answer.status))
+                    .map(|problem| format!(": {problem}"))
+                    .unwrap_or_default();
+                outcome.failure = Some(bad(format!("answered HTTP {}{detail}", answer.status)));
                 break;
             }
             let Some(document) = &answer.json else {
@@ -895,6 +957,41 @@ fn last_segment(location: &str) -> Option<String> {
             .decode_utf8_lossy()
             .into_owned(),
     )
+}
+
+/// Up to half of `backoff` more, chosen by the seed and the exchange: retries of many clients
+/// spread out, and the same run waits the same way.
+fn jitter(seed: u64, exchange: usize, backoff: Duration) -> Duration {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ exchange as u64);
+    backoff.mul_f64(rng.random_range(0.0..0.5))
+}
+
+/// Why a body that arrived cannot be read as JSON, before parsing it: it is compressed though
+/// no compression was asked for, an HTML page, or declared as another format.
+fn body_format_problem(header: &dyn Fn(&str) -> Option<String>, bytes: &[u8]) -> Option<String> {
+    if let Some(encoding) = header("content-encoding").filter(|e| e != "identity") {
+        return Some(format!(
+            "the body is compressed (content-encoding {encoding}) though no compression was asked for; it was not unpacked"
+        ));
+    }
+    let content_type = header("content-type")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let start = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    if content_type.starts_with("text/html") || start == Some(b'<') {
+        return Some(format!(
+            "the answer is an HTML page (content-type `{content_type}`), not JSON"
+        ));
+    }
+    let json_type = content_type.is_empty()
+        || content_type.starts_with("application/json")
+        || content_type.starts_with("text/json")
+        || content_type
+            .split(';')
+            .next()
+            .is_some_and(|media| media.trim().ends_with("+json"));
+    (!json_type).then(|| format!("the answer's content-type is `{content_type}`, not JSON"))
 }
 
 /// The innermost cause, which says what actually went wrong (e.g. "Connection refused").

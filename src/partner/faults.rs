@@ -54,6 +54,34 @@ faults! {
         "the lookup by email matches the exact letter case only";
     SlowStaffList => "slow-staff-list", ["ROB-002"],
         "answers the staff list more slowly than the latency budget (but within the timeout)";
+    StaffListNoAnswer => "staff-list-no-answer", [],
+        "never answers the staff list (the client's timeout ends the wait)";
+    StaffListStalledBody => "staff-list-stalled-body", [],
+        "sends the staff list's headers, then stalls in the body";
+    StaffListHugeBody => "staff-list-huge-body", ["STAFF-001"],
+        "streams an endless staff list";
+    StaffListResetMidResponse => "staff-list-reset", [],
+        "resets the connection in the middle of the staff list";
+    StaffListInvalidJson => "staff-list-invalid-json", ["STAFF-001"],
+        "answers the staff list with truncated JSON";
+    StaffListWrongShape => "staff-list-wrong-shape", ["STAFF-001"],
+        "answers the staff list with JSON of the wrong shape (an object where the list belongs)";
+    StaffListHtml200 => "staff-list-html-200", ["STAFF-001"],
+        "answers the staff list with an HTML error page and status 200";
+    StaffListWrongContentType => "staff-list-wrong-content-type", ["STAFF-001"],
+        "answers the staff list as text/plain";
+    StaffListEmpty200 => "staff-list-empty-200", ["STAFF-001"],
+        "answers the staff list with 200 and no body";
+    StaffList204 => "staff-list-204", ["STAFF-001"],
+        "answers the staff list with 204 No Content";
+    StaffListRedirectLoop => "staff-list-redirect-loop", ["STAFF-001"],
+        "redirects the staff list to itself, forever";
+    StaffListRedirectOtherHost => "staff-list-redirect-other-host", ["STAFF-001"],
+        "redirects the staff list to another host";
+    StaffListGzipBomb => "staff-list-gzip-bomb", ["STAFF-001"],
+        "answers the staff list with 32 MiB of zeros, gzip-compressed, unasked";
+    StaffListLongHeaders => "staff-list-long-headers", [],
+        "answers the staff list with a 1 MiB header";
     RejectUnowned => "reject-unowned", ["LEAD-002", "LEAD-003"],
         "rejects prospects that have no owner with 422";
     NullOwner500 => "null-owner-500", ["LEAD-002", "LEAD-003"],
@@ -119,6 +147,20 @@ impl Fault {
             | Fault::StaffList500
             | Fault::StaffMissingEmail
             | Fault::SlowStaffList => caps.staff_owner,
+            Fault::StaffListNoAnswer
+            | Fault::StaffListStalledBody
+            | Fault::StaffListHugeBody
+            | Fault::StaffListResetMidResponse
+            | Fault::StaffListInvalidJson
+            | Fault::StaffListWrongShape
+            | Fault::StaffListHtml200
+            | Fault::StaffListWrongContentType
+            | Fault::StaffListEmpty200
+            | Fault::StaffList204
+            | Fault::StaffListRedirectLoop
+            | Fault::StaffListRedirectOtherHost
+            | Fault::StaffListGzipBomb
+            | Fault::StaffListLongHeaders => caps.staff_owner,
             Fault::StaffPaginationTruncated
             | Fault::StaffPaginationLoop
             | Fault::StaffDuplicateAcrossPages => caps.staff_owner && paged_staff,
@@ -148,6 +190,38 @@ impl Fault {
             Fault::RejectMember => caps.members,
             Fault::AuthNotEnforced => profile.auth.scheme != AuthScheme::None,
             Fault::Malformed500 | Fault::Flaky | Fault::Slow => true,
+        }
+    }
+
+    /// Whether this is one of the hostile answers to the staff list (see `partner::hostile`).
+    pub fn is_hostile(self) -> bool {
+        self.name().starts_with("staff-list-") && !matches!(self, Fault::StaffList500)
+    }
+
+    /// Whether the fault shows only as missing answers: the rules it touches end in `error`
+    /// (we could not check), not `fail`.
+    pub fn shows_as_errors(self) -> bool {
+        matches!(
+            self,
+            Fault::Slow
+                | Fault::StaffListNoAnswer
+                | Fault::StaffListStalledBody
+                | Fault::StaffListResetMidResponse
+                | Fault::StaffListLongHeaders
+        )
+    }
+
+    /// The rules that must end in `error` when this fault alone is on.
+    pub fn expected_errors(self, profile: &Profile) -> BTreeSet<String> {
+        match self {
+            fault
+                if fault.is_hostile()
+                    && fault.shows_as_errors()
+                    && profile.capabilities.staff_owner =>
+            {
+                ["STAFF-001"].iter().map(|id| (*id).to_owned()).collect()
+            }
+            _ => BTreeSet::new(),
         }
     }
 

@@ -61,6 +61,18 @@ pub(super) async fn handle(state: &PartnerState, request: Request) -> Result<Res
     if matched.kind == OperationKind::StaffList && shared.fault(Fault::StaffList500) {
         return Err(ApiError::internal("the staff list is unavailable"));
     }
+    if matched.kind == OperationKind::StaffList {
+        for fault in Fault::ALL
+            .iter()
+            .filter(|f| f.is_hostile() && shared.fault(**f))
+        {
+            if let Some(response) =
+                super::hostile::answer(*fault, &path, shared.options.slow_delay).await
+            {
+                return Ok(response);
+            }
+        }
+    }
     let operation = shared
         .profile
         .operation(matched.kind)

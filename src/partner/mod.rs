@@ -4,6 +4,7 @@
 mod error;
 pub mod faults;
 mod handlers;
+mod hostile;
 pub mod paging;
 pub mod sandbox;
 pub mod store;
@@ -94,6 +95,9 @@ impl PartnerState {
         credentials: Credentials,
         options: PartnerOptions,
     ) -> Self {
+        if options.faults.has(Fault::StaffListGzipBomb) {
+            hostile::gzip_bomb();
+        }
         let routes = profile
             .operations
             .iter()

@@ -133,9 +133,16 @@ pub fn render(report: &RunReport, style: Style) -> String {
     let verdict = match report.exit_code {
         exit_codes::CONFORMANT => style.paint(Outcome::Pass, "CONFORMANT"),
         exit_codes::NOT_CONFORMANT => style.paint(Outcome::Fail, "NOT CONFORMANT"),
+        _ if report.unreachable.is_some() => style.paint(
+            Outcome::Error,
+            "NOT CHECKED (the partner could not be reached)",
+        ),
         _ => style.paint(
             Outcome::Error,
-            "NOT CHECKED (the run could not be completed)",
+            &format!(
+                "INCOMPLETE ({} rule(s) could not be checked)",
+                report.totals.error
+            ),
         ),
     };
     let _ = writeln!(out, "result: {verdict} (exit {})", report.exit_code);
