@@ -158,6 +158,7 @@ pub async fn certify(
             base_url: client.redactor().text(&base_url),
             mock: options.mock,
             faults: options.faults.names(),
+            insecure: options.limits.insecure,
         },
         seed: options.seed,
         scenario: scenario.name.clone(),

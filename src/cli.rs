@@ -78,6 +78,9 @@ pub struct CertifyArgs {
     /// The whole run's deadline in milliseconds; requests after it are not sent.
     #[arg(long)]
     pub deadline_ms: Option<u64>,
+    /// Accept invalid TLS certificates (self-signed sandboxes); every report says so.
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 /// `spoke selftest`.
@@ -396,6 +399,8 @@ fn run_certify(args: CertifyArgs) -> Result<i32, Failure> {
         limits: ClientLimits {
             request_timeout: Duration::from_millis(args.timeout_ms),
             deadline: args.deadline_ms.map(Duration::from_millis),
+            insecure: args.insecure,
+            jitter_seed: seed,
             ..ClientLimits::default()
         },
         latency_budget: Duration::from_millis(args.latency_budget_ms),

@@ -461,7 +461,12 @@ impl PartnerClient {
                 ),
                 true,
             )),
-            _ => self.receive(request).await,
+            _ => {
+                let waited = remaining.map_or(self.limits.request_timeout, |remaining| {
+                    remaining.min(self.limits.request_timeout)
+                });
+                self.receive(request, waited).await
+            }
         };
         exchange.duration_ms = started.elapsed().as_millis() as u64;
         match outcome {
@@ -530,14 +535,17 @@ impl PartnerClient {
     async fn receive(
         &self,
         request: reqwest::RequestBuilder,
+        waited: Duration,
     ) -> Result<(u16, Vec<(String, String)>, Vec<u8>, bool), (String, bool)> {
         let describe = |error: reqwest::Error| {
             let timed_out = error.is_timeout();
-            let message = if timed_out {
+            let message = if timed_out && waited < self.limits.request_timeout {
                 format!(
-                    "no answer within {} ms",
-                    self.limits.request_timeout.as_millis()
+                    "no answer within {} ms, when the run's deadline passed",
+                    waited.as_millis()
                 )
+            } else if timed_out {
+                format!("no answer within {} ms", waited.as_millis())
             } else if error.is_connect() {
                 format!("cannot connect: {}", innermost(&error))
             } else {

@@ -14,6 +14,12 @@ pub fn render(report: &RunReport) -> String {
         report.partner.name, report.partner.profile
     ));
     suite.set_time(Duration::from_millis(report.duration_ms));
+    if report.partner.insecure {
+        suite.add_property(quick_junit::Property::new(
+            "tls-verified",
+            "false (--insecure)",
+        ));
+    }
     for entry in &report.verdicts {
         let mut status = match entry.outcome {
             Outcome::Pass | Outcome::Warn => TestCaseStatus::success(),

@@ -60,6 +60,8 @@ pub struct PartnerInfo {
     pub mock: bool,
     /// Mock faults switched on.
     pub faults: Vec<String>,
+    /// TLS certificates were not verified (`--insecure`).
+    pub insecure: bool,
 }
 
 /// A verdict with the rule's catalog entry and ways to reproduce it.

@@ -48,6 +48,16 @@ pub fn render(report: &RunReport, style: Style) -> String {
             ""
         }
     );
+    if partner.insecure {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.paint(
+                Outcome::Warn,
+                "TLS certificates were NOT verified (--insecure): the verdicts say nothing about the partner's TLS"
+            )
+        );
+    }
     if !partner.faults.is_empty() {
         let _ = writeln!(out, "mock faults: {}", partner.faults.join(", "));
     }

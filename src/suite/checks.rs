@@ -1269,6 +1269,9 @@ fn no_transient_errors(context: &Context<'_>) -> Finding {
         .filter_map(|e| e.retry_of)
         .collect();
     let answered = partner_calls(context).count();
+    if answered == 0 {
+        return not_run("no call was answered");
+    }
     if retried.is_empty() {
         return Finding::Pass {
             reason: format!("{answered} calls, none answered 503 or 429"),
@@ -1287,6 +1290,18 @@ fn no_transient_errors(context: &Context<'_>) -> Finding {
 
 fn resend_creates_no_duplicate(context: &Context<'_>) -> Finding {
     let Some(probe) = &context.observations.probes.retry else {
+        let unanswered: Vec<usize> = context
+            .observations
+            .deliveries
+            .iter()
+            .filter_map(|d| d.create.as_ref().err().map(|e| e.exchange))
+            .collect();
+        if !unanswered.is_empty() {
+            return Finding::Error {
+                reason: "no save got an answer, so no resend could be tried".into(),
+                evidence: unanswered,
+            };
+        }
         return Finding::Inconclusive {
             reason: "no record with an external id was saved, so no resend could be tried".into(),
         };
@@ -1334,6 +1349,9 @@ fn resend_creates_no_duplicate(context: &Context<'_>) -> Finding {
 }
 
 fn behaves_as_declared(context: &Context<'_>) -> Finding {
+    if partner_calls(context).next().is_none() {
+        return not_run("no call was answered");
+    }
     let mut contradictions: Vec<&Exchange> = Vec::new();
     for exchange in context.exchanges {
         let (Some(key), Some(status)) = (&exchange.operation, exchange.status) else {

@@ -3,6 +3,7 @@
 mod certify;
 mod client;
 mod helpers;
+mod hostile;
 mod openapi;
 mod partner;
 mod profiles;

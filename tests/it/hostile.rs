@@ -1,0 +1,129 @@
+//! A partner that misbehaves on the wire: each behaviour gets a clear verdict on the staff list,
+//! and the run goes on with the other rules.
+
+use spoke::certify::{certify, CertifyOptions};
+use spoke::connector::ClientLimits;
+use spoke::partner::{Fault, Sandbox};
+use spoke::profile::Profile;
+use spoke::report::model::RunReport;
+use spoke::suite::Outcome;
+use std::time::{Duration, Instant};
+
+async fn run_with(fault: Fault) -> (RunReport, Duration) {
+    let options = CertifyOptions {
+        profile: Profile::reference(),
+        profile_arg: None,
+        base_url: None,
+        mock: true,
+        sandbox: Sandbox::default_seed(),
+        faults: [fault].into_iter().collect(),
+        seed: 11,
+        only: Vec::new(),
+        limits: ClientLimits {
+            request_timeout: Duration::from_millis(300),
+            max_body: 1024 * 1024,
+            ..ClientLimits::default()
+        },
+        latency_budget: Duration::from_secs(2),
+        disabled_checks: Vec::new(),
+    };
+    let started = Instant::now();
+    let report = tokio::time::timeout(Duration::from_secs(20), certify(options, &()))
+        .await
+        .expect("the run ends")
+        .expect("the run starts");
+    (report, started.elapsed())
+}
+
+async fn assert_verdict(fault: Fault, outcome: Outcome, reason: &str) {
+    let (report, took) = run_with(fault).await;
+    let staff = report
+        .verdicts
+        .iter()
+        .find(|v| v.rule == "STAFF-001")
+        .unwrap();
+    assert_eq!(staff.outcome, outcome, "{fault}: {}", staff.reason);
+    assert!(
+        staff.reason.contains(reason),
+        "{fault}: `{}` does not say `{reason}`",
+        staff.reason
+    );
+    assert!(!staff.evidence.is_empty(), "{fault}: no evidence");
+    // The run goes on: rules that do not need the staff list are still judged.
+    for rule in ["LEAD-002", "SRC-001", "MEM-001"] {
+        let verdict = report.verdicts.iter().find(|v| v.rule == rule).unwrap();
+        assert_eq!(
+            verdict.outcome,
+            Outcome::Pass,
+            "{fault}: {rule}: {}",
+            verdict.reason
+        );
+    }
+    let expected_exit = if outcome == Outcome::Fail { 1 } else { 3 };
+    assert_eq!(report.exit_code, expected_exit, "{fault}");
+    assert!(took < Duration::from_secs(10), "{fault}: took {took:?}");
+}
+
+macro_rules! hostile {
+    ($($name:ident: $fault:ident => $outcome:ident, $reason:literal;)*) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                assert_verdict(Fault::$fault, Outcome::$outcome, $reason).await;
+            }
+        )*
+    };
+}
+
+hostile! {
+    no_answer_at_all_is_an_error_at_the_timeout: StaffListNoAnswer => Error, "no answer within 300 ms";
+    headers_then_a_stalled_body_is_an_error_at_the_timeout: StaffListStalledBody => Error, "no answer within 300 ms";
+    a_body_larger_than_the_cap_fails: StaffListHugeBody => Fail, "over the 1048576-byte limit";
+    a_reset_mid_response_is_an_error: StaffListResetMidResponse => Error, "got no answer";
+    invalid_json_fails: StaffListInvalidJson => Fail, "not JSON";
+    json_of_the_wrong_shape_fails: StaffListWrongShape => Fail, "expected an array at `data`, found an object";
+    an_html_error_page_with_200_fails: StaffListHtml200 => Fail, "HTML page";
+    a_wrong_content_type_fails: StaffListWrongContentType => Fail, "content-type is `text/plain`";
+    an_empty_200_fails: StaffListEmpty200 => Fail, "no body";
+    a_204_where_a_body_is_needed_fails: StaffList204 => Fail, "no body";
+    a_redirect_loop_fails: StaffListRedirectLoop => Fail, "redirects did not end within 5 hops";
+    a_redirect_to_another_host_fails_and_is_not_followed: StaffListRedirectOtherHost => Fail, "leaves the partner's origin";
+    a_gzip_bomb_is_not_unpacked: StaffListGzipBomb => Fail, "compressed (content-encoding gzip)";
+    extremely_long_headers_are_an_error: StaffListLongHeaders => Error, "message head is too large";
+}
+
+#[tokio::test]
+async fn a_partner_that_never_answers_ends_at_the_deadline_with_exit_3() {
+    let mut options = CertifyOptions {
+        profile: Profile::reference(),
+        profile_arg: None,
+        base_url: None,
+        mock: true,
+        sandbox: Sandbox::default_seed(),
+        faults: [Fault::Slow].into_iter().collect(),
+        seed: 1,
+        only: Vec::new(),
+        limits: ClientLimits::default(),
+        latency_budget: Duration::from_secs(2),
+        disabled_checks: Vec::new(),
+    };
+    options.limits.deadline = Some(Duration::from_millis(700));
+    let started = Instant::now();
+    let report = certify(options, &()).await.unwrap();
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert_eq!(report.exit_code, 3);
+    assert!(report.unreachable.is_some());
+    assert!(report.verdicts.iter().all(|v| matches!(
+        v.outcome,
+        Outcome::Error | Outcome::Skip | Outcome::Inconclusive
+    )));
+    let last = report.exchanges.last().unwrap();
+    assert!(
+        last.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("deadline"),
+        "{last:?}"
+    );
+}
