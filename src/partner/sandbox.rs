@@ -76,8 +76,13 @@ pub enum SandboxError {
 impl Sandbox {
     /// The embedded default sandbox.
     pub fn default_seed() -> Sandbox {
-        Sandbox::parse("default.toml", DEFAULT_SANDBOX)
-            .expect("the embedded sandbox is valid (checked by tests)")
+        static PARSED: std::sync::OnceLock<Sandbox> = std::sync::OnceLock::new();
+        PARSED
+            .get_or_init(|| {
+                Sandbox::parse("default.toml", DEFAULT_SANDBOX)
+                    .expect("the embedded sandbox is valid (checked by tests)")
+            })
+            .clone()
     }
 
     /// Loads a sandbox file.
