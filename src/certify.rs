@@ -101,13 +101,12 @@ pub async fn certify(
         (None, None) => options.profile.partner.base_url.clone(),
     };
     let profile = Arc::new(options.profile.clone());
-    let client = PartnerClient::new(
-        profile.clone(),
-        &base_url,
-        credentials,
-        options.limits.clone(),
-    )
-    .map_err(CertifyError::Invalid)?;
+    let limits = ClientLimits {
+        jitter_seed: options.seed,
+        ..options.limits.clone()
+    };
+    let client = PartnerClient::new(profile.clone(), &base_url, credentials, limits)
+        .map_err(CertifyError::Invalid)?;
     let scenario = Scenario::core();
     let observations = run_session(&client, options.seed, &scenario, progress).await;
     if let Some(running) = running {

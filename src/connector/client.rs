@@ -330,6 +330,13 @@ impl PartnerClient {
         Ok(url)
     }
 
+    /// Time left before the run's deadline, if it has one.
+    fn time_left(&self) -> Option<Duration> {
+        self.limits
+            .deadline
+            .map(|deadline| deadline.saturating_sub(self.started.elapsed()))
+    }
+
     /// Why a redirect came back unfollowed.
     fn unfollowed_redirect(&self, location: Option<&str>) -> String {
         let Some(location) = location else {
@@ -398,7 +405,8 @@ impl PartnerClient {
                 .unwrap_or_else(|| {
                     backoff + jitter(self.limits.jitter_seed, answer.exchange, backoff)
                 })
-                .min(self.limits.max_retry_wait);
+                .min(self.limits.max_retry_wait)
+                .min(self.time_left().unwrap_or(Duration::MAX));
             tokio::time::sleep(wait).await;
             retry_of = Some(answer.exchange);
         }
@@ -416,10 +424,7 @@ impl PartnerClient {
         let method_value =
             reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
         let mut request = self.http.request(method_value, url.clone());
-        let remaining = self
-            .limits
-            .deadline
-            .map(|deadline| deadline.saturating_sub(self.started.elapsed()));
+        let remaining = self.time_left();
         if let Some(remaining) = remaining {
             request = request.timeout(remaining.min(self.limits.request_timeout));
         }

@@ -1253,3 +1253,65 @@ async fn the_id_is_the_last_path_segment_of_any_location_form() {
         server.verify().await;
     }
 }
+
+/// A responder that answers 503 with `Retry-After: 1` first, then the staff list.
+struct BusyOnce(std::sync::atomic::AtomicUsize);
+
+impl Respond for BusyOnce {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        if self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            ResponseTemplate::new(503).insert_header("retry-after", "1")
+        } else {
+            ok_json(json!({ "data": staff(&[1]) }))
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_503_with_retry_after_is_retried_after_the_wait_and_both_attempts_are_recorded() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/staff"))
+        .respond_with(BusyOnce(Default::default()))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let profile = profile(NO_AUTH, &staff_list(r#"list = "data""#));
+    let client = client(profile, &server);
+    let started = Instant::now();
+    let outcome = client
+        .list_all(OperationKind::StaffList, "staff sync")
+        .await;
+    assert_eq!(outcome.failure, None);
+    assert_eq!(ids(&outcome), expected_ids(&[1]));
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "Retry-After was not honoured"
+    );
+    let exchanges = client.recorder().snapshot();
+    assert_eq!(exchanges.len(), 2);
+    assert_eq!(exchanges[0].status, Some(503));
+    assert_eq!(exchanges[1].retry_of, Some(exchanges[0].id));
+}
+
+#[tokio::test]
+async fn retry_waits_never_outlast_the_run_deadline() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/staff"))
+        .respond_with(ResponseTemplate::new(503).insert_header("retry-after", "60"))
+        .mount(&server)
+        .await;
+    let profile = profile(NO_AUTH, &staff_list(r#"list = "data""#));
+    let limits = ClientLimits {
+        deadline: Some(Duration::from_millis(400)),
+        ..ClientLimits::default()
+    };
+    let client = client_at(profile, &server.uri(), Credentials::None, limits);
+    let started = Instant::now();
+    let outcome = client
+        .list_all(OperationKind::StaffList, "staff sync")
+        .await;
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(outcome.failure.is_some());
+}
