@@ -286,6 +286,15 @@ impl PartnerClient {
         self.profile.operation(kind)
     }
 
+    /// The operation, or the error of calling one the profile does not declare.
+    fn declared(&self, kind: OperationKind) -> Result<&Operation, CallError> {
+        self.operation(kind).ok_or_else(|| CallError {
+            exchange: 0,
+            message: format!("the profile declares no {}", kind.key()),
+            timed_out: false,
+        })
+    }
+
     /// The URL of an operation with its slots filled, plus extra query parameters.
     fn url_for(
         &self,
@@ -592,11 +601,7 @@ impl PartnerClient {
         extra_query: &[(String, String)],
         body: Option<&Value>,
     ) -> Result<Answer, CallError> {
-        let operation = self.operation(kind).ok_or_else(|| CallError {
-            exchange: 0,
-            message: format!("the profile declares no {}", kind.key()),
-            timed_out: false,
-        })?;
+        let operation = self.declared(kind)?;
         let url = self
             .url_for(operation, id, email, extra_query)
             .map_err(|message| CallError {
@@ -622,11 +627,7 @@ impl PartnerClient {
         purpose: &str,
         body: &str,
     ) -> Result<Answer, CallError> {
-        let operation = self.operation(kind).ok_or_else(|| CallError {
-            exchange: 0,
-            message: format!("the profile declares no {}", kind.key()),
-            timed_out: false,
-        })?;
+        let operation = self.declared(kind)?;
         let url = self
             .url_for(operation, None, None, &[])
             .map_err(|message| CallError {
@@ -878,11 +879,7 @@ impl PartnerClient {
         record: &Record,
         id: Option<&str>,
     ) -> Result<Saved, CallError> {
-        let operation = self.operation(kind).ok_or_else(|| CallError {
-            exchange: 0,
-            message: format!("the profile declares no {}", kind.key()),
-            timed_out: false,
-        })?;
+        let operation = self.declared(kind)?;
         let codec = self.profile.codec(kind.record());
         let mut to_send = record.clone();
         match id {

@@ -499,6 +499,20 @@ fn read_failure(delivery: &Delivery) -> Option<(String, Vec<usize>, bool)> {
     }
 }
 
+/// Records a failed read-back of `delivery` (an error without an answer, else broken);
+/// returns whether there was one.
+fn read_failed(tally: &mut Tally, delivery: &Delivery) -> bool {
+    let Some((reason, evidence, is_error)) = read_failure(delivery) else {
+        return false;
+    };
+    if is_error {
+        tally.error(reason, evidence);
+    } else {
+        tally.broken(reason, evidence);
+    }
+    true
+}
+
 fn matched_owner_kept(context: &Context<'_>) -> Finding {
     if let Some(staff) = &context.observations.staff {
         if let Some(finding) = depends_on_list(&staff.list, "STAFF-001") {
@@ -526,12 +540,7 @@ fn matched_owner_kept(context: &Context<'_>) -> Finding {
         if !judge_accepted(&mut tally, delivery) {
             continue;
         }
-        if let Some((reason, evidence, is_error)) = read_failure(delivery) {
-            if is_error {
-                tally.error(reason, evidence);
-            } else {
-                tally.broken(reason, evidence);
-            }
+        if read_failed(&mut tally, delivery) {
             continue;
         }
         if let Some((stored, exchange)) = stored_view(delivery) {
@@ -803,12 +812,7 @@ fn update_in_place(context: &Context<'_>, kind: RecordKind) -> Finding {
                 }
             }
         }
-        if let Some((reason, evidence, is_error)) = read_failure(delivery) {
-            if is_error {
-                tally.error(reason, evidence);
-            } else {
-                tally.broken(reason, evidence);
-            }
+        if read_failed(&mut tally, delivery) {
             continue;
         }
         if let Some(Ok((answer, Some(read)))) = &delivery.read {
@@ -869,13 +873,8 @@ fn prospect_round_trip(context: &Context<'_>) -> Finding {
         if delivery.id().is_none() {
             continue;
         }
-        if let Some((reason, evidence, is_error)) = read_failure(delivery) {
+        if read_failed(&mut tally, delivery) {
             tally.cases += 1;
-            if is_error {
-                tally.error(reason, evidence);
-            } else {
-                tally.broken(reason, evidence);
-            }
             continue;
         }
         let Some(Ok((answer, Some(read)))) = &delivery.read else {
@@ -1028,12 +1027,7 @@ fn sources_match_ignoring_case(context: &Context<'_>) -> Finding {
         if !judge_accepted(&mut tally, delivery) {
             continue;
         }
-        if let Some((reason, evidence, is_error)) = read_failure(delivery) {
-            if is_error {
-                tally.error(reason, evidence);
-            } else {
-                tally.broken(reason, evidence);
-            }
+        if read_failed(&mut tally, delivery) {
             continue;
         }
         if let Some((stored, exchange)) = stored_view(delivery) {
