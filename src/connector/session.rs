@@ -192,13 +192,24 @@ impl Progress for () {
     fn step(&self, _: &str) {}
 }
 
-/// Runs one Connector session: discover, build the world, sync, deliver.
-pub async fn run_session(
+/// The world and the syncs that precede delivery.
+#[derive(Debug, Clone)]
+pub struct Synced {
+    /// The world InTouch built around the sandbox.
+    pub world: World,
+    /// The staff sync, where owners are supported.
+    pub staff: Option<StaffSync>,
+    /// The lead-source sync, where sources are supported.
+    pub sources: Option<SourceSync>,
+}
+
+/// Discovers the sandbox, builds the world, and runs the staff and lead-source syncs.
+pub async fn sync(
     client: &PartnerClient,
     seed: u64,
     scenario: &Scenario,
     progress: &dyn Progress,
-) -> Observations {
+) -> Synced {
     let profile = client.profile().clone();
     let caps = profile.capabilities;
     let has = |kind: OperationKind| profile.operation(kind).is_some();
@@ -261,11 +272,30 @@ pub async fn run_session(
         Some(list) => Some(sync_staff(client, &world, list, progress).await),
         None => None,
     };
-    let mut sources = if caps.lead_source {
+    let sources = if caps.lead_source {
         Some(sync_sources(client, &world, source_list, progress).await)
     } else {
         None
     };
+    Synced {
+        world,
+        staff,
+        sources,
+    }
+}
+
+/// Runs one Connector session: discover, build the world, sync, deliver.
+pub async fn run_session(
+    client: &PartnerClient,
+    seed: u64,
+    scenario: &Scenario,
+    progress: &dyn Progress,
+) -> Observations {
+    let Synced {
+        world,
+        staff,
+        mut sources,
+    } = sync(client, seed, scenario, progress).await;
 
     let mut deliveries = Vec::new();
     for lead in &world.prospects {
@@ -558,15 +588,27 @@ async fn sync_sources(
     }
 }
 
-async fn deliver(
-    client: &PartnerClient,
+/// A record ready to send: canonical fields the profile maps, owner and source as the
+/// partner references them, and what they should resolve to.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The record to send.
+    pub sent: Record,
+    /// The partner staff id the owner should resolve to.
+    pub expected_owner: Option<String>,
+    /// The partner source (id, name) the source should resolve to.
+    pub expected_source: Option<(String, String)>,
+}
+
+/// Prepares `lead` for sending as a `kind` record, with the owner and source the syncs found.
+pub fn prepare(
+    profile: &crate::profile::Profile,
     world: &World,
     lead: &intouch::Lead,
     kind: RecordKind,
     staff: Option<&StaffSync>,
     sources: Option<&SourceSync>,
-) -> Delivery {
-    let profile = client.profile();
+) -> Prepared {
     let mut sent = lead.record.clone();
     if kind == RecordKind::Member {
         for field in [Field::TrialStart, Field::TrialEnd] {
@@ -610,6 +652,27 @@ async fn deliver(
             expected_source = Some((id, partner_name));
         }
     }
+    Prepared {
+        sent,
+        expected_owner,
+        expected_source,
+    }
+}
+
+async fn deliver(
+    client: &PartnerClient,
+    world: &World,
+    lead: &intouch::Lead,
+    kind: RecordKind,
+    staff: Option<&StaffSync>,
+    sources: Option<&SourceSync>,
+) -> Delivery {
+    let profile = client.profile();
+    let Prepared {
+        sent,
+        expected_owner,
+        expected_source,
+    } = prepare(profile, world, lead, kind, staff, sources);
     let create_kind = profile
         .create_operation(kind)
         .expect("validated profiles can create what they carry");
