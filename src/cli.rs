@@ -31,6 +31,9 @@ pub enum Command {
     Certify(CertifyArgs),
     /// Print the rule catalog.
     Rules(RulesArgs),
+    /// Stream leads through the Connector into a partner at a given concurrency and rate, with
+    /// retries, a latency histogram and an exactly-once audit.
+    Simulate(SimulateArgs),
     /// Prove the suite's detection power: certify every fixture profile against the mock
     /// partner, clean and with each applicable fault, and compare with the catalog.
     Selftest(SelftestArgs),
@@ -81,6 +84,103 @@ pub struct CertifyArgs {
     /// Accept invalid TLS certificates (self-signed sandboxes); every report says so.
     #[arg(long)]
     pub insecure: bool,
+}
+
+/// `spoke simulate`.
+#[derive(Debug, clap::Args)]
+pub struct SimulateArgs {
+    /// The partner's profile (default: the reference profile against the built-in mock).
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
+    /// The partner's API root (default: the profile's base-url).
+    #[arg(long, conflicts_with = "mock")]
+    pub base_url: Option<String>,
+    /// Run against the built-in mock partner serving the profile.
+    #[arg(long)]
+    pub mock: bool,
+    /// Mock faults to switch on, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub fault: Vec<String>,
+    /// The mock partner's sandbox seed file.
+    #[arg(long)]
+    pub sandbox: Option<PathBuf>,
+    /// Prospects to deliver.
+    #[arg(long, default_value_t = 1000)]
+    pub leads: usize,
+    /// Members to deliver.
+    #[arg(long, default_value_t = 0)]
+    pub members: usize,
+    /// Deliveries in flight at once.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Deliveries started per second at most.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Stop starting deliveries after this long (e.g. 30s, 2m, 500ms).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Seed of the leads.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Resends of one delivery after a 5xx, a timeout or a broken connection.
+    #[arg(long, default_value_t = 5)]
+    pub retries: u32,
+    /// Per-request timeout in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    pub timeout_ms: u64,
+    /// Write the figures as JSON: json:PATH.
+    #[arg(long = "report", value_name = "json:PATH")]
+    pub report: Option<String>,
+    /// The mock partner's sandbox generated instead: `STAFF,SOURCES` (e.g. 100000,10000).
+    #[arg(long, value_name = "STAFF,SOURCES", value_parser = parse_synthetic, conflicts_with = "sandbox")]
+    pub synthetic: Option<(usize, usize)>,
+}
+
+fn parse_synthetic(text: &str) -> Result<(usize, usize), String> {
+    let (staff, sources) = text
+        .split_once(',')
+        .ok_or_else(|| format!("`{text}`: expected STAFF,SOURCES, e.g. 100000,10000"))?;
+    let number = |part: &str| {
+        part.trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n <= 10_000_000)
+            .ok_or_else(|| format!("`{part}` is not a count up to 10000000"))
+    };
+    Ok((number(staff)?, number(sources)?))
+}
+
+/// The mock partner's sandbox: a file, a generated one, or the built-in default.
+fn load_sandbox(
+    path: Option<&PathBuf>,
+    synthetic: Option<(usize, usize)>,
+) -> Result<Sandbox, Failure> {
+    match (path, synthetic) {
+        (Some(path), _) => Sandbox::load(path).map_err(Failure::invalid),
+        (None, Some((staff, sources))) => Ok(Sandbox::synthetic(staff, sources)),
+        (None, None) => Ok(Sandbox::default_seed()),
+    }
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .map_or((text, "s"), |at| text.split_at(at));
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (e.g. 30s, 2m, 500ms)"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        other => return Err(format!("`{other}` is not a unit (ms, s, m, h)")),
+    };
+    if !(0.0..=86_400.0).contains(&seconds) {
+        return Err(format!("`{text}` is out of range"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
 }
 
 /// `spoke selftest`.
@@ -135,6 +235,9 @@ pub struct PartnerArgs {
     /// List the faults and the rules that catch them, then exit.
     #[arg(long)]
     pub list_faults: bool,
+    /// A generated sandbox instead: `STAFF,SOURCES` (e.g. 100000,10000), for scale runs.
+    #[arg(long, value_name = "STAFF,SOURCES", value_parser = parse_synthetic, conflicts_with = "sandbox")]
+    pub synthetic: Option<(usize, usize)>,
 }
 
 /// `spoke profile ...`.
@@ -177,6 +280,7 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
     match cli.command {
         Command::Certify(args) => run_certify(args),
         Command::Rules(args) => print_rules(args),
+        Command::Simulate(args) => run_simulate(args),
         Command::Selftest(args) => run_selftest(args),
         Command::Partner(args) => run_partner(args),
         Command::Profile(ProfileCommand::Check { file }) => check_profile(&file),
@@ -239,10 +343,7 @@ fn run_partner(args: PartnerArgs) -> Result<i32, Failure> {
     }
     let faults = parse_faults(&args.fault)?;
     let profile = load_profile(args.profile.as_ref())?;
-    let sandbox = match &args.sandbox {
-        Some(path) => Sandbox::load(path).map_err(Failure::invalid)?,
-        None => Sandbox::default_seed(),
-    };
+    let sandbox = load_sandbox(args.sandbox.as_ref(), args.synthetic)?;
     let credentials = Credentials::resolve(&profile.auth, |name| std::env::var(name).ok())
         .map_err(|error| {
             Failure::invalid(anyhow::anyhow!(
@@ -382,10 +483,7 @@ fn run_certify(args: CertifyArgs) -> Result<i32, Failure> {
             "--timeout-ms must be at least 1"
         )));
     }
-    let sandbox = match &args.sandbox {
-        Some(path) => Sandbox::load(path).map_err(Failure::invalid)?,
-        None => Sandbox::default_seed(),
-    };
+    let sandbox = load_sandbox(args.sandbox.as_ref(), None)?;
     let seed = args.seed.unwrap_or_else(random_seed);
     let options = CertifyOptions {
         profile,
@@ -473,6 +571,127 @@ fn run_selftest(args: SelftestArgs) -> Result<i32, Failure> {
         .map_err(|error| Failure::run(anyhow::anyhow!("{error}")))?;
     print!("{}", matrix.render());
     Ok(if matrix.passed() {
+        exit_codes::CONFORMANT
+    } else {
+        exit_codes::NOT_CONFORMANT
+    })
+}
+
+/// A progress bar on a terminal; a plain line every two seconds elsewhere.
+struct LoadProgressDisplay {
+    bar: Option<indicatif::ProgressBar>,
+    last_line: std::sync::Mutex<std::time::Instant>,
+    total: std::sync::atomic::AtomicUsize,
+}
+
+impl crate::simulate::LoadProgress for LoadProgressDisplay {
+    fn start(&self, total: usize) {
+        self.total
+            .store(total, std::sync::atomic::Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            bar.set_length(total as u64);
+        }
+    }
+
+    fn update(&self, done: usize, retried: usize, failed: usize) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(done as u64);
+            bar.set_message(format!("{retried} retried, {failed} failed"));
+            return;
+        }
+        let Ok(mut last) = self.last_line.lock() else {
+            return;
+        };
+        if last.elapsed() >= Duration::from_secs(2) {
+            *last = std::time::Instant::now();
+            eprintln!(
+                "simulate: {done}/{} delivered or failed, {retried} retried, {failed} failed",
+                self.total.load(std::sync::atomic::Ordering::Relaxed)
+            );
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn run_simulate(args: SimulateArgs) -> Result<i32, Failure> {
+    let profile = load_profile(args.profile.as_ref())?;
+    let mock = args.mock || args.profile.is_none();
+    let faults = parse_faults(&args.fault)?;
+    if !mock && (!faults.names().is_empty() || args.sandbox.is_some() || args.synthetic.is_some()) {
+        return Err(Failure::invalid(anyhow::anyhow!(
+            "--fault, --sandbox and --synthetic shape the mock partner: add --mock"
+        )));
+    }
+    if args.concurrency == 0 || args.timeout_ms == 0 {
+        return Err(Failure::invalid(anyhow::anyhow!(
+            "--concurrency and --timeout-ms must be at least 1"
+        )));
+    }
+    let report_path = match &args.report {
+        None => None,
+        Some(target) => Some(
+            target
+                .strip_prefix("json:")
+                .filter(|path| !path.is_empty())
+                .map(PathBuf::from)
+                .ok_or_else(|| {
+                    Failure::invalid(anyhow::anyhow!("--report `{target}`: expected json:PATH"))
+                })?,
+        ),
+    };
+    let sandbox = load_sandbox(args.sandbox.as_ref(), args.synthetic)?;
+    let options = crate::simulate::SimulateOptions {
+        profile,
+        base_url: args.base_url.clone(),
+        mock,
+        sandbox,
+        faults,
+        seed: args.seed,
+        leads: args.leads,
+        members: args.members,
+        concurrency: args.concurrency,
+        rate: args.rate,
+        duration: args.duration,
+        limits: ClientLimits {
+            request_timeout: Duration::from_millis(args.timeout_ms),
+            ..ClientLimits::default()
+        },
+        retries: args.retries,
+    };
+    let on_terminal = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+    let progress = LoadProgressDisplay {
+        bar: on_terminal.then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            if let Ok(style) =
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} {msg}")
+            {
+                bar.set_style(style);
+            }
+            bar
+        }),
+        last_line: std::sync::Mutex::new(std::time::Instant::now()),
+        total: Default::default(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Failure::run)?;
+    let report = runtime
+        .block_on(crate::simulate::simulate(options, &progress))
+        .map_err(|message| Failure::run(anyhow::anyhow!(message)))?;
+    print!("{}", report.render());
+    if let Some(path) = report_path {
+        let json = serde_json::to_string_pretty(&report).map_err(Failure::run)?;
+        std::fs::write(&path, json).map_err(|error| {
+            Failure::run(anyhow::anyhow!("cannot write {}: {error}", path.display()))
+        })?;
+    }
+    Ok(if report.clean() {
         exit_codes::CONFORMANT
     } else {
         exit_codes::NOT_CONFORMANT

@@ -13,4 +13,5 @@ pub mod partner;
 pub mod profile;
 pub mod report;
 pub mod selftest;
+pub mod simulate;
 pub mod suite;

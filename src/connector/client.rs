@@ -13,6 +13,7 @@ use crate::profile::{
 use reqwest::Url;
 use serde_json::Value;
 use std::collections::BTreeSet;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -49,7 +50,7 @@ impl Default for ClientLimits {
             request_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
             max_body: 8 * 1024 * 1024,
-            max_pages: 2_000,
+            max_pages: 50_000,
             retries: 2,
             retry_backoff: Duration::from_millis(50),
             max_retry_wait: Duration::from_secs(5),
@@ -486,13 +487,15 @@ impl PartnerClient {
         match outcome {
             Ok((status, headers, bytes, cut_off)) => {
                 exchange.status = Some(status);
-                exchange.response_headers = headers
-                    .iter()
-                    .map(|(name, value)| (name.clone(), self.redactor.header(name, value)))
-                    .collect();
-                let text = String::from_utf8_lossy(&bytes);
-                exchange.response_body =
-                    (!bytes.is_empty()).then(|| truncate_evidence(&self.redactor.text(&text)));
+                if self.recorder.keeps() {
+                    exchange.response_headers = headers
+                        .iter()
+                        .map(|(name, value)| (name.clone(), self.redactor.header(name, value)))
+                        .collect();
+                    let text = String::from_utf8_lossy(&bytes);
+                    exchange.response_body =
+                        (!bytes.is_empty()).then(|| truncate_evidence(&self.redactor.text(&text)));
+                }
                 let header = |wanted: &str| {
                     headers
                         .iter()
@@ -645,6 +648,14 @@ impl PartnerClient {
         .await
     }
 
+    /// The same client keeping no exchanges (numbering them only), for load runs.
+    pub fn without_recording(&self) -> PartnerClient {
+        PartnerClient {
+            recorder: Recorder::counting_only(),
+            ..self.clone()
+        }
+    }
+
     /// The same client presenting other credentials; exchanges go to the same log, and the
     /// real secrets stay redacted.
     pub fn with_credentials(&self, credentials: Credentials) -> PartnerClient {
@@ -668,7 +679,7 @@ impl PartnerClient {
         let list_path = operation.list.clone().unwrap_or_default();
         let codec = self.profile.codec(kind.record());
         let mut state = PageState::new(&paging);
-        let mut seen_pages: BTreeSet<String> = BTreeSet::new();
+        let mut seen_pages: BTreeSet<u64> = BTreeSet::new();
         let mut next_url: Option<Url> = None;
         for page in 1.. {
             if page > self.limits.max_pages {
@@ -747,15 +758,9 @@ impl PartnerClient {
                     break;
                 }
             };
-            let fingerprint = format!("{}|{}", items.len(), Value::Array(items.clone()));
-            if !items.is_empty() && !seen_pages.insert(fingerprint) {
-                outcome.failure = Some(ListFailure::Loop {
-                    page,
-                    exchange: answer.exchange,
-                    message: "this page repeats an earlier page".into(),
-                });
-                break;
-            }
+            // A page is known by a hash of its records, so memory stays one number per page.
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            let first_new = outcome.records.len();
             for item in items {
                 match codec.decode(item) {
                     Ok(record) => outcome.records.push(record),
@@ -766,6 +771,16 @@ impl PartnerClient {
                             .push((answer.exchange, text.join("; ")));
                     }
                 }
+            }
+            outcome.records[first_new..].hash(&mut hasher);
+            if !items.is_empty() && !seen_pages.insert(hasher.finish()) {
+                outcome.records.truncate(first_new);
+                outcome.failure = Some(ListFailure::Loop {
+                    page,
+                    exchange: answer.exchange,
+                    message: "this page repeats an earlier page".into(),
+                });
+                break;
             }
             match state.advance(&paging, document, items.len()) {
                 Step::Done => break,

@@ -194,11 +194,29 @@ pub fn truncate_evidence(text: &str) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct Recorder {
     exchanges: Arc<Mutex<Vec<Exchange>>>,
+    /// Count only: a load run numbers its exchanges but keeps none.
+    counting_only: Option<Arc<std::sync::atomic::AtomicUsize>>,
 }
 
 impl Recorder {
+    /// A recorder that numbers exchanges but keeps none (bounded memory under load).
+    pub fn counting_only() -> Self {
+        Recorder {
+            exchanges: Arc::default(),
+            counting_only: Some(Arc::default()),
+        }
+    }
+
+    /// Whether exchanges are kept (not only counted).
+    pub fn keeps(&self) -> bool {
+        self.counting_only.is_none()
+    }
+
     /// Appends an exchange, giving it the next id.
     pub fn push(&self, mut exchange: Exchange) -> usize {
+        if let Some(count) = &self.counting_only {
+            return count.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        }
         let mut exchanges = self
             .exchanges
             .lock()

@@ -317,6 +317,35 @@ pub fn build_world(seed: u64, scenario: &Scenario, needs: Needs, discovered: &Di
     world
 }
 
+/// The `number`th lead of a load run: the owner and source case of one of the world's prospects
+/// (cycling through them) with fresh contact data and its own external id. Members have no
+/// owner or source. Same seed, world and number give the same lead.
+pub fn generated_lead(world: &World, kind: &str, number: usize) -> Lead {
+    let mut rng = ChaCha8Rng::seed_from_u64(world.seed ^ (number as u64).wrapping_mul(0x9E37_79B9));
+    let status = if kind == "member" && number % 5 == 4 {
+        "inactive"
+    } else {
+        "active"
+    };
+    let record = contact(
+        &mut rng,
+        &world.tag,
+        &format!("load-{kind}"),
+        number,
+        status,
+    );
+    let template = (kind == "prospect")
+        .then(|| world.prospects.get(number % world.prospects.len().max(1)))
+        .flatten();
+    Lead {
+        label: format!("{kind} {number}"),
+        record,
+        owner: template.and_then(|t| t.owner),
+        source: template.and_then(|t| t.source),
+        case: template.and_then(|t| t.case),
+    }
+}
+
 fn note_missing(world: &mut World, message: &str) {
     if !world.missing.iter().any(|m| m == message) {
         world.missing.push(message.to_owned());
@@ -436,7 +465,7 @@ fn contact(rng: &mut ChaCha8Rng, tag: &str, kind: &str, number: usize, status: &
             (*names::COMPANIES.choose(rng).expect("companies")).to_owned(),
         );
     }
-    if kind == "prospect" {
+    if kind.ends_with("prospect") {
         let day = rng.random_range(1..=14);
         set(Field::TrialStart, format!("2026-12-{day:02}"));
         set(Field::TrialEnd, format!("2026-12-{:02}", day + 14));

@@ -120,6 +120,8 @@ faults! {
         "accepts requests without credentials or with wrong ones";
     Malformed500 => "malformed-500", ["ROB-001"],
         "answers a malformed body with 500 instead of a 4xx";
+    LostAnswers => "lost-answers", [],
+        "saves a seeded share of creates but answers them 500, as if the answer was lost (for simulate: resends must not duplicate)";
     Flaky => "flaky", ["ROB-003"],
         "answers a seeded share of requests with 503 (never twice in a row); a retry succeeds";
     Slow => "slow", [],
@@ -190,7 +192,15 @@ impl Fault {
             Fault::RejectMember => caps.members,
             Fault::AuthNotEnforced => profile.auth.scheme != AuthScheme::None,
             Fault::Malformed500 | Fault::Flaky | Fault::Slow => true,
+            // Load runs only: a certify run does not resend, so the rule a lost answer breaks
+            // depends on which lead it hits.
+            Fault::LostAnswers => false,
         }
+    }
+
+    /// Whether the fault is meant for `spoke simulate` only (see `applies_to`).
+    pub fn simulate_only(self) -> bool {
+        self == Fault::LostAnswers
     }
 
     /// Whether this is one of the hostile answers to the staff list (see `partner::hostile`).

@@ -439,12 +439,9 @@ fn write(
     let resent_id = if duplicating || shared.fault(Fault::RetryCreatesDuplicate) {
         None
     } else {
-        record.get(&Field::ExternalId).and_then(|external| {
-            data.records(kind)?
-                .values()
-                .find(|stored| stored.get(&Field::ExternalId) == Some(external))
-                .and_then(|stored| stored.get(&Field::Id).cloned())
-        })
+        record
+            .get(&Field::ExternalId)
+            .and_then(|external| data.id_by_external(kind, external))
     };
     let target_id = match matched.kind {
         OperationKind::ProspectSave | OperationKind::MemberSave => body_id.or(resent_id),
@@ -457,8 +454,10 @@ fn write(
     };
     let (status, id) = match target_id {
         Some(id) => {
-            let records = data.records_mut(kind).expect("written kinds have records");
-            if !records.contains_key(&id) {
+            let known = data
+                .records(kind)
+                .is_some_and(|records| records.contains_key(&id));
+            if !known {
                 return Err(
                     ApiError::not_found(format!("no {kind} with id `{id}`")).with_field(
                         codec
@@ -469,18 +468,21 @@ fn write(
                 );
             }
             record.insert(Field::Id, id.clone());
-            records.insert(id.clone(), record);
+            data.put(kind, record);
             (StatusCode::OK, id)
         }
         None => {
             let id = data.next_id(kind);
             record.insert(Field::Id, id.clone());
-            data.records_mut(kind)
-                .expect("written kinds have records")
-                .insert(id.clone(), record);
+            data.put(kind, record);
             (StatusCode::CREATED, id)
         }
     };
+    if status == StatusCode::CREATED && shared.fault(Fault::LostAnswers) && shared.flaky_strikes() {
+        return Err(ApiError::internal(
+            "the answer was lost (the record is saved)",
+        ));
+    }
     let stored = &data.records(kind).expect("written kinds have records")[&id];
     let mut rendered = shared.render(&data, kind, stored);
     if shared.fault(Fault::SaveReturnsNoId) {

@@ -85,6 +85,27 @@ impl Sandbox {
             .clone()
     }
 
+    /// A generated sandbox of `staff` staff members (every tenth without email) and `sources`
+    /// lead sources, for scale runs.
+    pub fn synthetic(staff: usize, sources: usize) -> Sandbox {
+        Sandbox {
+            staff: (1..=staff)
+                .map(|n| Staff {
+                    id: format!("S-{n:07}"),
+                    email: (n % 10 != 0).then(|| format!("coach{n}@scale.partner-club.example")),
+                    first_name: format!("Coach{n}"),
+                    last_name: "Scale".into(),
+                })
+                .collect(),
+            sources: (1..=sources)
+                .map(|n| LeadSource {
+                    id: format!("LS-{n:06}"),
+                    name: format!("Campaign {n}"),
+                })
+                .collect(),
+        }
+    }
+
     /// Loads a sandbox file.
     pub fn load(path: &Path) -> Result<Sandbox, SandboxError> {
         let text = std::fs::read_to_string(path).map_err(|source| SandboxError::Read {

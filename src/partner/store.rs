@@ -18,6 +18,8 @@ pub struct StoreData {
     pub prospects: BTreeMap<String, Record>,
     /// Members by the partner's id.
     pub members: BTreeMap<String, Record>,
+    /// (kind, external id) → the partner's id, kept in step by [`StoreData::put`].
+    external_ids: std::collections::HashMap<(RecordKind, String), String>,
     next_id: u64,
 }
 
@@ -58,13 +60,33 @@ impl StoreData {
         }
     }
 
-    /// The records of a written kind, for change.
-    pub fn records_mut(&mut self, kind: RecordKind) -> Option<&mut BTreeMap<String, Record>> {
-        match kind {
-            RecordKind::Prospect => Some(&mut self.prospects),
-            RecordKind::Member => Some(&mut self.members),
-            RecordKind::Staff | RecordKind::Source => None,
+    /// Stores a prospect or member under its id (in the record), replacing what was there and
+    /// keeping the external-id index in step.
+    pub fn put(&mut self, kind: RecordKind, record: Record) {
+        let Some(id) = record.get(&Field::Id).cloned() else {
+            return;
+        };
+        let records = match kind {
+            RecordKind::Prospect => &mut self.prospects,
+            RecordKind::Member => &mut self.members,
+            RecordKind::Staff | RecordKind::Source => return,
+        };
+        if let Some(old) = records.get(&id).and_then(|r| r.get(&Field::ExternalId)) {
+            if self.external_ids.get(&(kind, old.clone())) == Some(&id) {
+                self.external_ids.remove(&(kind, old.clone()));
+            }
         }
+        if let Some(external) = record.get(&Field::ExternalId) {
+            self.external_ids
+                .entry((kind, external.clone()))
+                .or_insert_with(|| id.clone());
+        }
+        records.insert(id, record);
+    }
+
+    /// The partner's id of the record of `kind` with this external id, if one is held.
+    pub fn id_by_external(&self, kind: RecordKind, external: &str) -> Option<String> {
+        self.external_ids.get(&(kind, external.to_owned())).cloned()
     }
 
     /// The staff member whose email matches, ignoring case.

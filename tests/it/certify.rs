@@ -115,10 +115,11 @@ async fn selftest_catches_every_fault_with_exactly_its_rules_on_every_fixture() 
         "only {} faults ran",
         faults_run.len()
     );
+    let for_certify = Fault::ALL.iter().filter(|f| !f.simulate_only()).count();
     assert_eq!(
         faults_run.len(),
-        Fault::ALL.len(),
-        "every fault applies to some fixture"
+        for_certify,
+        "every fault but the load-run ones applies to some fixture"
     );
 }
 

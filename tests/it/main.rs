@@ -9,3 +9,4 @@ mod openapi;
 mod partner;
 mod profiles;
 mod properties;
+mod simulate;

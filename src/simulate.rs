@@ -1,0 +1,641 @@
+//! `simulate`: a continuous InTouch → Connector → partner stream at a given concurrency and
+//! rate, with retries as the Connector makes them, a latency histogram and an exactly-once audit.
+
+use crate::auth::Credentials;
+use crate::connector::session::{self, prepare, Prepared};
+use crate::connector::{ClientLimits, PartnerClient};
+use crate::intouch::{self, Scenario};
+use crate::model::{same_ignoring_case, Field, RecordKind};
+use crate::partner::{self, Faults, PartnerOptions, PartnerState, RunningPartner, Sandbox};
+use crate::profile::Profile;
+use futures_util::StreamExt;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// What to simulate.
+#[derive(Debug, Clone)]
+pub struct SimulateOptions {
+    /// The profile.
+    pub profile: Profile,
+    /// The partner's base URL; the profile's when `None`.
+    pub base_url: Option<String>,
+    /// Run against the in-process mock partner.
+    pub mock: bool,
+    /// The mock's sandbox.
+    pub sandbox: Sandbox,
+    /// The mock's faults.
+    pub faults: Faults,
+    /// Seed of the leads.
+    pub seed: u64,
+    /// Prospects to deliver.
+    pub leads: usize,
+    /// Members to deliver.
+    pub members: usize,
+    /// Deliveries in flight at once.
+    pub concurrency: usize,
+    /// Deliveries started per second at most.
+    pub rate: Option<f64>,
+    /// Stop starting deliveries after this long.
+    pub duration: Option<Duration>,
+    /// Client limits.
+    pub limits: ClientLimits,
+    /// Resends of one delivery after a 5xx, a timeout or a broken connection.
+    pub retries: u32,
+}
+
+/// Latency figures in milliseconds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Latency {
+    /// Median.
+    pub p50_ms: f64,
+    /// 90th percentile.
+    pub p90_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Slowest.
+    pub max_ms: f64,
+}
+
+/// The exactly-once audit.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Audit {
+    /// How the records were counted.
+    pub method: String,
+    /// Leads checked.
+    pub checked: usize,
+    /// Delivered leads missing in the partner.
+    pub lost: usize,
+    /// Leads held more than once (`None` when the profile gives no way to count).
+    pub duplicated: Option<usize>,
+    /// Leads with the wrong owner or source.
+    pub wrong: usize,
+    /// The first problems found, one line each.
+    pub problems: Vec<String>,
+}
+
+/// The sync before delivery.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SyncFigures {
+    /// Partner staff read.
+    pub staff: usize,
+    /// Partner lead sources read.
+    pub sources: usize,
+    /// Wall time of the sync.
+    pub duration_ms: u64,
+}
+
+/// The result of a simulation.
+#[derive(Debug, Clone, Serialize)]
+pub struct SimulateReport {
+    /// `spoke <version>`.
+    pub tool: String,
+    /// The partner's name.
+    pub partner: String,
+    /// The base URL.
+    pub base_url: String,
+    /// Whether this was the in-process mock partner.
+    pub mock: bool,
+    /// Mock faults on.
+    pub faults: Vec<String>,
+    /// The seed.
+    pub seed: u64,
+    /// The sync.
+    pub sync: SyncFigures,
+    /// Deliveries planned (prospects + members).
+    pub planned: usize,
+    /// Deliveries started.
+    pub started: usize,
+    /// Deliveries saved with an id.
+    pub delivered: usize,
+    /// Deliveries that needed at least one resend.
+    pub retried: usize,
+    /// Resends in all.
+    pub resends: usize,
+    /// Failed deliveries by class.
+    pub failed: BTreeMap<String, usize>,
+    /// Wall time of the delivery phase.
+    pub duration_ms: u64,
+    /// Deliveries saved per second.
+    pub throughput_per_s: f64,
+    /// Latency of every request of the delivery phase.
+    pub latency: Latency,
+    /// The exactly-once audit, where the records can be counted.
+    pub audit: Option<Audit>,
+}
+
+impl SimulateReport {
+    /// Whether the run delivered everything exactly once.
+    pub fn clean(&self) -> bool {
+        self.failed.values().sum::<usize>() == 0
+            && self.audit.as_ref().is_none_or(|audit| {
+                audit.lost == 0 && audit.duplicated.unwrap_or(0) == 0 && audit.wrong == 0
+            })
+    }
+
+    /// The summary for a terminal or a log.
+    pub fn render(&self) -> String {
+        let mut out = format!(
+            "spoke simulate: {} at {}{}\n",
+            self.partner,
+            self.base_url,
+            if self.mock {
+                " [built-in mock partner]"
+            } else {
+                ""
+            }
+        );
+        if !self.faults.is_empty() {
+            out.push_str(&format!("mock faults: {}\n", self.faults.join(", ")));
+        }
+        out.push_str(&format!(
+            "sync: {} staff, {} lead sources in {} ms\n",
+            self.sync.staff, self.sync.sources, self.sync.duration_ms
+        ));
+        out.push_str(&format!(
+            "delivered {} of {} planned ({} started) in {:.2} s: {:.0} per second\n",
+            self.delivered,
+            self.planned,
+            self.started,
+            self.duration_ms as f64 / 1000.0,
+            self.throughput_per_s
+        ));
+        out.push_str(&format!(
+            "retried {} deliveries ({} resends); failed: {}\n",
+            self.retried,
+            self.resends,
+            if self.failed.is_empty() {
+                "none".to_owned()
+            } else {
+                self.failed
+                    .iter()
+                    .map(|(class, count)| format!("{count} {class}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        ));
+        out.push_str(&format!(
+            "latency per request: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms\n",
+            self.latency.p50_ms, self.latency.p90_ms, self.latency.p99_ms, self.latency.max_ms
+        ));
+        match &self.audit {
+            Some(audit) => {
+                out.push_str(&format!(
+                    "exactly-once audit ({}): {} checked, lost = {}, duplicated = {}, wrong = {}\n",
+                    audit.method,
+                    audit.checked,
+                    audit.lost,
+                    audit
+                        .duplicated
+                        .map(|d| d.to_string())
+                        .unwrap_or_else(|| "not countable".into()),
+                    audit.wrong
+                ));
+                for problem in &audit.problems {
+                    out.push_str(&format!("  {problem}\n"));
+                }
+            }
+            None => {
+                out.push_str("exactly-once audit: not possible (the profile reads nothing back)\n")
+            }
+        }
+        out
+    }
+}
+
+/// One delivery's plan.
+struct Plan {
+    kind: RecordKind,
+    label: String,
+    prepared: Prepared,
+}
+
+/// What became of one delivery.
+enum Delivered {
+    Saved { id: String, resends: usize },
+    Failed { class: &'static str, resends: usize },
+}
+
+/// Counts for a progress display.
+#[derive(Default)]
+struct Counters {
+    done: AtomicUsize,
+    retried: AtomicUsize,
+    failed: AtomicUsize,
+}
+
+/// Runs a simulation.
+pub async fn simulate(
+    options: SimulateOptions,
+    progress: &dyn LoadProgress,
+) -> Result<SimulateReport, String> {
+    let running = if options.mock {
+        let credentials = Credentials::generated(&options.profile.auth, options.seed);
+        let state = PartnerState::with_options(
+            options.profile.clone(),
+            options.sandbox.clone(),
+            credentials.clone(),
+            PartnerOptions {
+                faults: options.faults.clone(),
+                seed: options.seed,
+                ..PartnerOptions::default()
+            },
+        );
+        let running = partner::spawn(state, "127.0.0.1:0".parse().expect("an address"))
+            .await
+            .map_err(|e| format!("cannot start the mock partner: {e}"))?;
+        Some((running, credentials))
+    } else {
+        None
+    };
+    let (base_url, credentials) = match &running {
+        Some((running, credentials)) => (running.base_url(), credentials.clone()),
+        None => (
+            options
+                .base_url
+                .clone()
+                .unwrap_or_else(|| options.profile.partner.base_url.clone()),
+            Credentials::resolve(&options.profile.auth, |name| std::env::var(name).ok())
+                .map_err(|e| format!("{}: {e}", options.profile.file_name))?,
+        ),
+    };
+    let profile = Arc::new(options.profile.clone());
+    let limits = ClientLimits {
+        jitter_seed: options.seed,
+        ..options.limits.clone()
+    };
+    let client =
+        PartnerClient::new(profile.clone(), &base_url, credentials, limits)?.without_recording();
+
+    let sync_started = Instant::now();
+    let synced = session::sync(&client, options.seed, &Scenario::core(), &()).await;
+    let sync = SyncFigures {
+        staff: synced.staff.as_ref().map_or(0, |s| s.list.records.len()),
+        sources: synced
+            .sources
+            .as_ref()
+            .and_then(|s| s.list.as_ref())
+            .map_or(0, |l| l.records.len()),
+        duration_ms: sync_started.elapsed().as_millis() as u64,
+    };
+
+    let mut plans = Vec::new();
+    for (kind, key, count) in [
+        (RecordKind::Prospect, "prospect", options.leads),
+        (RecordKind::Member, "member", options.members),
+    ] {
+        if !profile.carries(kind) {
+            continue;
+        }
+        for number in 0..count {
+            let lead = intouch::generated_lead(&synced.world, key, number);
+            let prepared = prepare(
+                &profile,
+                &synced.world,
+                &lead,
+                kind,
+                synced.staff.as_ref(),
+                synced.sources.as_ref(),
+            );
+            plans.push(Plan {
+                kind,
+                label: lead.label,
+                prepared,
+            });
+        }
+    }
+    let planned = plans.len();
+    progress.start(planned);
+
+    let histogram = Mutex::new(
+        hdrhistogram::Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)
+            .expect("valid histogram bounds"),
+    );
+    let counters = Counters::default();
+    let pacer = options.rate.filter(|r| *r > 0.0).map(|rate| {
+        let mut interval = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::sync::Mutex::new(interval)
+    });
+    let started = Instant::now();
+    let started_count = AtomicUsize::new(0);
+    let plans = Arc::new(plans);
+    let within_duration = move || {
+        options
+            .duration
+            .is_none_or(|limit| started.elapsed() < limit)
+    };
+    let results: Vec<(usize, Delivered)> = futures_util::stream::iter(0..planned)
+        // Once the duration is up no further delivery starts (nor waits for the pacer).
+        .take_while(|_| std::future::ready(within_duration()))
+        .map(|index| {
+            let plans = plans.clone();
+            let client = &client;
+            let histogram = &histogram;
+            let counters = &counters;
+            let pacer = &pacer;
+            let started_count = &started_count;
+            let options = &options;
+            async move {
+                if let Some(pacer) = pacer {
+                    pacer.lock().await.tick().await;
+                }
+                if !within_duration() {
+                    return None;
+                }
+                started_count.fetch_add(1, Ordering::Relaxed);
+                let plan = &plans[index];
+                let outcome = deliver(client, plan, options, histogram).await;
+                counters.done.fetch_add(1, Ordering::Relaxed);
+                match &outcome {
+                    Delivered::Saved { resends, .. } if *resends > 0 => {
+                        counters.retried.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Delivered::Failed { .. } => {
+                        counters.failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => {}
+                }
+                progress.update(
+                    counters.done.load(Ordering::Relaxed),
+                    counters.retried.load(Ordering::Relaxed),
+                    counters.failed.load(Ordering::Relaxed),
+                );
+                Some((index, outcome))
+            }
+        })
+        .buffer_unordered(options.concurrency.max(1))
+        .filter_map(|result| async move { result })
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    progress.finish();
+
+    let mut delivered = 0;
+    let mut retried = 0;
+    let mut resends_total = 0;
+    let mut failed: BTreeMap<String, usize> = BTreeMap::new();
+    let mut saved_ids: Vec<(usize, String)> = Vec::new();
+    for (index, outcome) in &results {
+        match outcome {
+            Delivered::Saved { id, resends } => {
+                delivered += 1;
+                resends_total += resends;
+                if *resends > 0 {
+                    retried += 1;
+                }
+                saved_ids.push((*index, id.clone()));
+            }
+            Delivered::Failed { class, resends } => {
+                resends_total += resends;
+                if *resends > 0 {
+                    retried += 1;
+                }
+                *failed.entry((*class).to_owned()).or_default() += 1;
+            }
+        }
+    }
+    let histogram = histogram.into_inner().unwrap_or_else(|p| p.into_inner());
+    let ms = |micros: u64| micros as f64 / 1000.0;
+    let latency = if histogram.is_empty() {
+        Latency::default()
+    } else {
+        Latency {
+            p50_ms: ms(histogram.value_at_quantile(0.50)),
+            p90_ms: ms(histogram.value_at_quantile(0.90)),
+            p99_ms: ms(histogram.value_at_quantile(0.99)),
+            max_ms: ms(histogram.max()),
+        }
+    };
+    let audit = match &running {
+        Some((running, _)) => Some(audit_store(running, &plans, &results)),
+        None => audit_by_reading(&client, &plans, &saved_ids, options.concurrency).await,
+    };
+    if let Some((running, _)) = running {
+        let _ = running.stop().await;
+    }
+    Ok(SimulateReport {
+        tool: concat!("spoke ", env!("CARGO_PKG_VERSION")).to_owned(),
+        partner: profile.partner.name.clone(),
+        base_url: client.redactor().text(&base_url),
+        mock: options.mock,
+        faults: options.faults.names(),
+        seed: options.seed,
+        sync,
+        planned,
+        started: started_count.load(Ordering::Relaxed),
+        delivered,
+        retried,
+        resends: resends_total,
+        failed,
+        duration_ms: elapsed.as_millis() as u64,
+        throughput_per_s: delivered as f64 / elapsed.as_secs_f64().max(1e-9),
+        latency,
+        audit,
+    })
+}
+
+/// Delivers one record, resending it (same record, same external id) after a 5xx, a timeout
+/// or a broken connection, with exponential backoff.
+async fn deliver(
+    client: &PartnerClient,
+    plan: &Plan,
+    options: &SimulateOptions,
+    histogram: &Mutex<hdrhistogram::Histogram<u64>>,
+) -> Delivered {
+    let create = client
+        .profile()
+        .create_operation(plan.kind)
+        .expect("validated profiles can create what they carry");
+    let mut resends = 0;
+    loop {
+        let sent_at = Instant::now();
+        let result = client
+            .write(create, &plan.label, &plan.prepared.sent, None)
+            .await;
+        let micros = sent_at.elapsed().as_micros() as u64;
+        if let Ok(mut histogram) = histogram.lock() {
+            let _ = histogram.record(micros.max(1));
+        }
+        let class = match result {
+            Ok(saved) if saved.answer.is_success() => match saved.id {
+                Some(id) => return Delivered::Saved { id, resends },
+                None => {
+                    return Delivered::Failed {
+                        class: "saved without id",
+                        resends,
+                    }
+                }
+            },
+            Ok(saved) if saved.answer.status >= 500 => "server error",
+            Ok(_) => {
+                return Delivered::Failed {
+                    class: "rejected",
+                    resends,
+                }
+            }
+            Err(error) if error.timed_out => "timeout",
+            Err(_) => "connection",
+        };
+        if resends >= options.retries as usize {
+            return Delivered::Failed { class, resends };
+        }
+        resends += 1;
+        let backoff = options.limits.retry_backoff * 2u32.pow((resends - 1).min(8) as u32);
+        tokio::time::sleep(backoff.min(options.limits.max_retry_wait)).await;
+    }
+}
+
+/// Counts every planned lead in the in-process mock's store by its external id.
+fn audit_store(running: &RunningPartner, plans: &[Plan], results: &[(usize, Delivered)]) -> Audit {
+    let data = running.state.store().read();
+    let mut audit = Audit {
+        method: "the mock partner's store, by external id".into(),
+        duplicated: Some(0),
+        ..Audit::default()
+    };
+    let mut by_external: BTreeMap<(RecordKind, &str), Vec<&crate::model::Record>> = BTreeMap::new();
+    for kind in [RecordKind::Prospect, RecordKind::Member] {
+        for record in data.records(kind).into_iter().flat_map(|r| r.values()) {
+            if let Some(external) = record.get(&Field::ExternalId) {
+                by_external
+                    .entry((kind, external.as_str()))
+                    .or_default()
+                    .push(record);
+            }
+        }
+    }
+    let delivered: std::collections::BTreeSet<usize> = results
+        .iter()
+        .filter(|(_, outcome)| matches!(outcome, Delivered::Saved { .. }))
+        .map(|(index, _)| *index)
+        .collect();
+    for (index, plan) in plans.iter().enumerate() {
+        if !delivered.contains(&index) {
+            continue;
+        }
+        let Some(external) = plan.prepared.sent.get(&Field::ExternalId) else {
+            continue;
+        };
+        audit.checked += 1;
+        let held = by_external
+            .get(&(plan.kind, external.as_str()))
+            .cloned()
+            .unwrap_or_default();
+        let mut problem = None;
+        match held.len() {
+            0 => {
+                audit.lost += 1;
+                problem = Some(format!("{} ({external}) is not held", plan.label));
+            }
+            1 => {
+                let stored = held[0];
+                let wrong_owner =
+                    stored.get(&Field::Owner) != plan.prepared.expected_owner.as_ref();
+                let wrong_source = stored.get(&Field::Source)
+                    != plan.prepared.expected_source.as_ref().map(|(id, _)| id);
+                if wrong_owner || wrong_source {
+                    audit.wrong += 1;
+                    problem = Some(format!(
+                        "{} ({external}) is held with owner {:?} and source {:?}",
+                        plan.label,
+                        stored.get(&Field::Owner),
+                        stored.get(&Field::Source)
+                    ));
+                }
+            }
+            n => {
+                *audit.duplicated.get_or_insert(0) += 1;
+                problem = Some(format!("{} ({external}) is held {n} times", plan.label));
+            }
+        }
+        if let Some(problem) = problem {
+            if audit.problems.len() < 20 {
+                audit.problems.push(problem);
+            }
+        }
+    }
+    audit
+}
+
+/// Reads every delivered lead back by its id, where the profile can; duplicates cannot be
+/// counted this way.
+async fn audit_by_reading(
+    client: &PartnerClient,
+    plans: &[Plan],
+    saved: &[(usize, String)],
+    concurrency: usize,
+) -> Option<Audit> {
+    let kinds_readable = [RecordKind::Prospect, RecordKind::Member]
+        .into_iter()
+        .any(|kind| client.profile().read_operation(kind).is_some());
+    if !kinds_readable {
+        return None;
+    }
+    let checks: Vec<Option<String>> = futures_util::stream::iter(saved)
+        .map(|(index, id)| async move {
+            let plan = &plans[*index];
+            client.profile().read_operation(plan.kind)?;
+            let problem = match client.read(plan.kind, id, "audit").await {
+                Ok((_, Some(record))) => {
+                    let same =
+                        |field: Field| match (record.get(&field), plan.prepared.sent.get(&field)) {
+                            (Some(a), Some(b)) => same_ignoring_case(a, b),
+                            (None, None) => true,
+                            _ => false,
+                        };
+                    (!(same(Field::Owner) && same(Field::Source))).then(|| {
+                        format!(
+                            "wrong: {} (id {id}) has another owner or source",
+                            plan.label
+                        )
+                    })
+                }
+                Ok((answer, None)) => Some(format!(
+                    "lost: {} (id {id}) reads back as HTTP {}",
+                    plan.label, answer.status
+                )),
+                Err(error) => Some(format!("lost: {} (id {id}): {}", plan.label, error.message)),
+            };
+            Some(problem.unwrap_or_default())
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    let mut audit = Audit {
+        method: "read back by the partner's id (duplicates cannot be counted this way)".into(),
+        ..Audit::default()
+    };
+    for problem in checks.into_iter().flatten() {
+        audit.checked += 1;
+        if problem.starts_with("lost") {
+            audit.lost += 1;
+        } else if problem.starts_with("wrong") {
+            audit.wrong += 1;
+        } else {
+            continue;
+        }
+        if audit.problems.len() < 20 {
+            audit.problems.push(problem);
+        }
+    }
+    Some(audit)
+}
+
+/// Progress of a load run.
+pub trait LoadProgress: Send + Sync {
+    /// The run starts with `total` deliveries planned.
+    fn start(&self, total: usize);
+    /// Counts so far.
+    fn update(&self, done: usize, retried: usize, failed: usize);
+    /// The run ended.
+    fn finish(&self);
+}
+
+impl LoadProgress for () {
+    fn start(&self, _: usize) {}
+    fn update(&self, _: usize, _: usize, _: usize) {}
+    fn finish(&self) {}
+}

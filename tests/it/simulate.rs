@@ -1,0 +1,134 @@
+//! `spoke simulate`: deliveries at concurrency with resends, and an exactly-once audit that
+//! catches what the partner loses, duplicates or gets wrong.
+
+use crate::helpers::{root, run_cli};
+use spoke::connector::ClientLimits;
+use spoke::partner::{Fault, Faults, Sandbox};
+use spoke::profile::Profile;
+use spoke::simulate::{simulate, SimulateOptions, SimulateReport};
+use std::time::{Duration, Instant};
+
+fn options(faults: &[Fault], leads: usize, members: usize) -> SimulateOptions {
+    SimulateOptions {
+        profile: Profile::reference(),
+        base_url: None,
+        mock: true,
+        sandbox: Sandbox::default_seed(),
+        faults: faults.iter().copied().collect::<Faults>(),
+        seed: 3,
+        leads,
+        members,
+        concurrency: 16,
+        rate: None,
+        duration: None,
+        limits: ClientLimits {
+            retry_backoff: Duration::from_millis(2),
+            ..ClientLimits::default()
+        },
+        retries: 5,
+    }
+}
+
+async fn run(options: SimulateOptions) -> SimulateReport {
+    simulate(options, &()).await.expect("the simulation runs")
+}
+
+#[tokio::test]
+async fn a_flaky_partner_with_lost_answers_still_gets_every_lead_exactly_once() {
+    let report = run(options(&[Fault::Flaky, Fault::LostAnswers], 1500, 200)).await;
+    assert_eq!(report.planned, 1700);
+    assert_eq!(report.delivered, 1700, "{}", report.render());
+    assert!(report.retried > 0, "the faults should have forced resends");
+    let audit = report.audit.as_ref().unwrap();
+    assert_eq!(audit.checked, 1700);
+    assert_eq!((audit.lost, audit.duplicated, audit.wrong), (0, Some(0), 0));
+    assert!(report.clean());
+    assert!(report.latency.p99_ms >= report.latency.p50_ms);
+}
+
+#[tokio::test]
+async fn resends_to_a_partner_that_ignores_external_ids_show_as_duplicates() {
+    let report = run(options(
+        &[Fault::LostAnswers, Fault::RetryCreatesDuplicate],
+        400,
+        0,
+    ))
+    .await;
+    let audit = report.audit.as_ref().unwrap();
+    assert!(audit.duplicated.unwrap() > 0, "{}", report.render());
+    assert!(audit.problems.iter().any(|p| p.contains("held 2 times")));
+    assert!(!report.clean());
+}
+
+#[tokio::test]
+async fn a_partner_that_drops_owners_shows_as_wrong() {
+    let report = run(options(&[Fault::DropOwner], 90, 0)).await;
+    let audit = report.audit.as_ref().unwrap();
+    assert!(audit.wrong > 0, "{}", report.render());
+    assert_eq!(audit.lost, 0);
+    assert!(!report.clean());
+}
+
+#[tokio::test]
+async fn a_partner_that_rejects_members_shows_as_failed_deliveries() {
+    let report = run(options(&[Fault::RejectMember], 10, 20)).await;
+    assert_eq!(report.failed.get("rejected"), Some(&20));
+    assert_eq!(report.delivered, 10);
+    assert!(!report.clean());
+}
+
+#[tokio::test]
+async fn the_rate_limits_how_fast_deliveries_start() {
+    let mut options = options(&[], 60, 0);
+    options.rate = Some(200.0);
+    let started = Instant::now();
+    let report = run(options).await;
+    assert_eq!(report.delivered, 60);
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn the_duration_stops_new_deliveries() {
+    let mut options = options(&[], 100_000, 0);
+    options.rate = Some(100.0);
+    options.duration = Some(Duration::from_millis(300));
+    let report = run(options).await;
+    assert!(report.started < 100, "started {}", report.started);
+    assert_eq!(report.delivered, report.started);
+}
+
+#[test]
+fn the_command_prints_the_summary_and_writes_the_json_report() {
+    let dir = std::env::temp_dir().join(format!("spoke-simulate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("simulate.json");
+    let output = run_cli(
+        &[
+            "simulate",
+            "--leads",
+            "300",
+            "--members",
+            "30",
+            "--concurrency",
+            "8",
+            "--report",
+            &format!("json:{}", json.display()),
+        ],
+        &root(),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("lost = 0, duplicated = 0, wrong = 0"),
+        "{stdout}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["delivered"], 330);
+    assert!(report["latency"]["p99_ms"].is_number());
+    std::fs::remove_dir_all(&dir).ok();
+}
