@@ -677,10 +677,19 @@ fn run_simulate(args: SimulateArgs) -> Result<i32, Failure> {
         last_line: std::sync::Mutex::new(std::time::Instant::now()),
         total: Default::default(),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(Failure::run)?;
+    // Against a partner of its own process, one thread: the client's work is light beside the
+    // network's, and one thread saves handing each answer between workers (the partner has
+    // the other cores). With the in-process mock, both sides need their threads.
+    let runtime = if mock {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    }
+    .map_err(Failure::run)?;
     let report = runtime
         .block_on(crate::simulate::simulate(options, &progress))
         .map_err(|message| Failure::run(anyhow::anyhow!(message)))?;

@@ -457,9 +457,16 @@ impl PartnerClient {
             operation: operation.map(|kind| kind.key().to_owned()),
             purpose: purpose.to_owned(),
             method: method.to_owned(),
-            url: self.redactor.url(&url),
+            // A load run keeps no evidence: skip the redaction work for it.
+            url: if self.recorder.keeps() {
+                self.redactor.url(&url)
+            } else {
+                String::new()
+            },
             request_headers,
-            request_body: body_text.map(|text| truncate_evidence(&self.redactor.text(&text))),
+            request_body: body_text
+                .filter(|_| self.recorder.keeps())
+                .map(|text| truncate_evidence(&self.redactor.text(&text))),
             status: None,
             response_headers: Vec::new(),
             response_body: None,

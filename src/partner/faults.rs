@@ -282,6 +282,11 @@ impl Faults {
         Faults::default()
     }
 
+    /// Whether no fault is on.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Whether `fault` is on.
     pub fn has(&self, fault: Fault) -> bool {
         self.0.contains(&fault)

@@ -206,7 +206,44 @@ fn source_record(source: &crate::model::LeadSource) -> Record {
     ])
 }
 
+/// A list page answered from the page cache while the store is unchanged; faults bypass it.
 fn list(
+    shared: &Shared,
+    matched: &Matched,
+    operation: &Operation,
+    path: &str,
+    query: &BTreeMap<String, String>,
+) -> Result<Response, ApiError> {
+    if !shared.options.faults.is_empty() {
+        return render_list(shared, matched, operation, path, query);
+    }
+    let key = format!("{}?{query:?}", matched.kind.key());
+    let generation = shared.store.generation();
+    if let Some(bytes) = shared.pages.read(&key, generation) {
+        return Ok(json_bytes(bytes));
+    }
+    let response = render_list(shared, matched, operation, path, query)?;
+    let (parts, body) = response.into_parts();
+    let bytes = futures_util::FutureExt::now_or_never(axum::body::to_bytes(body, usize::MAX))
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    shared.pages.write(key, generation, bytes.clone());
+    Ok(Response::from_parts(parts, axum::body::Body::from(bytes)))
+}
+
+fn json_bytes(bytes: axum::body::Bytes) -> Response {
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        bytes,
+    )
+        .into_response()
+}
+
+fn render_list(
     shared: &Shared,
     matched: &Matched,
     operation: &Operation,

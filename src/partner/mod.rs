@@ -47,6 +47,33 @@ struct Shared {
     options: PartnerOptions,
     flaky_counter: std::sync::atomic::AtomicU64,
     flaky_last: std::sync::atomic::AtomicBool,
+    pages: PageCache,
+}
+
+/// Rendered list pages by request, valid for one store generation.
+#[derive(Debug, Default)]
+struct PageCache {
+    pages: std::sync::RwLock<std::collections::HashMap<String, (u64, axum::body::Bytes)>>,
+}
+
+impl PageCache {
+    /// The most pages kept; the cache starts over past it.
+    const LIMIT: usize = 4096;
+
+    fn read(&self, key: &str, generation: u64) -> Option<axum::body::Bytes> {
+        let pages = self.pages.read().ok()?;
+        let (at, bytes) = pages.get(key)?;
+        (*at == generation).then(|| bytes.clone())
+    }
+
+    fn write(&self, key: String, generation: u64, bytes: axum::body::Bytes) {
+        if let Ok(mut pages) = self.pages.write() {
+            if pages.len() >= Self::LIMIT {
+                pages.clear();
+            }
+            pages.insert(key, (generation, bytes));
+        }
+    }
 }
 
 /// How the mock partner behaves beyond its profile.
@@ -119,6 +146,7 @@ impl PartnerState {
                 options,
                 flaky_counter: Default::default(),
                 flaky_last: Default::default(),
+                pages: PageCache::default(),
             }),
         }
     }

@@ -28,6 +28,8 @@ pub struct StoreData {
 pub struct Store {
     seed: Sandbox,
     data: RwLock<StoreData>,
+    /// Bumped on every write access, so cached pages know when they are stale.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl StoreData {
@@ -166,7 +168,11 @@ impl Store {
     /// A store holding `seed`.
     pub fn new(seed: Sandbox) -> Self {
         let data = RwLock::new(StoreData::from_seed(&seed));
-        Store { seed, data }
+        Store {
+            seed,
+            data,
+            generation: Default::default(),
+        }
     }
 
     /// Shared access.
@@ -178,8 +184,15 @@ impl Store {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Changes with every write access: equal generations mean equal data.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Exclusive access.
     pub fn write(&self) -> RwLockWriteGuard<'_, StoreData> {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         self.data
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
