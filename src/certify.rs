@@ -5,7 +5,7 @@ use crate::auth::Credentials;
 use crate::connector::session::{run_session, Progress};
 use crate::connector::{ClientLimits, PartnerClient};
 use crate::intouch::Scenario;
-use crate::partner::{self, Faults, PartnerOptions, PartnerState, Sandbox};
+use crate::partner::{self, Faults, PartnerOptions, Sandbox};
 use crate::profile::Profile;
 use crate::report::curl::curl_command;
 use crate::report::model::{self, PartnerInfo, RunReport, Totals};
@@ -68,25 +68,22 @@ pub async fn certify(
     }
     let started = Instant::now();
     let (credentials, running) = if options.mock {
-        let credentials = Credentials::generated(&options.profile.auth, options.seed);
-        let state = PartnerState::with_options(
+        let partner_options = PartnerOptions {
+            faults: options.faults.clone(),
+            slow_delay: options.limits.request_timeout + Duration::from_secs(1),
+            sluggish_delay: (options.latency_budget + Duration::from_millis(100))
+                .min(options.limits.request_timeout / 2),
+            seed: options.seed,
+            ..PartnerOptions::default()
+        };
+        let (running, credentials) = partner::spawn_local(
             options.profile.clone(),
             options.sandbox.clone(),
-            credentials.clone(),
-            PartnerOptions {
-                faults: options.faults.clone(),
-                slow_delay: options.limits.request_timeout + Duration::from_secs(1),
-                sluggish_delay: (options.latency_budget + Duration::from_millis(100))
-                    .min(options.limits.request_timeout / 2),
-                seed: options.seed,
-                ..PartnerOptions::default()
-            },
-        );
-        let running = partner::spawn(state, "127.0.0.1:0".parse().expect("a valid address"))
-            .await
-            .map_err(|error| {
-                CertifyError::Run(format!("cannot start the mock partner: {error}"))
-            })?;
+            options.seed,
+            partner_options,
+        )
+        .await
+        .map_err(|error| CertifyError::Run(format!("cannot start the mock partner: {error}")))?;
         (credentials, Some(running))
     } else {
         let credentials =

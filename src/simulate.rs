@@ -6,7 +6,7 @@ use crate::connector::session::{self, prepare, Prepared};
 use crate::connector::{ClientLimits, PartnerClient};
 use crate::intouch::{self, Scenario};
 use crate::model::{same_ignoring_case, Field, RecordKind};
-use crate::partner::{self, Faults, PartnerOptions, PartnerState, RunningPartner, Sandbox};
+use crate::partner::{self, Faults, PartnerOptions, RunningPartner, Sandbox};
 use crate::profile::Profile;
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -232,21 +232,20 @@ pub async fn simulate(
     progress: &dyn LoadProgress,
 ) -> Result<SimulateReport, String> {
     let running = if options.mock {
-        let credentials = Credentials::generated(&options.profile.auth, options.seed);
-        let state = PartnerState::with_options(
+        let partner_options = PartnerOptions {
+            faults: options.faults.clone(),
+            seed: options.seed,
+            ..PartnerOptions::default()
+        };
+        let spawned = partner::spawn_local(
             options.profile.clone(),
             options.sandbox.clone(),
-            credentials.clone(),
-            PartnerOptions {
-                faults: options.faults.clone(),
-                seed: options.seed,
-                ..PartnerOptions::default()
-            },
-        );
-        let running = partner::spawn(state, "127.0.0.1:0".parse().expect("an address"))
-            .await
-            .map_err(|e| format!("cannot start the mock partner: {e}"))?;
-        Some((running, credentials))
+            options.seed,
+            partner_options,
+        )
+        .await
+        .map_err(|e| format!("cannot start the mock partner: {e}"))?;
+        Some(spawned)
     } else {
         None
     };

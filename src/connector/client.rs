@@ -397,13 +397,9 @@ impl PartnerClient {
         let mut retry_of = None;
         let mut attempt = 0u32;
         loop {
-            let result = self
+            let answer = self
                 .send_once(operation, purpose, method, url.clone(), body, retry_of)
-                .await;
-            let answer = match result {
-                Ok(answer) => answer,
-                Err(error) => return Err(error),
-            };
+                .await?;
             let transient = matches!(answer.status, 429 | 503);
             if !transient || attempt >= self.limits.retries {
                 return Ok(answer);

@@ -320,6 +320,20 @@ impl Drop for RunningPartner {
     }
 }
 
+/// Starts an in-process mock partner for `profile` on a free port of 127.0.0.1, accepting
+/// credentials made up from `seed` (returned, for the client; never printed).
+pub async fn spawn_local(
+    profile: Profile,
+    sandbox: Sandbox,
+    seed: u64,
+    options: PartnerOptions,
+) -> std::io::Result<(RunningPartner, Credentials)> {
+    let credentials = Credentials::generated(&profile.auth, seed);
+    let state = PartnerState::with_options(profile, sandbox, credentials.clone(), options);
+    let running = spawn(state, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    Ok((running, credentials))
+}
+
 /// Starts the mock partner on `addr` (port 0 for any free port) in the current runtime.
 pub async fn spawn(state: PartnerState, addr: SocketAddr) -> std::io::Result<RunningPartner> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
