@@ -47,22 +47,9 @@ pub enum Command {
 /// `spoke certify`.
 #[derive(Debug, clap::Args)]
 pub struct CertifyArgs {
-    /// The partner's profile (default: the built-in reference profile, certified against the
-    /// built-in mock partner).
-    #[arg(long)]
-    pub profile: Option<PathBuf>,
-    /// The partner's API root (default: the profile's base-url).
-    #[arg(long, conflicts_with = "mock")]
-    pub base_url: Option<String>,
-    /// Certify the built-in mock partner serving the profile (a dry run of the profile itself).
-    #[arg(long)]
-    pub mock: bool,
-    /// Mock faults to switch on (with --mock or no --profile), comma-separated.
-    #[arg(long, value_delimiter = ',')]
-    pub fault: Vec<String>,
-    /// The mock partner's sandbox seed file (with --mock).
-    #[arg(long)]
-    pub sandbox: Option<PathBuf>,
+    /// The partner, or the mock partner standing in for it.
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// Seed of the run's data; the same seed replays the same data (default: random, printed).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -89,21 +76,9 @@ pub struct CertifyArgs {
 /// `spoke simulate`.
 #[derive(Debug, clap::Args)]
 pub struct SimulateArgs {
-    /// The partner's profile (default: the reference profile against the built-in mock).
-    #[arg(long)]
-    pub profile: Option<PathBuf>,
-    /// The partner's API root (default: the profile's base-url).
-    #[arg(long, conflicts_with = "mock")]
-    pub base_url: Option<String>,
-    /// Run against the built-in mock partner serving the profile.
-    #[arg(long)]
-    pub mock: bool,
-    /// Mock faults to switch on, comma-separated.
-    #[arg(long, value_delimiter = ',')]
-    pub fault: Vec<String>,
-    /// The mock partner's sandbox seed file.
-    #[arg(long)]
-    pub sandbox: Option<PathBuf>,
+    /// The partner, or the mock partner standing in for it.
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// Prospects to deliver.
     #[arg(long, default_value_t = 1000)]
     pub leads: usize,
@@ -131,9 +106,60 @@ pub struct SimulateArgs {
     /// Write the figures as JSON: json:PATH.
     #[arg(long = "report", value_name = "json:PATH")]
     pub report: Option<String>,
+}
+
+/// Which partner a run talks to: a profile's sandbox, or the built-in mock partner serving it.
+#[derive(Debug, clap::Args)]
+pub struct TargetArgs {
+    /// The partner's profile (default: the built-in reference profile, served by the built-in
+    /// mock partner).
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
+    /// The partner's API root (default: the profile's base-url).
+    #[arg(long, conflicts_with = "mock")]
+    pub base_url: Option<String>,
+    /// Use the built-in mock partner serving the profile (a dry run of the profile itself).
+    #[arg(long)]
+    pub mock: bool,
+    /// Mock faults to switch on (with --mock or no --profile), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub fault: Vec<String>,
+    /// The mock partner's sandbox seed file (with --mock).
+    #[arg(long)]
+    pub sandbox: Option<PathBuf>,
     /// The mock partner's sandbox generated instead: `STAFF,SOURCES` (e.g. 100000,10000).
     #[arg(long, value_name = "STAFF,SOURCES", value_parser = parse_synthetic, conflicts_with = "sandbox")]
     pub synthetic: Option<(usize, usize)>,
+}
+
+/// A resolved [`TargetArgs`].
+struct Target {
+    profile: Profile,
+    mock: bool,
+    faults: Faults,
+    sandbox: Sandbox,
+}
+
+impl TargetArgs {
+    /// Loads the profile and the mock's sandbox, and refuses mock options without the mock.
+    fn resolve(&self) -> Result<Target, Failure> {
+        let profile = load_profile(self.profile.as_ref())?;
+        let mock = self.mock || self.profile.is_none();
+        let faults = parse_faults(&self.fault)?;
+        let shapes_mock = !faults.is_empty() || self.sandbox.is_some() || self.synthetic.is_some();
+        if !mock && shapes_mock {
+            return Err(Failure::invalid(anyhow::anyhow!(
+                "--fault, --sandbox and --synthetic shape the mock partner: add --mock"
+            )));
+        }
+        let sandbox = load_sandbox(self.sandbox.as_ref(), self.synthetic)?;
+        Ok(Target {
+            profile,
+            mock,
+            faults,
+            sandbox,
+        })
+    }
 }
 
 fn parse_synthetic(text: &str) -> Result<(usize, usize), String> {
@@ -465,30 +491,26 @@ fn colour_wanted() -> bool {
 }
 
 fn run_certify(args: CertifyArgs) -> Result<i32, Failure> {
-    let profile = load_profile(args.profile.as_ref())?;
-    let mock = args.mock || args.profile.is_none();
-    let faults = parse_faults(&args.fault)?;
-    if !mock && !faults.names().is_empty() {
-        return Err(Failure::invalid(anyhow::anyhow!(
-            "--fault switches faults of the mock partner on: add --mock"
-        )));
-    }
-    if !mock && args.sandbox.is_some() {
-        return Err(Failure::invalid(anyhow::anyhow!(
-            "--sandbox seeds the mock partner: add --mock"
-        )));
-    }
+    let Target {
+        profile,
+        mock,
+        faults,
+        sandbox,
+    } = args.target.resolve()?;
     if args.timeout_ms == 0 {
         return Err(Failure::invalid(anyhow::anyhow!(
             "--timeout-ms must be at least 1"
         )));
     }
-    let sandbox = load_sandbox(args.sandbox.as_ref(), None)?;
     let seed = args.seed.unwrap_or_else(random_seed);
     let options = CertifyOptions {
         profile,
-        profile_arg: args.profile.as_ref().map(|p| p.display().to_string()),
-        base_url: args.base_url.clone(),
+        profile_arg: args
+            .target
+            .profile
+            .as_ref()
+            .map(|p| p.display().to_string()),
+        base_url: args.target.base_url.clone(),
         mock,
         sandbox,
         faults,
@@ -619,14 +641,12 @@ impl crate::simulate::LoadProgress for LoadProgressDisplay {
 }
 
 fn run_simulate(args: SimulateArgs) -> Result<i32, Failure> {
-    let profile = load_profile(args.profile.as_ref())?;
-    let mock = args.mock || args.profile.is_none();
-    let faults = parse_faults(&args.fault)?;
-    if !mock && (!faults.names().is_empty() || args.sandbox.is_some() || args.synthetic.is_some()) {
-        return Err(Failure::invalid(anyhow::anyhow!(
-            "--fault, --sandbox and --synthetic shape the mock partner: add --mock"
-        )));
-    }
+    let Target {
+        profile,
+        mock,
+        faults,
+        sandbox,
+    } = args.target.resolve()?;
     if args.concurrency == 0 || args.timeout_ms == 0 {
         return Err(Failure::invalid(anyhow::anyhow!(
             "--concurrency and --timeout-ms must be at least 1"
@@ -644,10 +664,9 @@ fn run_simulate(args: SimulateArgs) -> Result<i32, Failure> {
                 })?,
         ),
     };
-    let sandbox = load_sandbox(args.sandbox.as_ref(), args.synthetic)?;
     let options = crate::simulate::SimulateOptions {
         profile,
-        base_url: args.base_url.clone(),
+        base_url: args.target.base_url.clone(),
         mock,
         sandbox,
         faults,
