@@ -67,6 +67,7 @@ pub async fn certify(
         }
     }
     let started = Instant::now();
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let (credentials, running) = if options.mock {
         let partner_options = PartnerOptions {
             faults: options.faults.clone(),
@@ -159,6 +160,7 @@ pub async fn certify(
         seed: options.seed,
         scenario: scenario.name.clone(),
         only: options.only.clone(),
+        started_at,
         duration_ms: started.elapsed().as_millis() as u64,
         coverage: model::coverage(&observations),
         missing_in_sandbox,

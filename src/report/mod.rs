@@ -1,6 +1,7 @@
 //! Renders one run: the report model and one renderer per format (terminal, JSON, JUnit XML).
 
 pub mod curl;
+pub mod har;
 pub mod json;
 pub mod junit;
 pub mod model;
@@ -15,6 +16,8 @@ pub enum ReportTarget {
     Json(std::path::PathBuf),
     /// JUnit XML to a path.
     Junit(std::path::PathBuf),
+    /// HAR 1.2 (every exchange) to a path.
+    Har(std::path::PathBuf),
 }
 
 impl std::str::FromStr for ReportTarget {
@@ -30,7 +33,10 @@ impl std::str::FromStr for ReportTarget {
         match format {
             "json" => Ok(ReportTarget::Json(path.into())),
             "junit" => Ok(ReportTarget::Junit(path.into())),
-            other => Err(format!("`{other}` is not a report format (json, junit)")),
+            "har" => Ok(ReportTarget::Har(path.into())),
+            other => Err(format!(
+                "`{other}` is not a report format (json, junit, har)"
+            )),
         }
     }
 }
@@ -41,6 +47,7 @@ impl ReportTarget {
         let (path, text) = match self {
             ReportTarget::Json(path) => (path, json::render(report)),
             ReportTarget::Junit(path) => (path, junit::render(report)),
+            ReportTarget::Har(path) => (path, har::render(report)),
         };
         std::fs::write(path, text)
     }
@@ -48,7 +55,7 @@ impl ReportTarget {
     /// Where it goes.
     pub fn path(&self) -> &std::path::Path {
         match self {
-            ReportTarget::Json(path) | ReportTarget::Junit(path) => path,
+            ReportTarget::Json(path) | ReportTarget::Junit(path) | ReportTarget::Har(path) => path,
         }
     }
 }

@@ -29,6 +29,8 @@ pub struct RunReport {
     pub scenario: String,
     /// `--only` rules, if given.
     pub only: Vec<String>,
+    /// When the run started (RFC 3339, UTC).
+    pub started_at: String,
     /// Wall time of the run.
     pub duration_ms: u64,
     /// Verdicts, in catalog order.

@@ -222,6 +222,7 @@ fn redact(mut report: RunReport) -> RunReport {
     let base = report.partner.base_url.clone();
     report.partner.base_url = "http://127.0.0.1:[port]".into();
     report.duration_ms = 0;
+    report.started_at = "[time]".into();
     for exchange in &mut report.exchanges {
         exchange.url = exchange.url.replace(&base, "http://127.0.0.1:[port]");
         exchange.started_ms = 0;
@@ -324,6 +325,62 @@ fn a_failing_partner_exits_1_with_failures_in_junit() {
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert_eq!(xml.matches("<failure").count(), 2, "{xml}");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn the_har_report_holds_every_exchange_and_names_the_rules_it_evidences() {
+    let report = run(options(
+        Profile::reference(),
+        [Fault::RejectUnowned].into_iter().collect(),
+        8,
+    ))
+    .await;
+    let har: serde_json::Value =
+        serde_json::from_str(&spoke::report::har::render(&report)).unwrap();
+    let log = &har["log"];
+    assert_eq!(log["version"], "1.2");
+    assert_eq!(log["creator"]["name"], "spoke");
+    let entries = log["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), report.exchanges.len());
+    for entry in entries {
+        for key in [
+            "startedDateTime",
+            "time",
+            "request",
+            "response",
+            "cache",
+            "timings",
+        ] {
+            assert!(!entry[key].is_null(), "{key} missing in {entry}");
+        }
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(entry["startedDateTime"].as_str().unwrap())
+                .is_ok()
+        );
+        assert!(entry["request"]["headers"].is_array());
+        assert!(entry["response"]["status"].is_u64());
+        assert!(entry["response"]["content"]["mimeType"].is_string());
+    }
+    let failing = report
+        .verdicts
+        .iter()
+        .find(|v| v.rule == "LEAD-002")
+        .unwrap();
+    let evidence = entries
+        .iter()
+        .find(|e| e["_id"] == failing.evidence[0])
+        .unwrap();
+    assert!(evidence["_rules"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("LEAD-002")));
+    assert_eq!(evidence["response"]["status"], 422);
+    let text = har.to_string();
+    assert!(
+        !text.contains("spoke-SPOKE_REFERENCE_TOKEN"),
+        "a secret leaked into the HAR"
+    );
+    assert!(text.contains("***"));
 }
 
 #[test]
