@@ -8,6 +8,7 @@ use crate::intouch::Scenario;
 use crate::partner::{self, Faults, PartnerOptions, Sandbox};
 use crate::profile::Profile;
 use crate::report::curl::curl_command;
+use crate::report::mask::Masker;
 use crate::report::model::{self, PartnerInfo, RunReport, Totals};
 use crate::suite::{self, Catalog};
 use std::sync::Arc;
@@ -38,6 +39,8 @@ pub struct CertifyOptions {
     pub latency_budget: Duration,
     /// Rules whose check is switched off (selftest's proof that each check is needed).
     pub disabled_checks: Vec<String>,
+    /// Keep names, emails, phones, birth dates and addresses readable in the evidence.
+    pub show_personal_data: bool,
 }
 
 /// Why a run could not start.
@@ -110,7 +113,7 @@ pub async fn certify(
     if let Some(running) = running {
         let _ = running.stop().await;
     }
-    let exchanges = client.recorder().snapshot();
+    let mut exchanges = client.recorder().snapshot();
     let settings = suite::Settings {
         latency_budget: options.latency_budget,
         disabled_checks: options.disabled_checks.clone(),
@@ -143,6 +146,13 @@ pub async fn certify(
         Vec::new()
     };
     let reproduce = |rule: &str| reproduce_command(&options, rule);
+    // Personal data is masked after judging: the verdicts are drawn from the real values.
+    let mut verdicts = verdicts;
+    if !options.show_personal_data {
+        let masker = Masker::for_run(&observations);
+        exchanges.iter_mut().for_each(|e| masker.exchange(e));
+        verdicts.iter_mut().for_each(|v| masker.verdict(v));
+    }
     let curl_of = |id: usize| exchanges.iter().find(|e| e.id == id).map(curl_command);
     let entries = model::entries(&catalog, &verdicts, curl_of, reproduce);
     Ok(RunReport {

@@ -71,6 +71,10 @@ pub struct CertifyArgs {
     /// Accept invalid TLS certificates (self-signed sandboxes); every report says so.
     #[arg(long)]
     pub insecure: bool,
+    /// Show names, emails, phones, birth dates and addresses in the evidence (local debugging);
+    /// by default they are masked to their shape.
+    #[arg(long)]
+    pub show_personal_data: bool,
 }
 
 /// `spoke simulate`.
@@ -525,6 +529,7 @@ fn run_certify(args: CertifyArgs) -> Result<i32, Failure> {
         },
         latency_budget: Duration::from_millis(args.latency_budget_ms),
         disabled_checks: Vec::new(),
+        show_personal_data: args.show_personal_data,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -145,6 +145,7 @@ fn options(
         },
         latency_budget: Duration::from_millis(250),
         disabled_checks: disabled_checks.to_vec(),
+        show_personal_data: false,
     }
 }
 

@@ -165,6 +165,8 @@ pub struct Probes {
     pub retry: Option<RetryProbe>,
     /// Requests without or with wrong credentials.
     pub security: Vec<SecurityProbe>,
+    /// The record the credential probes tried to save.
+    pub security_record: Option<Record>,
 }
 
 /// Everything one session observed.
@@ -405,6 +407,7 @@ async fn probe(
             .unwrap_or_default();
         record.insert(Field::FirstName, format!("Probe-{}", world.tag));
         record.retain(|field, _| profile.codec(kind).path(*field).is_some());
+        probes.security_record = Some(record.clone());
         for (label, credentials) in [
             ("no credentials", crate::auth::Credentials::None),
             ("wrong credentials", wrong),

@@ -4,6 +4,7 @@ pub mod curl;
 pub mod har;
 pub mod json;
 pub mod junit;
+pub mod mask;
 pub mod model;
 pub mod terminal;
 

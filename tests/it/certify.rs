@@ -34,6 +34,7 @@ fn options(profile: Profile, faults: Faults, seed: u64) -> CertifyOptions {
         limits: ClientLimits::default(),
         latency_budget: Duration::from_millis(300),
         disabled_checks: Vec::new(),
+        show_personal_data: false,
     }
 }
 
@@ -381,6 +382,73 @@ async fn the_har_report_holds_every_exchange_and_names_the_rules_it_evidences() 
         "a secret leaked into the HAR"
     );
     assert!(text.contains("***"));
+}
+
+/// Every report format of `report`, rendered.
+fn every_artifact(report: &RunReport) -> Vec<(&'static str, String)> {
+    vec![
+        ("terminal", terminal::render(report, Style { color: false })),
+        ("json", spoke::report::json::render(report)),
+        ("junit", spoke::report::junit::render(report)),
+        ("har", spoke::report::har::render(report)),
+    ]
+}
+
+#[tokio::test]
+async fn no_secret_or_personal_value_appears_in_any_artifact() {
+    let profile = fixture("nested-envelope");
+    let secret_values: Vec<String> = {
+        let credentials = spoke::auth::Credentials::generated(&profile.auth, 9);
+        credentials
+            .secrets()
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut options = options(profile, [Fault::RejectUnowned].into_iter().collect(), 9);
+    let masked = run(options.clone()).await;
+    options.show_personal_data = true;
+    let shown = run(options).await;
+    // The planted values: what the run sent and the partner's staff it saw.
+    let mut personal: Vec<String> = Vec::new();
+    for exchange in &shown.exchanges {
+        let Some(body) = &exchange.request_body else {
+            continue;
+        };
+        let json: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        for pointer in [
+            "/prospect/person/name/given",
+            "/prospect/person/name/family",
+            "/prospect/contact/emailAddress",
+            "/prospect/contact/mobile",
+            "/prospect/person/birthDate",
+        ] {
+            if let Some(value) = json.pointer(pointer).and_then(|v| v.as_str()) {
+                personal.push(value.to_owned());
+            }
+        }
+    }
+    personal.sort();
+    personal.dedup();
+    assert!(personal.len() >= 10, "{personal:?}");
+    for (name, text) in every_artifact(&masked) {
+        for secret in &secret_values {
+            assert!(!text.contains(secret.as_str()), "{name}: secret leaked");
+        }
+        for value in &personal {
+            assert!(!text.contains(value.as_str()), "{name}: `{value}` leaked");
+        }
+    }
+    let shown_json = spoke::report::json::render(&shown);
+    assert!(personal
+        .iter()
+        .any(|value| shown_json.contains(value.as_str())));
+    for secret in &secret_values {
+        assert!(
+            !shown_json.contains(secret.as_str()),
+            "secrets stay hidden either way"
+        );
+    }
 }
 
 #[test]

@@ -26,6 +26,7 @@ async fn run_with(fault: Fault) -> (RunReport, Duration) {
         },
         latency_budget: Duration::from_secs(2),
         disabled_checks: Vec::new(),
+        show_personal_data: false,
     };
     let started = Instant::now();
     let report = tokio::time::timeout(Duration::from_secs(20), certify(options, &()))
@@ -106,6 +107,7 @@ async fn a_partner_that_never_answers_ends_at_the_deadline_with_exit_3() {
         limits: ClientLimits::default(),
         latency_budget: Duration::from_secs(2),
         disabled_checks: Vec::new(),
+        show_personal_data: false,
     };
     options.limits.deadline = Some(Duration::from_millis(700));
     let started = Instant::now();

@@ -1417,6 +1417,7 @@ fn options(profile: Profile, faults: Faults, seed: u64) -> CertifyOptions {
         },
         latency_budget: Duration::from_secs(2),
         disabled_checks: Vec::new(),
+        show_personal_data: false,
     }
 }
 
