@@ -32,7 +32,7 @@ fn options(profile: Profile, faults: Faults, seed: u64) -> CertifyOptions {
         seed,
         only: Vec::new(),
         limits: ClientLimits::default(),
-        latency_budget: Duration::from_millis(300),
+        latency_budget: Duration::from_secs(2),
         disabled_checks: Vec::new(),
         show_personal_data: false,
     }
