@@ -488,6 +488,11 @@ impl TerminalProgress {
     }
 }
 
+/// Whether a live progress display belongs on stderr: a terminal, and not in CI.
+fn progress_wanted() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()
+}
+
 fn colour_wanted() -> bool {
     std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none()
@@ -536,7 +541,7 @@ fn run_certify(args: CertifyArgs) -> Result<i32, Failure> {
         .build()
         .map_err(Failure::run)?;
     let progress = TerminalProgress {
-        active: std::io::stderr().is_terminal() && std::env::var_os("CI").is_none(),
+        active: progress_wanted(),
     };
     let outcome = runtime.block_on(certify(options, &progress));
     progress.finish();
@@ -687,7 +692,7 @@ fn run_simulate(args: SimulateArgs) -> Result<i32, Failure> {
         },
         retries: args.retries,
     };
-    let on_terminal = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+    let on_terminal = progress_wanted();
     let progress = LoadProgressDisplay {
         bar: on_terminal.then(|| {
             let bar = indicatif::ProgressBar::new(0);
