@@ -3,8 +3,7 @@
 
 use crate::helpers::{fixture_profiles, root, run_cli};
 use spoke::certify::{certify, CertifyOptions};
-use spoke::connector::ClientLimits;
-use spoke::partner::{Fault, Faults, Sandbox};
+use spoke::partner::{Fault, Faults};
 use spoke::profile::Profile;
 use spoke::report::model::RunReport;
 use spoke::report::terminal::{self, Style};
@@ -20,22 +19,7 @@ fn fixture(name: &str) -> Profile {
 }
 
 fn options(profile: Profile, faults: Faults, seed: u64) -> CertifyOptions {
-    let profile_arg = (profile.file_name != spoke::profile::REFERENCE_PROFILE_NAME)
-        .then(|| profile.file_name.clone());
-    CertifyOptions {
-        profile,
-        profile_arg,
-        base_url: None,
-        mock: true,
-        sandbox: Sandbox::default_seed(),
-        faults,
-        seed,
-        only: Vec::new(),
-        limits: ClientLimits::default(),
-        latency_budget: Duration::from_secs(2),
-        disabled_checks: Vec::new(),
-        show_personal_data: false,
-    }
+    crate::helpers::mock_certify(profile, faults, seed)
 }
 
 async fn run(options: CertifyOptions) -> RunReport {

@@ -60,6 +60,31 @@ pub fn client_for(
     .expect("a valid base URL")
 }
 
+/// Options that certify `profile` against its in-process mock partner with `faults` and `seed`,
+/// with defaults every test shares; tests change what they are about.
+pub fn mock_certify(
+    profile: Profile,
+    faults: spoke::partner::Faults,
+    seed: u64,
+) -> spoke::certify::CertifyOptions {
+    let profile_arg = (profile.file_name != spoke::profile::REFERENCE_PROFILE_NAME)
+        .then(|| profile.file_name.clone());
+    spoke::certify::CertifyOptions {
+        profile,
+        profile_arg,
+        base_url: None,
+        mock: true,
+        sandbox: Sandbox::default_seed(),
+        faults,
+        seed,
+        only: Vec::new(),
+        limits: ClientLimits::default(),
+        latency_budget: std::time::Duration::from_secs(2),
+        disabled_checks: Vec::new(),
+        show_personal_data: false,
+    }
+}
+
 /// Runs the `spoke` binary with `args` in `dir`.
 pub fn run_cli(args: &[&str], dir: &Path) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_spoke"))

@@ -1,33 +1,18 @@
 //! A partner that misbehaves on the wire: each behaviour gets a clear verdict on the staff list,
 //! and the run goes on with the other rules.
 
-use spoke::certify::{certify, CertifyOptions};
-use spoke::connector::ClientLimits;
-use spoke::partner::{Fault, Sandbox};
+use crate::helpers::mock_certify;
+use spoke::certify::certify;
+use spoke::partner::Fault;
 use spoke::profile::Profile;
 use spoke::report::model::RunReport;
 use spoke::suite::Outcome;
 use std::time::{Duration, Instant};
 
 async fn run_with(fault: Fault) -> (RunReport, Duration) {
-    let options = CertifyOptions {
-        profile: Profile::reference(),
-        profile_arg: None,
-        base_url: None,
-        mock: true,
-        sandbox: Sandbox::default_seed(),
-        faults: [fault].into_iter().collect(),
-        seed: 11,
-        only: Vec::new(),
-        limits: ClientLimits {
-            request_timeout: Duration::from_millis(300),
-            max_body: 1024 * 1024,
-            ..ClientLimits::default()
-        },
-        latency_budget: Duration::from_secs(2),
-        disabled_checks: Vec::new(),
-        show_personal_data: false,
-    };
+    let mut options = mock_certify(Profile::reference(), [fault].into_iter().collect(), 11);
+    options.limits.request_timeout = Duration::from_millis(300);
+    options.limits.max_body = 1024 * 1024;
     let started = Instant::now();
     let report = tokio::time::timeout(Duration::from_secs(20), certify(options, &()))
         .await
@@ -95,20 +80,7 @@ hostile! {
 
 #[tokio::test]
 async fn a_partner_that_never_answers_ends_at_the_deadline_with_exit_3() {
-    let mut options = CertifyOptions {
-        profile: Profile::reference(),
-        profile_arg: None,
-        base_url: None,
-        mock: true,
-        sandbox: Sandbox::default_seed(),
-        faults: [Fault::Slow].into_iter().collect(),
-        seed: 1,
-        only: Vec::new(),
-        limits: ClientLimits::default(),
-        latency_budget: Duration::from_secs(2),
-        disabled_checks: Vec::new(),
-        show_personal_data: false,
-    };
+    let mut options = mock_certify(Profile::reference(), [Fault::Slow].into_iter().collect(), 1);
     options.limits.deadline = Some(Duration::from_millis(700));
     let started = Instant::now();
     let report = certify(options, &()).await.unwrap();

@@ -10,8 +10,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError};
 use rand::{RngCore, SeedableRng};
 use spoke::certify::{certify, CertifyOptions};
-use spoke::connector::ClientLimits;
-use spoke::partner::{Fault, Faults, Sandbox};
+use spoke::partner::{Fault, Faults};
 use spoke::profile::{AuthScheme, IdFrom, Method, OperationKind, PagingStyle, Profile};
 use spoke::report::model::RunReport;
 use spoke::suite::Outcome;
@@ -1401,24 +1400,10 @@ fn profile_text() -> impl Strategy<Value = String> {
 // Running certify
 
 fn options(profile: Profile, faults: Faults, seed: u64) -> CertifyOptions {
-    CertifyOptions {
-        profile,
-        profile_arg: Some("generated.toml".into()),
-        base_url: None,
-        mock: true,
-        sandbox: Sandbox::default_seed(),
-        faults,
-        seed,
-        only: Vec::new(),
-        limits: ClientLimits {
-            // Flaky answers are retried at once: the property is about verdicts, not waiting.
-            retry_backoff: Duration::from_millis(1),
-            ..ClientLimits::default()
-        },
-        latency_budget: Duration::from_secs(2),
-        disabled_checks: Vec::new(),
-        show_personal_data: false,
-    }
+    let mut options = crate::helpers::mock_certify(profile, faults, seed);
+    // Flaky answers are retried at once: the property is about verdicts, not waiting.
+    options.limits.retry_backoff = Duration::from_millis(1);
+    options
 }
 
 fn run(options: CertifyOptions) -> RunReport {
