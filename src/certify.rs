@@ -159,9 +159,11 @@ pub async fn certify(
         format_version: model::REPORT_FORMAT_VERSION,
         tool: concat!("spoke ", env!("CARGO_PKG_VERSION")).to_owned(),
         catalog_version: catalog.catalog_version.clone(),
+        catalog_digest: crate::digest::sha256(crate::suite::catalog::RULES_TOML.as_bytes()),
         partner: PartnerInfo {
             name: profile.partner.name.clone(),
             profile: profile.file_name.clone(),
+            profile_digest: crate::digest::sha256(profile.text.as_bytes()),
             base_url: client.redactor().text(&base_url),
             mock: options.mock,
             faults: options.faults.names(),

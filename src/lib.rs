@@ -6,6 +6,7 @@ pub mod auth;
 pub mod certify;
 pub mod cli;
 pub mod connector;
+pub mod digest;
 pub mod exit_codes;
 pub mod intouch;
 pub mod model;

@@ -21,6 +21,8 @@ pub struct RunReport {
     pub tool: String,
     /// The rule catalog's version.
     pub catalog_version: String,
+    /// SHA-256 of the rule catalog (`conformance/rules.toml`) the verdicts were judged by.
+    pub catalog_digest: String,
     /// Who was certified.
     pub partner: PartnerInfo,
     /// The seed; `--seed` with it replays the same data.
@@ -56,6 +58,8 @@ pub struct PartnerInfo {
     pub name: String,
     /// The profile file.
     pub profile: String,
+    /// SHA-256 of the profile's text (profiles hold no secrets, only variable names).
+    pub profile_digest: String,
     /// The base URL called.
     pub base_url: String,
     /// Whether this was the in-process mock partner.
