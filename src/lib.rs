@@ -16,3 +16,4 @@ pub mod report;
 pub mod selftest;
 pub mod simulate;
 pub mod suite;
+pub mod xml;
