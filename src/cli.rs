@@ -56,7 +56,7 @@ pub struct CertifyArgs {
     /// Only these rules, comma-separated (e.g. LEAD-002,SRC-002).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
-    /// Write a report: json:PATH or junit:PATH; repeatable.
+    /// Write a report: json:PATH, junit:PATH, har:PATH or html:PATH; repeatable.
     #[arg(long = "report", value_name = "FORMAT:PATH")]
     pub reports: Vec<crate::report::ReportTarget>,
     /// Per-request timeout in milliseconds.

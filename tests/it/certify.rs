@@ -203,7 +203,7 @@ async fn only_reports_the_named_rules() {
 }
 
 /// Ports and timings change from run to run; everything else must not.
-fn redact(mut report: RunReport) -> RunReport {
+pub(crate) fn redact(mut report: RunReport) -> RunReport {
     let base = report.partner.base_url.clone();
     report.partner.base_url = "http://127.0.0.1:[port]".into();
     report.duration_ms = 0;

@@ -5,6 +5,7 @@ mod client;
 mod fuzz;
 mod helpers;
 mod hostile;
+mod html;
 mod openapi;
 mod partner;
 mod profiles;
