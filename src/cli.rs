@@ -75,6 +75,9 @@ pub struct CertifyArgs {
     /// by default they are masked to their shape.
     #[arg(long)]
     pub show_personal_data: bool,
+    /// A waivers file (TOML): agreed exceptions that do not fail the run until they expire.
+    #[arg(long, value_name = "FILE")]
+    pub waivers: Option<PathBuf>,
 }
 
 /// `spoke simulate`.
@@ -511,6 +514,12 @@ fn run_certify(args: CertifyArgs) -> Result<i32, Failure> {
             "--timeout-ms must be at least 1"
         )));
     }
+    let waivers = args
+        .waivers
+        .as_ref()
+        .map(|path| crate::report::waivers::Waivers::load(path, &Catalog::builtin()))
+        .transpose()
+        .map_err(Failure::invalid)?;
     let seed = args.seed.unwrap_or_else(random_seed);
     let options = CertifyOptions {
         profile,
@@ -545,10 +554,13 @@ fn run_certify(args: CertifyArgs) -> Result<i32, Failure> {
     };
     let outcome = runtime.block_on(certify(options, &progress));
     progress.finish();
-    let report = outcome.map_err(|error| match error {
+    let mut report = outcome.map_err(|error| match error {
         CertifyError::Invalid(message) => Failure::invalid(anyhow::anyhow!(message)),
         CertifyError::Run(message) => Failure::run(anyhow::anyhow!(message)),
     })?;
+    if let Some(waivers) = &waivers {
+        crate::report::waivers::apply(&mut report, waivers, chrono::Utc::now().date_naive());
+    }
     print!(
         "{}",
         terminal::render(

@@ -28,6 +28,7 @@ table { border-collapse: collapse; width: 100%; }
 th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: var(--soft); font-weight: 600; }
 #verdicts td:nth-child(-n+2), #verdicts td:nth-child(4) { white-space: nowrap; }
+#waivers td:nth-child(-n+2), #waivers td:nth-child(4) { white-space: nowrap; }
 table.facts th { width: 180px; }
 code, pre { font: 12px/1.4 ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; }
 code { background: var(--soft); padding: 1px 4px; border-radius: 4px; word-break: break-all; }
@@ -45,6 +46,8 @@ pre { background: var(--soft); border: 1px solid var(--line); border-radius: 6px
 tr.row-fail td:first-child { border-left: 4px solid var(--fail); }
 tr.row-warn td:first-child, tr.row-inconclusive td:first-child { border-left: 4px solid var(--warn); }
 tr.row-error td:first-child { border-left: 4px solid var(--error); }
+tr.row-waived td:first-child { border-left: 4px solid #57606a; }
+em.waiver { color: #57606a; }
 td.cell-saved { background: #dafbe1; } td.cell-rejected { background: #ffebe9; }
 td.cell-no-answer { background: #fff8c5; } td.cell-none { color: var(--skip); }
 .rule { border: 1px solid var(--line); border-radius: 6px; margin: 10px 0; }
@@ -208,6 +211,13 @@ fn render_summary(out: &mut String, report: &RunReport) {
             escape(unreachable)
         );
     }
+    for waiver in report.waivers.iter().filter(|w| w.status.fails_the_run()) {
+        let _ = write!(
+            out,
+            r#"<p class="note bad">{}</p>"#,
+            escape(&waiver.message)
+        );
+    }
     if report.partner.insecure {
         out.push_str(r#"<p class="note">TLS certificates were NOT verified (<code>--insecure</code>): the verdicts say nothing about the partner's TLS.</p>"#);
     }
@@ -305,10 +315,26 @@ fn render_verdicts(out: &mut String, report: &RunReport) {
         } else {
             rule.clone()
         };
+        let (waived_badge, waived_note) = match &entry.waiver {
+            Some(waiver) => (
+                r#" <span class="badge waived">waived</span>"#.to_owned(),
+                format!(
+                    r#"<br><em class="waiver">waived until {} ({}): {}</em>"#,
+                    waiver.expires,
+                    escape(&waiver.owner),
+                    escape(&waiver.reason)
+                ),
+            ),
+            None => (String::new(), String::new()),
+        };
         let _ = write!(
             out,
-            r#"<tr class="row-{}" id="verdict-{rule}"><td>{rule_cell}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
-            entry.outcome.as_str(),
+            r#"<tr class="row-{}" id="verdict-{rule}"><td>{rule_cell}</td><td>{}</td><td>{}</td><td>{}{waived_badge}</td><td>{}{waived_note}</td><td>{}</td><td>{}</td></tr>"#,
+            if entry.waiver.is_some() {
+                "waived"
+            } else {
+                entry.outcome.as_str()
+            },
             entry.level.as_str(),
             escape(&entry.title),
             badge(entry.outcome),
@@ -319,6 +345,35 @@ fn render_verdicts(out: &mut String, report: &RunReport) {
             } else {
                 String::new()
             },
+        );
+    }
+    out.push_str("</tbody></table>");
+}
+
+fn render_waivers(out: &mut String, report: &RunReport) {
+    if report.waivers.is_empty() {
+        return;
+    }
+    out.push_str(
+        r#"<h2>Waivers</h2><table id="waivers"><thead><tr><th>Rule</th><th>Status</th><th>Owner</th><th>Expires</th><th>Reason</th><th>What it means</th></tr></thead><tbody>"#,
+    );
+    for waiver in &report.waivers {
+        let class = if waiver.status.fails_the_run() {
+            "fail"
+        } else if waiver.status == super::waivers::WaiverStatus::Applied {
+            "waived"
+        } else {
+            "skip"
+        };
+        let _ = write!(
+            out,
+            r#"<tr><td>{}</td><td><span class="badge {class}">{}</span></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
+            escape(&waiver.waiver.rule),
+            waiver.status.as_str(),
+            escape(&waiver.waiver.owner),
+            waiver.waiver.expires,
+            escape(&waiver.waiver.reason),
+            escape(&waiver.message),
         );
     }
     out.push_str("</tbody></table>");
@@ -496,6 +551,7 @@ pub fn render(report: &RunReport) -> String {
     render_summary(&mut out, report);
     render_identity(&mut out, report);
     render_verdicts(&mut out, report);
+    render_waivers(&mut out, report);
     render_coverage(&mut out, report);
     if !report.missing_in_sandbox.is_empty() {
         out.push_str(r#"<h2>Missing in the sandbox</h2><ul id="missing">"#);

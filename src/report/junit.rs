@@ -22,6 +22,8 @@ pub fn render(report: &RunReport) -> String {
     }
     for entry in &report.verdicts {
         let mut status = match entry.outcome {
+            // A waived verdict reads as skipped, the way expected failures usually do.
+            _ if entry.waiver.is_some() => TestCaseStatus::skipped(),
             Outcome::Pass | Outcome::Warn => TestCaseStatus::success(),
             Outcome::Fail => TestCaseStatus::non_success(NonSuccessKind::Failure),
             Outcome::Error | Outcome::Inconclusive => {
@@ -29,13 +31,24 @@ pub fn render(report: &RunReport) -> String {
             }
             Outcome::Skip => TestCaseStatus::skipped(),
         };
-        if entry.outcome != Outcome::Pass {
+        if let Some(waiver) = &entry.waiver {
+            status.set_message(format!(
+                "waived {}: {} (waiver until {}, {}: {})",
+                entry.outcome.as_str(),
+                entry.reason,
+                waiver.expires,
+                waiver.owner,
+                waiver.reason
+            ));
+        } else if entry.outcome != Outcome::Pass {
             status.set_message(format!("{}: {}", entry.outcome.as_str(), entry.reason));
         }
-        if matches!(
-            entry.outcome,
-            Outcome::Fail | Outcome::Error | Outcome::Inconclusive
-        ) {
+        if entry.waiver.is_none()
+            && matches!(
+                entry.outcome,
+                Outcome::Fail | Outcome::Error | Outcome::Inconclusive
+            )
+        {
             let mut description = format!(
                 "{}\nclause: {}\nfix: {}\nreproduce: {}",
                 entry.reason, entry.clause, entry.fix, entry.reproduce
@@ -50,6 +63,21 @@ pub fn render(report: &RunReport) -> String {
         if entry.outcome == Outcome::Warn {
             case.set_system_out(format!("warning: {}", entry.reason));
         }
+        suite.add_test_case(case);
+    }
+    // A waiver to remove fails the run: it shows as a failing case of its own.
+    for waiver in report.waivers.iter().filter(|w| w.status.fails_the_run()) {
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+        status.set_message(waiver.message.clone());
+        status.set_description(format!(
+            "waiver: {} until {} ({}): {}",
+            waiver.waiver.rule, waiver.waiver.expires, waiver.waiver.owner, waiver.waiver.reason
+        ));
+        let mut case = TestCase::new(
+            format!("waiver {} {}", waiver.waiver.rule, waiver.status.as_str()),
+            status,
+        );
+        case.set_classname("spoke.waivers");
         suite.add_test_case(case);
     }
     junit.add_test_suite(suite);

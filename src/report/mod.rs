@@ -9,6 +9,7 @@ pub mod junit;
 pub mod mask;
 pub mod model;
 pub mod terminal;
+pub mod waivers;
 
 pub use model::RunReport;
 

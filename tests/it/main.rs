@@ -12,3 +12,4 @@ mod partner;
 mod profiles;
 mod properties;
 mod simulate;
+mod waivers;
