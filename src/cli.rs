@@ -42,6 +42,21 @@ pub enum Command {
     /// Work with profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// Compare two JSON reports: verdicts that changed, rules added or removed, changed evidence.
+    /// Exits 1 when a rule got worse.
+    Diff(DiffArgs),
+}
+
+/// `spoke diff`.
+#[derive(Debug, clap::Args)]
+pub struct DiffArgs {
+    /// The earlier run's JSON report (`--report json:PATH`).
+    pub old: PathBuf,
+    /// The later run's JSON report.
+    pub new: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = RulesFormat::Text)]
+    pub format: RulesFormat,
 }
 
 /// `spoke certify`.
@@ -238,7 +253,7 @@ pub struct RulesArgs {
     pub format: RulesFormat,
 }
 
-/// Formats of `spoke rules`.
+/// Formats of `spoke rules` and `spoke diff`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum RulesFormat {
     /// A table.
@@ -317,7 +332,23 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Selftest(args) => run_selftest(args),
         Command::Partner(args) => run_partner(args),
         Command::Profile(ProfileCommand::Check { file }) => check_profile(&file),
+        Command::Diff(args) => run_diff(args),
     }
+}
+
+fn run_diff(args: DiffArgs) -> Result<i32, Failure> {
+    let diff = crate::report::diff::diff_files(&args.old, &args.new).map_err(Failure::invalid)?;
+    let text = match args.format {
+        RulesFormat::Text => crate::report::diff::render_text(&diff),
+        RulesFormat::Json => crate::report::diff::render_json(&diff) + "\n",
+    };
+    // A reader that stops early (`| head`) is not an error.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+    Ok(if diff.regressed() {
+        exit_codes::NOT_CONFORMANT
+    } else {
+        exit_codes::CONFORMANT
+    })
 }
 
 /// Loads `--profile`, or the reference profile when none is given.

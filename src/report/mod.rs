@@ -2,6 +2,7 @@
 //! HAR, HTML).
 
 pub mod curl;
+pub mod diff;
 pub mod har;
 pub mod html;
 pub mod json;

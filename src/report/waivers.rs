@@ -83,7 +83,7 @@ pub struct Waivers {
 #[derive(Debug, thiserror::Error)]
 pub enum WaiverError {
     /// The file could not be read.
-    #[error("cannot read waivers file {path}: {source}")]
+    #[error("cannot read waivers file {path}")]
     Read {
         /// The path given.
         path: String,

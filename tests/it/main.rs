@@ -2,6 +2,7 @@
 
 mod certify;
 mod client;
+mod diff;
 mod formats;
 mod fuzz;
 mod helpers;
