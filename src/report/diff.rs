@@ -326,7 +326,7 @@ fn evidence_changes(
                 }
                 _ => false,
             };
-            (!same).then(|| EvidenceChange {
+            (!same).then_some(EvidenceChange {
                 purpose: key.0,
                 request: key.1,
                 old,
