@@ -142,12 +142,11 @@ impl Waivers {
             } else {
                 "(file)"
             };
-            let message =
-                if message.starts_with("unknown field") || message.starts_with("missing field") {
-                    format!("{message}; a waiver has rule, reason, owner and expires")
-                } else {
-                    message
-                };
+            let message = if message.starts_with("missing field") {
+                format!("{message}; a waiver has rule, reason, owner and expires")
+            } else {
+                message
+            };
             WaiverError::Invalid {
                 problems: vec![problem(error.span().map(|span| span.start), key, message)],
             }
