@@ -137,11 +137,12 @@ impl Waivers {
         };
         let shape: FileShape = toml::from_str(text).map_err(|error| {
             let message = error.message().trim_end().replace('\n', " ");
-            let key = if message.starts_with("unknown field") {
-                "waiver"
-            } else {
-                "(file)"
-            };
+            let key =
+                if message.starts_with("unknown field") || message.starts_with("missing field") {
+                    "waiver"
+                } else {
+                    "(file)"
+                };
             let message = if message.starts_with("missing field") {
                 format!("{message}; a waiver has rule, reason, owner and expires")
             } else {
@@ -377,7 +378,7 @@ expires = "2027-01-15"
             ),
             (
                 "[[waiver]]\nrule = \"LEAD-002\"\nreason = \"r\"\nexpires = 2027-01-01\n",
-                "waivers.toml:1: (file): missing field `owner`",
+                "waivers.toml:1: waiver: missing field `owner`",
             ),
             (
                 "[[waiver]]\nrule = \"LEAD-002\"\nreason = \"r\"\nowner = \"o\"\nexpires = \"31/03/2027\"\n",
