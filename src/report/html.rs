@@ -463,7 +463,12 @@ fn render_evidence(out: &mut String, report: &RunReport) {
             out,
             r#"<details class="rule" id="rule-{rule}"{}><summary>{} <h3>{rule} {}</h3> · {} exchange(s)</summary><div class="body"><p>{}</p>"#,
             if failing { " open" } else { "" },
-            badge(entry.outcome),
+            badge(entry.outcome)
+                + if entry.waiver.is_some() {
+                    r#" <span class="badge waived">waived</span>"#
+                } else {
+                    ""
+                },
             escape(&entry.title),
             entry.evidence.len(),
             escape(&entry.reason),

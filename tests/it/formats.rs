@@ -98,6 +98,25 @@ async fn the_junit_report_is_valid_against_the_jenkins_junit_schema() {
 }
 
 #[tokio::test]
+async fn the_junit_report_with_waivers_is_valid_too() {
+    let mut report = varied_run().await;
+    let waivers = spoke::report::waivers::Waivers::parse(
+        "waivers.toml",
+        "[[waiver]]\nrule = \"LEAD-002\"\nreason = \"r\"\nowner = \"o\"\nexpires = 2027-01-01\n\n\
+         [[waiver]]\nrule = \"STAFF-001\"\nreason = \"r\"\nowner = \"o\"\nexpires = 2027-01-01\n",
+        &spoke::suite::Catalog::builtin(),
+    )
+    .unwrap();
+    spoke::report::waivers::apply(&mut report, &waivers, "2026-06-01".parse().unwrap());
+    let xml = spoke::report::junit::render(&report);
+    assert!(xml.contains("waived fail"), "{xml}");
+    assert!(xml.contains("waiver STAFF-001 stale"), "{xml}");
+    if let Err(problems) = validate_junit(&xml, "waivers") {
+        panic!("the JUnit report with waivers does not validate:\n{problems}\n{xml}");
+    }
+}
+
+#[tokio::test]
 async fn the_junit_check_rejects_a_broken_document() {
     let xml = spoke::report::junit::render(&varied_run().await);
     // A testcase without its required name, and an element the schema does not know.
