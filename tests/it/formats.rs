@@ -162,3 +162,20 @@ fn the_vendored_schemas_say_where_they_come_from() {
     }
     assert!(Path::new(&root().join("tests/data/har-schema/LICENSE")).exists());
 }
+
+#[tokio::test]
+async fn the_junit_report_is_stable() {
+    let report = crate::certify::redact(
+        certify(
+            mock_certify(
+                Profile::reference(),
+                [Fault::RejectUnowned].into_iter().collect(),
+                42,
+            ),
+            &(),
+        )
+        .await
+        .unwrap(),
+    );
+    insta::assert_snapshot!(spoke::report::junit::render(&report));
+}
