@@ -185,6 +185,7 @@ pub async fn certify(
         unreachable,
         verdicts: entries,
         exchanges,
+        waivers: Vec::new(),
     })
 }
 

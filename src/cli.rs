@@ -42,6 +42,21 @@ pub enum Command {
     /// Work with profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// Compare two JSON reports: verdicts that changed, rules added or removed, changed evidence.
+    /// Exits 1 when a rule got worse.
+    Diff(DiffArgs),
+}
+
+/// `spoke diff`.
+#[derive(Debug, clap::Args)]
+pub struct DiffArgs {
+    /// The earlier run's JSON report (`--report json:PATH`).
+    pub old: PathBuf,
+    /// The later run's JSON report.
+    pub new: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = RulesFormat::Text)]
+    pub format: RulesFormat,
 }
 
 /// `spoke certify`.
@@ -56,7 +71,7 @@ pub struct CertifyArgs {
     /// Only these rules, comma-separated (e.g. LEAD-002,SRC-002).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
-    /// Write a report: json:PATH or junit:PATH; repeatable.
+    /// Write a report: json:PATH, junit:PATH, har:PATH or html:PATH; repeatable.
     #[arg(long = "report", value_name = "FORMAT:PATH")]
     pub reports: Vec<crate::report::ReportTarget>,
     /// Per-request timeout in milliseconds.
@@ -75,6 +90,9 @@ pub struct CertifyArgs {
     /// by default they are masked to their shape.
     #[arg(long)]
     pub show_personal_data: bool,
+    /// A waivers file (TOML): agreed exceptions that do not fail the run until they expire.
+    #[arg(long, value_name = "FILE")]
+    pub waivers: Option<PathBuf>,
 }
 
 /// `spoke simulate`.
@@ -235,7 +253,7 @@ pub struct RulesArgs {
     pub format: RulesFormat,
 }
 
-/// Formats of `spoke rules`.
+/// Formats of `spoke rules` and `spoke diff`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum RulesFormat {
     /// A table.
@@ -314,7 +332,23 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Selftest(args) => run_selftest(args),
         Command::Partner(args) => run_partner(args),
         Command::Profile(ProfileCommand::Check { file }) => check_profile(&file),
+        Command::Diff(args) => run_diff(args),
     }
+}
+
+fn run_diff(args: DiffArgs) -> Result<i32, Failure> {
+    let diff = crate::report::diff::diff_files(&args.old, &args.new).map_err(Failure::invalid)?;
+    let text = match args.format {
+        RulesFormat::Text => crate::report::diff::render_text(&diff),
+        RulesFormat::Json => crate::report::diff::render_json(&diff) + "\n",
+    };
+    // A reader that stops early (`| head`) is not an error.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+    Ok(if diff.regressed() {
+        exit_codes::NOT_CONFORMANT
+    } else {
+        exit_codes::CONFORMANT
+    })
 }
 
 /// Loads `--profile`, or the reference profile when none is given.
@@ -511,6 +545,12 @@ fn run_certify(args: CertifyArgs) -> Result<i32, Failure> {
             "--timeout-ms must be at least 1"
         )));
     }
+    let waivers = args
+        .waivers
+        .as_ref()
+        .map(|path| crate::report::waivers::Waivers::load(path, &Catalog::builtin()))
+        .transpose()
+        .map_err(Failure::invalid)?;
     let seed = args.seed.unwrap_or_else(random_seed);
     let options = CertifyOptions {
         profile,
@@ -545,10 +585,13 @@ fn run_certify(args: CertifyArgs) -> Result<i32, Failure> {
     };
     let outcome = runtime.block_on(certify(options, &progress));
     progress.finish();
-    let report = outcome.map_err(|error| match error {
+    let mut report = outcome.map_err(|error| match error {
         CertifyError::Invalid(message) => Failure::invalid(anyhow::anyhow!(message)),
         CertifyError::Run(message) => Failure::run(anyhow::anyhow!(message)),
     })?;
+    if let Some(waivers) = &waivers {
+        crate::report::waivers::apply(&mut report, waivers, chrono::Utc::now().date_naive());
+    }
     print!(
         "{}",
         terminal::render(

@@ -1,12 +1,16 @@
-//! Renders one run: the report model and one renderer per format (terminal, JSON, JUnit XML).
+//! Renders one run: the report model and one renderer per format (terminal, JSON, JUnit XML,
+//! HAR, HTML).
 
 pub mod curl;
+pub mod diff;
 pub mod har;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod mask;
 pub mod model;
 pub mod terminal;
+pub mod waivers;
 
 pub use model::RunReport;
 
@@ -19,6 +23,8 @@ pub enum ReportTarget {
     Junit(std::path::PathBuf),
     /// HAR 1.2 (every exchange) to a path.
     Har(std::path::PathBuf),
+    /// One self-contained HTML page to a path.
+    Html(std::path::PathBuf),
 }
 
 impl std::str::FromStr for ReportTarget {
@@ -35,8 +41,9 @@ impl std::str::FromStr for ReportTarget {
             "json" => Ok(ReportTarget::Json(path.into())),
             "junit" => Ok(ReportTarget::Junit(path.into())),
             "har" => Ok(ReportTarget::Har(path.into())),
+            "html" => Ok(ReportTarget::Html(path.into())),
             other => Err(format!(
-                "`{other}` is not a report format (json, junit, har)"
+                "`{other}` is not a report format (json, junit, har, html)"
             )),
         }
     }
@@ -49,6 +56,7 @@ impl ReportTarget {
             ReportTarget::Json(path) => (path, json::render(report)),
             ReportTarget::Junit(path) => (path, junit::render(report)),
             ReportTarget::Har(path) => (path, har::render(report)),
+            ReportTarget::Html(path) => (path, html::render(report)),
         };
         std::fs::write(path, text)
     }
@@ -56,7 +64,10 @@ impl ReportTarget {
     /// Where it goes.
     pub fn path(&self) -> &std::path::Path {
         match self {
-            ReportTarget::Json(path) | ReportTarget::Junit(path) | ReportTarget::Har(path) => path,
+            ReportTarget::Json(path)
+            | ReportTarget::Junit(path)
+            | ReportTarget::Har(path)
+            | ReportTarget::Html(path) => path,
         }
     }
 }

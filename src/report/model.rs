@@ -49,6 +49,9 @@ pub struct RunReport {
     pub exit_code: i32,
     /// Every exchange of the run, secrets redacted.
     pub exchanges: Vec<Exchange>,
+    /// The waivers given (`--waivers`) and what became of each; absent without a waivers file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waivers: Vec<super::waivers::WaiverOutcome>,
 }
 
 /// The partner certified.
@@ -93,6 +96,9 @@ pub struct VerdictEntry {
     pub curl: Vec<String>,
     /// The spoke command that replays this case.
     pub reproduce: String,
+    /// The waiver covering this fail/warn/inconclusive verdict, if any: it no longer fails the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiver: Option<super::waivers::Waiver>,
 }
 
 /// One cell of the coverage grid.
@@ -226,6 +232,7 @@ pub fn entries(
                     Vec::new()
                 },
                 reproduce: reproduce_of(&verdict.rule),
+                waiver: None,
             }
         })
         .collect()

@@ -86,7 +86,10 @@ pub fn render(report: &RunReport, style: Style) -> String {
         .max(4);
     let _ = writeln!(out, "{:<id_width$}  LEVEL   VERDICT       REASON", "RULE");
     for entry in &report.verdicts {
-        let verdict = format!("{:<12}", entry.outcome.as_str());
+        let verdict = match &entry.waiver {
+            Some(_) => format!("{:<12}", format!("{} waived", entry.outcome.as_str())),
+            None => format!("{:<12}", entry.outcome.as_str()),
+        };
         let _ = writeln!(
             out,
             "{:<id_width$}  {:<6}  {}  {}",
@@ -95,6 +98,16 @@ pub fn render(report: &RunReport, style: Style) -> String {
             style.paint(entry.outcome, &verdict),
             entry.reason
         );
+        if let Some(waiver) = &entry.waiver {
+            let _ = writeln!(
+                out,
+                "{}waived until {} ({}): {}",
+                " ".repeat(id_width + 2),
+                waiver.expires,
+                waiver.owner,
+                waiver.reason
+            );
+        }
         if matches!(
             entry.outcome,
             Outcome::Fail | Outcome::Warn | Outcome::Error | Outcome::Inconclusive
@@ -126,6 +139,18 @@ pub fn render(report: &RunReport, style: Style) -> String {
     render_coverage(&mut out, report);
     for missing in &report.missing_in_sandbox {
         let _ = writeln!(out, "sandbox: {missing}");
+    }
+    if !report.waivers.is_empty() {
+        let _ = writeln!(out, "\nwaivers:");
+        for waiver in &report.waivers {
+            let line = format!("  {:<11} {}", waiver.status.as_str(), waiver.message);
+            let line = if waiver.status.fails_the_run() {
+                style.paint(Outcome::Fail, &line)
+            } else {
+                line
+            };
+            let _ = writeln!(out, "{line}");
+        }
     }
     let totals = &report.totals;
     let _ = writeln!(

@@ -203,7 +203,7 @@ async fn only_reports_the_named_rules() {
 }
 
 /// Ports and timings change from run to run; everything else must not.
-fn redact(mut report: RunReport) -> RunReport {
+pub(crate) fn redact(mut report: RunReport) -> RunReport {
     let base = report.partner.base_url.clone();
     report.partner.base_url = "http://127.0.0.1:[port]".into();
     report.duration_ms = 0;
@@ -375,6 +375,16 @@ fn every_artifact(report: &RunReport) -> Vec<(&'static str, String)> {
         ("json", spoke::report::json::render(report)),
         ("junit", spoke::report::junit::render(report)),
         ("har", spoke::report::har::render(report)),
+        // Unescaped, so a value with a quote or an ampersand is still found.
+        (
+            "html",
+            spoke::report::html::render(report)
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&#39;", "'")
+                .replace("&amp;", "&"),
+        ),
     ]
 }
 
@@ -427,6 +437,11 @@ async fn no_secret_or_personal_value_appears_in_any_artifact() {
     assert!(personal
         .iter()
         .any(|value| shown_json.contains(value.as_str())));
+    // The HTML check sees values too, once they are shown.
+    let (_, shown_html) = every_artifact(&shown).pop().unwrap();
+    assert!(personal
+        .iter()
+        .any(|value| shown_html.contains(value.as_str())));
     for secret in &secret_values {
         assert!(
             !shown_json.contains(secret.as_str()),

@@ -2,11 +2,15 @@
 
 mod certify;
 mod client;
+mod diff;
+mod formats;
 mod fuzz;
 mod helpers;
 mod hostile;
+mod html;
 mod openapi;
 mod partner;
 mod profiles;
 mod properties;
 mod simulate;
+mod waivers;

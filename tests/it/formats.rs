@@ -1,0 +1,181 @@
+//! The machine formats checked against published schemas: JUnit XML against the Jenkins xUnit
+//! JUnit schema (with `xmllint`), HAR against the HAR 1.2 JSON schemas. Each check is also shown
+//! rejecting a broken document, so a pass means something.
+
+use crate::helpers::{mock_certify, root};
+use spoke::certify::certify;
+use spoke::partner::Fault;
+use spoke::profile::Profile;
+use spoke::report::model::RunReport;
+use std::path::Path;
+use std::process::Command;
+
+/// A run with fail, pass, skip and warn verdicts and an insecure-TLS property.
+async fn varied_run() -> RunReport {
+    let mut options = mock_certify(
+        Profile::reference(),
+        [Fault::RejectUnowned, Fault::SlowStaffList]
+            .into_iter()
+            .collect(),
+        5,
+    );
+    options.latency_budget = std::time::Duration::from_millis(20);
+    let mut report = certify(options, &()).await.expect("the run starts");
+    report.partner.insecure = true;
+    report
+}
+
+/// `xmllint --schema` on `xml`: Ok, or the validator's complaint.
+fn validate_junit(xml: &str, name: &str) -> Result<(), String> {
+    let file = std::env::temp_dir().join(format!("spoke-junit-{name}-{}.xml", std::process::id()));
+    std::fs::write(&file, xml).unwrap();
+    let output = Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(root().join("tests/data/junit/junit-10.xsd"))
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|error| {
+            panic!(
+                "cannot run `xmllint` ({error}): install it with \
+                 `apt-get install -y --no-install-recommends libxml2-utils` (.ci/run does this)"
+            )
+        });
+    std::fs::remove_file(&file).ok();
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+/// The HAR 1.2 schemas, `har.json` first, each under an absolute id so `$ref`s resolve offline.
+fn har_validator() -> jsonschema::Validator {
+    let dir = root().join("tests/data/har-schema");
+    let base = "https://har-schema.invalid/";
+    let load = |name: &str| -> serde_json::Value {
+        let mut schema: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap();
+        schema["$id"] = format!("{base}{name}#").into();
+        schema
+    };
+    let mut options = jsonschema::options().with_draft(jsonschema::Draft::Draft6);
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if name.ends_with(".json") && name != "har.json" {
+            let resource = jsonschema::Resource::from_contents(load(&name)).unwrap();
+            options = options.with_resource(format!("{base}{name}"), resource);
+        }
+    }
+    options
+        .should_validate_formats(true)
+        .build(&load("har.json"))
+        .expect("the HAR schemas compile")
+}
+
+fn validate_har(har: &serde_json::Value) -> Result<(), String> {
+    let problems: Vec<String> = har_validator()
+        .iter_errors(har)
+        .map(|error| format!("{}: {error}", error.instance_path))
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+#[tokio::test]
+async fn the_junit_report_is_valid_against_the_jenkins_junit_schema() {
+    let report = varied_run().await;
+    let xml = spoke::report::junit::render(&report);
+    for element in ["<failure", "<skipped", "<system-out", "<property"] {
+        assert!(xml.contains(element), "the run shows no {element}: {xml}");
+    }
+    if let Err(problems) = validate_junit(&xml, "real") {
+        panic!("the JUnit report does not validate:\n{problems}\n{xml}");
+    }
+}
+
+#[tokio::test]
+async fn the_junit_report_with_waivers_is_valid_too() {
+    let mut report = varied_run().await;
+    let waivers = spoke::report::waivers::Waivers::parse(
+        "waivers.toml",
+        "[[waiver]]\nrule = \"LEAD-002\"\nreason = \"r\"\nowner = \"o\"\nexpires = 2027-01-01\n\n\
+         [[waiver]]\nrule = \"STAFF-001\"\nreason = \"r\"\nowner = \"o\"\nexpires = 2027-01-01\n",
+        &spoke::suite::Catalog::builtin(),
+    )
+    .unwrap();
+    spoke::report::waivers::apply(&mut report, &waivers, "2026-06-01".parse().unwrap());
+    let xml = spoke::report::junit::render(&report);
+    assert!(xml.contains("waived fail"), "{xml}");
+    assert!(xml.contains("waiver STAFF-001 stale"), "{xml}");
+    if let Err(problems) = validate_junit(&xml, "waivers") {
+        panic!("the JUnit report with waivers does not validate:\n{problems}\n{xml}");
+    }
+}
+
+#[tokio::test]
+async fn the_junit_check_rejects_a_broken_document() {
+    let xml = spoke::report::junit::render(&varied_run().await);
+    // A testcase without its required name, and an element the schema does not know.
+    let broken = xml
+        .replacen("<testcase name=", "<testcase label=", 1)
+        .replacen("</testsuite>", "<verdict/></testsuite>", 1);
+    let problems = validate_junit(&broken, "broken").expect_err("a broken document validates");
+    assert!(problems.contains("name"), "{problems}");
+}
+
+#[tokio::test]
+async fn the_har_report_is_valid_against_the_har_1_2_schemas() {
+    let report = varied_run().await;
+    let har: serde_json::Value =
+        serde_json::from_str(&spoke::report::har::render(&report)).unwrap();
+    assert!(har["log"]["entries"].as_array().unwrap().len() > 10);
+    if let Err(problems) = validate_har(&har) {
+        panic!("the HAR report does not validate:\n{problems}");
+    }
+}
+
+#[tokio::test]
+async fn the_har_check_rejects_a_broken_document() {
+    let report = varied_run().await;
+    let mut har: serde_json::Value =
+        serde_json::from_str(&spoke::report::har::render(&report)).unwrap();
+    let entry = &mut har["log"]["entries"][0];
+    entry.as_object_mut().unwrap().remove("timings");
+    entry["response"]["status"] = "two hundred".into();
+    let problems = validate_har(&har).expect_err("a broken HAR validates");
+    assert!(problems.contains("timings"), "{problems}");
+    assert!(
+        problems.contains("/log/entries/0/response/status"),
+        "{problems}"
+    );
+}
+
+#[test]
+fn the_vendored_schemas_say_where_they_come_from() {
+    for dir in ["tests/data/junit", "tests/data/har-schema"] {
+        let readme = std::fs::read_to_string(root().join(dir).join("README.md")).unwrap();
+        assert!(readme.contains("licence"), "{dir}: no licence noted");
+    }
+    assert!(Path::new(&root().join("tests/data/har-schema/LICENSE")).exists());
+}
+
+#[tokio::test]
+async fn the_junit_report_is_stable() {
+    let report = crate::certify::redact(
+        certify(
+            mock_certify(
+                Profile::reference(),
+                [Fault::RejectUnowned].into_iter().collect(),
+                42,
+            ),
+            &(),
+        )
+        .await
+        .unwrap(),
+    );
+    insta::assert_snapshot!(spoke::report::junit::render(&report));
+}
