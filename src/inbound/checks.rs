@@ -197,7 +197,7 @@ fn record_id_stable_across_updates(context: &SendContext<'_>) -> Finding {
     if problems.is_empty() {
         pass(
             format!(
-                "{} saves; no record was sent under a second recordID",
+                "{} save(s); no record was sent under a second recordID",
                 accepted.len()
             ),
             &accepted,
@@ -549,4 +549,41 @@ pub fn report(state: &ConnectorState, base_url: &str, started_at: String) -> Run
         unreachable: None,
         exchanges,
     }
+}
+
+/// The verdicts of a `spoke connector` run, for a terminal or a log.
+pub fn render_summary(report: &RunReport) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\nspoke connector: {} calls from {} · catalog {}",
+        report.exchanges.len(),
+        report.partner.name,
+        report.catalog_version
+    );
+    let _ = writeln!(out, "{:<8}  LEVEL   VERDICT       REASON", "RULE");
+    for entry in &report.verdicts {
+        let _ = writeln!(
+            out,
+            "{:<8}  {:<6}  {:<12}  {}",
+            entry.rule,
+            entry.level.as_str(),
+            entry.outcome.as_str(),
+            entry.reason
+        );
+        if matches!(
+            entry.outcome,
+            crate::suite::Outcome::Fail | crate::suite::Outcome::Warn
+        ) {
+            let _ = writeln!(out, "{:<10}fix: {}", "", entry.fix);
+        }
+    }
+    let totals = &report.totals;
+    let _ = writeln!(
+        out,
+        "\n{} pass, {} fail, {} warn, {} inconclusive, {} error · exit {}",
+        totals.pass, totals.fail, totals.warn, totals.inconclusive, totals.error, report.exit_code
+    );
+    out
 }
