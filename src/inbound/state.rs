@@ -34,9 +34,9 @@ pub enum StateError {
         /// The file.
         path: PathBuf,
         /// The file's tenant.
-        found: Tenant,
+        found: Box<Tenant>,
         /// The server's tenant.
-        wanted: Tenant,
+        wanted: Box<Tenant>,
     },
 }
 
@@ -68,8 +68,8 @@ pub fn load(path: &Path, tenant: &Tenant) -> Result<Option<Intouch>, StateError>
     if intouch.tenant != *tenant {
         return Err(StateError::OtherTenant {
             path: path.to_owned(),
-            found: intouch.tenant,
-            wanted: tenant.clone(),
+            found: Box::new(intouch.tenant),
+            wanted: Box::new(tenant.clone()),
         });
     }
     Ok(Some(intouch))

@@ -30,6 +30,9 @@ pub fn judge(
     catalog
         .rules
         .iter()
+        // The sending direction is judged by `spoke connector`, over calls a certify run
+        // never sees.
+        .filter(|rule| !rule.applies.contains(&Applies::Sends))
         .filter(|rule| only.is_empty() || only.iter().any(|id| id.eq_ignore_ascii_case(&rule.id)))
         .map(|rule| {
             if let Some(missing) = rule.applies.iter().find(|a| !a.holds(profile)) {

@@ -2,6 +2,7 @@
 
 mod certify;
 mod client;
+mod connector;
 mod fuzz;
 mod helpers;
 mod hostile;
