@@ -312,6 +312,10 @@ pub struct ConnectorArgs {
     /// The largest request body read, in bytes; larger ones get 413.
     #[arg(long, default_value_t = crate::inbound::DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,
+    /// Show names, emails, phones, birth dates and addresses in the report's evidence; by
+    /// default they are masked to their shape.
+    #[arg(long)]
+    pub show_personal_data: bool,
 }
 
 fn parse_calls(text: &str) -> Result<usize, String> {
@@ -571,7 +575,12 @@ fn run_connector(args: ConnectorArgs) -> Result<i32, Failure> {
         }
         let base_url = running.api_url();
         running.stop().await.map_err(Failure::run)?;
-        Ok::<_, Failure>(inbound::checks::report(&state, &base_url, started_at))
+        Ok::<_, Failure>(inbound::checks::report(
+            &state,
+            &base_url,
+            started_at,
+            args.show_personal_data,
+        ))
     })?;
     print!("{}", inbound::checks::render_summary(&report));
     for target in &args.reports {

@@ -495,8 +495,28 @@ pub fn judge(catalog: &Catalog, context: &SendContext<'_>) -> Vec<Verdict> {
         .collect()
 }
 
-/// The report of a `spoke connector` run, in the same model as certify's.
-pub fn report(state: &ConnectorState, base_url: &str, started_at: String) -> RunReport {
+/// The `<userInfo>` fields that hold personal data, masked in reports by default.
+const PERSONAL_FIELDS: [&str; 10] = [
+    "firstname",
+    "lastname",
+    "email",
+    "mobile",
+    "homePhone",
+    "workPhone",
+    "birthdate",
+    "address1",
+    "address2",
+    "zipcode",
+];
+
+/// The report of a `spoke connector` run, in the same model as certify's. Personal data in
+/// the evidence is masked to its shape unless `show_personal_data`.
+pub fn report(
+    state: &ConnectorState,
+    base_url: &str,
+    started_at: String,
+    show_personal_data: bool,
+) -> RunReport {
     let catalog = Catalog::builtin();
     let calls = state.calls();
     let context = SendContext {
@@ -504,8 +524,24 @@ pub fn report(state: &ConnectorState, base_url: &str, started_at: String) -> Run
         initial: state.initial(),
         calls: &calls,
     };
-    let verdicts = judge(&catalog, &context);
-    let exchanges: Vec<_> = calls.iter().map(|c| c.exchange.clone()).collect();
+    let mut verdicts = judge(&catalog, &context);
+    let mut exchanges: Vec<_> = calls.iter().map(|c| c.exchange.clone()).collect();
+    // Masked after judging: the verdicts are drawn from the real values.
+    if !show_personal_data {
+        let values: Vec<String> = calls
+            .iter()
+            .map(|c| &c.fields)
+            .chain(state.initial().users.iter().map(|u| &u.fields))
+            .flat_map(|fields| {
+                PERSONAL_FIELDS
+                    .iter()
+                    .filter_map(|name| fields.get(*name).cloned())
+            })
+            .collect();
+        let masker = crate::report::mask::Masker::for_values(values);
+        exchanges.iter_mut().for_each(|e| masker.exchange(e));
+        verdicts.iter_mut().for_each(|v| masker.verdict(v));
+    }
     let tenant = state.tenant();
     let reproduce = format!(
         "spoke connector --provider {} --client {} --club {}, then resend the calls cited",

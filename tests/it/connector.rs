@@ -941,6 +941,10 @@ async fn the_server_stops_after_n_calls_and_writes_its_reports() {
     assert_eq!(send_004["outcome"], "fail");
     assert_eq!(send_004["evidence"], serde_json::json!([2]));
     assert!(send_004["curl"][0].as_str().unwrap().contains("<user>"));
+    // Personal data is masked to its shape in the evidence.
+    let evidence = report["exchanges"].to_string();
+    assert!(!evidence.contains("lia@example.com"), "{evidence}");
+    assert!(evidence.contains("xxx@example.com"), "{evidence}");
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert_eq!(xml.matches("<testcase").count(), 8);
     std::fs::remove_dir_all(&dir).ok();
