@@ -439,7 +439,7 @@ fn sources_before_leads(context: &SendContext<'_>) -> Finding {
         return pass("no lead named a lead source; nothing to order", &[]);
     }
     pass(
-        format!("all {} leads naming a source came after it", using.len()),
+        format!("all {} lead(s) naming a source came after it", using.len()),
         &using,
     )
 }
