@@ -24,6 +24,10 @@ use wire::{ProviderInfo, Reason, Refusal, Resource};
 /// The largest request body read; larger ones get 413.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 
+/// Calls past this many keep no bodies in their evidence (their verdict facts are kept), so a
+/// long-running server's memory stays bounded by what a report can usefully show.
+pub const BODIES_KEPT: usize = 10_000;
+
 /// The prefix of the admin routes; never part of the Connector's API.
 pub const ADMIN_PREFIX: &str = "/__spoke";
 
@@ -200,6 +204,10 @@ impl ConnectorState {
             return;
         };
         call.exchange.id = calls.len() + 1;
+        if calls.len() >= BODIES_KEPT {
+            call.exchange.request_body = None;
+            call.exchange.response_body = None;
+        }
         calls.push(call);
         let count = calls.len();
         drop(calls);
