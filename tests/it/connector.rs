@@ -949,3 +949,74 @@ async fn the_server_stops_after_n_calls_and_writes_its_reports() {
     assert_eq!(xml.matches("<testcase").count(), 8);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Bodies made of fragments of valid documents, shuffled and cut: mostly near-valid XML.
+fn fragments() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let pieces = prop::sample::select(vec![
+        "<user>",
+        "</user>",
+        "<providerInfo>",
+        "</providerInfo>",
+        "<identifier>ACME</identifier>",
+        "<clientID>C-7</clientID>",
+        "<clubID>K-3</clubID>",
+        "<recordID>P-1</recordID>",
+        "<userInfo>",
+        "</userInfo>",
+        "<firstname>Zoë</firstname>",
+        "<lastname>&amp;</lastname>",
+        "<userType>MEMBER</userType>",
+        "<userStatus>ACTIVE</userStatus>",
+        "<birthdate>2000-13-01</birthdate>",
+        "<gender>M</gender>",
+        "<![CDATA[x]]>",
+        "&bogus;",
+        "<!DOCTYPE x>",
+        "<?pi x?>",
+        "<a b='1' b='2'/>",
+        "\u{0}",
+        "é",
+    ]);
+    (prop::collection::vec(pieces, 0..24), any::<usize>()).prop_map(|(pieces, cut)| {
+        let text: String = pieces.concat();
+        let cut = if text.is_empty() {
+            0
+        } else {
+            cut % (text.len() + 1)
+        };
+        let cut = (0..=cut)
+            .rev()
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(0);
+        text[..cut].to_owned()
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 96, failure_persistence: None, ..Default::default() })]
+
+    #[test]
+    fn no_body_gets_a_5xx_or_an_answer_that_is_not_xml(body in fragments(), resource in 0usize..3) {
+        use tower::ServiceExt as _;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let options = options(None);
+        let state = ConnectorState::new(Seed::builtin().into_intouch(options.tenant.clone()), options);
+        let resource = ["user", "staff", "leadsource"][resource];
+        let request = axum::http::Request::post(format!("{}/{resource}", inbound::wire::API_BASE))
+            .body(axum::body::Body::from(body.clone()))
+            .unwrap();
+        let (status, text) = runtime.block_on(async {
+            let response = inbound::router(state).oneshot(request).await.unwrap();
+            let status = response.status().as_u16();
+            let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+            (status, String::from_utf8(bytes.to_vec()).unwrap())
+        });
+        proptest::prop_assert!(status < 500, "{status} for {body:?}");
+        let answer = xml::parse(&text).unwrap();
+        proptest::prop_assert!(
+            (status == 200) == (answer.name == "response"),
+            "{status}: {text}"
+        );
+    }
+}
