@@ -613,6 +613,18 @@ pub fn render_summary(report: &RunReport) -> String {
             crate::suite::Outcome::Fail | crate::suite::Outcome::Warn
         ) {
             let _ = writeln!(out, "{:<10}fix: {}", "", entry.fix);
+            for id in entry.evidence.iter().take(3) {
+                if let Some(exchange) = report.exchanges.iter().find(|e| e.id == *id) {
+                    let _ = writeln!(
+                        out,
+                        "{:<10}evidence #{id}: {} {} → HTTP {}",
+                        "",
+                        exchange.method,
+                        exchange.url,
+                        exchange.status.unwrap_or_default()
+                    );
+                }
+            }
         }
     }
     let totals = &report.totals;

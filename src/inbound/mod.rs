@@ -473,31 +473,38 @@ async fn save(state: &ConnectorState, resource: Resource, body: &[u8]) -> Answer
         return answer.refuse(state, refusal);
     }
     let record_id = submission.provider.record_id.clone().unwrap_or_default();
-    let mut intouch = state.shared.intouch.lock().await;
-    let mut next = intouch.clone();
-    let saved = match resource {
-        Resource::User => next.save_user(&record_id, submission.fields),
-        _ => next.save_entry(resource, &record_id, submission.fields),
+    let save_into = |intouch: &mut Intouch| match resource {
+        Resource::User => intouch.save_user(&record_id, submission.fields),
+        _ => intouch.save_entry(resource, &record_id, submission.fields),
     };
-    if let Some(path) = state.shared.options.state_file.clone() {
-        let bytes = state::encode(&next);
-        let written = tokio::task::spawn_blocking(move || state::write_atomic(&path, &bytes)).await;
-        let failure = match written {
-            Ok(Ok(())) => None,
-            Ok(Err(error)) => Some(error.to_string()),
-            Err(error) => Some(error.to_string()),
-        };
-        if let Some(failure) = failure {
-            // Not acknowledged, so not kept: InTouch stays as the file has it.
-            return answer.refuse(
-                state,
-                Refusal::new(
-                    500,
-                    Reason::Database,
-                    format!("the record could not be stored: {failure}"),
-                ),
-            );
-        }
+    let mut intouch = state.shared.intouch.lock().await;
+    let Some(path) = state.shared.options.state_file.clone() else {
+        let saved = save_into(&mut intouch);
+        drop(intouch);
+        answer.body = wire::saved_document(&saved.uuid);
+        answer.saved = Some(saved);
+        return answer;
+    };
+    // Saved into a copy first: InTouch changes only once the file holds the change.
+    let mut next = intouch.clone();
+    let saved = save_into(&mut next);
+    let bytes = state::encode(&next);
+    let written = tokio::task::spawn_blocking(move || state::write_atomic(&path, &bytes)).await;
+    let failure = match written {
+        Ok(Ok(())) => None,
+        Ok(Err(error)) => Some(error.to_string()),
+        Err(error) => Some(error.to_string()),
+    };
+    if let Some(failure) = failure {
+        // Not acknowledged, so not kept: InTouch stays as the file has it.
+        return answer.refuse(
+            state,
+            Refusal::new(
+                500,
+                Reason::Database,
+                format!("the record could not be stored: {failure}"),
+            ),
+        );
     }
     *intouch = next;
     drop(intouch);
