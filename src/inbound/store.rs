@@ -687,6 +687,35 @@ mod tests {
     }
 
     #[test]
+    fn every_spelling_the_connector_folds_still_matches_the_same_prospect() {
+        use crate::model::same_name_variants;
+        let users = world();
+        // Prospects that one step tells apart: index, and the step that finds them.
+        for (index, step) in [
+            (1, MatchRule::NameEmailMobile),
+            (2, MatchRule::NameEmail),
+            (8, MatchRule::NameEmail),
+        ] {
+            let fields = &users[index].fields;
+            for name in ["firstname", "lastname", "email"] {
+                for (what, variant) in same_name_variants(&fields[name]) {
+                    let mut sent = fields.clone();
+                    sent.insert(name.to_owned(), variant.clone());
+                    sent.insert("userType".into(), "MEMBER".into());
+                    if let Some(mobile) = sent.get_mut("mobile") {
+                        *mobile = format!("({})", mobile.replace(' ', "-"));
+                    }
+                    assert_eq!(
+                        smart_match(&users, Some("new-id"), &sent),
+                        Matched::One(index, step),
+                        "{name} as `{variant}` ({what})"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn members_are_matched_only_to_prospects() {
         let mut users = world();
         users[2].user_type = UserType::Member;
