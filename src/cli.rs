@@ -540,6 +540,11 @@ fn run_connector(args: ConnectorArgs) -> Result<i32, Failure> {
                 .map(|p| format!(", kept in {}", p.display()))
                 .unwrap_or_default()
         );
+        if !args.host.is_loopback() {
+            println!(
+                "listening beyond loopback: calls from other machines must come through TLS (SEND-008)"
+            );
+        }
         let mut stops = vec!["Ctrl-C".to_owned()];
         if let Some(calls) = args.until {
             stops.push(format!("{calls} calls"));
