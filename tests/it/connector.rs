@@ -1020,3 +1020,28 @@ proptest::proptest! {
         );
     }
 }
+
+#[tokio::test]
+async fn a_streamed_body_over_the_cap_gets_413_without_a_length_header() {
+    use tower::ServiceExt as _;
+    let options = ConnectorOptions {
+        body_limit: 4 * 1024,
+        ..options(None)
+    };
+    let state = ConnectorState::new(Seed::builtin().into_intouch(tenant()), options);
+    let chunks = (0..64).map(|_| Ok::<_, std::io::Error>(vec![b'x'; 1024]));
+    let request = axum::http::Request::post(format!("{}/user", inbound::wire::API_BASE))
+        .body(axum::body::Body::from_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .unwrap();
+    assert!(request.headers().get("content-length").is_none());
+    let response = inbound::router(state.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 413);
+    let calls = state.calls();
+    assert_eq!(calls.len(), 1, "the refused call is recorded");
+    assert_eq!(calls[0].exchange.status, Some(413));
+}
