@@ -68,6 +68,14 @@ pub async fn certify(
                 known.join(", ")
             )));
         }
+        if catalog
+            .rule(id)
+            .is_some_and(|rule| rule.applies.contains(&crate::suite::Applies::Sends))
+        {
+            return Err(CertifyError::Invalid(format!(
+                "--only: `{id}` judges the calls a partner sends; `spoke connector` judges it"
+            )));
+        }
     }
     let started = Instant::now();
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);

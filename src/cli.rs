@@ -39,6 +39,9 @@ pub enum Command {
     Selftest(SelftestArgs),
     /// Serve a profile's API shape as a mock partner, from an in-memory sandbox.
     Partner(PartnerArgs),
+    /// Serve a mock of the Connector's own API for partners that send data; judge what they send
+    /// (SEND- rules) when it stops.
+    Connector(ConnectorArgs),
     /// Work with profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
@@ -288,6 +291,60 @@ pub struct PartnerArgs {
     pub synthetic: Option<(usize, usize)>,
 }
 
+/// `spoke connector`.
+#[derive(Debug, clap::Args)]
+pub struct ConnectorArgs {
+    /// The port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 8090)]
+    pub port: u16,
+    /// The address to bind.
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    pub host: IpAddr,
+    /// The provider identifier issued to the partner; calls naming another are refused.
+    #[arg(long = "provider", value_name = "ID", default_value = "SPOKE-PROVIDER")]
+    pub provider: String,
+    /// The client id accepted.
+    #[arg(long = "client", value_name = "ID", default_value = "CLIENT-1")]
+    pub client: String,
+    /// The club id accepted.
+    #[arg(long = "club", value_name = "ID", default_value = "CLUB-1")]
+    pub club: String,
+    /// InTouch's prospects and members to start from (default: a small built-in set).
+    #[arg(long, value_name = "FILE")]
+    pub sandbox: Option<PathBuf>,
+    /// Keep InTouch in this file across restarts (written atomically after every save).
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Print InTouch's state as JSON and exit.
+    #[arg(long)]
+    pub dump: bool,
+    /// Write the SEND- verdicts when the server stops: json:PATH, junit:PATH or har:PATH.
+    #[arg(long = "report", value_name = "FORMAT:PATH")]
+    pub reports: Vec<crate::report::ReportTarget>,
+    /// Stop after this many calls (e.g. 20-calls or 20).
+    #[arg(long, value_name = "N-calls", value_parser = parse_calls)]
+    pub until: Option<usize>,
+    /// Stop after this long (e.g. 30s, 2m).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// The largest request body read, in bytes; larger ones get 413.
+    #[arg(long, default_value_t = crate::inbound::DEFAULT_BODY_LIMIT)]
+    pub body_limit: usize,
+    /// Show names, emails, phones, birth dates and addresses in the report's evidence; by
+    /// default they are masked to their shape.
+    #[arg(long)]
+    pub show_personal_data: bool,
+}
+
+fn parse_calls(text: &str) -> Result<usize, String> {
+    text.strip_suffix("-calls")
+        .unwrap_or(text)
+        .parse::<usize>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("`{text}`: expected a number of calls, e.g. 20-calls"))
+}
+
 /// `spoke profile ...`.
 #[derive(Debug, Subcommand)]
 pub enum ProfileCommand {
@@ -331,6 +388,7 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Simulate(args) => run_simulate(args),
         Command::Selftest(args) => run_selftest(args),
         Command::Partner(args) => run_partner(args),
+        Command::Connector(args) => run_connector(args),
         Command::Profile(ProfileCommand::Check { file }) => check_profile(&file),
         Command::Diff(args) => run_diff(args),
     }
@@ -459,6 +517,120 @@ fn run_partner(args: PartnerArgs) -> Result<i32, Failure> {
         println!("spoke partner stopped");
         Ok(exit_codes::CONFORMANT)
     })
+}
+
+fn run_connector(args: ConnectorArgs) -> Result<i32, Failure> {
+    use crate::inbound::{self, store, ConnectorOptions, ConnectorState};
+    let options = ConnectorOptions {
+        tenant: store::Tenant {
+            provider: args.provider.clone(),
+            client: args.client.clone(),
+            club: args.club.clone(),
+        },
+        state_file: args.state.clone(),
+        body_limit: args.body_limit,
+    };
+    let seed = match &args.sandbox {
+        Some(path) => store::Seed::load(path).map_err(Failure::invalid)?,
+        None => store::Seed::builtin(),
+    };
+    let intouch = inbound::starting_intouch(&options, seed).map_err(Failure::invalid)?;
+    if args.dump {
+        let text = serde_json::to_string_pretty(&intouch).map_err(Failure::run)?;
+        println!("{text}");
+        return Ok(exit_codes::CONFORMANT);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Failure::run)?;
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let report = runtime.block_on(async {
+        let (prospects, members) = intouch
+            .users
+            .iter()
+            .fold((0, 0), |(p, m), user| match user.user_type {
+                store::UserType::Prospect => (p + 1, m),
+                store::UserType::Member => (p, m + 1),
+            });
+        let state = ConnectorState::new(intouch, options);
+        let running = inbound::spawn(state.clone(), SocketAddr::new(args.host, args.port))
+            .await
+            .map_err(|error| {
+                Failure::run(anyhow::anyhow!(
+                    "cannot listen on {}:{}: {error}",
+                    args.host,
+                    args.port
+                ))
+            })?;
+        println!("spoke connector listening on {}", running.api_url());
+        println!(
+            "provider `{}`, client `{}`, club `{}`; InTouch holds {prospects} prospects and {members} members{}",
+            args.provider,
+            args.client,
+            args.club,
+            args.state
+                .as_ref()
+                .map(|p| format!(", kept in {}", p.display()))
+                .unwrap_or_default()
+        );
+        if !args.host.is_loopback() {
+            println!(
+                "listening beyond loopback: calls from other machines must come through TLS (SEND-008)"
+            );
+        }
+        let mut stops = vec!["Ctrl-C".to_owned()];
+        if let Some(calls) = args.until {
+            stops.push(format!("{calls} calls"));
+        }
+        if let Some(duration) = args.duration {
+            stops.push(format!("{} s", duration.as_secs_f64()));
+        }
+        println!(
+            "admin: GET {}{}/intouch; stops after {}",
+            running.base_url(),
+            inbound::ADMIN_PREFIX,
+            stops.join(" or ")
+        );
+        let mut count = state.call_count();
+        let enough_calls = async {
+            match args.until {
+                Some(limit) => {
+                    let _ = count.wait_for(|seen| *seen >= limit).await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        let timer = async {
+            match args.duration {
+                Some(duration) => tokio::time::sleep(duration).await,
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = enough_calls => {}
+            _ = timer => {}
+        }
+        let base_url = running.api_url();
+        running.stop().await.map_err(Failure::run)?;
+        Ok::<_, Failure>(inbound::checks::report(
+            &state,
+            &base_url,
+            started_at,
+            args.show_personal_data,
+        ))
+    })?;
+    print!("{}", inbound::checks::render_summary(&report));
+    for target in &args.reports {
+        target.write(&report).map_err(|error| {
+            Failure::run(anyhow::anyhow!(
+                "cannot write {}: {error}",
+                target.path().display()
+            ))
+        })?;
+    }
+    Ok(report.exit_code)
 }
 
 fn describe(profile: &Profile, sandbox: &Sandbox) -> String {

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod connector;
 pub mod digest;
 pub mod exit_codes;
+pub mod inbound;
 pub mod intouch;
 pub mod model;
 pub mod partner;

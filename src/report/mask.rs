@@ -109,6 +109,11 @@ impl Masker {
                 values.push(probe.expected.clone());
             }
         }
+        Masker::for_values(values)
+    }
+
+    /// A masker for these personal values (and their URL-encoded spellings).
+    pub fn for_values(values: Vec<String>) -> Masker {
         let mut replacements: Vec<(String, String)> = Vec::new();
         for value in values {
             let value = value.trim().to_owned();

@@ -58,6 +58,9 @@ pub enum Applies {
     SourceByName,
     /// Prospects name their owner by email, which the partner resolves.
     OwnerByEmail,
+    /// The partner sends data to the Connector: judged by `spoke connector` over the calls it
+    /// receives, never by a certify run.
+    Sends,
 }
 
 impl Applies {
@@ -77,6 +80,7 @@ impl Applies {
             Applies::ExternalId => "external-id",
             Applies::SourceByName => "source-by-name",
             Applies::OwnerByEmail => "owner-by-email",
+            Applies::Sends => "sends",
         }
     }
 
@@ -105,6 +109,9 @@ impl Applies {
                 profile.references.owner == crate::profile::OwnerReference::Email
             }
             Applies::Authenticated => profile.auth.scheme != crate::profile::AuthScheme::None,
+            // Profiles describe the receiving direction only; what a partner sends is
+            // judged by `spoke connector`.
+            Applies::Sends => false,
             Applies::ExternalId => {
                 [RecordKind::Prospect, RecordKind::Member]
                     .into_iter()
@@ -132,6 +139,9 @@ impl Applies {
             Applies::ExternalId => "the profile maps no external id",
             Applies::SourceByName => "the profile references sources by id",
             Applies::OwnerByEmail => "the profile references owners by id",
+            Applies::Sends => {
+                "judged by `spoke connector` over the calls a partner sends, not by certify"
+            }
         }
     }
 }

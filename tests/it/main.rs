@@ -2,6 +2,7 @@
 
 mod certify;
 mod client;
+mod connector;
 mod diff;
 mod formats;
 mod fuzz;
