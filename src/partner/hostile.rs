@@ -109,8 +109,10 @@ pub async fn answer(
         }
         Fault::StaffListEmpty200 => json_text(StatusCode::OK, "application/json", ""),
         Fault::StaffList204 => StatusCode::NO_CONTENT.into_response(),
-        Fault::StaffListRedirectLoop => redirect(path.to_owned()),
-        Fault::StaffListRedirectOtherHost => redirect(format!("http://127.0.0.2:9{path}")),
+        Fault::StaffListRedirectLoop => redirect(path.to_owned(), format),
+        Fault::StaffListRedirectOtherHost => {
+            redirect(format!("http://127.0.0.2:9{path}"), format)
+        }
         Fault::StaffListGzipBomb => {
             let mut response = (StatusCode::OK, gzip_bomb()).into_response();
             let headers = response.headers_mut();
@@ -187,8 +189,15 @@ fn json_stream(body: Body) -> Response {
     response
 }
 
-fn redirect(location: String) -> Response {
-    let mut response = StatusCode::FOUND.into_response();
+/// A SOAP list is a POST: it is redirected with 307, which keeps the method and the envelope
+/// (a 302 would turn it into a GET, a different fault).
+fn redirect(location: String, format: BodyFormat) -> Response {
+    let status = if format.is_soap() {
+        StatusCode::TEMPORARY_REDIRECT
+    } else {
+        StatusCode::FOUND
+    };
+    let mut response = status.into_response();
     if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, value);
     }
