@@ -224,12 +224,12 @@ fn read_document(shared: &Shared, format: BodyFormat, bytes: &[u8]) -> Result<Va
             ApiError::bad_request(message)
         }
     };
-    let text = std::str::from_utf8(bytes)
-        .map_err(|error| refuse(format!("the body is not UTF-8: {error}")))?;
     if format == BodyFormat::Json {
-        return serde_json::from_str(text)
+        return serde_json::from_slice(bytes)
             .map_err(|error| refuse(format!("the body is not valid JSON: {error}")));
     }
+    let text = std::str::from_utf8(bytes)
+        .map_err(|error| refuse(format!("the body is not valid XML: not UTF-8: {error}")))?;
     match body::decode(&shared.profile, format, text).map_err(refuse)? {
         body::Payload::Document(document) => Ok(document),
         body::Payload::Fault { .. } => Err(ApiError::bad_request("a SOAP fault is not a request")),

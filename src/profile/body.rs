@@ -554,3 +554,119 @@ pub fn extract_slot(template: &Template, given: &str) -> Option<String> {
     let value = given.strip_prefix(&prefix)?.strip_suffix(&suffix)?;
     (!value.is_empty()).then(|| value.to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn profile() -> Profile {
+        let text = include_str!("../../fixtures/profiles/xml-rest.toml");
+        Profile::parse("xml-rest.toml", text).unwrap()
+    }
+
+    fn document(payload: Payload) -> Value {
+        match payload {
+            Payload::Document(document) => document,
+            Payload::Fault { error, .. } => panic!("a fault: {error}"),
+        }
+    }
+
+    #[test]
+    fn xml_documents_round_trip_attributes_namespaces_nulls_and_repeats() {
+        let profile = profile();
+        let original = json!({"c:page": {
+            "@total": "2",
+            "c:item": [{"@id": "1", "c:name": "A & <B>"}, {"@id": "2", "c:name": ""}],
+            "c:owner": null,
+        }});
+        let text = encode(&profile, BodyFormat::Xml, &original).unwrap();
+        assert!(
+            text.contains("xmlns:c=\"urn:example:clubdesk:v3\""),
+            "{text}"
+        );
+        assert!(text.contains("xsi:nil=\"true\""), "{text}");
+        let read = document(decode(&profile, BodyFormat::Xml, &text).unwrap());
+        assert_eq!(read, original);
+    }
+
+    #[test]
+    fn a_list_of_one_item_or_none_reads_as_a_list() {
+        let profile = profile();
+        let operation = profile
+            .operation(super::super::OperationKind::SourceList)
+            .unwrap();
+        for (items, count) in [(vec![json!({"@id": "LS-1"})], 1), (vec![], 0)] {
+            let list = list_document(operation, items);
+            let text = encode(&profile, BodyFormat::Xml, &list).unwrap();
+            let read = document(decode(&profile, BodyFormat::Xml, &text).unwrap());
+            assert_eq!(list_items(operation, &read).unwrap().len(), count, "{text}");
+        }
+        let text = "<c:sources xmlns:c=\"urn:example:clubdesk:v3\">oops</c:sources>";
+        let read = document(decode(&profile, BodyFormat::Xml, text).unwrap());
+        assert!(list_items(operation, &read)
+            .unwrap_err()
+            .contains("found text"));
+    }
+
+    #[test]
+    fn elements_of_an_undeclared_namespace_match_no_path() {
+        let profile = profile();
+        let read = document(
+            decode(
+                &profile,
+                BodyFormat::Xml,
+                "<x:source xmlns:x=\"urn:elsewhere\"><label/></x:source>",
+            )
+            .unwrap(),
+        );
+        assert!(read.get("c:source").is_none());
+        assert!(read.get("{urn:elsewhere}source").is_some());
+    }
+
+    #[test]
+    fn soap_envelopes_carry_the_body_and_faults_become_errors() {
+        let profile = profile();
+        let text = encode(
+            &profile,
+            BodyFormat::Soap12,
+            &json!({"c:Get": {"c:Id": "7"}}),
+        )
+        .unwrap();
+        assert!(text.contains(SOAP12_NAMESPACE));
+        assert_eq!(
+            document(decode(&profile, BodyFormat::Soap12, &text).unwrap()),
+            json!({"c:Get": {"c:Id": "7"}})
+        );
+        let refused = decode(&profile, BodyFormat::Soap11, &text).unwrap_err();
+        assert!(refused.contains("SOAP 1.1"), "{refused}");
+        for format in [BodyFormat::Soap11, BodyFormat::Soap12] {
+            let fault = error_body(format, 422, "invalid-field", "bad name", Some("c:Name"));
+            match decode(&profile, format, &fault).unwrap() {
+                Payload::Fault { error, sender } => {
+                    assert!(sender);
+                    assert_eq!(error["error"]["field"], "c:Name");
+                    assert_eq!(error["error"]["message"], "bad name");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn actions_come_from_the_header_or_the_content_type() {
+        assert_eq!(
+            request_action(Some("\"urn:a/Get\""), None).as_deref(),
+            Some("urn:a/Get")
+        );
+        assert_eq!(
+            request_action(
+                None,
+                Some("application/soap+xml; charset=utf-8; action=\"urn:a/Get\"")
+            )
+            .as_deref(),
+            Some("urn:a/Get")
+        );
+        assert_eq!(request_action(None, Some("text/xml")), None);
+    }
+}

@@ -874,13 +874,21 @@ fn check_operation(
     if kind.addresses_one_record() && !used_slots.contains(&Slot::Id) {
         checker.report(
             &["operations", key, "path"],
-            format!("{key} addresses one record: its path, query or params must use {{id}}"),
+            if profile.format_of(operation).is_soap() {
+                format!("{key} addresses one record: its path, query or params must use {{id}}")
+            } else {
+                format!("{key} addresses one record: its path or query must use {{id}}")
+            },
         );
     }
     if role == OperationRole::Lookup && !used_slots.contains(&Slot::Email) {
         checker.report(
             &["operations", key, "query"],
-            "the lookup must send the email: use {email} in its path, query or params",
+            if profile.format_of(operation).is_soap() {
+                "the lookup must send the email: use {email} in its path, query or params"
+            } else {
+                "the lookup must send the email: use {email} in its path or query"
+            },
         );
     }
     let read_only = matches!(

@@ -10,3 +10,4 @@ mod partner;
 mod profiles;
 mod properties;
 mod simulate;
+mod xml;
