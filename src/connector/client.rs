@@ -73,9 +73,10 @@ pub struct Answer {
     pub location: Option<String>,
     /// The `Retry-After` header in seconds, if any.
     pub retry_after: Option<Duration>,
-    /// The body parsed as JSON, if it was JSON.
+    /// The body as a document: JSON as it is, XML and SOAP read into the same shape (a SOAP
+    /// fault as `{"error": {"code", "message", ...}}`).
     pub json: Option<Value>,
-    /// Why the body is not JSON, if it is not (and not empty).
+    /// Why the body cannot be read in the operation's format, if so (and not empty).
     pub body_problem: Option<String>,
 }
 
