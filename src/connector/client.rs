@@ -541,9 +541,12 @@ impl PartnerClient {
                         Err(error) => (None, Some(format!("the body is not UTF-8: {error}"))),
                         Ok(text) => match body::decode(&self.profile, format, text) {
                             Ok(Payload::Document(document)) => (Some(document), None),
-                            // A fault is an error answer whatever its status says.
+                            // A fault is an error answer whatever its status says; SOAP 1.1
+                            // answers every fault 500, so its fault code tells the class.
                             Ok(Payload::Fault { error, sender }) => {
-                                if (200..300).contains(&status) {
+                                let soap11_client_fault =
+                                    format == BodyFormat::Soap11 && sender && status == 500;
+                                if (200..300).contains(&status) || soap11_client_fault {
                                     status = if sender { 400 } else { 500 };
                                 }
                                 (Some(error), None)

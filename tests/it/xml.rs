@@ -329,6 +329,38 @@ async fn the_client_reads_a_soap_fault_as_an_error_even_under_200() {
 }
 
 #[tokio::test]
+async fn a_soap_1_1_client_fault_answered_500_counts_as_a_4xx_and_a_server_fault_as_a_5xx() {
+    let profile = fixture("soap.toml");
+    for (code, expected) in [("soap:Client", 400), ("soap:Server", 500)] {
+        let body = spoke::profile::body::error_body(
+            spoke::profile::BodyFormat::Soap11,
+            if expected == 400 { 422 } else { 500 },
+            "x",
+            "refused",
+            None,
+        );
+        assert!(body.contains(code), "{body}");
+        let body: &'static str = Box::leak(body.into_boxed_str());
+        let app = axum::Router::new().fallback(move || async move {
+            (
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                [("content-type", "text/xml")],
+                body,
+            )
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let record = Record::from([(Field::FirstName, "Ana".to_owned())]);
+        let saved = client_at(&profile, addr)
+            .write(OperationKind::ProspectSave, "save", &record, None)
+            .await
+            .unwrap();
+        assert_eq!(saved.answer.status, expected, "{code}");
+    }
+}
+
+#[tokio::test]
 async fn xml_and_soap_fixtures_round_trip_records_through_their_mocks() {
     for name in ["xml-rest.toml", "soap.toml"] {
         let profile = fixture(name);
