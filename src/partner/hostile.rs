@@ -48,7 +48,7 @@ pub async fn answer(
     format: BodyFormat,
 ) -> Option<Response> {
     if format.is_xml() {
-        if let Some(response) = xml_answer(fault, format) {
+        if let Some(response) = xml_answer(fault, format, stall) {
             return Some(response);
         }
     }
@@ -134,7 +134,7 @@ pub async fn answer(
 }
 
 /// The XML versions of the hostile bodies that are JSON-specific.
-fn xml_answer(fault: Fault, format: BodyFormat) -> Option<Response> {
+fn xml_answer(fault: Fault, format: BodyFormat, stall: Duration) -> Option<Response> {
     let content_type = match format {
         BodyFormat::Soap12 => "application/soap+xml",
         BodyFormat::Soap11 => "text/xml",
@@ -160,6 +160,39 @@ fn xml_answer(fault: Fault, format: BodyFormat) -> Option<Response> {
             response
         }
         Fault::StaffListEmpty200 => text(""),
+        Fault::StaffListStalledBody => {
+            let chunks = stream::unfold(0u8, move |step| async move {
+                match step {
+                    0 => Some((
+                        Ok::<_, Infallible>(b"<?xml version=\"1.0\"?><staffList>".to_vec()),
+                        1,
+                    )),
+                    _ => {
+                        tokio::time::sleep(stall).await;
+                        None
+                    }
+                }
+            });
+            let mut response = Response::new(Body::from_stream(chunks));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            response
+        }
+        Fault::StaffListResetMidResponse => {
+            let chunks = stream::iter([
+                Ok(b"<?xml version=\"1.0\"?><staffList><staff id=\"S-0001\">".to_vec()),
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "reset on purpose",
+                )),
+            ]);
+            let mut response = Response::new(Body::from_stream(chunks));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            response
+        }
         Fault::StaffListHugeBody => {
             let chunks = stream::unfold(true, |first| async move {
                 let chunk = if first {

@@ -1102,12 +1102,23 @@ fn check_body_format(
             }
         }
     }
-    for path in operation.params.keys() {
+    let params: Vec<&JsonPath> = operation.params.keys().collect();
+    for (index, path) in params.iter().enumerate() {
+        let path_text = path.to_string();
+        let at = ["operations", key, "params", path_text.as_str()];
         if path.is_root() {
-            let path_text = path.to_string();
+            checker.report(&at, "cannot be the document itself");
+        } else if let Some(body) = operation.body.as_ref().filter(|body| body.overlaps(path)) {
             checker.report(
-                &["operations", key, "params", &path_text],
-                "cannot be the document itself",
+                &at,
+                format!(
+                    "overlaps `body` ({body}): the param and the record would overwrite each other"
+                ),
+            );
+        } else if let Some(other) = params[..index].iter().find(|other| other.overlaps(path)) {
+            checker.report(
+                &at,
+                format!("overlaps the param `{other}`: one would overwrite the other"),
             );
         }
     }

@@ -417,6 +417,11 @@ fn xml_profile_problems_name_file_line_and_key() {
             "record = \"\"\n",
             "an XML answer needs `record`",
         ),
+        (
+            "params = { \"m:SaveProspect.m:ClubId\" = \"{club_id}\" }\n",
+            "params = { \"m:SaveProspect.m:Prospect.m:Club\" = \"{club_id}\" }\n",
+            "overlaps `body`",
+        ),
     ];
     for (from, to, message) in cases {
         let text = base.replacen(from, to, 1);
