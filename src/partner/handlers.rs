@@ -10,7 +10,7 @@ use crate::profile::body;
 use crate::profile::codec::json_kind;
 use crate::profile::{
     BodyFormat, IdFrom, LookupAnswer, Operation, OperationKind, OperationRole, OwnerReference,
-    Slot, SourceReference, Template,
+    Slot, SourceReference,
 };
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -161,7 +161,7 @@ fn check_query(
                         .with_field(name),
                 );
             };
-            let value = extract_slot(template, given).ok_or_else(|| {
+            let value = body::extract_slot(template, given).ok_or_else(|| {
                 ApiError::bad_request(format!(
                     "query parameter `{name}` must look like `{template}`"
                 ))
@@ -194,24 +194,6 @@ fn check_query(
         }
     }
     Ok(captured)
-}
-
-/// The value filling a template's one `{id}`/`{email}` slot in `given`, literals around it.
-fn extract_slot(template: &Template, given: &str) -> Option<String> {
-    use crate::profile::template::Piece;
-    let mut prefix = String::new();
-    let mut suffix = String::new();
-    let mut seen_slot = false;
-    for piece in template.pieces() {
-        match piece {
-            Piece::Text(text) if !seen_slot => prefix.push_str(text),
-            Piece::Text(text) => suffix.push_str(text),
-            Piece::Slot(Slot::Id | Slot::Email) => seen_slot = true,
-            Piece::Slot(_) => return None,
-        }
-    }
-    let value = given.strip_prefix(&prefix)?.strip_suffix(&suffix)?;
-    (!value.is_empty()).then(|| value.to_owned())
 }
 
 /// Reads a request body in `format` into its document; a SOAP fault or an unreadable body is a

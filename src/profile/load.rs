@@ -1046,7 +1046,7 @@ fn check_body_format(
                 &["operations", key],
                 "an XML list needs `item`, the name of each item element",
             ),
-            Some(item) if !is_xml_name(item) => {
+            Some(item) if !is_xml_name(item) || item.contains('.') => {
                 checker.report(&at("item"), format!("`{item}` is not an element name"))
             }
             Some(_) => {}
@@ -1150,7 +1150,22 @@ fn check_namespaces(checker: &mut Checker<'_>, profile: &Profile) {
     if !speaks_xml {
         return;
     }
-    let mut paths: Vec<(Vec<String>, &JsonPath)> = Vec::new();
+    // An item element name is a one-step path; a name with a dot is refused by `item` itself.
+    let items: Vec<(Vec<String>, JsonPath)> = profile
+        .operations
+        .iter()
+        .filter_map(|(kind, operation)| {
+            let path = JsonPath::parse(operation.item.as_deref()?).ok()?;
+            let key = ["operations", kind.key(), "item"]
+                .map(str::to_owned)
+                .to_vec();
+            Some((key, path))
+        })
+        .collect();
+    let mut paths: Vec<(Vec<String>, &JsonPath)> = items
+        .iter()
+        .map(|(key, path)| (key.clone(), path))
+        .collect();
     for (kind, operation) in &profile.operations {
         let base = |name: &str| {
             vec![

@@ -403,6 +403,11 @@ fn xml_profile_problems_name_file_line_and_key() {
         ),
         ("item = \"m:StaffMember\"\n", "", "an XML list needs `item`"),
         (
+            "item = \"m:StaffMember\"\n",
+            "item = \"q:StaffMember\"\n",
+            "the prefix `q` in `q:StaffMember` is not declared",
+        ),
+        (
             "email = \"m:Email\"\n",
             "email = \"x:Email\"\n",
             "the prefix `x` in `x:Email` is not declared",
