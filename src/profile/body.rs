@@ -143,7 +143,8 @@ pub fn encode(profile: &Profile, format: BodyFormat, document: &Value) -> Result
 }
 
 fn declare_namespaces(profile: &Profile, element: &mut Builder) {
-    let mut declared = element.clone();
+    // `Builder::attribute` takes the builder by value: move it out and back, no copy.
+    let mut declared = std::mem::replace(element, Builder::new(""));
     for (prefix, uri) in &profile.partner.namespaces {
         declared = declared.attribute(format!("xmlns:{prefix}"), uri.clone());
     }
