@@ -642,12 +642,17 @@ fn describe(profile: &Profile, sandbox: &Sandbox) -> String {
         sandbox.sources.len()
     )];
     for (kind, operation) in &profile.operations {
-        lines.push(format!(
+        let mut line = format!(
             "  {:<16} {:<6} {}",
             kind.key(),
             operation.method.as_str(),
             operation.path
-        ));
+        );
+        if let Some(action) = &operation.soap_action {
+            let format = profile.format_of(operation).key();
+            line.push_str(&format!("  ({format} action {action})"));
+        }
+        lines.push(line);
     }
     lines.join("\n")
 }

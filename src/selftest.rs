@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 /// The fixture profiles, embedded so `spoke selftest` runs from any directory.
-pub const FIXTURE_PROFILES: [(&str, &str); 4] = [
+pub const FIXTURE_PROFILES: [(&str, &str); 6] = [
     (
         "fixtures/profiles/create-only-sources.toml",
         include_str!("../fixtures/profiles/create-only-sources.toml"),
@@ -27,6 +27,14 @@ pub const FIXTURE_PROFILES: [(&str, &str); 4] = [
     (
         "fixtures/profiles/reference.toml",
         include_str!("../fixtures/profiles/reference.toml"),
+    ),
+    (
+        "fixtures/profiles/soap.toml",
+        include_str!("../fixtures/profiles/soap.toml"),
+    ),
+    (
+        "fixtures/profiles/xml-rest.toml",
+        include_str!("../fixtures/profiles/xml-rest.toml"),
     ),
 ];
 

@@ -4,11 +4,11 @@
 use super::exchange::{truncate_evidence, Exchange, Recorder, Redactor};
 use crate::auth::Credentials;
 use crate::model::{Record, RecordKind};
-use crate::profile::codec::json_kind;
+use crate::profile::body::{self, Payload};
 use crate::profile::path::scalar_text;
 use crate::profile::{
-    IdFrom, JsonPath, LookupAnswer, Operation, OperationKind, PageStop, Paging, PagingStyle,
-    Profile, Slot, SlotValues,
+    BodyFormat, IdFrom, JsonPath, LookupAnswer, Operation, OperationKind, PageStop, Paging,
+    PagingStyle, Profile, Slot, SlotValues,
 };
 use reqwest::Url;
 use serde_json::Value;
@@ -73,9 +73,10 @@ pub struct Answer {
     pub location: Option<String>,
     /// The `Retry-After` header in seconds, if any.
     pub retry_after: Option<Duration>,
-    /// The body parsed as JSON, if it was JSON.
+    /// The body as a document: JSON as it is, XML and SOAP read into the same shape (a SOAP
+    /// fault as `{"error": {"code", "message", ...}}`).
     pub json: Option<Value>,
-    /// Why the body is not JSON, if it is not (and not empty).
+    /// Why the body cannot be read in the operation's format, if so (and not empty).
     pub body_problem: Option<String>,
 }
 
@@ -434,17 +435,28 @@ impl PartnerClient {
         if let Some(remaining) = remaining {
             request = request.timeout(remaining.min(self.limits.request_timeout));
         }
-        let mut request_headers = vec![("accept".to_owned(), "application/json".to_owned())];
-        request = request.header("accept", "application/json");
+        let declared = operation.and_then(|kind| self.profile.operation(kind));
+        let format = declared.map_or(self.profile.partner.format, |op| self.profile.format_of(op));
+        let action = declared
+            .and_then(|op| op.soap_action.as_deref())
+            .filter(|_| format.is_soap());
+        let mut request_headers = vec![("accept".to_owned(), format.accept().to_owned())];
+        request = request.header("accept", format.accept());
+        if let (BodyFormat::Soap11, Some(action)) = (format, action) {
+            let quoted = format!("\"{action}\"");
+            request_headers.push(("soapaction".to_owned(), quoted.clone()));
+            request = request.header("soapaction", quoted);
+        }
         if let Some((name, value)) = self.credentials.header() {
             request_headers.push((name.clone(), self.redactor.header(&name, &value)));
             request = request.header(name, value);
         }
         let body_text = body.map(str::to_owned);
         if let Some(text) = &body_text {
-            request_headers.push(("content-type".to_owned(), "application/json".to_owned()));
+            let content_type = format.content_type(action);
+            request_headers.push(("content-type".to_owned(), content_type.clone()));
             request = request
-                .header("content-type", "application/json")
+                .header("content-type", content_type)
                 .body(text.clone());
         }
         let started = Instant::now();
@@ -509,6 +521,7 @@ impl PartnerClient {
                 let retry_after = header("retry-after")
                     .and_then(|value| value.trim().parse::<u64>().ok())
                     .map(Duration::from_secs);
+                let mut status = status;
                 let (json, body_problem) = if cut_off {
                     (
                         None,
@@ -521,12 +534,25 @@ impl PartnerClient {
                     (None, Some(self.unfollowed_redirect(location.as_deref())))
                 } else if bytes.iter().all(u8::is_ascii_whitespace) {
                     (None, None)
-                } else if let Some(problem) = body_format_problem(&header, &bytes) {
+                } else if let Some(problem) = body_format_problem(&header, &bytes, format) {
                     (None, Some(problem))
                 } else {
-                    match serde_json::from_slice::<Value>(&bytes) {
-                        Ok(json) => (Some(json), None),
-                        Err(error) => (None, Some(format!("the body is not JSON: {error}"))),
+                    match std::str::from_utf8(&bytes) {
+                        Err(error) => (None, Some(format!("the body is not UTF-8: {error}"))),
+                        Ok(text) => match body::decode(&self.profile, format, text) {
+                            Ok(Payload::Document(document)) => (Some(document), None),
+                            // A fault is an error answer whatever its status says; SOAP 1.1
+                            // answers every fault 500, so its fault code tells the class.
+                            Ok(Payload::Fault { error, sender }) => {
+                                let soap11_client_fault =
+                                    format == BodyFormat::Soap11 && sender && status == 500;
+                                if (200..300).contains(&status) || soap11_client_fault {
+                                    status = if sender { 400 } else { 500 };
+                                }
+                                (Some(error), None)
+                            }
+                            Err(problem) => (None, Some(problem)),
+                        },
                     }
                 };
                 let id = self.recorder.push(exchange);
@@ -615,7 +641,13 @@ impl PartnerClient {
                 message,
                 timed_out: false,
             })?;
-        let body = body.map(Value::to_string);
+        let body = self
+            .request_body(operation, id, email, body)
+            .map_err(|message| CallError {
+                exchange: 0,
+                message,
+                timed_out: false,
+            })?;
         self.send(
             Some(kind),
             purpose,
@@ -624,6 +656,29 @@ impl PartnerClient {
             body.as_deref(),
         )
         .await
+    }
+
+    /// The body of a request in the operation's format: the document given, with the SOAP
+    /// params written in; SOAP always sends an envelope, REST only a given document.
+    fn request_body(
+        &self,
+        operation: &Operation,
+        id: Option<&str>,
+        email: Option<&str>,
+        document: Option<&Value>,
+    ) -> Result<Option<String>, String> {
+        let format = self.profile.format_of(operation);
+        if document.is_none() && !format.is_soap() {
+            return Ok(None);
+        }
+        let mut document = document.cloned().unwrap_or(Value::Null);
+        let slots = Slots {
+            profile: &self.profile,
+            id,
+            email,
+        };
+        body::apply_params(operation, &slots, &mut document)?;
+        body::encode(&self.profile, format, &document).map(Some)
     }
 
     /// Calls a declared operation with a raw body as given (to probe how bad input is answered).
@@ -679,7 +734,6 @@ impl PartnerClient {
             return outcome;
         };
         let paging = operation.paging.clone().unwrap_or_default();
-        let list_path = operation.list.clone().unwrap_or_default();
         let codec = self.profile.codec(kind.record());
         let mut state = PageState::new(&paging);
         let mut seen_pages: BTreeSet<u64> = BTreeSet::new();
@@ -706,8 +760,25 @@ impl PartnerClient {
                     }
                 },
             };
+            let request_body = match self.request_body(operation, None, None, None) {
+                Ok(request_body) => request_body,
+                Err(message) => {
+                    outcome.failure = Some(ListFailure::BadPage {
+                        page,
+                        exchange: 0,
+                        message,
+                    });
+                    break;
+                }
+            };
             let result = self
-                .send(Some(kind), &page_purpose, "GET", url.clone(), None)
+                .send(
+                    Some(kind),
+                    &page_purpose,
+                    operation.method.as_str(),
+                    url.clone(),
+                    request_body.as_deref(),
+                )
                 .await;
             let answer = match result {
                 Ok(answer) => answer,
@@ -747,20 +818,14 @@ impl PartnerClient {
                     .unwrap_or_else(|| "the answer has no body".into())));
                 break;
             };
-            let items = match list_path.get(document) {
-                Some(Value::Array(items)) => items,
-                Some(other) => {
-                    outcome.failure = Some(bad(format!(
-                        "expected an array at `{list_path}`, found {}",
-                        json_kind(other)
-                    )));
-                    break;
-                }
-                None => {
-                    outcome.failure = Some(bad(format!("no array at `{list_path}`")));
+            let items = match body::list_items(operation, document) {
+                Ok(items) => items,
+                Err(message) => {
+                    outcome.failure = Some(bad(message));
                     break;
                 }
             };
+            let items = &items;
             // A page is known by a hash of its records, so memory stays one number per page.
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
             let first_new = outcome.records.len();
@@ -853,18 +918,13 @@ impl PartnerClient {
                 if !answer.is_success() {
                     return Err(LookupError::Status(answer));
                 }
-                let list_path = operation.list.clone().unwrap_or_default();
-                let items = answer
-                    .json
-                    .as_ref()
-                    .and_then(|json| list_path.get(json))
-                    .and_then(Value::as_array)
-                    .cloned();
-                let Some(items) = items else {
-                    return Err(LookupError::Shape(
-                        answer,
-                        format!("no array at `{list_path}`"),
-                    ));
+                let items = match &answer.json {
+                    Some(json) => body::list_items(operation, json),
+                    None => Err("the answer has no body".to_owned()),
+                };
+                let items = match items {
+                    Ok(items) => items,
+                    Err(message) => return Err(LookupError::Shape(answer, message)),
                 };
                 let record = items.first().and_then(|item| codec.decode(item).ok());
                 Ok((answer, record))
@@ -997,7 +1057,11 @@ fn jitter(seed: u64, exchange: usize, backoff: Duration) -> Duration {
 
 /// Why a body that arrived cannot be read as JSON, before parsing it: it is compressed though
 /// no compression was asked for, an HTML page, or declared as another format.
-fn body_format_problem(header: &dyn Fn(&str) -> Option<String>, bytes: &[u8]) -> Option<String> {
+fn body_format_problem(
+    header: &dyn Fn(&str) -> Option<String>,
+    bytes: &[u8],
+    format: BodyFormat,
+) -> Option<String> {
     if let Some(encoding) = header("content-encoding").filter(|e| e != "identity") {
         return Some(format!(
             "the body is compressed (content-encoding {encoding}) though no compression was asked for; it was not unpacked"
@@ -1006,6 +1070,19 @@ fn body_format_problem(header: &dyn Fn(&str) -> Option<String>, bytes: &[u8]) ->
     let content_type = header("content-type")
         .unwrap_or_default()
         .to_ascii_lowercase();
+    if format.is_xml() {
+        if content_type.starts_with("text/html") {
+            return Some(format!(
+                "the answer is an HTML page (content-type `{content_type}`), not XML"
+            ));
+        }
+        return (!format.accepts_content_type(&content_type)).then(|| {
+            format!(
+                "the answer's content-type is `{content_type}`, not {}",
+                format.content_type(None)
+            )
+        });
+    }
     let start = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
     if content_type.starts_with("text/html") || start == Some(b'<') {
         return Some(format!(
@@ -1130,7 +1207,12 @@ impl PageState {
                             .total_field
                             .as_ref()
                             .and_then(|path| path.get(document))
-                            .and_then(Value::as_u64);
+                            // XML carries every number as text.
+                            .and_then(|total| {
+                                total
+                                    .as_u64()
+                                    .or_else(|| total.as_str()?.trim().parse().ok())
+                            });
                         match total {
                             Some(total) => self.fetched >= total || items == 0,
                             None => {

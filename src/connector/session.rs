@@ -346,6 +346,18 @@ pub async fn run_session(
     }
 }
 
+/// A truncated body in the operation's format: the partner must refuse it with a 4xx.
+fn malformed_body(profile: &crate::profile::Profile, kind: OperationKind) -> &'static str {
+    let xml = profile
+        .operation(kind)
+        .is_some_and(|operation| profile.format_of(operation).is_xml());
+    if xml {
+        "<?xml version=\"1.0\"?><record><first_name>"
+    } else {
+        "{\"first_name\": "
+    }
+}
+
 /// Probes what the guide's flow does not exercise: a malformed body, a resent create, and
 /// requests without or with wrong credentials.
 async fn probe(
@@ -369,7 +381,11 @@ async fn probe(
     progress.step("probing: a malformed body");
     probes.malformed = Some(
         client
-            .call_raw(create, "probe: a malformed body", "{\"first_name\": ")
+            .call_raw(
+                create,
+                "probe: a malformed body",
+                malformed_body(&profile, create),
+            )
             .await,
     );
     // Any carried kind that maps an external id can be resent.

@@ -1,4 +1,5 @@
-//! The mock partner's HTTP errors: one JSON shape, `{"error": {"code", "message", "field"}}`.
+//! The mock partner's HTTP errors: one shape, `{"error": {"code", "message", "field"}}` in
+//! JSON, `<error>` in XML, a SOAP fault's detail in SOAP.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -101,6 +102,30 @@ impl ApiError {
     /// 500: a failure of the partner itself (only ever on purpose, by a fault).
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+}
+
+impl ApiError {
+    /// The answer in `format`: a JSON or XML error document, or a SOAP fault (Client/Sender
+    /// for a 4xx, Server/Receiver otherwise) keeping the status of the error's class.
+    pub fn into_response_as(self, format: crate::profile::BodyFormat) -> Response {
+        if format == crate::profile::BodyFormat::Json {
+            return self.into_response();
+        }
+        let body = crate::profile::body::error_body(
+            format,
+            self.status.as_u16(),
+            self.code,
+            &self.message,
+            self.field.as_deref(),
+        );
+        let content_type = format.content_type(None);
+        (
+            self.status,
+            [(axum::http::header::CONTENT_TYPE, content_type)],
+            body,
+        )
+            .into_response()
     }
 }
 

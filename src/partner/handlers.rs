@@ -6,10 +6,11 @@ use super::store::StoreData;
 use super::{Fault, Matched, PartnerState, Shared};
 use crate::auth::AuthCheck;
 use crate::model::{Field, Record, RecordKind};
+use crate::profile::body;
 use crate::profile::codec::json_kind;
 use crate::profile::{
-    IdFrom, LookupAnswer, Operation, OperationKind, OperationRole, OwnerReference, Slot,
-    SourceReference, Template,
+    BodyFormat, IdFrom, LookupAnswer, Operation, OperationKind, OperationRole, OwnerReference,
+    Slot, SourceReference,
 };
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -22,14 +23,24 @@ use std::collections::BTreeMap;
 const FLAKY_PERCENT: u64 = 20;
 
 /// Serves one request addressed to the partner's API.
-pub(super) async fn handle(state: &PartnerState, request: Request) -> Result<Response, ApiError> {
+pub(super) async fn handle(
+    state: &PartnerState,
+    request: Request,
+    format: &mut BodyFormat,
+) -> Result<Response, ApiError> {
     let shared = &state.shared;
     if shared.fault(Fault::Slow) {
         tokio::time::sleep(shared.options.slow_delay).await;
     }
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_owned();
-    let matched = shared.match_route(&parts.method, &path)?;
+    let header_text = |name| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let action = body::request_action(header_text("soapaction"), header_text("content-type"));
+    let matched = shared.match_route(&parts.method, &path, action.as_deref())?;
+    if let Some(operation) = shared.profile.operation(matched.kind) {
+        *format = shared.profile.format_of(operation);
+    }
+    let format = *format;
     let missing_route = match matched.kind {
         OperationKind::StaffList => shared.fault(Fault::NoStaffList),
         OperationKind::SourceList => shared.fault(Fault::NoSourceList),
@@ -67,7 +78,7 @@ pub(super) async fn handle(state: &PartnerState, request: Request) -> Result<Res
             .filter(|f| f.is_hostile() && shared.fault(**f))
         {
             if let Some(response) =
-                super::hostile::answer(*fault, &path, shared.options.slow_delay).await
+                super::hostile::answer(*fault, &path, shared.options.slow_delay, format).await
             {
                 return Ok(response);
             }
@@ -78,11 +89,31 @@ pub(super) async fn handle(state: &PartnerState, request: Request) -> Result<Res
         .operation(matched.kind)
         .ok_or_else(|| ApiError::not_found("no such operation"))?;
     let captured = check_query(shared, operation, &query)?;
-    let id = matched.path_id.clone().or(captured.id);
-    let email = matched.path_email.clone().or(captured.email);
     let body = axum::body::to_bytes(body, shared.options.body_limit)
         .await
         .map_err(|_| ApiError::too_large(shared.options.body_limit))?;
+    // SOAP requests all carry a document (their params); REST ones only when they write.
+    let document = if format.is_soap() || matched.kind.role() == OperationRole::Write {
+        Some(read_document(shared, format, &body)?)
+    } else {
+        None
+    };
+    let mut params = match &document {
+        Some(document) => {
+            body::read_params(operation, &shared.profile.tenancy, document).map_err(param_error)?
+        }
+        None => BTreeMap::new(),
+    };
+    let id = matched
+        .path_id
+        .clone()
+        .or(captured.id)
+        .or(params.remove(&Slot::Id));
+    let email = matched
+        .path_email
+        .clone()
+        .or(captured.email)
+        .or(params.remove(&Slot::Email));
     if matched.kind == OperationKind::StaffList && shared.fault(Fault::SlowStaffList) {
         // Only the first page is slow: enough to break the budget, cheap to run.
         let first_page = paging::window(&operation.paging.clone().unwrap_or_default(), &query)
@@ -95,7 +126,14 @@ pub(super) async fn handle(state: &PartnerState, request: Request) -> Result<Res
         OperationRole::List => list(shared, &matched, operation, &path, &query),
         OperationRole::Lookup => lookup(shared, operation, email),
         OperationRole::Read => read(shared, &matched, operation, id),
-        OperationRole::Write => write(shared, &matched, operation, id, &body, &path),
+        OperationRole::Write => write(
+            shared,
+            &matched,
+            operation,
+            id,
+            document.as_ref().unwrap_or(&Value::Null),
+            &path,
+        ),
     }
 }
 
@@ -123,7 +161,7 @@ fn check_query(
                         .with_field(name),
                 );
             };
-            let value = extract_slot(template, given).ok_or_else(|| {
+            let value = body::extract_slot(template, given).ok_or_else(|| {
                 ApiError::bad_request(format!(
                     "query parameter `{name}` must look like `{template}`"
                 ))
@@ -158,26 +196,63 @@ fn check_query(
     Ok(captured)
 }
 
-/// The value filling a template's one `{id}`/`{email}` slot in `given`, literals around it.
-fn extract_slot(template: &Template, given: &str) -> Option<String> {
-    use crate::profile::template::Piece;
-    let mut prefix = String::new();
-    let mut suffix = String::new();
-    let mut seen_slot = false;
-    for piece in template.pieces() {
-        match piece {
-            Piece::Text(text) if !seen_slot => prefix.push_str(text),
-            Piece::Text(text) => suffix.push_str(text),
-            Piece::Slot(Slot::Id | Slot::Email) => seen_slot = true,
-            Piece::Slot(_) => return None,
+/// Reads a request body in `format` into its document; a SOAP fault or an unreadable body is a
+/// bad request (a 500 under `malformed-500`).
+fn read_document(shared: &Shared, format: BodyFormat, bytes: &[u8]) -> Result<Value, ApiError> {
+    let refuse = |message: String| {
+        if shared.fault(Fault::Malformed500) {
+            ApiError::internal("unexpected error")
+        } else {
+            ApiError::bad_request(message)
         }
+    };
+    if format == BodyFormat::Json {
+        return serde_json::from_slice(bytes)
+            .map_err(|error| refuse(format!("the body is not valid JSON: {error}")));
     }
-    let value = given.strip_prefix(&prefix)?.strip_suffix(&suffix)?;
-    (!value.is_empty()).then(|| value.to_owned())
+    let text = std::str::from_utf8(bytes)
+        .map_err(|error| refuse(format!("the body is not valid XML: not UTF-8: {error}")))?;
+    match body::decode(&shared.profile, format, text).map_err(refuse)? {
+        body::Payload::Document(document) => Ok(document),
+        body::Payload::Fault { .. } => Err(ApiError::bad_request("a SOAP fault is not a request")),
+    }
 }
 
-fn json_response(status: StatusCode, body: Value) -> Response {
-    (status, Json(body)).into_response()
+fn param_error(problem: body::ParamProblem) -> ApiError {
+    match problem {
+        body::ParamProblem::Missing(path) => {
+            ApiError::bad_request(format!("`{path}` is required")).with_field(path.to_string())
+        }
+        body::ParamProblem::Malformed(path, template) => {
+            ApiError::bad_request(format!("`{path}` must look like `{template}`"))
+                .with_field(path.to_string())
+        }
+        body::ParamProblem::Other {
+            path,
+            given,
+            expected,
+        } => ApiError::not_found(format!(
+            "`{path}` is `{given}`; this partner serves `{expected}`"
+        ))
+        .with_field(path.to_string()),
+    }
+}
+
+/// An answer in `format`; a document that cannot be written in it is the partner's own failure.
+fn respond(shared: &Shared, operation: &Operation, status: StatusCode, body: Value) -> Response {
+    let format = shared.profile.format_of(operation);
+    if format == BodyFormat::Json {
+        return (status, Json(body)).into_response();
+    }
+    match body::encode(&shared.profile, format, &body) {
+        Ok(text) => (
+            status,
+            [(header::CONTENT_TYPE, format.content_type(None))],
+            text,
+        )
+            .into_response(),
+        Err(message) => ApiError::internal(message).into_response_as(format),
+    }
 }
 
 fn wrap(path: &Option<crate::profile::JsonPath>, value: Value) -> Value {
@@ -220,7 +295,8 @@ fn list(
     let key = format!("{}?{query:?}", matched.kind.key());
     let generation = shared.store.generation();
     if let Some(bytes) = shared.pages.read(&key, generation) {
-        return Ok(json_bytes(bytes));
+        let content_type = shared.profile.format_of(operation).content_type(None);
+        return Ok(cached_page(bytes, &content_type));
     }
     let response = render_list(shared, matched, operation, path, query)?;
     let (parts, body) = response.into_parts();
@@ -231,13 +307,10 @@ fn list(
     Ok(Response::from_parts(parts, axum::body::Body::from(bytes)))
 }
 
-fn json_bytes(bytes: axum::body::Bytes) -> Response {
+fn cached_page(bytes: axum::body::Bytes, content_type: &str) -> Response {
     (
         StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
+        [(header::CONTENT_TYPE, content_type.to_owned())],
         bytes,
     )
         .into_response()
@@ -300,15 +373,13 @@ fn render_list(
         };
         (records, total)
     };
-    let array = Value::Array(
-        items
-            .iter()
-            .map(|record| codec.encode(&shared.shown_staff(kind, record)))
-            .collect(),
-    );
-    let mut document = wrap(&operation.list, array);
+    let encoded = items
+        .iter()
+        .map(|record| codec.encode(&shared.shown_staff(kind, record)))
+        .collect();
+    let mut document = body::list_document(operation, encoded);
     paging::annotate(&paging_spec, &mut document, window, total, path, query);
-    Ok(json_response(StatusCode::OK, document))
+    Ok(respond(shared, operation, StatusCode::OK, document))
 }
 
 fn lookup(
@@ -332,13 +403,17 @@ fn lookup(
     match operation.answer {
         Some(LookupAnswer::List) => {
             let items: Vec<Value> = found.iter().map(|r| codec.encode(r)).collect();
-            Ok(json_response(
+            Ok(respond(
+                shared,
+                operation,
                 StatusCode::OK,
-                wrap(&operation.list, Value::Array(items)),
+                body::list_document(operation, items),
             ))
         }
         _ => match found {
-            Some(record) => Ok(json_response(
+            Some(record) => Ok(respond(
+                shared,
+                operation,
                 StatusCode::OK,
                 wrap(&operation.record, codec.encode(&record)),
             )),
@@ -363,7 +438,12 @@ fn read(
         .and_then(|records| records.get(&id))
         .ok_or_else(|| ApiError::not_found(format!("no {kind} with id `{id}`")))?;
     let body = shared.render(&data, kind, record);
-    Ok(json_response(StatusCode::OK, wrap(&operation.record, body)))
+    Ok(respond(
+        shared,
+        operation,
+        StatusCode::OK,
+        wrap(&operation.record, body),
+    ))
 }
 
 fn write(
@@ -371,28 +451,24 @@ fn write(
     matched: &Matched,
     operation: &Operation,
     path_id: Option<String>,
-    body: &[u8],
+    document: &Value,
     path: &str,
 ) -> Result<Response, ApiError> {
     let kind = matched.kind.record();
-    let document: Value = serde_json::from_slice(body).map_err(|error| {
-        if shared.fault(Fault::Malformed500) {
-            return ApiError::internal("unexpected error");
-        }
-        ApiError::bad_request(format!("the body is not valid JSON: {error}"))
-    })?;
     let record_json = match &operation.body {
-        Some(at) => at.get(&document).ok_or_else(|| {
+        Some(at) => at.get(document).ok_or_else(|| {
             ApiError::bad_request(format!("the record is expected at `{at}` in the body"))
                 .with_field(at.to_string())
         })?,
-        None => &document,
+        None => document,
     };
     if !record_json.is_object() {
-        return Err(ApiError::bad_request(format!(
-            "the record must be a JSON object, found {}",
-            json_kind(record_json)
-        )));
+        let what = if shared.profile.format_of(operation).is_xml() {
+            "an element with fields".to_owned()
+        } else {
+            format!("a JSON object, found {}", json_kind(record_json))
+        };
+        return Err(ApiError::bad_request(format!("the record must be {what}")));
     }
     let codec = shared.profile.codec(kind);
     if kind == RecordKind::Prospect && shared.fault(Fault::NullOwner500) {
@@ -526,7 +602,12 @@ fn write(
         if let Some(id_path) = codec.path(Field::Id) {
             id_path.set(&mut rendered, Value::Null);
         }
-        return Ok(json_response(status, wrap(&operation.record, rendered)));
+        return Ok(respond(
+            shared,
+            operation,
+            status,
+            wrap(&operation.record, rendered),
+        ));
     }
     Ok(shared.saved_response(operation, status, rendered, path, &id, matched.kind))
 }
@@ -570,7 +651,12 @@ fn create_source(
         if let Some(id_path) = codec.path(Field::Id) {
             id_path.set(&mut rendered, Value::Null);
         }
-        return Ok(json_response(status, wrap(&operation.record, rendered)));
+        return Ok(respond(
+            shared,
+            operation,
+            status,
+            wrap(&operation.record, rendered),
+        ));
     }
     Ok(shared.saved_response(
         operation,
@@ -724,7 +810,7 @@ impl Shared {
         id: &str,
         kind: OperationKind,
     ) -> Response {
-        let mut response = json_response(status, wrap(&operation.record, rendered));
+        let mut response = respond(self, operation, status, wrap(&operation.record, rendered));
         if operation.id_from == Some(IdFrom::Location) {
             let location = self.location_of(kind, path, id);
             if let Ok(value) = HeaderValue::from_str(&location) {

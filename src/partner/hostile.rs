@@ -2,6 +2,7 @@
 //! switched on by a fault, so a run's verdicts on them can be shown and tested.
 
 use super::faults::Fault;
+use crate::profile::BodyFormat;
 use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -38,8 +39,19 @@ pub fn gzip_bomb() -> &'static [u8] {
 }
 
 /// The hostile answer `fault` gives to a list request at `path`, if it is a hostile fault.
-/// `stall` is how long "never" lasts (longer than the client's timeout).
-pub async fn answer(fault: Fault, path: &str, stall: Duration) -> Option<Response> {
+/// `stall` is how long "never" lasts (longer than the client's timeout). XML partners get the
+/// XML counterpart of each broken body, so the fault is about the body and not the format.
+pub async fn answer(
+    fault: Fault,
+    path: &str,
+    stall: Duration,
+    format: BodyFormat,
+) -> Option<Response> {
+    if format.is_xml() {
+        if let Some(response) = xml_answer(fault, format, stall) {
+            return Some(response);
+        }
+    }
     let response = match fault {
         Fault::StaffListNoAnswer => {
             tokio::time::sleep(stall).await;
@@ -97,8 +109,10 @@ pub async fn answer(fault: Fault, path: &str, stall: Duration) -> Option<Respons
         }
         Fault::StaffListEmpty200 => json_text(StatusCode::OK, "application/json", ""),
         Fault::StaffList204 => StatusCode::NO_CONTENT.into_response(),
-        Fault::StaffListRedirectLoop => redirect(path.to_owned()),
-        Fault::StaffListRedirectOtherHost => redirect(format!("http://127.0.0.2:9{path}")),
+        Fault::StaffListRedirectLoop => redirect(path.to_owned(), format),
+        Fault::StaffListRedirectOtherHost => {
+            redirect(format!("http://127.0.0.2:9{path}"), format)
+        }
         Fault::StaffListGzipBomb => {
             let mut response = (StatusCode::OK, gzip_bomb()).into_response();
             let headers = response.headers_mut();
@@ -119,6 +133,86 @@ pub async fn answer(fault: Fault, path: &str, stall: Duration) -> Option<Respons
     Some(response)
 }
 
+/// The XML versions of the hostile bodies that are JSON-specific.
+fn xml_answer(fault: Fault, format: BodyFormat, stall: Duration) -> Option<Response> {
+    let content_type = match format {
+        BodyFormat::Soap12 => "application/soap+xml",
+        BodyFormat::Soap11 => "text/xml",
+        _ => "application/xml",
+    };
+    let text = |body: &'static str| {
+        let mut response = (StatusCode::OK, body).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        response
+    };
+    let response = match fault {
+        Fault::StaffListInvalidJson => text("<?xml version=\"1.0\"?><staffList><staff><id>S-1"),
+        Fault::StaffListWrongShape => text(
+            "<?xml version=\"1.0\"?><unexpected><staff>not a list</staff><items>3</items></unexpected>",
+        ),
+        Fault::StaffListWrongContentType => {
+            let mut response = text("<?xml version=\"1.0\"?><staffList/>");
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+            response
+        }
+        Fault::StaffListEmpty200 => text(""),
+        Fault::StaffListStalledBody => {
+            let chunks = stream::unfold(0u8, move |step| async move {
+                match step {
+                    0 => Some((
+                        Ok::<_, Infallible>(b"<?xml version=\"1.0\"?><staffList>".to_vec()),
+                        1,
+                    )),
+                    _ => {
+                        tokio::time::sleep(stall).await;
+                        None
+                    }
+                }
+            });
+            let mut response = Response::new(Body::from_stream(chunks));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            response
+        }
+        Fault::StaffListResetMidResponse => {
+            let chunks = stream::iter([
+                Ok(b"<?xml version=\"1.0\"?><staffList><staff id=\"S-0001\">".to_vec()),
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "reset on purpose",
+                )),
+            ]);
+            let mut response = Response::new(Body::from_stream(chunks));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            response
+        }
+        Fault::StaffListHugeBody => {
+            let chunks = stream::unfold(true, |first| async move {
+                let chunk = if first {
+                    b"<?xml version=\"1.0\"?><staffList>".to_vec()
+                } else {
+                    b"<staff><id>S-0</id><email>x@example.org</email></staff>".repeat(1024)
+                };
+                Some((Ok::<_, Infallible>(chunk), false))
+            });
+            let mut response = Response::new(Body::from_stream(chunks));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            response
+        }
+        _ => return None,
+    };
+    Some(response)
+}
+
 fn json_stream(body: Body) -> Response {
     let mut response = Response::new(body);
     response.headers_mut().insert(
@@ -128,8 +222,15 @@ fn json_stream(body: Body) -> Response {
     response
 }
 
-fn redirect(location: String) -> Response {
-    let mut response = StatusCode::FOUND.into_response();
+/// A SOAP list is a POST: it is redirected with 307, which keeps the method and the envelope
+/// (a 302 would turn it into a GET, a different fault).
+fn redirect(location: String, format: BodyFormat) -> Response {
+    let status = if format.is_soap() {
+        StatusCode::TEMPORARY_REDIRECT
+    } else {
+        StatusCode::FOUND
+    };
+    let mut response = status.into_response();
     if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, value);
     }

@@ -18,7 +18,7 @@ use crate::auth::Credentials;
 use crate::profile::template::{path_segments, PathSegment};
 use crate::profile::{OperationKind, Profile, Slot};
 use axum::extract::{Request, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use std::net::SocketAddr;
@@ -36,6 +36,8 @@ struct Route {
     kind: OperationKind,
     method: axum::http::Method,
     segments: Vec<PathSegment>,
+    /// SOAP: the action that selects this operation among those sharing the path.
+    action: Option<String>,
 }
 
 #[derive(Debug)]
@@ -134,6 +136,7 @@ impl PartnerState {
                     method: operation.method.as_str().parse().ok()?,
                     // Validated profiles always have matchable paths.
                     segments: path_segments(&operation.path).ok()?,
+                    action: operation.soap_action.clone(),
                 })
             })
             .collect();
@@ -182,9 +185,11 @@ async fn admin_reset(State(state): State<PartnerState>) -> Json<serde_json::Valu
 }
 
 async fn dispatch(State(state): State<PartnerState>, request: Request) -> Response {
-    match handlers::handle(&state, request).await {
+    // Errors are answered in the format of the operation addressed, once it is known.
+    let mut format = state.profile().partner.format;
+    match handlers::handle(&state, request, &mut format).await {
         Ok(response) => response,
-        Err(error) => error.into_response(),
+        Err(error) => error.into_response_as(format),
     }
 }
 
@@ -201,7 +206,12 @@ impl Shared {
         self.options.faults.has(fault)
     }
 
-    fn match_route(&self, method: &axum::http::Method, path: &str) -> Result<Matched, ApiError> {
+    fn match_route(
+        &self,
+        method: &axum::http::Method,
+        path: &str,
+        action: Option<&str>,
+    ) -> Result<Matched, ApiError> {
         let segments: Vec<String> = path
             .strip_prefix('/')
             .unwrap_or(path)
@@ -214,6 +224,7 @@ impl Shared {
             .collect();
         let mut allowed = Vec::new();
         let mut tenancy_mismatch = None;
+        let mut unknown_action = false;
         // The most specific route wins: a literal segment beats an `{id}` or `{email}` slot.
         let mut best: Option<(Vec<bool>, Matched)> = None;
         for route in &self.routes {
@@ -252,6 +263,10 @@ impl Shared {
             if !tenancy_ok {
                 continue;
             }
+            if route.action.is_some() && route.action.as_deref() != action {
+                unknown_action = true;
+                continue;
+            }
             let literals: Vec<bool> = route
                 .segments
                 .iter()
@@ -273,6 +288,13 @@ impl Shared {
                 "no {what} `{actual}` here (this partner serves {what} `{}`)",
                 expected.unwrap_or_default()
             )));
+        }
+        if unknown_action {
+            return Err(ApiError::bad_request(match action {
+                Some(action) => format!("no operation of this partner has the SOAP action `{action}`"),
+                None => "the request names no SOAP action (SOAPAction header, or action parameter of the content type)".to_owned(),
+            })
+            .with_field("SOAPAction"));
         }
         if !allowed.is_empty() {
             return Err(ApiError::method_not_allowed(&allowed.join(", ")));

@@ -1,5 +1,6 @@
-//! Records to and from the partner's JSON through a profile's field mapping; used by both the
-//! Connector (writing requests, reading answers) and the mock partner (the reverse).
+//! Records to and from the partner's documents through a profile's field mapping (JSON, or XML
+//! read into the same shape by `body`); used by both the Connector (writing requests, reading
+//! answers) and the mock partner (the reverse).
 
 use super::path::{scalar_text, JsonPath};
 use super::spec::{AbsentStyle, Mapping};

@@ -517,10 +517,12 @@ fn check_profile(
         ),
     }
     check_auth(checker, &profile.auth);
-    let mut routes: BTreeMap<(Method, Vec<Option<String>>), OperationKind> = BTreeMap::new();
+    let mut routes: BTreeMap<Route, OperationKind> = BTreeMap::new();
     for (kind, operation) in &profile.operations {
         check_operation(checker, profile, *kind, operation, &mut routes);
+        check_body_format(checker, profile, *kind, operation);
     }
+    check_namespaces(checker, profile);
     if !capabilities_known {
         // What the capabilities require cannot be judged until they parse.
         return;
@@ -782,7 +784,7 @@ fn check_operation(
     profile: &Profile,
     kind: OperationKind,
     operation: &Operation,
-    routes: &mut BTreeMap<(Method, Vec<Option<String>>), OperationKind>,
+    routes: &mut BTreeMap<Route, OperationKind>,
 ) {
     let key = kind.key();
     let role = kind.role();
@@ -820,6 +822,14 @@ fn check_operation(
     for (name, template) in &operation.query {
         check_slots(checker, &["operations", key, "query", name], template);
     }
+    for (path, template) in &operation.params {
+        let path_text = path.to_string();
+        check_slots(
+            checker,
+            &["operations", key, "params", &path_text],
+            template,
+        );
+    }
     for (mapping_kind, mapping) in &profile.records {
         if *mapping_kind == kind.record() {
             for (path, template) in &mapping.fixed {
@@ -841,14 +851,20 @@ fn check_operation(
                     PathSegment::Slot(_) => None,
                 })
                 .collect();
-            if let Some(other) = routes.insert((operation.method, shape), kind) {
+            let action = operation.soap_action.clone();
+            if let Some(other) = routes.insert((operation.method, shape, action), kind) {
                 checker.report(
                     &["operations", key, "path"],
                     format!(
-                        "{} {} is also the route of {}; the two could not be told apart",
+                        "{} {} is also the route of {}{}; the two could not be told apart",
                         operation.method.as_str(),
                         operation.path,
-                        other.key()
+                        other.key(),
+                        if operation.soap_action.is_some() {
+                            " with the same soap-action"
+                        } else {
+                            ""
+                        }
                     ),
                 );
             }
@@ -858,20 +874,37 @@ fn check_operation(
     if kind.addresses_one_record() && !used_slots.contains(&Slot::Id) {
         checker.report(
             &["operations", key, "path"],
-            format!("{key} addresses one record: its path or query must use {{id}}"),
+            if profile.format_of(operation).is_soap() {
+                format!("{key} addresses one record: its path, query or params must use {{id}}")
+            } else {
+                format!("{key} addresses one record: its path or query must use {{id}}")
+            },
         );
     }
     if role == OperationRole::Lookup && !used_slots.contains(&Slot::Email) {
         checker.report(
             &["operations", key, "query"],
-            "the lookup must send the email: use {email} in its path or query",
+            if profile.format_of(operation).is_soap() {
+                "the lookup must send the email: use {email} in its path, query or params"
+            } else {
+                "the lookup must send the email: use {email} in its path or query"
+            },
         );
     }
     let read_only = matches!(
         role,
         OperationRole::List | OperationRole::Lookup | OperationRole::Read
     );
-    if read_only && operation.method != Method::Get {
+    let soap = profile.format_of(operation).is_soap();
+    if soap && operation.method != Method::Post {
+        checker.report(
+            &["operations", key, "method"],
+            format!("{key} speaks SOAP, which is always POST"),
+        );
+    }
+    if soap {
+        // SOAP reads are POSTs too; the checks below are about REST methods.
+    } else if read_only && operation.method != Method::Get {
         checker.report(
             &["operations", key, "method"],
             format!("{key} reads and must use GET"),
@@ -937,6 +970,295 @@ fn check_operation(
     if let Some(paging) = &operation.paging {
         check_paging(checker, key, paging);
     }
+}
+
+/// A route as the mock partner tells operations apart: method, path shape, SOAP action.
+type Route = (Method, Vec<Option<String>>, Option<String>);
+
+/// The keys that depend on an operation's body format: XML element paths, list items, SOAP
+/// actions and params.
+fn check_body_format(
+    checker: &mut Checker<'_>,
+    profile: &Profile,
+    kind: OperationKind,
+    operation: &Operation,
+) {
+    let key = kind.key();
+    let format = profile.format_of(operation);
+    let role = kind.role();
+    let lists = role == OperationRole::List
+        || (role == OperationRole::Lookup && operation.answer == Some(LookupAnswer::List));
+    let at = |name: &'static str| -> [&str; 3] { ["operations", key, name] };
+    if !format.is_xml() {
+        for (name, present) in [
+            ("item", operation.item.is_some()),
+            ("soap-action", operation.soap_action.is_some()),
+            ("params", !operation.params.is_empty()),
+        ] {
+            if present {
+                checker.report(
+                    &at(name),
+                    format!(
+                        "belongs to XML/SOAP operations; {key} speaks {}",
+                        format.key()
+                    ),
+                );
+            }
+        }
+        return;
+    }
+    if format.is_soap() {
+        match &operation.soap_action {
+            None => checker.report(
+                &["operations", key],
+                "a SOAP operation needs `soap-action`: the action that selects it",
+            ),
+            Some(action) if action.trim().is_empty() || action.contains('"') => checker.report(
+                &at("soap-action"),
+                "must be a non-empty action without quotes",
+            ),
+            Some(_) => {}
+        }
+    } else {
+        if operation.soap_action.is_some() {
+            checker.report(
+                &at("soap-action"),
+                "belongs to SOAP operations (soap11, soap12)",
+            );
+        }
+        if !operation.params.is_empty() {
+            checker.report(
+                &at("params"),
+                "belongs to SOAP operations; a REST operation sends values in its path or query",
+            );
+        }
+    }
+    if lists {
+        match &operation.list {
+            Some(list) if !list.is_root() => {}
+            _ => checker.report(
+                &["operations", key],
+                "an XML list needs `list`, the path of the list element (it cannot be the document itself)",
+            ),
+        }
+        match &operation.item {
+            None => checker.report(
+                &["operations", key],
+                "an XML list needs `item`, the name of each item element",
+            ),
+            Some(item) if !is_xml_name(item) || item.contains('.') => {
+                checker.report(&at("item"), format!("`{item}` is not an element name"))
+            }
+            Some(_) => {}
+        }
+    } else if operation.item.is_some() {
+        checker.report(&at("item"), format!("does not apply to {key}"));
+    }
+    let needs_record = matches!(role, OperationRole::Write | OperationRole::Read)
+        || (role == OperationRole::Lookup && !lists);
+    if needs_record && operation.record.as_ref().is_none_or(JsonPath::is_root) {
+        checker.report(
+            &["operations", key],
+            "an XML answer needs `record`, the path of the record's element (it cannot be the document itself)",
+        );
+    }
+    if role == OperationRole::Write && operation.body.as_ref().is_none_or(JsonPath::is_root) {
+        checker.report(
+            &["operations", key],
+            "an XML request needs `body`, the path of the record's element (it cannot be the document itself)",
+        );
+    }
+    if format == BodyFormat::Xml {
+        // A plain XML document has one root element: every path of an answer starts with it.
+        let mut answer_paths: Vec<(&str, &JsonPath)> = Vec::new();
+        if let Some(path) = &operation.list {
+            answer_paths.push(("list", path));
+        }
+        if let Some(path) = &operation.record {
+            answer_paths.push(("record", path));
+        }
+        if let Some(paging) = &operation.paging {
+            for (name, path) in [
+                ("next-field", &paging.next_field),
+                ("total-field", &paging.total_field),
+            ] {
+                if let Some(path) = path {
+                    answer_paths.push((name, path));
+                }
+            }
+        }
+        if let Some((_, first)) = answer_paths.first() {
+            let root = first.segments().first().cloned();
+            for (name, path) in &answer_paths[1..] {
+                if path.segments().first() != root.as_ref() {
+                    checker.report(
+                        &["operations", key],
+                        format!(
+                            "`{name}` ({path}) must start at the answer's root element `{}`: an XML document has one root",
+                            root.clone().unwrap_or_default()
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    let params: Vec<&JsonPath> = operation.params.keys().collect();
+    for (index, path) in params.iter().enumerate() {
+        let path_text = path.to_string();
+        let at = ["operations", key, "params", path_text.as_str()];
+        if path.is_root() {
+            checker.report(&at, "cannot be the document itself");
+        } else if let Some(body) = operation.body.as_ref().filter(|body| body.overlaps(path)) {
+            checker.report(
+                &at,
+                format!(
+                    "overlaps `body` ({body}): the param and the record would overwrite each other"
+                ),
+            );
+        } else if let Some(other) = params[..index].iter().find(|other| other.overlaps(path)) {
+            checker.report(
+                &at,
+                format!("overlaps the param `{other}`: one would overwrite the other"),
+            );
+        }
+    }
+}
+
+/// Every element path of an XML-speaking profile uses declared prefixes and valid names.
+fn check_namespaces(checker: &mut Checker<'_>, profile: &Profile) {
+    for (prefix, uri) in &profile.partner.namespaces {
+        if !is_xml_name(prefix)
+            || prefix.contains(':')
+            || prefix.to_ascii_lowercase().starts_with("xml")
+        {
+            checker.report(
+                &["partner", "namespaces", prefix],
+                format!("`{prefix}` cannot be a namespace prefix"),
+            );
+        }
+        if uri.trim().is_empty() {
+            checker.report(
+                &["partner", "namespaces", prefix],
+                "the namespace URI is empty",
+            );
+        }
+    }
+    let speaks_xml = profile
+        .operations
+        .values()
+        .any(|operation| profile.format_of(operation).is_xml());
+    if !speaks_xml {
+        return;
+    }
+    // An item element name is a one-step path; a name with a dot is refused by `item` itself.
+    let items: Vec<(Vec<String>, JsonPath)> = profile
+        .operations
+        .iter()
+        .filter_map(|(kind, operation)| {
+            let path = JsonPath::parse(operation.item.as_deref()?).ok()?;
+            let key = ["operations", kind.key(), "item"]
+                .map(str::to_owned)
+                .to_vec();
+            Some((key, path))
+        })
+        .collect();
+    let mut paths: Vec<(Vec<String>, &JsonPath)> = items
+        .iter()
+        .map(|(key, path)| (key.clone(), path))
+        .collect();
+    for (kind, operation) in &profile.operations {
+        let base = |name: &str| {
+            vec![
+                "operations".to_owned(),
+                kind.key().to_owned(),
+                name.to_owned(),
+            ]
+        };
+        for (name, path) in [
+            ("list", &operation.list),
+            ("body", &operation.body),
+            ("record", &operation.record),
+        ] {
+            if let Some(path) = path {
+                paths.push((base(name), path));
+            }
+        }
+        if let Some(paging) = &operation.paging {
+            for path in [&paging.next_field, &paging.total_field]
+                .into_iter()
+                .flatten()
+            {
+                paths.push((base("paging"), path));
+            }
+        }
+        for path in operation.params.keys() {
+            paths.push((base("params"), path));
+        }
+    }
+    for (kind, mapping) in &profile.records {
+        for (field, path) in &mapping.fields {
+            let key = vec![
+                "records".to_owned(),
+                kind.key().to_owned(),
+                "fields".to_owned(),
+                field.to_string(),
+            ];
+            paths.push((key, path));
+        }
+        for (path, _) in &mapping.fixed {
+            let key = vec![
+                "records".to_owned(),
+                kind.key().to_owned(),
+                "fixed".to_owned(),
+                path.to_string(),
+            ];
+            paths.push((key, path));
+        }
+    }
+    for (key, path) in paths {
+        let segments = path.segments();
+        for (index, segment) in segments.iter().enumerate() {
+            let (name, attribute) = match segment.strip_prefix('@') {
+                Some(name) => (name, true),
+                None => (segment.as_str(), false),
+            };
+            let problem = if attribute && index + 1 != segments.len() {
+                Some(format!(
+                    "`{segment}` is an attribute and must end the path `{path}`"
+                ))
+            } else if let Some((prefix, local)) = name.split_once(':') {
+                if !profile.partner.namespaces.contains_key(prefix) {
+                    Some(format!(
+                        "the prefix `{prefix}` in `{path}` is not declared in [partner] namespaces"
+                    ))
+                } else if !is_xml_name(local) || local.contains(':') {
+                    Some(format!("`{segment}` in `{path}` is not an XML name"))
+                } else {
+                    None
+                }
+            } else if !is_xml_name(name) {
+                Some(format!("`{segment}` in `{path}` is not an XML name"))
+            } else {
+                None
+            };
+            if let Some(message) = problem {
+                let key: Vec<&str> = key.iter().map(String::as_str).collect();
+                checker.report(&key, message);
+                break;
+            }
+        }
+    }
+}
+
+/// Whether `name` can name an XML element or attribute (ASCII letters, digits, `_ - . :`,
+/// starting with a letter or `_`; non-ASCII letters too).
+fn is_xml_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    (first.is_alphabetic() || first == '_')
+        && chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
 }
 
 fn check_paging(checker: &mut Checker<'_>, key: &str, paging: &Paging) {

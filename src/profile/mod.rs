@@ -1,6 +1,7 @@
 //! A partner's API described as data: loaded from TOML, validated, and shared by the simulated
 //! Connector (client) and the mock partner (server).
 
+pub mod body;
 pub mod codec;
 mod load;
 pub mod path;

@@ -1,4 +1,5 @@
-//! Field paths into the partner's JSON (dotted `a.b.c` or JSON pointer `/a/b/c`), read and written.
+//! Field paths into the partner's documents (dotted `a.b.c` or JSON pointer `/a/b/c`; in XML the
+//! steps are elements and a last `@name` an attribute), read and written.
 
 use serde_json::{Map, Value};
 use std::fmt;

@@ -14,9 +14,12 @@ pub struct PartnerSection {
     pub name: String,
     /// The partner's API root; `--base-url` overrides it.
     pub base_url: String,
-    /// Body format of requests and responses.
+    /// Body format of requests and responses; an operation's own `format` overrides it.
     #[serde(default)]
     pub format: BodyFormat,
+    /// XML: namespace prefix → namespace URI, for the prefixes used in element paths.
+    #[serde(default)]
+    pub namespaces: BTreeMap<String, String>,
 }
 
 /// The body format of a partner's API.
@@ -26,6 +29,34 @@ pub enum BodyFormat {
     /// JSON bodies.
     #[default]
     Json,
+    /// Plain XML documents.
+    Xml,
+    /// SOAP 1.1 envelopes (`text/xml`, `SOAPAction` header).
+    Soap11,
+    /// SOAP 1.2 envelopes (`application/soap+xml; action=...`).
+    Soap12,
+}
+
+impl BodyFormat {
+    /// The format's name in a profile.
+    pub fn key(self) -> &'static str {
+        match self {
+            BodyFormat::Json => "json",
+            BodyFormat::Xml => "xml",
+            BodyFormat::Soap11 => "soap11",
+            BodyFormat::Soap12 => "soap12",
+        }
+    }
+
+    /// Whether bodies are XML (plain or SOAP).
+    pub fn is_xml(self) -> bool {
+        self != BodyFormat::Json
+    }
+
+    /// Whether bodies are SOAP envelopes.
+    pub fn is_soap(self) -> bool {
+        matches!(self, BodyFormat::Soap11 | BodyFormat::Soap12)
+    }
 }
 
 /// `[tenancy]`: the partner's identifiers for the client and club.
@@ -319,6 +350,15 @@ pub struct Operation {
     pub record: Option<JsonPath>,
     /// Writes: where the new record's id comes back.
     pub id_from: Option<IdFrom>,
+    /// The body format, when it differs from `[partner] format`.
+    pub format: Option<BodyFormat>,
+    /// XML lists: the name of each item element inside the `list` element.
+    pub item: Option<String>,
+    /// SOAP: the action (the `SOAPAction` header in 1.1, the `action` parameter in 1.2).
+    pub soap_action: Option<String>,
+    /// SOAP: values written into the request body (path → template; `{id}`, `{email}` too).
+    #[serde(default)]
+    pub params: BTreeMap<JsonPath, Template>,
 }
 
 /// How a lookup answers.

@@ -70,6 +70,8 @@ async fn every_fixture_profile_passes_against_its_mock_partner() {
         }),
         ("nested-envelope", set(&["SRC-005", "MEM-001", "MEM-002"])),
         ("reference", set(&["SRC-005", "SRC-006", "STAFF-006"])),
+        ("soap", set(&["SRC-005"])),
+        ("xml-rest", set(&["SRC-005", "SRC-006", "STAFF-006"])),
     ];
     let profiles = fixture_profiles();
     assert_eq!(profiles.len(), expected_skips.len());

@@ -15,3 +15,4 @@ mod profiles;
 mod properties;
 mod simulate;
 mod waivers;
+mod xml;

@@ -11,7 +11,9 @@ use proptest::test_runner::{Config, TestCaseError};
 use rand::{RngCore, SeedableRng};
 use spoke::certify::{certify, CertifyOptions};
 use spoke::partner::{Fault, Faults};
-use spoke::profile::{AuthScheme, IdFrom, Method, OperationKind, PagingStyle, Profile};
+use spoke::profile::{
+    AuthScheme, IdFrom, Method, OperationKind, OperationRole, PagingStyle, Profile,
+};
 use spoke::report::model::RunReport;
 use spoke::suite::Outcome;
 use std::collections::BTreeSet;
@@ -629,7 +631,8 @@ fn mapping(
             continue;
         }
         let n = canonical.len();
-        let partner: Vec<String> = match c.below(4) {
+        let style = c.below(4);
+        let partner: Vec<String> = match style {
             0 => canonical
                 .iter()
                 .map(|v| v.to_uppercase().replace('-', "_"))
@@ -647,8 +650,9 @@ fn mapping(
             .map(|v| (*v).to_owned())
             .zip(partner)
             .collect();
-        // A partial table: unlisted values travel as their canonical spelling.
-        if c.chance(15) {
+        // A partial table: unlisted values travel as their canonical spelling, so a rotated
+        // table stays whole (an unlisted value would read back as the one it is rotated to).
+        if c.chance(15) && style != 2 {
             table.remove(c.below(table.len()));
         }
         values.push((field.to_owned(), table));
@@ -1379,7 +1383,84 @@ fn generate(stream: &[u8]) -> String {
     for (kind, mapping) in &records {
         render_mapping(&mut out, kind, mapping);
     }
-    out
+    match c.below(8) {
+        0 => as_xml(&out, "xml"),
+        1 => as_xml(&out, "soap11"),
+        2 => as_xml(&out, "soap12"),
+        _ => out,
+    }
+}
+
+/// The same API speaking XML or SOAP: every document moves under one root element, lists name
+/// their item element, and SOAP operations become POSTs told apart by their action.
+fn as_xml(text: &str, format: &str) -> String {
+    use toml_edit::{value, DocumentMut};
+    let mut document: DocumentMut = text.parse().expect("the generated profile is TOML");
+    document["partner"]["format"] = value(format);
+    let soap = format.starts_with("soap");
+    let Some(operations) = document
+        .get_mut("operations")
+        .and_then(|item| item.as_table_like_mut())
+    else {
+        return document.to_string();
+    };
+    for (key, operation) in operations.iter_mut() {
+        let kind = OperationKind::from_key(key.get()).expect("generated operation keys");
+        let operation = operation
+            .as_table_like_mut()
+            .expect("operations are tables");
+        let path_of = |operation: &dyn toml_edit::TableLike, name: &str| {
+            operation
+                .get(name)
+                .and_then(|item| item.as_str())
+                .map(str::to_owned)
+        };
+        let lists = kind.role() == OperationRole::List
+            || path_of(&*operation, "answer").as_deref() == Some("list");
+        let mut paths = vec!["list", "record", "body"];
+        match kind.role() {
+            OperationRole::Write => paths.retain(|p| *p != "list"),
+            OperationRole::Read => paths = vec!["record"],
+            _ if lists => paths = vec!["list"],
+            _ => paths = vec!["record"],
+        }
+        for name in paths {
+            let path = path_of(&*operation, name).unwrap_or_default();
+            operation.insert(name, value(under_root(&path)));
+        }
+        if lists {
+            operation.insert("item", value("item"));
+        }
+        if let Some(paging) = operation
+            .get_mut("paging")
+            .and_then(|item| item.as_inline_table_mut())
+        {
+            for name in ["next-field", "total-field"] {
+                if let Some(path) = paging.get(name).and_then(|v| v.as_str()).map(str::to_owned) {
+                    paging.insert(name, under_root(&path).into());
+                }
+            }
+        }
+        if soap {
+            operation.insert("method", value("POST"));
+            operation.insert(
+                "soap-action",
+                value(format!("urn:generated/{}", kind.key())),
+            );
+        }
+    }
+    document.to_string()
+}
+
+/// A path moved under the root element `doc`.
+fn under_root(path: &str) -> String {
+    if path.is_empty() || path == "." {
+        "doc".into()
+    } else if path.starts_with('/') {
+        format!("/doc{path}")
+    } else {
+        format!("doc.{path}")
+    }
 }
 
 /// The certification seed a generated profile carries in its first line.
@@ -1576,6 +1657,9 @@ fn the_generator_makes_valid_profiles_across_the_profile_space() {
             caps.prospects, caps.members, caps.staff_owner, caps.lead_source
         ));
         see(format!("auth {:?}", profile.auth.scheme));
+        for op in profile.operations.values() {
+            see(format!("format {:?}", profile.format_of(op)));
+        }
         if profile.auth.scheme == AuthScheme::ApiKey {
             see(format!("api-key in query {}", profile.auth.query.is_some()));
         }
@@ -1698,6 +1782,9 @@ fn the_generator_makes_valid_profiles_across_the_profile_space() {
     }
     for scheme in ["None", "Bearer", "ApiKey", "Basic"] {
         want(format!("auth {scheme}"));
+    }
+    for format in ["Json", "Xml", "Soap11", "Soap12"] {
+        want(format!("format {format}"));
     }
     want("api-key in query true".into());
     want("api-key in query false".into());
