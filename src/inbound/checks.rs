@@ -583,6 +583,7 @@ pub fn report(
         coverage: Vec::new(),
         missing_in_sandbox: Vec::new(),
         unreachable: None,
+        waivers: Vec::new(),
         exchanges,
     }
 }
