@@ -25,6 +25,9 @@ pub const PROFILE_FILE: &str = "profile.toml";
 /// The JSON report's file name: the recorded evidence and verdicts verification starts from.
 pub const JSON_REPORT: &str = "report.json";
 
+/// The HAR's file name: the same exchanges as the JSON report, for HAR viewers.
+pub const HAR_FILE: &str = "evidence.har";
+
 /// A renderer of one report format.
 type Render = fn(&RunReport) -> String;
 
@@ -33,7 +36,7 @@ const REPORTS: &[(&str, Render)] = &[
     (JSON_REPORT, json::render),
     ("report.junit.xml", junit::render),
     ("report.txt", plain_terminal),
-    ("evidence.har", har::render),
+    (HAR_FILE, har::render),
     // ("report.html", html::render),
 ];
 
@@ -441,7 +444,7 @@ pub struct Verification {
     pub files: Vec<FileProblem>,
     /// Files checked against the manifest.
     pub files_checked: usize,
-    /// Manifest facts the JSON report contradicts.
+    /// Facts the manifest, the JSON report, the HAR and the profile disagree on.
     pub inconsistencies: Vec<String>,
     /// Why the verdicts could not be re-derived, if so.
     pub not_rederived: Option<String>,
@@ -485,7 +488,7 @@ impl Verification {
         lines.extend(self.files.iter().map(|problem| format!("  {problem}")));
         if !self.inconsistencies.is_empty() {
             lines.push(format!(
-                "manifest and {JSON_REPORT} disagree: {} fact(s)",
+                "cross-checks of {MANIFEST}, {JSON_REPORT}, {HAR_FILE} and the profile: {} disagreement(s)",
                 self.inconsistencies.len()
             ));
             lines.extend(self.inconsistencies.iter().map(|line| format!("  {line}")));
@@ -671,6 +674,23 @@ pub async fn verify(bundle: &Bundle) -> Verification {
         }
     };
     verification.inconsistencies = inconsistencies(&bundle.manifest, &report);
+    if let Some(har) = bundle.files.get(HAR_FILE) {
+        verification
+            .inconsistencies
+            .extend(har_disagreements(har, &report.exchanges));
+    }
+    let manifest_profile = &bundle.manifest.profile;
+    if !manifest_profile.redacted {
+        if let Some(text) = bundle.files.get(&manifest_profile.file) {
+            let actual = crate::digest::sha256(text);
+            if actual != manifest_profile.digest {
+                verification.inconsistencies.push(format!(
+                    "profile digest: {MANIFEST} says {}, {} has {actual}",
+                    manifest_profile.digest, manifest_profile.file
+                ));
+            }
+        }
+    }
     match replay::replay(&recording, &[]).await {
         Ok(outcome) => {
             verification.verdicts_checked = outcome.verdicts.len();
@@ -733,5 +753,60 @@ fn inconsistencies(manifest: &Manifest, report: &RecordedReport) -> Vec<String> 
         manifest.exit_code.to_string(),
         report.exit_code.to_string(),
     );
+    found
+}
+
+/// Where the HAR's entries say other than the JSON report's exchanges: method, URL, status,
+/// request and response bodies.
+fn har_disagreements(har: &[u8], exchanges: &[crate::connector::Exchange]) -> Vec<String> {
+    let Ok(har) = serde_json::from_slice::<serde_json::Value>(har) else {
+        return vec![format!("{HAR_FILE}: not JSON")];
+    };
+    let Some(entries) = har.pointer("/log/entries").and_then(|e| e.as_array()) else {
+        return vec![format!("{HAR_FILE}: no log.entries")];
+    };
+    let mut found = Vec::new();
+    if entries.len() != exchanges.len() {
+        found.push(format!(
+            "{HAR_FILE} has {} entries, {JSON_REPORT} {} exchanges",
+            entries.len(),
+            exchanges.len()
+        ));
+    }
+    for (number, (entry, exchange)) in entries.iter().zip(exchanges).enumerate() {
+        let text = |pointer: &str| entry.pointer(pointer).and_then(|v| v.as_str());
+        let checks = [
+            (
+                "method",
+                text("/request/method") == Some(exchange.method.as_str()),
+            ),
+            ("URL", text("/request/url") == Some(exchange.url.as_str())),
+            (
+                "status",
+                entry.pointer("/response/status").and_then(|v| v.as_u64())
+                    == Some(u64::from(exchange.status.unwrap_or(0))),
+            ),
+            (
+                "request body",
+                text("/request/postData/text") == exchange.request_body.as_deref(),
+            ),
+            (
+                "response body",
+                text("/response/content/text")
+                    == Some(exchange.response_body.as_deref().unwrap_or_default()),
+            ),
+        ];
+        for (what, agrees) in checks {
+            if !agrees {
+                found.push(format!(
+                    "{HAR_FILE} entry {} ({} {}): its {what} is not that of exchange {} in {JSON_REPORT}",
+                    number + 1,
+                    exchange.method,
+                    exchange.url,
+                    exchange.id
+                ));
+            }
+        }
+    }
     found
 }
