@@ -220,17 +220,34 @@ pub fn contents(report: &RunReport, context: &RunContext) -> Vec<(String, Vec<u8
     files
 }
 
+/// Whether a bundle can be written to `path`: a folder that does not exist yet, or a `.zip`
+/// that is not a folder.
+pub fn check_target(path: &Path) -> Result<(), BundleError> {
+    let refuse = |message: &str| {
+        Err(BundleError::Path {
+            path: path.to_owned(),
+            message: message.to_owned(),
+        })
+    };
+    if path.file_name().is_none() {
+        return refuse("not a file or folder name");
+    }
+    match (is_zip(path), path.exists()) {
+        (true, true) if path.is_dir() => refuse("is a folder; a .zip bundle needs a file name"),
+        (false, true) => refuse("already exists; remove it or name a new folder"),
+        _ => Ok(()),
+    }
+}
+
 /// Writes the bundle to `path` (a folder, or a `.zip`): first under a temporary name beside
 /// it, then renamed, so an interrupted run never leaves a bundle that looks complete. An
 /// existing folder is never overwritten; an existing zip is replaced whole.
 pub fn write(path: &Path, report: &RunReport, context: &RunContext) -> Result<(), BundleError> {
+    check_target(path)?;
     let files = contents(report, context);
     let name = path
         .file_name()
-        .ok_or_else(|| BundleError::Path {
-            path: path.to_owned(),
-            message: "not a file or folder name".into(),
-        })?
+        .unwrap_or_default()
         .to_string_lossy()
         .into_owned();
     let parent = match path.parent() {
@@ -239,12 +256,6 @@ pub fn write(path: &Path, report: &RunReport, context: &RunContext) -> Result<()
     };
     let partial = parent.join(format!(".{name}.partial-{}", std::process::id()));
     if is_zip(path) {
-        if path.is_dir() {
-            return Err(BundleError::Path {
-                path: path.to_owned(),
-                message: "is a folder; a .zip bundle needs a file name".into(),
-            });
-        }
         let result = write_zip(&partial, &files).and_then(|()| {
             std::fs::rename(&partial, path).map_err(io(path))?;
             Ok(())
@@ -254,12 +265,6 @@ pub fn write(path: &Path, report: &RunReport, context: &RunContext) -> Result<()
         }
         result
     } else {
-        if path.exists() {
-            return Err(BundleError::Path {
-                path: path.to_owned(),
-                message: "already exists; remove it or name a new folder".into(),
-            });
-        }
         let result = write_folder(&partial, &files).and_then(|()| {
             std::fs::rename(&partial, path).map_err(io(path))?;
             Ok(())

@@ -544,6 +544,10 @@ fn run_certify(args: CertifyArgs) -> Result<i32, Failure> {
             "--timeout-ms must be at least 1"
         )));
     }
+    if let Some(path) = &args.bundle {
+        // Refused before the run, not after it.
+        crate::bundle::check_target(path).map_err(Failure::invalid)?;
+    }
     let seed = args.seed.unwrap_or_else(random_seed);
     let bundle_profile = (profile.text.clone(), profile.auth.clone(), mock);
     let options = CertifyOptions {

@@ -17,7 +17,7 @@ use crate::report::mask::{shape, Masker};
 use crate::suite::{self, Catalog, Outcome, Verdict};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -548,10 +548,8 @@ async fn serve_recorded(
     State(player): State<Arc<Mutex<Player>>>,
     method: Method,
     uri: Uri,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let _ = headers;
     let path_and_query = uri
         .path_and_query()
         .map(|pq| pq.as_str().to_owned())
