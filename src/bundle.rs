@@ -459,6 +459,11 @@ pub struct Verification {
     pub verdicts: Vec<replay::Difference>,
     /// Requests of the re-derivation the recording holds no answer for.
     pub unmatched: Vec<String>,
+    /// Recorded exchanges the re-derivation asked for with another body: a note, not an
+    /// alteration (another spoke version may send other requests).
+    pub diverged: Vec<usize>,
+    /// The spoke verifying, when it is not the one that wrote the bundle.
+    pub other_tool: Option<String>,
 }
 
 impl Verification {
@@ -482,6 +487,11 @@ impl Verification {
             manifest.seed,
             manifest.exit_code
         )];
+        if let Some(tool) = &self.other_tool {
+            lines.push(format!(
+                "note: verified by {tool}; a session of another version may differ"
+            ));
+        }
         lines.push(format!(
             "files: {} checked against {MANIFEST}, {}",
             self.files_checked,
@@ -520,6 +530,16 @@ impl Verification {
                 }
                 for request in &self.unmatched {
                     lines.push(format!("  no recorded answer for {request}"));
+                }
+                if !self.diverged.is_empty() {
+                    lines.push(format!(
+                        "  note: exchanges {} were asked for with another body than recorded; their verdicts rest on the recorded answers",
+                        self.diverged
+                            .iter()
+                            .map(usize::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
                 }
             }
         }
@@ -658,7 +678,13 @@ pub async fn verify(bundle: &Bundle) -> Verification {
         verdicts_checked: 0,
         verdicts: Vec::new(),
         unmatched: Vec::new(),
+        diverged: Vec::new(),
+        other_tool: None,
     };
+    let this_tool = concat!("spoke ", env!("CARGO_PKG_VERSION"));
+    if bundle.manifest.tool != this_tool {
+        verification.other_tool = Some(this_tool.to_owned());
+    }
     let catalog = Catalog::builtin();
     let our_catalog = crate::digest::sha256(crate::suite::catalog::RULES_TOML.as_bytes());
     if bundle.manifest.catalog_digest != our_catalog {
@@ -701,6 +727,7 @@ pub async fn verify(bundle: &Bundle) -> Verification {
             verification.verdicts_checked = outcome.verdicts.len();
             verification.verdicts = outcome.differences;
             verification.unmatched = outcome.unmatched;
+            verification.diverged = outcome.diverged;
             let exit_code = crate::report::model::exit_code(&outcome.verdicts);
             // An unreachable partner exits 3 whatever its verdicts; the replay cannot tell.
             if exit_code != bundle.manifest.exit_code

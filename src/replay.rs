@@ -23,6 +23,7 @@ use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use unicode_normalization::UnicodeNormalization;
 
 /// The per-request timeout of a replay: recorded timeouts are replayed as a server that does
 /// not answer within it.
@@ -67,6 +68,9 @@ pub struct ReplayOutcome {
     pub unmatched: Vec<String>,
     /// Recorded exchanges the replay never asked for.
     pub unused: Vec<usize>,
+    /// Recorded exchanges whose request the replay sent with another body (masks and redacted
+    /// secrets aside): the session did not run as recorded there, e.g. another spoke version.
+    pub diverged: Vec<usize>,
     /// Rules whose replayed outcome differs from the recorded one.
     pub differences: Vec<Difference>,
 }
@@ -132,7 +136,7 @@ pub async fn replay(recording: &Recording, only: &[String]) -> Result<ReplayOutc
     let observations = run_session(&client, recording.seed, &Scenario::core(), &()).await;
     server.abort();
     let mut exchanges = client.recorder().snapshot();
-    let (served, unmatched, unused) = {
+    let (served, unmatched, unused, diverged) = {
         let player = player
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -140,6 +144,7 @@ pub async fn replay(recording: &Recording, only: &[String]) -> Result<ReplayOutc
             player.served.clone(),
             player.unmatched.clone(),
             player.unused(),
+            player.diverged.clone(),
         )
     };
     // Timing is the recording's: the replay answers at once, the partner did not.
@@ -169,6 +174,7 @@ pub async fn replay(recording: &Recording, only: &[String]) -> Result<ReplayOutc
         verdicts,
         unmatched,
         unused,
+        diverged,
         differences,
     })
 }
@@ -203,6 +209,18 @@ pub fn render(recording: &Recording, outcome: &ReplayOutcome) -> String {
     for request in &outcome.unmatched {
         lines.push(format!(
             "no recorded answer for {request}: the replay answered it with a broken response"
+        ));
+    }
+    if !outcome.diverged.is_empty() {
+        lines.push(format!(
+            "{} request(s) sent with another body than recorded (exchanges {}): the session did not run as recorded there",
+            outcome.diverged.len(),
+            outcome
+                .diverged
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     if !outcome.unused.is_empty() {
@@ -269,6 +287,8 @@ struct Player {
     /// Per request received, in order: the recorded exchange served (index), if any.
     served: Vec<Option<usize>>,
     unmatched: Vec<String>,
+    /// Recorded exchanges (ids) answered to a request with another body.
+    diverged: Vec<usize>,
     /// Masked spelling → each value the replay sent for it, with the recorded exchange whose
     /// request carried it. Several values share a shape (phone numbers do), so an answer takes
     /// the value its own request or a request about the same record sent.
@@ -335,6 +355,7 @@ impl Player {
             recorded,
             served: Vec::new(),
             unmatched: Vec::new(),
+            diverged: Vec::new(),
             learnt: HashMap::new(),
             tokens,
             specific,
@@ -575,8 +596,16 @@ async fn serve_recorded(
         }
         let recorded_target = player.recorded[index].path_and_query.clone();
         player.learn(index, &recorded_target, &path_and_query);
-        if let Some(recorded_body) = player.recorded[index].request_body.clone() {
-            player.learn(index, &recorded_body, &sent_body);
+        let recorded_body = player.recorded[index].request_body.clone();
+        if let Some(recorded_body) = &recorded_body {
+            player.learn(index, recorded_body, &sent_body);
+        }
+        let same_body = match &recorded_body {
+            Some(recorded) => same_but_for_masks(recorded, &sent_body),
+            None => sent_body.is_empty(),
+        };
+        if !same_body && hop.is_none() {
+            player.diverged.push(index + 1);
         }
         let call = &player.recorded[index];
         call.status
@@ -659,6 +688,38 @@ fn compatible(recorded: &str, received: &str) -> bool {
             .iter()
             .zip(&received)
             .all(|(r, s)| r == s || *r == crate::connector::exchange::REDACTED || is_mask_of(r, s))
+}
+
+/// Whether two request bodies are the same but where either holds a mask of the other's text,
+/// character by character: the recording masks what the run sent, and the replay sends masks
+/// where it got them from the recording (a personal value inside a partner's source name).
+fn same_but_for_masks(recorded: &str, sent: &str) -> bool {
+    if recorded == sent {
+        return true;
+    }
+    let recorded = segments(recorded);
+    let sent = segments(sent);
+    recorded.len() == sent.len()
+        && recorded.iter().zip(&sent).all(|(r, s)| {
+            // Composed, so that a decomposed accent compares as one letter.
+            let nfc = |text: &str| without_number(text).nfc().collect::<String>();
+            let (r, s) = (nfc(r), nfc(s));
+            r == s
+                || r == crate::connector::exchange::REDACTED
+                || (r.chars().count() == s.chars().count()
+                    && r.chars()
+                        .zip(s.chars())
+                        .all(|(a, b)| a == b || shape_of_char(a) == b || shape_of_char(b) == a))
+        })
+}
+
+/// What [`shape`] makes of one character.
+fn shape_of_char(c: char) -> char {
+    let mut buffer = [0u8; 4];
+    shape(c.encode_utf8(&mut buffer))
+        .chars()
+        .next()
+        .unwrap_or(c)
 }
 
 /// `masked` without the `~N` that tells apart values of one shape (before an email's `@`).

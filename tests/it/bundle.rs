@@ -275,7 +275,34 @@ async fn replay_of_a_clean_run_reproduces_its_verdicts() {
     let outcome = spoke::replay::replay(&recording, &[]).await.unwrap();
     assert!(outcome.reproduced(), "{:?}", outcome.differences);
     assert!(outcome.unmatched.is_empty(), "{:?}", outcome.unmatched);
+    assert!(outcome.unused.is_empty(), "{:?}", outcome.unused);
+    assert!(outcome.diverged.is_empty(), "{:?}", outcome.diverged);
     assert_eq!(outcome.verdicts.len(), report.verdicts.len());
+}
+
+#[tokio::test]
+async fn replay_says_where_the_session_sent_another_body_than_recorded() {
+    let (path, _) = written_bundle("diverged", Faults::none()).await;
+    let mut recording = bundle::recording(&bundle::read(&path).unwrap()).unwrap();
+    let create = recording
+        .exchanges
+        .iter_mut()
+        .find(|e| {
+            e.request_body
+                .as_deref()
+                .is_some_and(|body| body.contains("\"status\":\"active\""))
+        })
+        .unwrap();
+    let id = create.id;
+    let body = create.request_body.as_mut().unwrap();
+    *body = body.replace("\"status\":\"active\"", "\"status\":\"inactive\"");
+    let outcome = spoke::replay::replay(&recording, &[]).await.unwrap();
+    assert_eq!(outcome.diverged, [id]);
+    let text = spoke::replay::render(&recording, &outcome);
+    assert!(
+        text.contains(&format!("another body than recorded (exchanges {id})")),
+        "{text}"
+    );
 }
 
 #[tokio::test]
