@@ -415,3 +415,28 @@ async fn replay_takes_the_recorded_latency_not_its_own() {
         "the budget recorded is the run's"
     );
 }
+
+#[tokio::test]
+async fn replay_of_a_run_that_timed_out_reproduces_its_error_verdicts() {
+    let profile = crate::helpers::fixture_profiles()
+        .into_iter()
+        .find(|(name, _)| name == "members-only")
+        .unwrap()
+        .1;
+    let mut options = mock_certify(profile.clone(), [Fault::Slow].into_iter().collect(), 1);
+    options.limits.request_timeout = Duration::from_millis(200);
+    let context = RunContext {
+        profile_text: profile.text.clone(),
+        profile_digest: spoke::digest::sha256(profile.text.as_bytes()),
+        latency_budget: options.latency_budget,
+        request_timeout: options.limits.request_timeout,
+        finished_at: "2026-01-01T00:00:00.000Z".into(),
+    };
+    let report = spoke::certify::certify(options, &()).await.unwrap();
+    assert!(report.verdicts.iter().any(|v| v.outcome == Outcome::Error));
+    let path = scratch("timeouts").join("b");
+    bundle::write(&path, &report, &context).unwrap();
+    let verification = verify(&path).await;
+    assert!(verification.intact(), "{:?}", verification.verdicts);
+    assert_eq!(verification.verdicts_checked, report.verdicts.len());
+}
