@@ -45,6 +45,12 @@ pub enum Command {
     /// Work with profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// Work with certification bundles (`spoke certify --bundle`).
+    #[command(subcommand)]
+    Bundle(BundleCommand),
+    /// Serve a bundle's recorded partner answers as a mock partner and re-run the suite
+    /// against it: the same seed, the same verdicts, without the partner's sandbox.
+    Replay(ReplayArgs),
     /// Compare two JSON reports: verdicts that changed, rules added or removed, changed evidence.
     /// Exits 1 when a rule got worse.
     Diff(DiffArgs),
@@ -96,6 +102,31 @@ pub struct CertifyArgs {
     /// A waivers file (TOML): agreed exceptions that do not fail the run until they expire.
     #[arg(long, value_name = "FILE")]
     pub waivers: Option<PathBuf>,
+    /// Write a certification bundle: a folder, or a file ending in .zip (manifest with
+    /// digests, every report, the HAR, the profile).
+    #[arg(long, value_name = "DIR|FILE.zip")]
+    pub bundle: Option<PathBuf>,
+}
+
+/// `spoke bundle ...`.
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Check a bundle offline: every file's digest, the file list, and that the recorded
+    /// verdicts follow from the recorded evidence and the catalog.
+    Verify {
+        /// The bundle: a folder or a .zip.
+        path: PathBuf,
+    },
+}
+
+/// `spoke replay`.
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// The bundle: a folder or a .zip.
+    pub bundle: PathBuf,
+    /// Only these rules, comma-separated (default: the recorded run's).
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
 }
 
 /// `spoke simulate`.
@@ -391,6 +422,8 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Connector(args) => run_connector(args),
         Command::Profile(ProfileCommand::Check { file }) => check_profile(&file),
         Command::Diff(args) => run_diff(args),
+        Command::Bundle(BundleCommand::Verify { path }) => verify_bundle(&path),
+        Command::Replay(args) => run_replay(args),
     }
 }
 
@@ -728,7 +761,12 @@ fn run_certify(args: CertifyArgs) -> Result<i32, Failure> {
         .map(|path| crate::report::waivers::Waivers::load(path, &Catalog::builtin()))
         .transpose()
         .map_err(Failure::invalid)?;
+    if let Some(path) = &args.bundle {
+        // Refused before the run, not after it.
+        crate::bundle::check_target(path).map_err(Failure::invalid)?;
+    }
     let seed = args.seed.unwrap_or_else(random_seed);
+    let bundle_profile = (profile.text.clone(), profile.auth.clone(), mock);
     let options = CertifyOptions {
         profile,
         profile_arg: args
@@ -786,7 +824,61 @@ fn run_certify(args: CertifyArgs) -> Result<i32, Failure> {
             ))
         })?;
     }
+    if let Some(path) = &args.bundle {
+        let (text, auth, mock) = bundle_profile;
+        let credentials = if mock {
+            Some(Credentials::generated(&auth, seed))
+        } else {
+            Credentials::resolve(&auth, |name| std::env::var(name).ok()).ok()
+        };
+        let redactor = credentials
+            .as_ref()
+            .map(crate::connector::Redactor::for_credentials)
+            .unwrap_or_default();
+        let context = crate::bundle::RunContext {
+            profile_text: redactor.text(&text),
+            profile_digest: report.partner.profile_digest.clone(),
+            latency_budget: Duration::from_millis(args.latency_budget_ms),
+            request_timeout: Duration::from_millis(args.timeout_ms),
+            finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        };
+        crate::bundle::write(path, &report, &context).map_err(Failure::run)?;
+    }
     Ok(report.exit_code)
+}
+
+fn verify_bundle(path: &std::path::Path) -> Result<i32, Failure> {
+    let bundle = crate::bundle::read(path).map_err(Failure::invalid)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Failure::run)?;
+    let verification = runtime.block_on(crate::bundle::verify(&bundle));
+    print!("{}", verification.render(&bundle));
+    Ok(if verification.intact() {
+        exit_codes::CONFORMANT
+    } else {
+        exit_codes::NOT_CONFORMANT
+    })
+}
+
+fn run_replay(args: ReplayArgs) -> Result<i32, Failure> {
+    let bundle = crate::bundle::read(&args.bundle).map_err(Failure::invalid)?;
+    let recording = crate::bundle::recording(&bundle)
+        .map_err(|why| Failure::invalid(anyhow::anyhow!("{}: {why}", args.bundle.display())))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Failure::run)?;
+    let outcome = runtime
+        .block_on(crate::replay::replay(&recording, &args.only))
+        .map_err(|why| Failure::invalid(anyhow::anyhow!(why)))?;
+    print!("{}", crate::replay::render(&recording, &outcome));
+    Ok(if outcome.reproduced() {
+        exit_codes::CONFORMANT
+    } else {
+        exit_codes::NOT_CONFORMANT
+    })
 }
 
 fn random_seed() -> u64 {

@@ -3,6 +3,7 @@
 //! mock partner that serves any profile's API shape.
 
 pub mod auth;
+pub mod bundle;
 pub mod certify;
 pub mod cli;
 pub mod connector;
@@ -13,6 +14,7 @@ pub mod intouch;
 pub mod model;
 pub mod partner;
 pub mod profile;
+pub mod replay;
 pub mod report;
 pub mod selftest;
 pub mod simulate;

@@ -2,14 +2,14 @@
 //! at capture, so nothing downstream can leak them.
 
 use crate::auth::Credentials;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 
 /// The most of a body kept as evidence.
 pub const EVIDENCE_BODY_LIMIT: usize = 64 * 1024;
 
 /// One request to the partner and what came back.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Exchange {
     /// Position in the run, from 1.
     pub id: usize,

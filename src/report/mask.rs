@@ -67,7 +67,9 @@ impl Masker {
         let take = |values: &mut Vec<String>, record: &Record| {
             for field in PERSONAL {
                 if let Some(value) = record.get(&field) {
-                    values.push(value.clone());
+                    if is_personal(&field, value) {
+                        values.push(value.clone());
+                    }
                 }
             }
         };
@@ -105,8 +107,11 @@ impl Masker {
         }
         for probe in &observations.probes.variants {
             if probe.field == Field::Owner {
-                values.push(probe.sent.clone());
-                values.push(probe.expected.clone());
+                for value in [&probe.sent, &probe.expected] {
+                    if is_personal(&Field::Owner, value) {
+                        values.push(value.clone());
+                    }
+                }
             }
         }
         Masker::for_values(values)
@@ -115,12 +120,13 @@ impl Masker {
     /// A masker for these personal values (and their URL-encoded spellings).
     pub fn for_values(values: Vec<String>) -> Masker {
         let mut replacements: Vec<(String, String)> = Vec::new();
+        let mut shapes = DistinctShapes::default();
         for value in values {
             let value = value.trim().to_owned();
             if value.chars().count() < MIN_LENGTH {
                 continue;
             }
-            let mask = shape(&value);
+            let mask = shapes.mask(&value);
             for spelling in spellings(&value) {
                 if spelling != mask && !replacements.iter().any(|(seen, _)| *seen == spelling) {
                     let masked = if spelling == value {
@@ -176,6 +182,46 @@ impl Masker {
     }
 }
 
+/// Keeps distinct values of one shape distinct: the second person whose email has the shape
+/// `xxx@club.example` becomes `xxx~2@club.example`, so evidence (and a replay of it) never takes
+/// two staff members for one. Spellings of one value that differ only in case share the number,
+/// so what matched ignoring case still does.
+#[derive(Debug, Default)]
+struct DistinctShapes {
+    seen: std::collections::HashMap<unicase::UniCase<String>, Vec<unicase::UniCase<String>>>,
+}
+
+impl DistinctShapes {
+    fn mask(&mut self, value: &str) -> String {
+        let plain = shape(value);
+        let folded = |text: &str| unicase::UniCase::unicode(crate::model::canonical_text(text));
+        let values = self.seen.entry(folded(&plain)).or_default();
+        let this = folded(value);
+        let number = match values.iter().position(|seen| *seen == this) {
+            Some(position) => position,
+            None => {
+                values.push(this);
+                values.len() - 1
+            }
+        };
+        if number == 0 {
+            return plain;
+        }
+        let suffix = format!("~{}", number + 1);
+        match plain.rfind('@') {
+            Some(at) => format!("{}{suffix}{}", &plain[..at], &plain[at..]),
+            None => plain + &suffix,
+        }
+    }
+}
+
+/// Whether a value of `field` is personal: an owner is when it is the staff member's email,
+/// not when it is the partner's staff id (masking ids would garble the evidence, e.g. make
+/// distinct staff look like duplicates, and a replay of it wrong).
+fn is_personal(field: &Field, value: &str) -> bool {
+    *field != Field::Owner || value.contains('@')
+}
+
 /// The spellings a value travels in: as is, and URL-encoded (emails in a lookup's query).
 fn spellings(value: &str) -> Vec<String> {
     let encoded: String = form_urlencoded::byte_serialize(value.as_bytes()).collect();
@@ -197,6 +243,16 @@ mod tests {
         );
         assert_eq!(shape("+49 170 1234567"), "+99 999 9999999");
         assert_eq!(shape("1990-04-01"), "9999-99-99");
+    }
+
+    #[test]
+    fn distinct_values_of_one_shape_stay_distinct_and_case_variants_agree() {
+        let mut shapes = DistinctShapes::default();
+        assert_eq!(shapes.mask("ana@club.example"), "xxx@club.example");
+        assert_eq!(shapes.mask("bob@club.example"), "xxx~2@club.example");
+        assert_eq!(shapes.mask("BOB@club.example"), "XXX~2@club.example");
+        assert_eq!(shapes.mask("Ana"), "Xxx");
+        assert_eq!(shapes.mask("Bob"), "Xxx~2");
     }
 
     #[test]

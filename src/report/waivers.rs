@@ -254,55 +254,13 @@ pub fn apply(report: &mut RunReport, waivers: &Waivers, today: NaiveDate) {
     let mut outcomes = Vec::new();
     for waiver in &waivers.waivers {
         let verdict = report.verdicts.iter_mut().find(|v| v.rule == waiver.rule);
-        let (status, message) = match verdict {
-            _ if waiver.expires < today => (
-                WaiverStatus::Expired,
-                format!(
-                    "the waiver of {} expired on {}: remove it from {} (fix the rule, or agree a new waiver)",
-                    waiver.rule, waiver.expires, waivers.file
-                ),
-            ),
-            None => (
-                WaiverStatus::NotRun,
-                format!("{} was not run; the waiver was not used", waiver.rule),
-            ),
-            Some(verdict) => match verdict.outcome {
-                Outcome::Fail | Outcome::Warn | Outcome::Inconclusive => {
-                    verdict.waiver = Some(waiver.clone());
-                    (
-                        WaiverStatus::Applied,
-                        format!(
-                            "{} {} is waived until {} ({}): {}",
-                            waiver.rule,
-                            verdict.outcome.as_str(),
-                            waiver.expires,
-                            waiver.owner,
-                            waiver.reason
-                        ),
-                    )
-                }
-                Outcome::Pass | Outcome::Skip => (
-                    WaiverStatus::Stale,
-                    format!(
-                        "{} {} now: remove its waiver from {}",
-                        waiver.rule,
-                        if verdict.outcome == Outcome::Pass {
-                            "passes"
-                        } else {
-                            "does not apply"
-                        },
-                        waivers.file
-                    ),
-                ),
-                Outcome::Error => (
-                    WaiverStatus::NotChecked,
-                    format!(
-                        "{} could not be checked; the waiver was not used",
-                        waiver.rule
-                    ),
-                ),
-            },
-        };
+        let outcome = verdict.as_ref().map(|verdict| verdict.outcome);
+        let (status, message) = judge(waiver, outcome, &waivers.file, today);
+        if status == WaiverStatus::Applied {
+            if let Some(verdict) = verdict {
+                verdict.waiver = Some(waiver.clone());
+            }
+        }
         outcomes.push(WaiverOutcome {
             waiver: waiver.clone(),
             status,
@@ -310,23 +268,122 @@ pub fn apply(report: &mut RunReport, waivers: &Waivers, today: NaiveDate) {
         });
     }
     report.waivers = outcomes;
-    report.exit_code = exit_code(report);
+    let verdicts: Vec<_> = report
+        .verdicts
+        .iter()
+        .map(|v| (v.level, v.outcome, v.waiver.is_some()))
+        .collect();
+    report.exit_code = exit_code(report.unreachable.is_some(), &verdicts, &report.waivers);
 }
 
-/// The exit code of a run with its waivers applied.
-fn exit_code(report: &RunReport) -> i32 {
-    if report.unreachable.is_some() {
+/// The exit code that `verdicts` give with `waivers` judged as of `day`: how `spoke bundle
+/// verify` re-derives a waived run's exit code from re-derived verdicts.
+pub fn rederived_exit_code(
+    verdicts: &[crate::suite::Verdict],
+    waivers: &[Waiver],
+    day: NaiveDate,
+) -> i32 {
+    let outcomes: Vec<WaiverOutcome> = waivers
+        .iter()
+        .map(|waiver| {
+            let outcome = verdicts
+                .iter()
+                .find(|v| v.rule == waiver.rule)
+                .map(|v| v.outcome);
+            let (status, message) = judge(waiver, outcome, "the waivers file", day);
+            WaiverOutcome {
+                waiver: waiver.clone(),
+                status,
+                message,
+            }
+        })
+        .collect();
+    let waived = |rule: &str| {
+        outcomes
+            .iter()
+            .any(|o| o.status == WaiverStatus::Applied && o.waiver.rule == rule)
+    };
+    let verdicts: Vec<_> = verdicts
+        .iter()
+        .map(|v| (v.level, v.outcome, waived(&v.rule)))
+        .collect();
+    exit_code(false, &verdicts, &outcomes)
+}
+
+/// What becomes of `waiver` when its rule ended in `outcome` (`None`: not run) on `today`.
+fn judge(
+    waiver: &Waiver,
+    outcome: Option<Outcome>,
+    file: &str,
+    today: NaiveDate,
+) -> (WaiverStatus, String) {
+    match outcome {
+        _ if waiver.expires < today => (
+            WaiverStatus::Expired,
+            format!(
+                "the waiver of {} expired on {}: remove it from {} (fix the rule, or agree a new waiver)",
+                waiver.rule, waiver.expires, file
+            ),
+        ),
+        None => (
+            WaiverStatus::NotRun,
+            format!("{} was not run; the waiver was not used", waiver.rule),
+        ),
+        Some(outcome @ (Outcome::Fail | Outcome::Warn | Outcome::Inconclusive)) => (
+            WaiverStatus::Applied,
+            format!(
+                "{} {} is waived until {} ({}): {}",
+                waiver.rule,
+                outcome.as_str(),
+                waiver.expires,
+                waiver.owner,
+                waiver.reason
+            ),
+        ),
+        Some(outcome @ (Outcome::Pass | Outcome::Skip)) => (
+            WaiverStatus::Stale,
+            format!(
+                "{} {} now: remove its waiver from {}",
+                waiver.rule,
+                if outcome == Outcome::Pass {
+                    "passes"
+                } else {
+                    "does not apply"
+                },
+                file
+            ),
+        ),
+        Some(Outcome::Error) => (
+            WaiverStatus::NotChecked,
+            format!(
+                "{} could not be checked; the waiver was not used",
+                waiver.rule
+            ),
+        ),
+    }
+}
+
+/// The exit code of a run from its verdicts (level, outcome, waived) and its waivers.
+fn exit_code(
+    unreachable: bool,
+    verdicts: &[(Level, Outcome, bool)],
+    waivers: &[WaiverOutcome],
+) -> i32 {
+    if unreachable {
         return exit_codes::RUN_FAILED;
     }
-    let unwaived_must_broken = report.verdicts.iter().any(|v| {
-        v.waiver.is_none()
-            && (v.outcome == Outcome::Fail
-                || (v.outcome == Outcome::Inconclusive && v.level == Level::Must))
+    let unwaived_must_broken = verdicts.iter().any(|&(level, outcome, waived)| {
+        !waived
+            && (outcome == Outcome::Fail
+                || (outcome == Outcome::Inconclusive && level == Level::Must))
     });
-    let waiver_to_remove = report.waivers.iter().any(|w| w.status.fails_the_run());
+    let waiver_to_remove = waivers.iter().any(|w| w.status.fails_the_run());
     if unwaived_must_broken || waiver_to_remove {
         exit_codes::NOT_CONFORMANT
-    } else if report.verdicts.iter().any(|v| v.outcome == Outcome::Error) {
+    } else if verdicts
+        .iter()
+        .any(|&(_, outcome, _)| outcome == Outcome::Error)
+    {
         exit_codes::RUN_FAILED
     } else {
         exit_codes::CONFORMANT

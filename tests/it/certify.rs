@@ -440,7 +440,28 @@ async fn no_secret_or_personal_value_appears_in_any_artifact() {
     personal.sort();
     personal.dedup();
     assert!(personal.len() >= 10, "{personal:?}");
-    for (name, text) in every_artifact(&masked) {
+    let profile = fixture("nested-envelope");
+    let context = spoke::bundle::RunContext {
+        profile_text: profile.text.clone(),
+        profile_digest: spoke::digest::sha256(profile.text.as_bytes()),
+        latency_budget: Duration::from_secs(2),
+        request_timeout: Duration::from_secs(10),
+        finished_at: masked.started_at.clone(),
+    };
+    let bundle_files =
+        spoke::bundle::contents(&masked, &context)
+            .into_iter()
+            .map(|(name, bytes)| {
+                (
+                    name,
+                    String::from_utf8(bytes).expect("bundle files are text"),
+                )
+            });
+    let artifacts = every_artifact(&masked)
+        .into_iter()
+        .map(|(name, text)| (name.to_owned(), text))
+        .chain(bundle_files);
+    for (name, text) in artifacts {
         for secret in &secret_values {
             assert!(!text.contains(secret.as_str()), "{name}: secret leaked");
         }

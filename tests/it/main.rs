@@ -1,5 +1,6 @@
 //! The integration tests: one binary, one module per area.
 
+mod bundle;
 mod certify;
 mod client;
 mod connector;
