@@ -217,7 +217,14 @@ fn list(
     if !shared.options.faults.is_empty() {
         return render_list(shared, matched, operation, path, query);
     }
-    let key = format!("{}?{query:?}", matched.kind.key());
+    // The key names the list and its parameters in sorted order, each length-prefixed so
+    // that no two queries share a key.
+    let mut key = String::with_capacity(64);
+    key.push_str(matched.kind.key());
+    for (name, value) in query {
+        use std::fmt::Write;
+        let _ = write!(key, "|{}:{name}{}:{value}", name.len(), value.len());
+    }
     let generation = shared.store.generation();
     if let Some(bytes) = shared.pages.read(&key, generation) {
         return Ok(json_bytes(bytes));
@@ -521,7 +528,10 @@ fn write(
         ));
     }
     let stored = &data.records(kind).expect("written kinds have records")[&id];
-    let mut rendered = shared.render(&data, kind, stored);
+    let shown = shared.shown(&data, stored);
+    // Encoding the answer needs nothing of the store: other requests proceed meanwhile.
+    drop(data);
+    let mut rendered = shared.profile.codec(kind).encode(&shown);
     if shared.fault(Fault::SaveReturnsNoId) {
         if let Some(id_path) = codec.path(Field::Id) {
             id_path.set(&mut rendered, Value::Null);
@@ -688,6 +698,11 @@ impl Shared {
 
     /// A stored record in the partner's JSON, owner and source named as the profile says.
     fn render(&self, data: &StoreData, kind: RecordKind, stored: &Record) -> Value {
+        self.profile.codec(kind).encode(&self.shown(data, stored))
+    }
+
+    /// A stored record with its owner and source named as the profile references them.
+    fn shown(&self, data: &StoreData, stored: &Record) -> Record {
         let mut shown = stored.clone();
         if self.profile.references.owner == OwnerReference::Email {
             if let Some(owner) = stored.get(&Field::Owner) {
@@ -710,7 +725,7 @@ impl Shared {
                 };
             }
         }
-        self.profile.codec(kind).encode(&shown)
+        shown
     }
 
     /// The answer to a successful write: the record where the profile says, and the id where
