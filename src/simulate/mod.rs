@@ -516,7 +516,7 @@ impl Run<'_> {
                 break;
             };
             self.started_count.fetch_add(1, Ordering::Relaxed);
-            let outcome = self.deliver(lane.as_mut(), plan).await;
+            let outcome = self.deliver(lane.as_mut(), index, plan).await;
             let counters = self.counters;
             let done = counters.done.fetch_add(1, Ordering::Relaxed) + 1;
             match &outcome {
@@ -542,8 +542,14 @@ impl Run<'_> {
     }
 
     /// Delivers one record, resending it (same record, same external id) after a 5xx, a 429,
-    /// a timeout or a broken connection, with exponential backoff (or as `Retry-After` says).
-    async fn deliver(&self, mut lane: Option<&mut transport::Lane<'_>>, plan: &Plan) -> Delivered {
+    /// a timeout or a broken connection, with exponential backoff (a 503 or 429 as
+    /// `Retry-After` says).
+    async fn deliver(
+        &self,
+        mut lane: Option<&mut transport::Lane<'_>>,
+        index: usize,
+        plan: &Plan,
+    ) -> Delivered {
         let profile = self.client.profile();
         let spec = self
             .creates
@@ -556,6 +562,8 @@ impl Run<'_> {
             .then(|| create_body(profile, spec.operation, plan.kind, &plan.prepared.sent));
         let limits = &self.options.limits;
         let mut resends = 0;
+        let mut redeliveries = 0;
+        let mut transient_retries = 0;
         loop {
             let sent_at = Instant::now();
             let lean = match (lane.as_deref_mut(), &body) {
@@ -573,6 +581,7 @@ impl Run<'_> {
                         "connection"
                     },
                     wait: None,
+                    transient: false,
                 },
                 // Redirects, and every partner the lean transport cannot serve.
                 _ => {
@@ -587,19 +596,47 @@ impl Run<'_> {
             if let Ok(mut histogram) = self.histogram.lock() {
                 let _ = histogram.record(micros.max(1));
             }
-            let (class, wait) = match attempt {
+            let (class, wait, transient) = match attempt {
                 Attempt::Saved(id) => return Delivered::Saved { id, resends },
                 Attempt::Final(class) => return Delivered::Failed { class, resends },
-                Attempt::Retry { class, wait } => (class, wait),
+                Attempt::Retry {
+                    class,
+                    wait,
+                    transient,
+                } => (class, wait, transient),
             };
-            if resends >= self.options.retries as usize {
+            // A 503 or 429 is first retried as the general client retries it (within one
+            // delivery attempt, waiting as `Retry-After` says); past that, and for any other
+            // failure, the delivery is resent while `--retries` allows. Every resend counts.
+            if transient && transient_retries < limits.retries {
+                transient_retries += 1;
+                resends += 1;
+                let backoff = limits.retry_backoff * 2u32.pow((transient_retries - 1).min(8));
+                let pause = wait.unwrap_or_else(|| {
+                    backoff + jitter(self.options.seed, index, resends, backoff)
+                });
+                tokio::time::sleep(pause.min(limits.max_retry_wait)).await;
+                continue;
+            }
+            if redeliveries >= self.options.retries {
                 return Delivered::Failed { class, resends };
             }
+            redeliveries += 1;
+            transient_retries = 0;
             resends += 1;
-            let backoff = limits.retry_backoff * 2u32.pow((resends - 1).min(8) as u32);
-            tokio::time::sleep(wait.unwrap_or(backoff).min(limits.max_retry_wait)).await;
+            let backoff = limits.retry_backoff * 2u32.pow((redeliveries - 1).min(8));
+            tokio::time::sleep(backoff.min(limits.max_retry_wait)).await;
         }
     }
+}
+
+/// Up to half of `backoff` more, chosen by the seed, the delivery and the resend: resends of
+/// many workers spread out, and the same run waits the same way.
+fn jitter(seed: u64, index: usize, resend: usize, backoff: Duration) -> Duration {
+    use rand::{Rng, SeedableRng};
+    let stream = ((index as u64) << 16) ^ resend as u64;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ stream);
+    backoff.mul_f64(rng.random_range(0.0..0.5))
 }
 
 /// What one attempt of a delivery came to.
@@ -607,10 +644,12 @@ enum Attempt {
     Saved(String),
     /// Not worth resending.
     Final(&'static str),
-    /// Worth resending, after `wait` if the partner said how long.
+    /// Worth resending, after `wait` if the partner said how long; `transient` for a 503 or
+    /// a 429, which the partner expects to be retried soon.
     Retry {
         class: &'static str,
         wait: Option<Duration>,
+        transient: bool,
     },
 }
 
@@ -624,10 +663,12 @@ fn judge_answer(spec: &CreateSpec<'_>, answer: &transport::RawAnswer) -> Attempt
         429 => Attempt::Retry {
             class: "rate limited",
             wait: answer.retry_after,
+            transient: true,
         },
         500.. => Attempt::Retry {
             class: "server error",
             wait: answer.retry_after,
+            transient: answer.status == 503,
         },
         _ => Attempt::Final("rejected"),
     }
@@ -645,15 +686,18 @@ fn judge_write(
         Ok(saved) if saved.answer.status >= 500 => Attempt::Retry {
             class: "server error",
             wait: None,
+            transient: false,
         },
         Ok(_) => Attempt::Final("rejected"),
         Err(error) if error.timed_out => Attempt::Retry {
             class: "timeout",
             wait: None,
+            transient: false,
         },
         Err(_) => Attempt::Retry {
             class: "connection",
             wait: None,
+            transient: false,
         },
     }
 }

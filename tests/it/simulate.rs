@@ -132,3 +132,53 @@ fn the_command_prints_the_summary_and_writes_the_json_report() {
     assert!(report["latency"]["p99_ms"].is_number());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The reference profile without credentials, at a wiremock partner that answers every
+/// prospect create with `status` (and everything else with 404).
+async fn always_answering(status: u16, retries: u32) -> SimulateReport {
+    use wiremock::matchers::{method, path_regex};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path_regex("/prospects$"))
+        .respond_with(ResponseTemplate::new(status))
+        .mount(&server)
+        .await;
+    let text = std::fs::read_to_string(root().join("fixtures/profiles/reference.toml")).unwrap();
+    let text = text
+        .replace("scheme = \"bearer\"", "scheme = \"none\"")
+        .replace("token-env = \"SPOKE_REFERENCE_TOKEN\"", "");
+    let mut options = options(&[], 3, 0);
+    options.profile = Profile::parse("reference-open.toml", &text).unwrap();
+    options.mock = false;
+    options.base_url = Some(server.uri());
+    options.retries = retries;
+    run(options).await
+}
+
+#[tokio::test]
+async fn a_partner_answering_503_gets_every_resend_counted_until_the_budget_is_spent() {
+    // Each of the 2 delivery attempts is retried twice on 503 (the client limit): 6 requests.
+    let report = always_answering(503, 1).await;
+    assert_eq!(
+        report.failed.get("server error"),
+        Some(&3),
+        "{}",
+        report.render()
+    );
+    assert_eq!(report.resends, 3 * 5);
+    assert_eq!(report.retried, 3);
+    assert!(!report.clean());
+}
+
+#[tokio::test]
+async fn a_partner_answering_500_is_resent_only_as_retries_allow() {
+    let report = always_answering(500, 2).await;
+    assert_eq!(
+        report.failed.get("server error"),
+        Some(&3),
+        "{}",
+        report.render()
+    );
+    assert_eq!(report.resends, 3 * 2);
+}
