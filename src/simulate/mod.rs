@@ -711,17 +711,14 @@ fn create_body(
     record: &crate::model::Record,
 ) -> bytes::Bytes {
     let codec = profile.codec(kind);
-    let mut document = if record.contains_key(&Field::Id) {
+    let body = if record.contains_key(&Field::Id) {
         let mut without_id = record.clone();
         without_id.remove(&Field::Id);
-        codec.encode(&without_id)
+        codec.encode_json(&without_id, operation.body.as_ref())
     } else {
-        codec.encode(record)
+        codec.encode_json(record, operation.body.as_ref())
     };
-    if let Some(at) = &operation.body {
-        document = at.wrap(document);
-    }
-    bytes::Bytes::from(serde_json::to_vec(&document).unwrap_or_default())
+    bytes::Bytes::from(body)
 }
 
 /// The partner's id of a saved record: the last segment of `Location`, or the mapped id in

@@ -182,3 +182,42 @@ async fn a_partner_answering_500_is_resent_only_as_retries_allow() {
     );
     assert_eq!(report.resends, 3 * 2);
 }
+
+/// The JSON writer of load runs gives the very bytes of the JSON tree, for every fixture
+/// profile and kind, with every field or only some, and values that need escaping.
+#[test]
+fn records_written_straight_to_json_match_the_tree_byte_for_byte() {
+    use spoke::model::{Field, Record, RecordKind};
+    let values = [
+        "plain",
+        "Zoë \"quoted\" \\ back/slash\ttab\u{1}",
+        "",
+        "active",
+        "prospect",
+    ];
+    for (name, profile) in crate::helpers::fixture_profiles() {
+        for kind in [RecordKind::Prospect, RecordKind::Member, RecordKind::Staff] {
+            let codec = profile.codec(kind);
+            for (round, value) in values.iter().enumerate() {
+                let record: Record = Field::ALL
+                    .iter()
+                    .enumerate()
+                    .filter(|(index, _)| (index + round) % (round + 1) == 0)
+                    .map(|(_, field)| (*field, value.to_string()))
+                    .collect();
+                let wraps = [None, spoke::profile::JsonPath::parse("data.record").ok()];
+                for at in &wraps {
+                    let mut tree = codec.encode(&record);
+                    if let Some(at) = at {
+                        tree = at.wrap(tree);
+                    }
+                    assert_eq!(
+                        String::from_utf8(codec.encode_json(&record, at.as_ref())).unwrap(),
+                        serde_json::to_string(&tree).unwrap(),
+                        "{name} {kind:?} round {round}"
+                    );
+                }
+            }
+        }
+    }
+}
