@@ -245,7 +245,7 @@ impl RecordCodec<'_> {
             }
             return serde_json::to_vec(&document).unwrap_or_default();
         }
-        let mut out = Vec::with_capacity(256);
+        let mut out = Vec::with_capacity(512);
         for key in wrap {
             out.push(b'{');
             write_json_str(&mut out, key);
