@@ -87,6 +87,7 @@ for round in $(seq "$runs"); do
     samples[mock-$kind-ratio]+="$(ratio "${last[mock]}" "${last[floor]}") "
     samples[wiremock-$kind-ratio]+="$(ratio "${last[wiremock]}" "${last[floor]}") "
     samples[mock-over-wiremock-$kind]+="$(ratio "${last[mock]}" "${last[wiremock]}") "
+    echo "round $round $kind requests/s: floor ${last[floor]}, mock ${last[mock]}, wiremock ${last[wiremock]}" >&2
   done
   # simulate right after a raw wrk POST run on the same (emptied) mock.
   read -r raw _ _ <<<"$(measure mock post)"

@@ -227,7 +227,7 @@ fn list(
     }
     let generation = shared.store.generation();
     if let Some(bytes) = shared.pages.read(&key, generation) {
-        return Ok(json_bytes(bytes));
+        return Ok(json_bytes(StatusCode::OK, bytes));
     }
     let response = render_list(shared, matched, operation, path, query)?;
     let (parts, body) = response.into_parts();
@@ -238,9 +238,9 @@ fn list(
     Ok(Response::from_parts(parts, axum::body::Body::from(bytes)))
 }
 
-fn json_bytes(bytes: axum::body::Bytes) -> Response {
+fn json_bytes(status: StatusCode, bytes: axum::body::Bytes) -> Response {
     (
-        StatusCode::OK,
+        status,
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
@@ -531,14 +531,17 @@ fn write(
     let shown = shared.shown(&data, stored);
     // Encoding the answer needs nothing of the store: other requests proceed meanwhile.
     drop(data);
-    let mut rendered = shared.profile.codec(kind).encode(&shown);
     if shared.fault(Fault::SaveReturnsNoId) {
+        let mut rendered = codec.encode(&shown);
         if let Some(id_path) = codec.path(Field::Id) {
             id_path.set(&mut rendered, Value::Null);
         }
         return Ok(json_response(status, wrap(&operation.record, rendered)));
     }
-    Ok(shared.saved_response(operation, status, rendered, path, &id, matched.kind))
+    // The usual answer is written straight to bytes, without a JSON tree.
+    let body = codec.encode_json(&shown, operation.record.as_ref());
+    let response = json_bytes(status, body.into());
+    Ok(shared.with_location(response, operation, path, &id, matched.kind))
 }
 
 fn create_source(
@@ -739,7 +742,19 @@ impl Shared {
         id: &str,
         kind: OperationKind,
     ) -> Response {
-        let mut response = json_response(status, wrap(&operation.record, rendered));
+        let response = json_response(status, wrap(&operation.record, rendered));
+        self.with_location(response, operation, path, id, kind)
+    }
+
+    /// `response` with the saved record's `Location` where the profile takes the id from it.
+    fn with_location(
+        &self,
+        mut response: Response,
+        operation: &Operation,
+        path: &str,
+        id: &str,
+        kind: OperationKind,
+    ) -> Response {
         if operation.id_from == Some(IdFrom::Location) {
             let location = self.location_of(kind, path, id);
             if let Ok(value) = HeaderValue::from_str(&location) {
