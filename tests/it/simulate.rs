@@ -144,6 +144,11 @@ async fn always_answering(status: u16, retries: u32) -> SimulateReport {
         .respond_with(ResponseTemplate::new(status))
         .mount(&server)
         .await;
+    run(open_reference_at(&server, retries)).await
+}
+
+/// Options for the reference profile without credentials at `server`, delivering 3 leads.
+fn open_reference_at(server: &wiremock::MockServer, retries: u32) -> SimulateOptions {
     let text = std::fs::read_to_string(root().join("fixtures/profiles/reference.toml")).unwrap();
     let text = text
         .replace("scheme = \"bearer\"", "scheme = \"none\"")
@@ -153,7 +158,30 @@ async fn always_answering(status: u16, retries: u32) -> SimulateReport {
     options.mock = false;
     options.base_url = Some(server.uri());
     options.retries = retries;
-    run(options).await
+    options
+}
+
+#[tokio::test]
+async fn a_create_answered_with_a_redirect_is_followed_within_the_partner() {
+    use wiremock::matchers::{method, path_regex};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path_regex("^/api/.*/prospects$"))
+        .respond_with(ResponseTemplate::new(307).insert_header("location", "/moved/prospects"))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path_regex("^/moved/prospects$"))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json(serde_json::json!({"data": {"id": "P-9"}})),
+        )
+        .expect(3)
+        .mount(&server)
+        .await;
+    let report = run(open_reference_at(&server, 0)).await;
+    assert_eq!(report.delivered, 3, "{}", report.render());
+    assert_eq!(report.resends, 0);
 }
 
 #[tokio::test]
