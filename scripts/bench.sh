@@ -2,16 +2,20 @@
 # Benchmarks, measured in one run on this machine (release build, everything on 127.0.0.1):
 #  1. GET a staff page and POST a prospect: the mock partner (`spoke partner`) against a bare
 #     axum server answering the same bytes (the floor) and a wiremock MockServer configured
-#     with the same answers; requests/s and p99 by wrk, median of RUNS runs;
-#  2. `spoke simulate` deliveries/s against the mock partner, against wrk's raw POST rate;
+#     with the same answers; requests/s and p99 by wrk, and each server's CPU time per request
+#     (from /proc, so other load on the machine hardly moves it);
+#  2. `spoke simulate` deliveries/s against the mock partner, against wrk's raw POST rate on
+#     the same endpoint, and the client's CPU time per delivery;
 #  3. a whole `spoke certify` process against the built-in partner;
 #  4. the staff and source sync of a partner with 100,000 staff and 10,000 sources.
-# Needs wrk (installed from Debian's packages when missing). RUNS=3 and SECONDS_PER_RUN=5 by
-# default.
+# Each round measures the compared servers back to back, and ratios are taken within a round:
+# the figures are medians over RUNS rounds of those ratios, so load that comes and goes
+# between rounds moves them less than it moves raw rates. Needs wrk (installed from Debian's
+# packages when missing). RUNS=5 and SECONDS_PER_RUN=3 by default.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-runs=${RUNS:-3}
-secs=${SECONDS_PER_RUN:-5}
+runs=${RUNS:-5}
+secs=${SECONDS_PER_RUN:-3}
 if ! command -v wrk >/dev/null; then
   (apt-get install -y wrk || (apt-get update && apt-get install -y wrk)) >/dev/null
 fi
@@ -21,14 +25,17 @@ export SPOKE_REFERENCE_TOKEN=bench-token-0000000001
 auth="Authorization: Bearer $SPOKE_REFERENCE_TOKEN"
 staff_path="/api/v1/clients/C-1001/clubs/CLUB-7/staff?page=1&per_page=25"
 prospects_path="/api/v1/clients/C-1001/clubs/CLUB-7/prospects"
+ticks_per_s=$(getconf CLK_TCK)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT
+echo "load before: $(uptime)"
 
-mock_port=$(free_port); "$bin" partner --port "$mock_port" >/dev/null & pids+=($!)
-floor_port=$(free_port); target/release/examples/floor "$floor_port" & pids+=($!)
-wiremock_port=$(free_port); target/release/examples/wiremock_partner "$wiremock_port" & pids+=($!)
+declare -A port pid
+port[mock]=$(free_port); "$bin" partner --port "${port[mock]}" >/dev/null & pid[mock]=$!; pids+=($!)
+port[floor]=$(free_port); target/release/examples/floor "${port[floor]}" & pid[floor]=$!; pids+=($!)
+port[wiremock]=$(free_port); target/release/examples/wiremock_partner "${port[wiremock]}" & pid[wiremock]=$!; pids+=($!)
 sleep 1
 
 post_lua=$(mktemp)
@@ -38,51 +45,77 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"first_name":"Zoë","last_name":"Ñúñez","club_id":"CLUB-7","email":"zoe@example.org","owner_id":"S-0002","source_id":"LS-01","status":"active","type":"prospect"}'
 LUA
 
-# Prints "requests_per_second p99_ms" for one wrk run.
+# CPU ticks (user + system) a process has used so far.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# Empties the mock's store, so that POST runs do not grow it without end.
+reset_mock() { curl -s -X POST "http://127.0.0.1:${port[mock]}/__spoke/reset" >/dev/null || true; }
+
+# Prints "requests_per_second p99_ms server_cpu_us_per_request" for one wrk run.
 measure() {
-  local url=$1; shift
-  wrk -t1 -c32 -d"${secs}s" --latency -H "$auth" "$@" "$url" | awk '
+  local target=$1 kind=$2 url before after
+  if [ "$kind" = get ]; then url="http://127.0.0.1:${port[$target]}$staff_path"
+  else url="http://127.0.0.1:${port[$target]}$prospects_path"; fi
+  [ "$target" = mock ] && reset_mock
+  before=$(cpu_ticks "${pid[$target]}")
+  if [ "$kind" = get ]; then out=$(wrk -t1 -c32 -d"${secs}s" --latency -H "$auth" "$url")
+  else out=$(wrk -t1 -c32 -d"${secs}s" --latency -H "$auth" -s "$post_lua" "$url"); fi
+  after=$(cpu_ticks "${pid[$target]}")
+  echo "$out" | awk -v ticks=$((after - before)) -v hz="$ticks_per_s" '
+    / requests in / { count = $1 }
     /Requests\/sec/ { rps = $2 }
     /^ +99%/ { v = $2; if (v ~ /us$/) { sub(/us/, "", v); v = v / 1000 }
                else if (v ~ /ms$/) { sub(/ms/, "", v) }
                else if (v ~ /s$/) { sub(/s/, "", v); v = v * 1000 }
                p99 = v }
-    END { printf "%s %s\n", rps, p99 }'
+    END { printf "%s %s %.1f\n", rps, p99, ticks / hz * 1e6 / count }'
 }
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", a / b }'; }
+pct() { awk -v r="$1" 'BEGIN { printf "%.0f%%", 100 * r }'; }
 
-declare -A rps p99
-for target in mock floor wiremock; do
-  case $target in
-    mock) port=$mock_port ;; floor) port=$floor_port ;; wiremock) port=$wiremock_port ;;
-  esac
+# 1 and 2: rounds of floor / mock / wiremock for GET and POST, then simulate, back to back.
+declare -A samples last
+for round in $(seq "$runs"); do
   for kind in get post; do
-    samples=$(for _ in $(seq "$runs"); do
-      if [ "$kind" = get ]; then measure "http://127.0.0.1:$port$staff_path"
-      else measure "http://127.0.0.1:$port$prospects_path" -s "$post_lua"; fi
-    done)
-    rps[$target-$kind]=$(echo "$samples" | awk '{ print $1 }' | median)
-    p99[$target-$kind]=$(echo "$samples" | awk '{ print $2 }' | median)
+    for target in floor mock wiremock; do
+      read -r rps p99 cpu <<<"$(measure "$target" "$kind")"
+      samples[$target-$kind-rps]+="$rps "
+      samples[$target-$kind-p99]+="$p99 "
+      samples[$target-$kind-cpu]+="$cpu "
+      last[$target]=$rps
+    done
+    samples[mock-$kind-ratio]+="$(ratio "${last[mock]}" "${last[floor]}") "
+    samples[wiremock-$kind-ratio]+="$(ratio "${last[wiremock]}" "${last[floor]}") "
+    samples[mock-over-wiremock-$kind]+="$(ratio "${last[mock]}" "${last[wiremock]}") "
+    echo "round $round $kind requests/s: floor ${last[floor]}, mock ${last[mock]}, wiremock ${last[wiremock]}" >&2
   done
+  # simulate right after a raw wrk POST run on the same (emptied) mock.
+  read -r raw _ _ <<<"$(measure mock post)"
+  reset_mock
+  summary=$("$bin" simulate --profile fixtures/profiles/reference.toml \
+    --base-url "http://127.0.0.1:${port[mock]}" --leads 30000 --concurrency 32 --seed "$round" 2>/dev/null)
+  sim=$(echo "$summary" | awk '/per second/ { print $(NF-2) }')
+  sim_cpu=$(echo "$summary" | awk '/^client CPU/ { print $(NF-3) }')
+  samples[sim-rps]+="$sim "
+  samples[sim-raw]+="$raw "
+  samples[sim-ratio]+="$(ratio "$sim" "$raw") "
+  samples[sim-cpu]+="$sim_cpu "
+  echo "round $round of $runs done ($(uptime | sed 's/.*load/load/'))" >&2
 done
+med() { echo "${samples[$1]}" | tr ' ' '\n' | grep . | median; }
 
-printf '\n%-28s %14s %10s %14s\n' "endpoint" "requests/s" "p99 ms" "vs floor"
+printf '\nmedians of %s rounds of %s s (ratios taken within each round)\n' "$runs" "$secs"
+printf '%-14s %12s %8s %14s %16s\n' "endpoint" "requests/s" "p99 ms" "vs floor" "server CPU/req"
 for kind in get post; do
   for target in floor mock wiremock; do
-    ratio=$(awk -v a="${rps[$target-$kind]}" -v b="${rps[floor-$kind]}" 'BEGIN { printf "%.0f%%", 100 * a / b }')
-    printf '%-28s %14s %10s %14s\n' "$kind $target" "${rps[$target-$kind]}" "${p99[$target-$kind]}" "$ratio"
+    if [ "$target" = floor ]; then share="100%"; else share=$(pct "$(med "$target-$kind-ratio")"); fi
+    printf '%-14s %12s %8s %14s %13s µs\n' "$kind $target" "$(med "$target-$kind-rps")" \
+      "$(med "$target-$kind-p99")" "$share" "$(med "$target-$kind-cpu")"
   done
+  printf '%-14s mock / wiremock: %.1f×\n' "$kind" "$(med "mock-over-wiremock-$kind")"
 done
-
-# 2. simulate against the mock, against wrk's raw POST rate on the same endpoint.
-sim_rates=$(for _ in $(seq "$runs"); do
-  "$bin" simulate --profile fixtures/profiles/reference.toml --base-url "http://127.0.0.1:$mock_port" \
-    --leads 20000 --concurrency 32 --seed "$RANDOM" 2>/dev/null | awk '/per second/ { print $(NF-2) }'
-done)
-sim=$(echo "$sim_rates" | median)
-printf '\nsimulate: %s deliveries/s (median of %s); wrk raw POST on the same mock: %s requests/s; ratio %s\n' \
-  "$sim" "$runs" "${rps[mock-post]}" \
-  "$(awk -v a="$sim" -v b="${rps[mock-post]}" 'BEGIN { printf "%.0f%%", 100 * a / b }')"
+printf '\nsimulate: %s deliveries/s; wrk raw POST on the same mock: %s requests/s; ratio %s; client CPU %s µs per delivery\n' \
+  "$(med sim-rps)" "$(med sim-raw)" "$(pct "$(med sim-ratio)")" "$(med sim-cpu)"
 
 # 3. a whole certify process against the built-in partner.
 certify_ms=$(for _ in $(seq 10); do
@@ -95,7 +128,8 @@ printf 'certify (whole process, built-in partner): median %s ms of 10\n' "$certi
 sync_port=$(free_port)
 "$bin" partner --port "$sync_port" --synthetic 100000,10000 >/dev/null & pids+=($!)
 sleep 1.5
-for _ in $(seq "$runs"); do
+for _ in $(seq 3); do
   /usr/bin/time -f '%U %S %e %M' "$bin" simulate --profile fixtures/profiles/reference.toml \
     --base-url "http://127.0.0.1:$sync_port" --leads 0 2>&1 >/dev/null | tail -1
 done | awk '{ cpu = $1 + $2; printf "sync of 100000 staff + 10000 sources: client CPU %.2f s (user %.2f, sys %.2f), wall %.2f s, max RSS %d MiB\n", cpu, $1, $2, $3, $4 / 1024 }'
+echo "load after: $(uptime)"

@@ -292,11 +292,21 @@ fn list(
     if !shared.options.faults.is_empty() {
         return render_list(shared, matched, operation, path, query);
     }
-    let key = format!("{}?{query:?}", matched.kind.key());
+    // The key names the list and its parameters in sorted order, each length-prefixed so
+    // that no two queries share a key.
+    let mut key = String::with_capacity(64);
+    key.push_str(matched.kind.key());
+    for (name, value) in query {
+        use std::fmt::Write;
+        let _ = write!(key, "|{}:{name}{}:{value}", name.len(), value.len());
+    }
     let generation = shared.store.generation();
     if let Some(bytes) = shared.pages.read(&key, generation) {
-        let content_type = shared.profile.format_of(operation).content_type(None);
-        return Ok(cached_page(bytes, &content_type));
+        let format = shared.profile.format_of(operation);
+        if format == BodyFormat::Json {
+            return Ok(json_bytes(StatusCode::OK, bytes));
+        }
+        return Ok(cached_page(bytes, &format.content_type(None)));
     }
     let response = render_list(shared, matched, operation, path, query)?;
     let (parts, body) = response.into_parts();
@@ -311,6 +321,18 @@ fn cached_page(bytes: axum::body::Bytes, content_type: &str) -> Response {
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, content_type.to_owned())],
+        bytes,
+    )
+        .into_response()
+}
+
+fn json_bytes(status: StatusCode, bytes: axum::body::Bytes) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         bytes,
     )
         .into_response()
@@ -597,8 +619,11 @@ fn write(
         ));
     }
     let stored = &data.records(kind).expect("written kinds have records")[&id];
-    let mut rendered = shared.render(&data, kind, stored);
+    let shown = shared.shown(&data, stored);
+    // Encoding the answer needs nothing of the store: other requests proceed meanwhile.
+    drop(data);
     if shared.fault(Fault::SaveReturnsNoId) {
+        let mut rendered = codec.encode(&shown);
         if let Some(id_path) = codec.path(Field::Id) {
             id_path.set(&mut rendered, Value::Null);
         }
@@ -609,7 +634,14 @@ fn write(
             wrap(&operation.record, rendered),
         ));
     }
-    Ok(shared.saved_response(operation, status, rendered, path, &id, matched.kind))
+    if shared.profile.format_of(operation) != BodyFormat::Json {
+        let rendered = codec.encode(&shown);
+        return Ok(shared.saved_response(operation, status, rendered, path, &id, matched.kind));
+    }
+    // The usual JSON answer is written straight to bytes, without a JSON tree.
+    let body = codec.encode_json(&shown, operation.record.as_ref());
+    let response = json_bytes(status, body.into());
+    Ok(shared.with_location(response, operation, path, &id, matched.kind))
 }
 
 fn create_source(
@@ -774,6 +806,11 @@ impl Shared {
 
     /// A stored record in the partner's JSON, owner and source named as the profile says.
     fn render(&self, data: &StoreData, kind: RecordKind, stored: &Record) -> Value {
+        self.profile.codec(kind).encode(&self.shown(data, stored))
+    }
+
+    /// A stored record with its owner and source named as the profile references them.
+    fn shown(&self, data: &StoreData, stored: &Record) -> Record {
         let mut shown = stored.clone();
         if self.profile.references.owner == OwnerReference::Email {
             if let Some(owner) = stored.get(&Field::Owner) {
@@ -796,7 +833,7 @@ impl Shared {
                 };
             }
         }
-        self.profile.codec(kind).encode(&shown)
+        shown
     }
 
     /// The answer to a successful write: the record where the profile says, and the id where
@@ -810,7 +847,19 @@ impl Shared {
         id: &str,
         kind: OperationKind,
     ) -> Response {
-        let mut response = respond(self, operation, status, wrap(&operation.record, rendered));
+        let response = respond(self, operation, status, wrap(&operation.record, rendered));
+        self.with_location(response, operation, path, id, kind)
+    }
+
+    /// `response` with the saved record's `Location` where the profile takes the id from it.
+    fn with_location(
+        &self,
+        mut response: Response,
+        operation: &Operation,
+        path: &str,
+        id: &str,
+        kind: OperationKind,
+    ) -> Response {
         if operation.id_from == Some(IdFrom::Location) {
             let location = self.location_of(kind, path, id);
             if let Ok(value) = HeaderValue::from_str(&location) {

@@ -212,15 +212,12 @@ impl Shared {
         path: &str,
         action: Option<&str>,
     ) -> Result<Matched, ApiError> {
-        let segments: Vec<String> = path
+        // Borrowed where nothing was escaped: most requests decode without copying.
+        let segments: Vec<std::borrow::Cow<'_, str>> = path
             .strip_prefix('/')
             .unwrap_or(path)
             .split('/')
-            .map(|segment| {
-                percent_encoding::percent_decode_str(segment)
-                    .decode_utf8_lossy()
-                    .into_owned()
-            })
+            .map(|segment| percent_encoding::percent_decode_str(segment).decode_utf8_lossy())
             .collect();
         let mut allowed = Vec::new();
         let mut tenancy_mismatch = None;
@@ -241,14 +238,14 @@ impl Shared {
             for (pattern, actual) in route.segments.iter().zip(&segments) {
                 match pattern {
                     PathSegment::Literal(text) => fits &= text == actual,
-                    PathSegment::Slot(Slot::Id) => matched.path_id = Some(actual.clone()),
-                    PathSegment::Slot(Slot::Email) => matched.path_email = Some(actual.clone()),
+                    PathSegment::Slot(Slot::Id) => matched.path_id = Some(actual.to_string()),
+                    PathSegment::Slot(Slot::Email) => matched.path_email = Some(actual.to_string()),
                     PathSegment::Slot(slot) => {
                         let expected =
                             crate::profile::SlotValues::value(&self.profile.tenancy, *slot);
-                        if expected != Some(actual.as_str()) {
+                        if expected != Some(actual.as_ref()) {
                             tenancy_ok = false;
-                            tenancy_mismatch = Some((*slot, actual.clone()));
+                            tenancy_mismatch = Some((*slot, actual.to_string()));
                         }
                     }
                 }

@@ -193,3 +193,120 @@ pub fn json_kind(value: &Value) -> &'static str {
         Value::Object(_) => "an object",
     }
 }
+
+/// A value the JSON writer puts at one path.
+enum Leaf<'a> {
+    Text(std::borrow::Cow<'a, str>),
+    Null,
+}
+
+impl RecordCodec<'_> {
+    /// The bytes of `encode(record)` wrapped at `at` (as `JsonPath::wrap` and `serde_json`
+    /// would write them), written straight from the record: no JSON tree is built, which is
+    /// most of the cost of encoding a record (load runs encode one per delivery).
+    pub fn encode_json(&self, record: &Record, at: Option<&JsonPath>) -> Vec<u8> {
+        let mut leaves: Vec<(&[String], Leaf<'_>)> = Vec::with_capacity(self.mapping.fields.len());
+        for (field, path) in &self.mapping.fields {
+            let leaf = match record.get(field) {
+                Some(value) => Leaf::Text(self.partner_value_borrowed(*field, value)),
+                None => match self.absent_style(*field) {
+                    AbsentStyle::Omit => continue,
+                    AbsentStyle::Null => Leaf::Null,
+                    AbsentStyle::Empty => Leaf::Text("".into()),
+                },
+            };
+            leaves.push((path.segments(), leaf));
+        }
+        for (path, template) in &self.mapping.fixed {
+            if let Ok(value) = template.render(&self.profile.tenancy, str::to_owned) {
+                leaves.push((path.segments(), Leaf::Text(value.into())));
+            }
+        }
+        // Object keys come out in order, as from the tree's sorted maps; of two values at one
+        // path the later wins, as when set one after the other.
+        leaves.sort_by(|a, b| a.0.cmp(b.0));
+        leaves.dedup_by(|later, earlier| {
+            let same = later.0 == earlier.0;
+            if same {
+                std::mem::swap(later, earlier);
+            }
+            same
+        });
+        // A root path or one path inside another (both refused by validation) would need the
+        // tree's overwriting rules: the tree writes those.
+        let nests = leaves
+            .windows(2)
+            .any(|pair| pair[1].0.starts_with(pair[0].0))
+            || leaves.iter().any(|(segments, _)| segments.is_empty());
+        let wrap = at.map_or(&[][..], |at| at.segments());
+        if nests {
+            let mut document = self.encode(record);
+            if let Some(at) = at {
+                document = at.wrap(document);
+            }
+            return serde_json::to_vec(&document).unwrap_or_default();
+        }
+        let mut out = Vec::with_capacity(512);
+        for key in wrap {
+            out.push(b'{');
+            write_json_str(&mut out, key);
+            out.push(b':');
+        }
+        write_object(&mut out, &leaves, 0);
+        out.extend(std::iter::repeat_n(b'}', wrap.len()));
+        out
+    }
+
+    /// `partner_value_of` without a copy when the value is written as it is.
+    fn partner_value_borrowed<'v>(
+        &self,
+        field: Field,
+        canonical: &'v str,
+    ) -> std::borrow::Cow<'v, str> {
+        match self
+            .mapping
+            .values
+            .get(&field)
+            .and_then(|table| table.get(canonical))
+        {
+            Some(partner) => partner.clone().into(),
+            None => canonical.into(),
+        }
+    }
+}
+
+/// Writes the object holding `leaves` (sorted, none inside another) below `depth` segments.
+fn write_object(out: &mut Vec<u8>, leaves: &[(&[String], Leaf<'_>)], depth: usize) {
+    out.push(b'{');
+    let mut start = 0;
+    while start < leaves.len() {
+        let key = &leaves[start].0[depth];
+        let end = start
+            + leaves[start..]
+                .iter()
+                .take_while(|(segments, _)| &segments[depth] == key)
+                .count();
+        if start > 0 {
+            out.push(b',');
+        }
+        write_json_str(out, key);
+        out.push(b':');
+        let (segments, leaf) = &leaves[start];
+        if segments.len() == depth + 1 {
+            match leaf {
+                Leaf::Text(text) => write_json_str(out, text),
+                Leaf::Null => out.extend_from_slice(b"null"),
+            }
+        } else {
+            write_object(out, &leaves[start..end], depth + 1);
+        }
+        start = end;
+    }
+    out.push(b'}');
+}
+
+/// A JSON string, escaped as `serde_json` escapes it.
+fn write_json_str(out: &mut Vec<u8>, text: &str) {
+    // Writing into memory cannot fail.
+    let _ = serde_json::to_writer(&mut *out, text);
+}

@@ -132,3 +132,151 @@ fn the_command_prints_the_summary_and_writes_the_json_report() {
     assert!(report["latency"]["p99_ms"].is_number());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The reference profile without credentials, at a wiremock partner that answers every
+/// prospect create with `status` (and everything else with 404).
+async fn always_answering(status: u16, retries: u32) -> SimulateReport {
+    use wiremock::matchers::{method, path_regex};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path_regex("/prospects$"))
+        .respond_with(ResponseTemplate::new(status))
+        .mount(&server)
+        .await;
+    run(open_reference_at(&server, retries)).await
+}
+
+/// Options for the reference profile without credentials at `server`, delivering 3 leads.
+fn open_reference_at(server: &wiremock::MockServer, retries: u32) -> SimulateOptions {
+    let text = std::fs::read_to_string(root().join("fixtures/profiles/reference.toml")).unwrap();
+    let text = text
+        .replace("scheme = \"bearer\"", "scheme = \"none\"")
+        .replace("token-env = \"SPOKE_REFERENCE_TOKEN\"", "");
+    let mut options = options(&[], 3, 0);
+    options.profile = Profile::parse("reference-open.toml", &text).unwrap();
+    options.mock = false;
+    options.base_url = Some(server.uri());
+    options.retries = retries;
+    options
+}
+
+#[tokio::test]
+async fn a_create_answered_with_a_redirect_is_followed_within_the_partner() {
+    use wiremock::matchers::{method, path_regex};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path_regex("^/api/.*/prospects$"))
+        .respond_with(ResponseTemplate::new(307).insert_header("location", "/moved/prospects"))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path_regex("^/moved/prospects$"))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json(serde_json::json!({"data": {"id": "P-9"}})),
+        )
+        .expect(3)
+        .mount(&server)
+        .await;
+    let report = run(open_reference_at(&server, 0)).await;
+    assert_eq!(report.delivered, 3, "{}", report.render());
+    assert_eq!(report.resends, 0);
+}
+
+#[tokio::test]
+async fn a_partner_answering_503_gets_every_resend_counted_until_the_budget_is_spent() {
+    // Each of the 2 delivery attempts is retried twice on 503 (the client limit): 6 requests.
+    let report = always_answering(503, 1).await;
+    assert_eq!(
+        report.failed.get("server error"),
+        Some(&3),
+        "{}",
+        report.render()
+    );
+    assert_eq!(report.resends, 3 * 5);
+    assert_eq!(report.retried, 3);
+    assert!(!report.clean());
+}
+
+#[tokio::test]
+async fn a_partner_answering_500_is_resent_only_as_retries_allow() {
+    let report = always_answering(500, 2).await;
+    assert_eq!(
+        report.failed.get("server error"),
+        Some(&3),
+        "{}",
+        report.render()
+    );
+    assert_eq!(report.resends, 3 * 2);
+}
+
+/// The JSON writer of load runs gives the very bytes of the JSON tree, for every fixture
+/// profile and kind, with every field or only some, and values that need escaping.
+#[test]
+fn records_written_straight_to_json_match_the_tree_byte_for_byte() {
+    use spoke::model::{Field, Record, RecordKind};
+    let values = [
+        "plain",
+        "Zoë \"quoted\" \\ back/slash\ttab\u{1}",
+        "",
+        "active",
+        "prospect",
+    ];
+    for (name, profile) in crate::helpers::fixture_profiles() {
+        for kind in [RecordKind::Prospect, RecordKind::Member, RecordKind::Staff] {
+            let codec = profile.codec(kind);
+            for (round, value) in values.iter().enumerate() {
+                let record: Record = Field::ALL
+                    .iter()
+                    .enumerate()
+                    .filter(|(index, _)| (index + round) % (round + 1) == 0)
+                    .map(|(_, field)| (*field, value.to_string()))
+                    .collect();
+                let wraps = [None, spoke::profile::JsonPath::parse("data.record").ok()];
+                for at in &wraps {
+                    let mut tree = codec.encode(&record);
+                    if let Some(at) = at {
+                        tree = at.wrap(tree);
+                    }
+                    assert_eq!(
+                        String::from_utf8(codec.encode_json(&record, at.as_ref())).unwrap(),
+                        serde_json::to_string(&tree).unwrap(),
+                        "{name} {kind:?} round {round}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_fixture_profile_gets_every_lead_exactly_once_through_a_flaky_partner() {
+    // XML and SOAP partners included: their bodies go through the general client's codec.
+    for (name, profile) in crate::helpers::fixture_profiles() {
+        let carries_members = profile.carries(spoke::model::RecordKind::Member);
+        let carries_prospects = profile.carries(spoke::model::RecordKind::Prospect);
+        let report = run(SimulateOptions {
+            profile,
+            leads: if carries_prospects { 120 } else { 0 },
+            members: if carries_members { 40 } else { 0 },
+            ..options(&[Fault::Flaky, Fault::LostAnswers], 0, 0)
+        })
+        .await;
+        assert_eq!(
+            report.delivered,
+            report.planned,
+            "{name}: {}",
+            report.render()
+        );
+        let audit = report.audit.as_ref().unwrap();
+        let duplicated = audit.duplicated.unwrap_or(0);
+        assert_eq!(
+            (audit.lost, duplicated, audit.wrong),
+            (0, 0, 0),
+            "{name}: {}",
+            report.render()
+        );
+        assert!(report.clean(), "{name}: {}", report.render());
+    }
+}

@@ -1,6 +1,8 @@
 //! `simulate`: a continuous InTouch → Connector → partner stream at a given concurrency and
 //! rate, with retries as the Connector makes them, a latency histogram and an exactly-once audit.
 
+mod transport;
+
 use crate::auth::Credentials;
 use crate::connector::session::{self, prepare, Prepared};
 use crate::connector::{ClientLimits, PartnerClient};
@@ -8,6 +10,7 @@ use crate::intouch::{self, Scenario};
 use crate::model::{same_ignoring_case, Field, RecordKind};
 use crate::partner::{self, Faults, PartnerOptions, RunningPartner, Sandbox};
 use crate::profile::Profile;
+use crate::profile::{IdFrom, Operation, OperationKind};
 use futures_util::StreamExt;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -122,6 +125,11 @@ pub struct SimulateReport {
     pub throughput_per_s: f64,
     /// Latency of every request of the delivery phase.
     pub latency: Latency,
+    /// CPU time of this process during the delivery phase, when the partner runs elsewhere
+    /// (so it is the client's alone) and the platform tells it.
+    pub client_cpu_ms: Option<u64>,
+    /// `client_cpu_ms` per delivery ended (saved or failed), in microseconds.
+    pub client_cpu_us_per_delivery: Option<f64>,
     /// The exactly-once audit, where the records can be counted.
     pub audit: Option<Audit>,
 }
@@ -180,6 +188,13 @@ impl SimulateReport {
             "latency per request: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms\n",
             self.latency.p50_ms, self.latency.p90_ms, self.latency.p99_ms, self.latency.max_ms
         ));
+        if let (Some(cpu_ms), Some(per_delivery)) =
+            (self.client_cpu_ms, self.client_cpu_us_per_delivery)
+        {
+            out.push_str(&format!(
+                "client CPU: {cpu_ms} ms, {per_delivery:.1} µs per delivery\n"
+            ));
+        }
         match &self.audit {
             Some(audit) => {
                 out.push_str(&format!(
@@ -265,6 +280,9 @@ pub async fn simulate(
         jitter_seed: options.seed,
         ..options.limits.clone()
     };
+    // Plain-http partners get the lean transport for deliveries; anything else goes through
+    // the general client, as do answers only it handles (redirects).
+    let target = transport::Target::new(&profile, &base_url, &credentials, &limits).await;
     let client =
         PartnerClient::new(profile.clone(), &base_url, credentials, limits)?.without_recording();
 
@@ -318,58 +336,34 @@ pub async fn simulate(
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::sync::Mutex::new(interval)
     });
+    let cpu_before = process_cpu();
     let started = Instant::now();
-    let started_count = AtomicUsize::new(0);
-    let plans = Arc::new(plans);
-    let within_duration = move || {
-        options
-            .duration
-            .is_none_or(|limit| started.elapsed() < limit)
+    let run = Run {
+        client: &client,
+        creates: CreateSpec::all(&profile),
+        plans: &plans,
+        options: &options,
+        histogram: &histogram,
+        counters: &counters,
+        pacer: pacer.as_ref(),
+        progress,
+        next: AtomicUsize::new(0),
+        started_count: AtomicUsize::new(0),
+        started,
     };
-    let results: Vec<(usize, Delivered)> = futures_util::stream::iter(0..planned)
-        // Once the duration is up no further delivery starts (nor waits for the pacer).
-        .take_while(|_| std::future::ready(within_duration()))
-        .map(|index| {
-            let plans = plans.clone();
-            let client = &client;
-            let histogram = &histogram;
-            let counters = &counters;
-            let pacer = &pacer;
-            let started_count = &started_count;
-            let options = &options;
-            async move {
-                if let Some(pacer) = pacer {
-                    pacer.lock().await.tick().await;
-                }
-                if !within_duration() {
-                    return None;
-                }
-                started_count.fetch_add(1, Ordering::Relaxed);
-                let plan = &plans[index];
-                let outcome = deliver(client, plan, options, histogram).await;
-                counters.done.fetch_add(1, Ordering::Relaxed);
-                match &outcome {
-                    Delivered::Saved { resends, .. } if *resends > 0 => {
-                        counters.retried.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Delivered::Failed { .. } => {
-                        counters.failed.fetch_add(1, Ordering::Relaxed);
-                    }
-                    _ => {}
-                }
-                progress.update(
-                    counters.done.load(Ordering::Relaxed),
-                    counters.retried.load(Ordering::Relaxed),
-                    counters.failed.load(Ordering::Relaxed),
-                );
-                Some((index, outcome))
-            }
-        })
-        .buffer_unordered(options.concurrency.max(1))
-        .filter_map(|result| async move { result })
-        .collect()
-        .await;
+    let workers: futures_util::stream::FuturesUnordered<_> = (0..options.concurrency.max(1))
+        .map(|_| run.worker(target.as_ref().map(transport::Lane::new)))
+        .collect();
+    let results: Vec<(usize, Delivered)> =
+        workers.flat_map(futures_util::stream::iter).collect().await;
     let elapsed = started.elapsed();
+    let started_count = run.started_count.load(Ordering::Relaxed);
+    drop(run);
+    // The process's CPU is the client's only when the partner runs elsewhere.
+    let client_cpu = match (&running, cpu_before, process_cpu()) {
+        (None, Some(before), Some(after)) => Some(after.saturating_sub(before)),
+        _ => None,
+    };
     progress.finish();
 
     let mut delivered = 0;
@@ -424,7 +418,7 @@ pub async fn simulate(
         seed: options.seed,
         sync,
         planned,
-        started: started_count.load(Ordering::Relaxed),
+        started: started_count,
         delivered,
         retried,
         resends: resends_total,
@@ -432,59 +426,333 @@ pub async fn simulate(
         duration_ms: elapsed.as_millis() as u64,
         throughput_per_s: delivered as f64 / elapsed.as_secs_f64().max(1e-9),
         latency,
+        client_cpu_ms: client_cpu.map(|cpu| cpu.as_millis() as u64),
+        client_cpu_us_per_delivery: client_cpu
+            .filter(|_| !results.is_empty())
+            .map(|cpu| cpu.as_secs_f64() * 1e6 / results.len() as f64),
         audit,
     })
 }
 
-/// Delivers one record, resending it (same record, same external id) after a 5xx, a timeout
-/// or a broken connection, with exponential backoff.
-async fn deliver(
-    client: &PartnerClient,
-    plan: &Plan,
-    options: &SimulateOptions,
-    histogram: &Mutex<hdrhistogram::Histogram<u64>>,
-) -> Delivered {
-    let create = client
-        .profile()
-        .create_operation(plan.kind)
-        .expect("validated profiles can create what they carry");
-    let mut resends = 0;
-    loop {
-        let sent_at = Instant::now();
-        let result = client
-            .write(create, &plan.label, &plan.prepared.sent, None)
-            .await;
-        let micros = sent_at.elapsed().as_micros() as u64;
-        if let Ok(mut histogram) = histogram.lock() {
-            let _ = histogram.record(micros.max(1));
-        }
-        let class = match result {
-            Ok(saved) if saved.answer.is_success() => match saved.id {
-                Some(id) => return Delivered::Saved { id, resends },
-                None => {
-                    return Delivered::Failed {
-                        class: "saved without id",
-                        resends,
-                    }
-                }
-            },
-            Ok(saved) if saved.answer.status >= 500 => "server error",
-            Ok(_) => {
-                return Delivered::Failed {
-                    class: "rejected",
-                    resends,
+/// What a delivery of one kind needs of the profile, looked up once.
+struct CreateSpec<'a> {
+    kind: RecordKind,
+    create: OperationKind,
+    operation: &'a Operation,
+    /// Where the id sits in a body answer: the record's place, then the id's within it.
+    id_segments: Option<Vec<String>>,
+}
+
+impl<'a> CreateSpec<'a> {
+    fn all(profile: &'a Profile) -> Vec<CreateSpec<'a>> {
+        [RecordKind::Prospect, RecordKind::Member]
+            .into_iter()
+            .filter_map(|kind| {
+                let create = profile.create_operation(kind)?;
+                let operation = profile.operation(create)?;
+                let id_segments = profile.codec(kind).path(Field::Id).map(|id_at| {
+                    let mut segments = operation
+                        .record
+                        .as_ref()
+                        .map_or_else(Vec::new, |at| at.segments().to_vec());
+                    segments.extend_from_slice(id_at.segments());
+                    segments
+                });
+                Some(CreateSpec {
+                    kind,
+                    create,
+                    operation,
+                    id_segments,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The shared state of the delivery phase.
+struct Run<'a> {
+    client: &'a PartnerClient,
+    creates: Vec<CreateSpec<'a>>,
+    plans: &'a [Plan],
+    options: &'a SimulateOptions,
+    histogram: &'a Mutex<hdrhistogram::Histogram<u64>>,
+    counters: &'a Counters,
+    pacer: Option<&'a tokio::sync::Mutex<tokio::time::Interval>>,
+    progress: &'a dyn LoadProgress,
+    /// The next plan to deliver.
+    next: AtomicUsize,
+    started_count: AtomicUsize,
+    started: Instant,
+}
+
+/// How often the progress display hears of the counts.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+
+impl Run<'_> {
+    fn within_duration(&self) -> bool {
+        self.options
+            .duration
+            .is_none_or(|limit| self.started.elapsed() < limit)
+    }
+
+    /// One of `concurrency` workers: takes the next plan and delivers it until none is left
+    /// (or the duration is up), on its own connection when it has a lane.
+    async fn worker(&self, mut lane: Option<transport::Lane<'_>>) -> Vec<(usize, Delivered)> {
+        let mut outcomes = Vec::new();
+        let mut last_progress = Instant::now();
+        loop {
+            // Once the duration is up no further delivery starts (nor waits for the pacer).
+            if !self.within_duration() {
+                break;
+            }
+            if let Some(pacer) = self.pacer {
+                pacer.lock().await.tick().await;
+                if !self.within_duration() {
+                    break;
                 }
             }
-            Err(error) if error.timed_out => "timeout",
-            Err(_) => "connection",
-        };
-        if resends >= options.retries as usize {
-            return Delivered::Failed { class, resends };
+            let index = self.next.fetch_add(1, Ordering::Relaxed);
+            let Some(plan) = self.plans.get(index) else {
+                break;
+            };
+            self.started_count.fetch_add(1, Ordering::Relaxed);
+            let outcome = self.deliver(lane.as_mut(), index, plan).await;
+            let counters = self.counters;
+            let done = counters.done.fetch_add(1, Ordering::Relaxed) + 1;
+            match &outcome {
+                Delivered::Saved { resends, .. } if *resends > 0 => {
+                    counters.retried.fetch_add(1, Ordering::Relaxed);
+                }
+                Delivered::Failed { .. } => {
+                    counters.failed.fetch_add(1, Ordering::Relaxed);
+                }
+                _ => {}
+            }
+            if done == self.plans.len() || last_progress.elapsed() >= PROGRESS_EVERY {
+                last_progress = Instant::now();
+                self.progress.update(
+                    done,
+                    counters.retried.load(Ordering::Relaxed),
+                    counters.failed.load(Ordering::Relaxed),
+                );
+            }
+            outcomes.push((index, outcome));
         }
-        resends += 1;
-        let backoff = options.limits.retry_backoff * 2u32.pow((resends - 1).min(8) as u32);
-        tokio::time::sleep(backoff.min(options.limits.max_retry_wait)).await;
+        outcomes
     }
+
+    /// Delivers one record, resending it (same record, same external id) after a 5xx, a 429,
+    /// a timeout or a broken connection, with exponential backoff (a 503 or 429 as
+    /// `Retry-After` says).
+    async fn deliver(
+        &self,
+        mut lane: Option<&mut transport::Lane<'_>>,
+        index: usize,
+        plan: &Plan,
+    ) -> Delivered {
+        let profile = self.client.profile();
+        let spec = self
+            .creates
+            .iter()
+            .find(|spec| spec.kind == plan.kind)
+            .expect("validated profiles can create what they carry");
+        // Encoded once: every resend carries the same bytes.
+        let body = lane
+            .is_some()
+            .then(|| create_body(profile, spec.operation, plan.kind, &plan.prepared.sent));
+        let limits = &self.options.limits;
+        let mut resends = 0;
+        let mut redeliveries = 0;
+        let mut transient_retries = 0;
+        loop {
+            let sent_at = Instant::now();
+            let lean = match (lane.as_deref_mut(), &body) {
+                (Some(lane), Some(body)) => Some(lane.create(plan.kind, body.clone()).await),
+                _ => None,
+            };
+            let attempt = match lean {
+                Some(Ok(answer)) if !(300..400).contains(&answer.status) => {
+                    judge_answer(spec, &answer)
+                }
+                Some(Err(no_answer)) => Attempt::Retry {
+                    class: if no_answer.timed_out {
+                        "timeout"
+                    } else {
+                        "connection"
+                    },
+                    wait: None,
+                    transient: false,
+                },
+                // Redirects, and every partner the lean transport cannot serve.
+                _ => {
+                    let result = self
+                        .client
+                        .write(spec.create, &plan.label, &plan.prepared.sent, None)
+                        .await;
+                    judge_write(result)
+                }
+            };
+            let micros = sent_at.elapsed().as_micros() as u64;
+            if let Ok(mut histogram) = self.histogram.lock() {
+                let _ = histogram.record(micros.max(1));
+            }
+            let (class, wait, transient) = match attempt {
+                Attempt::Saved(id) => return Delivered::Saved { id, resends },
+                Attempt::Final(class) => return Delivered::Failed { class, resends },
+                Attempt::Retry {
+                    class,
+                    wait,
+                    transient,
+                } => (class, wait, transient),
+            };
+            // A 503 or 429 is first retried as the general client retries it (within one
+            // delivery attempt, waiting as `Retry-After` says); past that, and for any other
+            // failure, the delivery is resent while `--retries` allows. Every resend counts.
+            if transient && transient_retries < limits.retries {
+                transient_retries += 1;
+                resends += 1;
+                let backoff = limits.retry_backoff * 2u32.pow((transient_retries - 1).min(8));
+                let pause = wait.unwrap_or_else(|| {
+                    backoff + jitter(self.options.seed, index, resends, backoff)
+                });
+                tokio::time::sleep(pause.min(limits.max_retry_wait)).await;
+                continue;
+            }
+            if redeliveries >= self.options.retries {
+                return Delivered::Failed { class, resends };
+            }
+            redeliveries += 1;
+            transient_retries = 0;
+            resends += 1;
+            let backoff = limits.retry_backoff * 2u32.pow((redeliveries - 1).min(8));
+            tokio::time::sleep(backoff.min(limits.max_retry_wait)).await;
+        }
+    }
+}
+
+/// Up to half of `backoff` more, chosen by the seed, the delivery and the resend: resends of
+/// many workers spread out, and the same run waits the same way.
+fn jitter(seed: u64, index: usize, resend: usize, backoff: Duration) -> Duration {
+    use rand::{Rng, SeedableRng};
+    let stream = ((index as u64) << 16) ^ resend as u64;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ stream);
+    backoff.mul_f64(rng.random_range(0.0..0.5))
+}
+
+/// What one attempt of a delivery came to.
+enum Attempt {
+    Saved(String),
+    /// Not worth resending.
+    Final(&'static str),
+    /// Worth resending, after `wait` if the partner said how long; `transient` for a 503 or
+    /// a 429, which the partner expects to be retried soon.
+    Retry {
+        class: &'static str,
+        wait: Option<Duration>,
+        transient: bool,
+    },
+}
+
+/// Judges an answer of the lean transport as the general client's `write` would.
+fn judge_answer(spec: &CreateSpec<'_>, answer: &transport::RawAnswer) -> Attempt {
+    match answer.status {
+        200..=299 => match saved_id(spec, answer) {
+            Some(id) => Attempt::Saved(id),
+            None => Attempt::Final("saved without id"),
+        },
+        429 => Attempt::Retry {
+            class: "rate limited",
+            wait: answer.retry_after,
+            transient: true,
+        },
+        500.. => Attempt::Retry {
+            class: "server error",
+            wait: answer.retry_after,
+            transient: answer.status == 503,
+        },
+        _ => Attempt::Final("rejected"),
+    }
+}
+
+/// Judges a write of the general client (which has already retried 503 and 429 itself).
+fn judge_write(
+    result: Result<crate::connector::client::Saved, crate::connector::client::CallError>,
+) -> Attempt {
+    match result {
+        Ok(saved) if saved.answer.is_success() => match saved.id {
+            Some(id) => Attempt::Saved(id),
+            None => Attempt::Final("saved without id"),
+        },
+        Ok(saved) if saved.answer.status >= 500 => Attempt::Retry {
+            class: "server error",
+            wait: None,
+            transient: false,
+        },
+        Ok(_) => Attempt::Final("rejected"),
+        Err(error) if error.timed_out => Attempt::Retry {
+            class: "timeout",
+            wait: None,
+            transient: false,
+        },
+        Err(_) => Attempt::Retry {
+            class: "connection",
+            wait: None,
+            transient: false,
+        },
+    }
+}
+
+/// The body of a create, as the general client's `write` encodes it: the record through the
+/// profile's codec (without an id), wrapped where the operation says.
+fn create_body(
+    profile: &Profile,
+    operation: &Operation,
+    kind: RecordKind,
+    record: &crate::model::Record,
+) -> bytes::Bytes {
+    let codec = profile.codec(kind);
+    let body = if record.contains_key(&Field::Id) {
+        let mut without_id = record.clone();
+        without_id.remove(&Field::Id);
+        codec.encode_json(&without_id, operation.body.as_ref())
+    } else {
+        codec.encode_json(record, operation.body.as_ref())
+    };
+    bytes::Bytes::from(body)
+}
+
+/// The partner's id of a saved record: the last segment of `Location`, or the mapped id in
+/// the answer's record, as the operation says.
+fn saved_id(spec: &CreateSpec<'_>, answer: &transport::RawAnswer) -> Option<String> {
+    let id = match spec.operation.id_from.unwrap_or_default() {
+        IdFrom::Location => answer.location.as_deref().and_then(last_segment),
+        IdFrom::Body if answer.cut_off => None,
+        IdFrom::Body => transport::scalar_at(&answer.body, spec.id_segments.as_deref()?),
+    };
+    id.filter(|id| !id.is_empty())
+}
+
+/// The last path segment of a `Location`, percent-decoded.
+fn last_segment(location: &str) -> Option<String> {
+    let path = location.split(['?', '#']).next()?;
+    let segment = path.trim_end_matches('/').rsplit('/').next()?;
+    Some(
+        percent_encoding::percent_decode_str(segment)
+            .decode_utf8_lossy()
+            .into_owned(),
+    )
+}
+
+/// The CPU time this process has used (user and system, all threads), where the platform
+/// tells it (Linux `/proc`, in clock ticks of 10 ms).
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name may hold spaces: fields count from after its closing parenthesis.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |at: usize| fields.get(at)?.parse::<u64>().ok();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    let total = ticks(11)? + ticks(12)?;
+    Some(Duration::from_millis(total * 10))
 }
 
 /// Counts every planned lead in the in-process mock's store by its external id.
