@@ -71,6 +71,7 @@ async fn every_fixture_profile_passes_against_its_mock_partner() {
         ("nested-envelope", set(&["SRC-005", "MEM-001", "MEM-002"])),
         ("reference", set(&["SRC-005", "SRC-006", "STAFF-006"])),
         ("soap", set(&["SRC-005"])),
+        ("two-way", set(&["SRC-005", "SRC-006", "STAFF-006"])),
         ("xml-rest", set(&["SRC-005", "SRC-006", "STAFF-006"])),
     ];
     let profiles = fixture_profiles();
@@ -260,13 +261,13 @@ fn the_rules_command_prints_the_catalog() {
     let json = run_cli(&["rules", "--format", "json"], &root());
     let catalog: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     let rules = catalog["rule"].as_array().unwrap();
-    assert_eq!(rules.len(), 33);
+    assert_eq!(rules.len(), 34);
     let sending = rules
         .iter()
         .filter(|rule| rule["applies"] == serde_json::json!(["sends"]))
         .count();
     assert_eq!(
-        sending, 8,
+        sending, 9,
         "the SEND- rules apply to the sending direction only"
     );
 }

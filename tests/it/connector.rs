@@ -930,7 +930,7 @@ async fn the_server_stops_after_n_calls_and_writes_its_reports() {
     assert!(rest.contains("SEND-004  MUST    fail"), "{rest}");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert_eq!(report["verdicts"].as_array().unwrap().len(), 8);
+    assert_eq!(report["verdicts"].as_array().unwrap().len(), 9);
     assert_eq!(report["exchanges"].as_array().unwrap().len(), 2);
     let send_004 = report["verdicts"]
         .as_array()
@@ -946,7 +946,7 @@ async fn the_server_stops_after_n_calls_and_writes_its_reports() {
     assert!(!evidence.contains("lia@example.com"), "{evidence}");
     assert!(evidence.contains("xxx@example.com"), "{evidence}");
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert_eq!(xml.matches("<testcase").count(), 8);
+    assert_eq!(xml.matches("<testcase").count(), 9);
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -14,5 +14,6 @@ mod partner;
 mod profiles;
 mod properties;
 mod simulate;
+mod twoway;
 mod waivers;
 mod xml;
