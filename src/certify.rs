@@ -160,8 +160,9 @@ pub async fn certify(
         {
             let quiet = matches!(actor, crate::twoway::Actor::Mock(_));
             let announce = move |text: &str| {
+                // A blank line first: a progress line may still stand on stderr.
                 if !quiet {
-                    eprintln!("{text}");
+                    eprintln!("\n{text}");
                 }
             };
             let run = crate::twoway::TwoWayRun {

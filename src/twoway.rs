@@ -579,3 +579,78 @@ pub async fn run(run: TwoWayRun<'_>, observations: &Observations) -> Result<TwoW
         connector_url,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(step: SendStep) -> StepRequest {
+        StepRequest {
+            step,
+            connector_url: "http://127.0.0.1:9/connector/api/2011-11".into(),
+            provider_id: "PRV-1".into(),
+            client_id: "C-1".into(),
+            club_id: "K-1".into(),
+            record_id: "L-123".into(),
+            user_type: "MEMBER".into(),
+            first_name: "Ana".into(),
+            last_name: "Silva".into(),
+            email: "ana@example.com".into(),
+            mobile: "+15550100".into(),
+            lead_source: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_step_survives_the_hook_environment() {
+        for step in SendStep::ALL {
+            let sent = request(step);
+            let env: BTreeMap<&str, String> = sent.env().into_iter().collect();
+            assert_eq!(env.len(), STEP_VARIABLES.len());
+            let read = StepRequest::from_env(|name| env.get(name).cloned()).unwrap();
+            assert_eq!(read, sent);
+        }
+        let missing = StepRequest::from_env(|_| None).unwrap_err();
+        assert!(missing.contains("SPOKE_STEP"), "{missing}");
+        let no_url = StepRequest::from_env(|name| (name == "SPOKE_STEP").then(|| "convert".into()))
+            .unwrap_err();
+        assert!(no_url.contains("SPOKE_CONNECTOR_URL"), "{no_url}");
+    }
+
+    #[test]
+    fn the_instruction_names_the_record_the_api_and_the_tenant() {
+        let text = request(SendStep::Convert).instruction();
+        assert!(
+            text.contains("convert lead L-123 (Ana Silva) into a member"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "http://127.0.0.1:9/connector/api/2011-11 (provider PRV-1, client C-1, club K-1)"
+            ),
+            "{text}"
+        );
+        let text = request(SendStep::Inactivate).instruction();
+        assert!(
+            text.contains("make member L-123 (Ana Silva) inactive"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn every_send_rule_but_the_general_ones_belongs_to_a_step() {
+        let general = ["SEND-001", "SEND-002", "SEND-004", "SEND-008"];
+        for rule in Catalog::builtin()
+            .rules
+            .iter()
+            .filter(|r| r.applies.contains(&Applies::Sends))
+        {
+            assert_eq!(
+                step_of_rule(&rule.id).is_none(),
+                general.contains(&rule.id.as_str()),
+                "{}",
+                rule.id
+            );
+        }
+    }
+}
