@@ -335,3 +335,127 @@ fn the_cli_refuses_two_way_options_that_cannot_work() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("SPOKE_STEP"));
 }
+
+#[test]
+fn an_interactive_run_waits_for_the_partners_own_call() {
+    use std::io::{BufRead, BufReader};
+    // Two steps only: the test carries out the first and lets the second time out.
+    let dir = std::env::temp_dir().join(format!("spoke-two-way-live-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = std::fs::read_to_string(root().join("fixtures/profiles/two-way.toml"))
+        .unwrap()
+        .replace(
+            r#"steps = ["convert", "inactivate", "create-user", "lead-source"]"#,
+            r#"steps = ["convert", "inactivate"]"#,
+        );
+    let profile = dir.join("live.toml");
+    std::fs::write(&profile, text).unwrap();
+    let token = "tok_two_way_live_test";
+    let mut partner = std::process::Command::new(spoke_binary())
+        .args([
+            "partner",
+            "--profile",
+            profile.to_str().unwrap(),
+            "--port",
+            "0",
+        ])
+        .env("SPOKE_TWO_WAY_TOKEN", token)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut partner_lines = BufReader::new(partner.stdout.take().unwrap()).lines();
+    let first = partner_lines.next().unwrap().unwrap();
+    let url = first
+        .strip_prefix("spoke partner listening on ")
+        .unwrap()
+        .to_owned();
+    let json = dir.join("report.json");
+    let mut certify = std::process::Command::new(spoke_binary())
+        .args([
+            "certify",
+            "--profile",
+            profile.to_str().unwrap(),
+            "--base-url",
+            &url,
+            "--seed",
+            "3",
+            "--step-timeout",
+            "3s",
+            "--report",
+            &format!("json:{}", json.display()),
+        ])
+        .env("SPOKE_TWO_WAY_TOKEN", token)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(certify.stderr.take().unwrap()).lines();
+    let mut instruction = String::new();
+    for line in stderr.by_ref() {
+        let line = line.unwrap();
+        instruction.push_str(&line);
+        instruction.push('\n');
+        if line.contains("Connector API at ") {
+            break;
+        }
+    }
+    // As the partner's system would: convert the lead it was told about.
+    let record_id = instruction
+        .split("convert lead ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("no convert instruction in {instruction}"))
+        .to_owned();
+    let connector_url = instruction
+        .split("Connector API at ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap()
+        .to_owned();
+    let request = spoke::twoway::StepRequest {
+        step: spoke::profile::SendStep::Convert,
+        connector_url,
+        provider_id: "PRV-100".into(),
+        client_id: "C-1001".into(),
+        club_id: "CLUB-7".into(),
+        record_id,
+        user_type: "PROSPECT".into(),
+        first_name: "Live".into(),
+        last_name: "Member".into(),
+        email: String::new(),
+        mobile: String::new(),
+        lead_source: String::new(),
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime
+        .block_on(spoke::partner::sender::act(&request, &Faults::none()))
+        .unwrap();
+    let rest: Vec<String> = stderr.map_while(Result::ok).collect();
+    let status = certify.wait().unwrap();
+    partner.kill().ok();
+    partner.wait().ok();
+    assert_eq!(status.code(), Some(3), "{rest:?}");
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("step inactivate: make member")),
+        "{rest:?}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let verdicts = send_verdicts(&report);
+    let outcome = |rule: &str| {
+        verdicts
+            .iter()
+            .find(|(r, _, _)| r == rule)
+            .map(|(_, outcome, reason)| (outcome.clone(), reason.clone()))
+            .unwrap()
+    };
+    assert_eq!(outcome("SEND-005").0, "pass", "{verdicts:?}");
+    assert_eq!(outcome("SEND-009").0, "pass", "{verdicts:?}");
+    let (inactivate, reason) = outcome("SEND-006");
+    assert_eq!(inactivate, "error");
+    assert!(reason.contains("did not arrive within 3.0 s"), "{reason}");
+    assert_eq!(outcome("SEND-003").0, "skip");
+    std::fs::remove_dir_all(&dir).ok();
+}
