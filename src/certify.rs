@@ -205,7 +205,11 @@ pub async fn certify(
     let mut verdicts = verdicts;
     let mut personal_values = Vec::new();
     if let Some(two_way) = two_way {
-        verdicts.extend(two_way.verdicts);
+        // A hook's error output could echo a credential; the reasons quote it.
+        verdicts.extend(two_way.verdicts.into_iter().map(|mut verdict| {
+            verdict.reason = client.redactor().text(&verdict.reason);
+            verdict
+        }));
         for call in &two_way.calls {
             personal_values.extend(
                 crate::inbound::checks::PERSONAL_FIELDS

@@ -394,6 +394,8 @@ pub async fn run(run: TwoWayRun<'_>, observations: &Observations) -> Result<TwoW
     let connector_url = server.api_url();
     let converts = sends.steps.contains(&SendStep::Convert);
     let mut failures: BTreeMap<SendStep, String> = BTreeMap::new();
+    // Which step each call arrived in, from its first call's index.
+    let mut step_starts: Vec<(usize, SendStep)> = Vec::new();
     for step in SendStep::ALL
         .into_iter()
         .filter(|s| sends.steps.contains(s))
@@ -455,6 +457,7 @@ pub async fn run(run: TwoWayRun<'_>, observations: &Observations) -> Result<TwoW
             },
         };
         let from = state.calls().len();
+        step_starts.push((from, step));
         let deadline = tokio::time::Instant::now() + run.options.step_timeout;
         let acted = match &run.actor {
             Actor::Mock(faults) => crate::partner::sender::act(&request, faults)
@@ -498,8 +501,11 @@ pub async fn run(run: TwoWayRun<'_>, observations: &Observations) -> Result<TwoW
     }
     let _ = server.stop().await;
     let mut calls = state.calls();
-    for call in &mut calls {
+    for (index, call) in calls.iter_mut().enumerate() {
         call.exchange.id += run.exchanges_before;
+        if let Some((_, step)) = step_starts.iter().rev().find(|(from, _)| *from <= index) {
+            call.exchange.purpose = format!("step {}: a call from the partner", step.key());
+        }
     }
     let context = SendContext {
         tenant: &tenant,

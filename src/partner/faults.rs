@@ -223,7 +223,8 @@ impl Fault {
         }
     }
 
-    /// The two-way step the fault spoils, for the sending side's faults.
+    /// The two-way step the fault spoils, for the sending side's faults (the first step for
+    /// one that spoils every call).
     pub fn send_step(self) -> Option<crate::profile::SendStep> {
         use crate::profile::SendStep;
         Some(match self {

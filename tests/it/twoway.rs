@@ -336,21 +336,30 @@ fn the_cli_refuses_two_way_options_that_cannot_work() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("SPOKE_STEP"));
 }
 
-#[test]
-fn an_interactive_run_waits_for_the_partners_own_call() {
+const LIVE_TOKEN: &str = "tok_two_way_live_test";
+
+/// `spoke partner` serving the two-way fixture with only `steps`, in its own process; answers
+/// the process, its URL, a scratch folder and the profile written there.
+fn live_partner(
+    name: &str,
+    steps: &str,
+) -> (
+    std::process::Child,
+    String,
+    std::path::PathBuf,
+    std::path::PathBuf,
+) {
     use std::io::{BufRead, BufReader};
-    // Two steps only: the test carries out the first and lets the second time out.
-    let dir = std::env::temp_dir().join(format!("spoke-two-way-live-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("spoke-two-way-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let text = std::fs::read_to_string(root().join("fixtures/profiles/two-way.toml"))
         .unwrap()
         .replace(
             r#"steps = ["convert", "inactivate", "create-user", "lead-source"]"#,
-            r#"steps = ["convert", "inactivate"]"#,
+            &format!("steps = {steps}"),
         );
-    let profile = dir.join("live.toml");
+    let profile = dir.join(format!("{name}.toml"));
     std::fs::write(&profile, text).unwrap();
-    let token = "tok_two_way_live_test";
     let mut partner = std::process::Command::new(spoke_binary())
         .args([
             "partner",
@@ -359,16 +368,66 @@ fn an_interactive_run_waits_for_the_partners_own_call() {
             "--port",
             "0",
         ])
-        .env("SPOKE_TWO_WAY_TOKEN", token)
+        .env("SPOKE_TWO_WAY_TOKEN", LIVE_TOKEN)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut partner_lines = BufReader::new(partner.stdout.take().unwrap()).lines();
-    let first = partner_lines.next().unwrap().unwrap();
+    let mut lines = BufReader::new(partner.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    // The partner keeps printing; its pipe must stay open and drained.
+    std::thread::spawn(move || lines.for_each(drop));
     let url = first
         .strip_prefix("spoke partner listening on ")
         .unwrap()
         .to_owned();
+    (partner, url, dir, profile)
+}
+
+#[test]
+fn a_hook_echoing_a_secret_never_puts_it_in_the_report() {
+    let (mut partner, url, dir, profile) = live_partner("secret", r#"["convert"]"#);
+    let json = dir.join("report.json");
+    let output = std::process::Command::new(spoke_binary())
+        .args([
+            "certify",
+            "--profile",
+            profile.to_str().unwrap(),
+            "--base-url",
+            &url,
+            "--seed",
+            "3",
+            "--non-interactive",
+            "--step-hook",
+            "echo \"cannot log in with $SPOKE_TWO_WAY_TOKEN\" >&2; exit 1",
+            "--report",
+            &format!("json:{}", json.display()),
+        ])
+        .env("SPOKE_TWO_WAY_TOKEN", LIVE_TOKEN)
+        .output()
+        .unwrap();
+    partner.kill().ok();
+    partner.wait().ok();
+    assert_eq!(output.status.code(), Some(3));
+    let report = std::fs::read_to_string(&json).unwrap();
+    let shown = format!(
+        "{}{}{report}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!shown.contains(LIVE_TOKEN), "{shown}");
+    assert!(
+        report.contains("exit status 1: cannot log in with ***"),
+        "{report}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn an_interactive_run_waits_for_the_partners_own_call() {
+    use std::io::{BufRead, BufReader};
+    // Two steps only: the test carries out the first and lets the second time out.
+    let (mut partner, url, dir, profile) = live_partner("live", r#"["convert", "inactivate"]"#);
+    let token = LIVE_TOKEN;
     let json = dir.join("report.json");
     let mut certify = std::process::Command::new(spoke_binary())
         .args([
