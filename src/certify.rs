@@ -173,6 +173,7 @@ pub async fn certify(
                 only: &options.only,
                 disabled_checks: &options.disabled_checks,
                 exchanges_before: exchanges.iter().map(|e| e.id).max().unwrap_or(0),
+                run_started: started,
                 announce: &announce,
             };
             Some(

@@ -208,6 +208,8 @@ pub struct TwoWayRun<'a> {
     pub disabled_checks: &'a [String],
     /// The highest exchange id the run already used.
     pub exchanges_before: usize,
+    /// When the run started: the calls' times count from it, like the run's own exchanges.
+    pub run_started: std::time::Instant,
     /// Where instructions go (stderr for a person, nowhere for the mock).
     pub announce: &'a (dyn Fn(&str) + Send + Sync),
 }
@@ -386,6 +388,7 @@ pub async fn run(run: TwoWayRun<'_>, observations: &Observations) -> Result<TwoW
         state_file: None,
         body_limit: inbound::DEFAULT_BODY_LIMIT,
     };
+    let started_ms = run.run_started.elapsed().as_millis() as u64;
     let state = ConnectorState::new(seed.into_intouch(tenant.clone()), options);
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, run.options.connector_port));
     let server = inbound::spawn(state.clone(), addr)
@@ -503,6 +506,7 @@ pub async fn run(run: TwoWayRun<'_>, observations: &Observations) -> Result<TwoW
     let mut calls = state.calls();
     for (index, call) in calls.iter_mut().enumerate() {
         call.exchange.id += run.exchanges_before;
+        call.exchange.started_ms += started_ms;
         if let Some((_, step)) = step_starts.iter().rev().find(|(from, _)| *from <= index) {
             call.exchange.purpose = format!("step {}: a call from the partner", step.key());
         }
