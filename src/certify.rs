@@ -235,9 +235,7 @@ pub async fn certify(
     let reproduce = |rule: &str| reproduce_command(&options, rule);
     // Personal data is masked after judging: the verdicts are drawn from the real values.
     if !options.show_personal_data {
-        let mut values = crate::report::mask::run_values(&observations);
-        values.extend(personal_values);
-        let masker = Masker::for_values(values);
+        let masker = Masker::for_run_and(&observations, personal_values);
         exchanges.iter_mut().for_each(|e| masker.exchange(e));
         verdicts.iter_mut().for_each(|v| masker.verdict(v));
     }

@@ -63,63 +63,61 @@ impl Masker {
     /// A masker for the personal values of `observations`: the records sent and read back,
     /// and the partner's staff.
     pub fn for_run(observations: &Observations) -> Masker {
-        Masker::for_values(run_values(observations))
+        Masker::for_run_and(observations, Vec::new())
     }
-}
 
-/// The personal values of `observations`: the records sent and read back, and the partner's
-/// staff.
-pub fn run_values(observations: &Observations) -> Vec<String> {
-    let mut values: Vec<String> = Vec::new();
-    let take = |values: &mut Vec<String>, record: &Record| {
-        for field in PERSONAL {
-            if let Some(value) = record.get(&field) {
-                values.push(value.clone());
+    /// A masker for the personal values of `observations` and `extra` (what a two-way partner
+    /// sent back).
+    pub fn for_run_and(observations: &Observations, extra: Vec<String>) -> Masker {
+        let mut values: Vec<String> = extra;
+        let take = |values: &mut Vec<String>, record: &Record| {
+            for field in PERSONAL {
+                if let Some(value) = record.get(&field) {
+                    values.push(value.clone());
+                }
+            }
+        };
+        for delivery in &observations.deliveries {
+            take(&mut values, &delivery.sent);
+            if let Some((record, _)) = &delivery.update {
+                take(&mut values, record);
+            }
+            if let Some(Ok((_, Some(record)))) = &delivery.read {
+                take(&mut values, record);
             }
         }
-    };
-    for delivery in &observations.deliveries {
-        take(&mut values, &delivery.sent);
-        if let Some((record, _)) = &delivery.update {
+        if let Some(staff) = &observations.staff {
+            for record in &staff.list.records {
+                take(&mut values, record);
+            }
+            for lookup in &staff.lookups {
+                values.push(lookup.email.clone());
+            }
+        }
+        for lead in observations
+            .world
+            .prospects
+            .iter()
+            .chain(&observations.world.members)
+        {
+            take(&mut values, &lead.record);
+        }
+        for staff in &observations.world.staff {
+            values.extend(staff.email.clone());
+            values.push(staff.name.clone());
+        }
+        if let Some(record) = &observations.probes.security_record {
             take(&mut values, record);
         }
-        if let Some(Ok((_, Some(record)))) = &delivery.read {
-            take(&mut values, record);
+        for probe in &observations.probes.variants {
+            if probe.field == Field::Owner {
+                values.push(probe.sent.clone());
+                values.push(probe.expected.clone());
+            }
         }
+        Masker::for_values(values)
     }
-    if let Some(staff) = &observations.staff {
-        for record in &staff.list.records {
-            take(&mut values, record);
-        }
-        for lookup in &staff.lookups {
-            values.push(lookup.email.clone());
-        }
-    }
-    for lead in observations
-        .world
-        .prospects
-        .iter()
-        .chain(&observations.world.members)
-    {
-        take(&mut values, &lead.record);
-    }
-    for staff in &observations.world.staff {
-        values.extend(staff.email.clone());
-        values.push(staff.name.clone());
-    }
-    if let Some(record) = &observations.probes.security_record {
-        take(&mut values, record);
-    }
-    for probe in &observations.probes.variants {
-        if probe.field == Field::Owner {
-            values.push(probe.sent.clone());
-            values.push(probe.expected.clone());
-        }
-    }
-    values
-}
 
-impl Masker {
     /// A masker for these personal values (and their URL-encoded spellings).
     pub fn for_values(values: Vec<String>) -> Masker {
         let mut replacements: Vec<(String, String)> = Vec::new();
