@@ -1045,3 +1045,39 @@ async fn a_streamed_body_over_the_cap_gets_413_without_a_length_header() {
     assert_eq!(calls.len(), 1, "the refused call is recorded");
     assert_eq!(calls[0].exchange.status, Some(413));
 }
+
+#[tokio::test]
+async fn send_009_follows_a_delivered_prospect_back_into_intouch() {
+    let ana = |record: &str, email: &str| {
+        user(record, &person("Ana", "Silva", email, "MEMBER", "ACTIVE"))
+    };
+    // LEAD-1001 is the built-in InTouch's prospect the Connector delivered.
+    let (outcome, reason) = verdict_after(
+        "SEND-009",
+        vec![("POST", "user", ana("LEAD-1001", "ana.silva@example.com"))],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Pass, "{reason}");
+    let (outcome, reason) = verdict_after(
+        "SEND-009",
+        vec![("POST", "user", ana("M-9", "ana.silva@example.com"))],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Fail);
+    assert!(
+        reason.contains("converted prospect `LEAD-1001` only by matching full name + email"),
+        "{reason}"
+    );
+    let (outcome, reason) = verdict_after(
+        "SEND-009",
+        vec![("POST", "user", ana("M-9", "ana@new-mail.example"))],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Fail);
+    assert!(
+        reason.contains("inserted a second person beside prospect `LEAD-1001`"),
+        "{reason}"
+    );
+    let (outcome, _) = verdict_after("SEND-009", vec![]).await;
+    assert_eq!(outcome, Outcome::Inconclusive);
+}
