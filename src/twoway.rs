@@ -360,6 +360,22 @@ async fn wait_for(
     }
 }
 
+/// A check's finding as a two-way run tells it: an inconclusive reason keeps what was missing
+/// and drops the advice meant for `spoke connector` users (the run itself asked for the step).
+fn in_two_way_terms(finding: Finding) -> Finding {
+    match finding {
+        Finding::Inconclusive { reason } => {
+            let missing = reason
+                .split_once(": ")
+                .map_or(reason.as_str(), |(what, _)| what);
+            Finding::Inconclusive {
+                reason: format!("{missing} in the two-way steps"),
+            }
+        }
+        other => other,
+    }
+}
+
 /// Starts the mock Connector API, runs the profile's steps, and judges the `SEND-` rules.
 pub async fn run(run: TwoWayRun<'_>, observations: &Observations) -> Result<TwoWayOutcome, String> {
     let sends = run.sends;
@@ -572,7 +588,7 @@ pub async fn run(run: TwoWayRun<'_>, observations: &Observations) -> Result<TwoW
                 None => {}
             }
             match check_for(&rule.id) {
-                Some(check) => Verdict::from_finding(rule, check(&context)),
+                Some(check) => Verdict::from_finding(rule, in_two_way_terms(check(&context))),
                 None => Verdict::from_finding(
                     rule,
                     Finding::Error {
