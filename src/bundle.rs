@@ -464,6 +464,9 @@ pub struct Verification {
     pub diverged: Vec<usize>,
     /// The spoke verifying, when it is not the one that wrote the bundle.
     pub other_tool: Option<String>,
+    /// SEND- verdicts of a two-way run, taken as recorded: they judge the partner's own calls,
+    /// which cannot be made again offline (the digests still cover them).
+    pub carried: Vec<String>,
 }
 
 impl Verification {
@@ -520,6 +523,12 @@ impl Verification {
                         n => format!("{n} do not follow"),
                     }
                 ));
+                if !self.carried.is_empty() {
+                    lines.push(format!(
+                        "  taken as recorded, covered by the digests only: {} (the partner's own calls to the Connector API cannot be made again offline)",
+                        self.carried.join(", ")
+                    ));
+                }
                 for difference in &self.verdicts {
                     lines.push(format!(
                         "  {}: recorded {}, re-derived {}",
@@ -684,6 +693,7 @@ pub async fn verify(bundle: &Bundle) -> Verification {
         unmatched: Vec::new(),
         diverged: Vec::new(),
         other_tool: None,
+        carried: Vec::new(),
     };
     let this_tool = concat!("spoke ", env!("CARGO_PKG_VERSION"));
     if bundle.manifest.tool != this_tool {
@@ -729,17 +739,38 @@ pub async fn verify(bundle: &Bundle) -> Verification {
     match replay::replay(&recording, &[]).await {
         Ok(outcome) => {
             verification.verdicts_checked = outcome.verdicts.len();
+            verification.carried = outcome
+                .carried
+                .iter()
+                .map(|(rule, _)| rule.clone())
+                .collect();
             verification.verdicts = outcome.differences;
             verification.unmatched = outcome.unmatched;
             verification.diverged = outcome.diverged;
+            // A two-way run's SEND- verdicts count as recorded (a replay cannot make the
+            // partner's own calls again); the rest as re-derived.
+            let catalog = Catalog::builtin();
+            let mut judged = outcome.verdicts.clone();
+            for (rule, recorded) in &outcome.carried {
+                if let Some(entry) = catalog.rule(rule) {
+                    judged.push(crate::suite::Verdict {
+                        rule: rule.clone(),
+                        level: entry.level,
+                        title: entry.title.clone(),
+                        outcome: *recorded,
+                        reason: "as recorded".into(),
+                        evidence: Vec::new(),
+                    });
+                }
+            }
             let exit_code = if report.waivers.is_empty() {
-                crate::report::model::exit_code(&outcome.verdicts)
+                crate::report::model::exit_code(&judged)
             } else {
                 let waivers: Vec<_> = report.waivers.iter().map(|w| w.waiver.clone()).collect();
                 let day = chrono::DateTime::parse_from_rfc3339(&report.started_at)
                     .map(|at| at.with_timezone(&chrono::Utc).date_naive())
                     .unwrap_or_else(|_| chrono::Utc::now().date_naive());
-                crate::report::waivers::rederived_exit_code(&outcome.verdicts, &waivers, day)
+                crate::report::waivers::rederived_exit_code(&judged, &waivers, day)
             };
             // An unreachable partner exits 3 whatever its verdicts; the replay cannot tell.
             if exit_code != bundle.manifest.exit_code

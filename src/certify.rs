@@ -41,6 +41,8 @@ pub struct CertifyOptions {
     pub disabled_checks: Vec<String>,
     /// Keep names, emails, phones, birth dates and addresses readable in the evidence.
     pub show_personal_data: bool,
+    /// How a two-way profile's sending steps run (profiles with `[sends]` only).
+    pub two_way: crate::twoway::TwoWayOptions,
 }
 
 /// Why a run could not start.
@@ -68,15 +70,44 @@ pub async fn certify(
                 known.join(", ")
             )));
         }
-        if catalog
-            .rule(id)
-            .is_some_and(|rule| rule.applies.contains(&crate::suite::Applies::Sends))
+        if options.profile.sends.is_none()
+            && catalog
+                .rule(id)
+                .is_some_and(|rule| rule.applies.contains(&crate::suite::Applies::Sends))
         {
             return Err(CertifyError::Invalid(format!(
-                "--only: `{id}` judges the calls a partner sends; `spoke connector` judges it"
+                "--only: `{id}` judges the calls a partner sends, and {} declares no [sends] section; add one for a two-way run, or use `spoke connector`",
+                options.profile.file_name
             )));
         }
     }
+    let two_way_actor = match (&options.profile.sends, &options.two_way.step_hook) {
+        (None, Some(_)) => {
+            return Err(CertifyError::Invalid(format!(
+                "--step-hook: {} declares no [sends] section, so there is no step to run",
+                options.profile.file_name
+            )))
+        }
+        (None, None) => None,
+        (Some(_), Some(hook)) => Some(crate::twoway::Actor::Hook(hook.clone())),
+        (Some(_), None) if options.mock => {
+            Some(crate::twoway::Actor::Mock(options.faults.clone()))
+        }
+        (Some(_), None) if options.two_way.non_interactive => {
+            return Err(CertifyError::Invalid(format!(
+                "--non-interactive: {} declares [sends], so each step needs the partner to act: give --step-hook CMD",
+                options.profile.file_name
+            )))
+        }
+        (Some(_), None) => Some(crate::twoway::Actor::Interactive),
+    };
+    // Only sending rules asked for: the two-way phase still needs the deliveries it builds on.
+    let sending_in_scope = options.only.is_empty()
+        || options.only.iter().any(|id| {
+            catalog
+                .rule(id)
+                .is_some_and(|rule| rule.applies.contains(&crate::suite::Applies::Sends))
+        });
     let started = Instant::now();
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let (credentials, running) = if options.mock {
@@ -122,6 +153,37 @@ pub async fn certify(
         let _ = running.stop().await;
     }
     let mut exchanges = client.recorder().snapshot();
+    let two_way = match (&options.profile.sends, two_way_actor) {
+        // A partner that answered nothing cannot have been delivered anything to act on.
+        (Some(sends), Some(actor))
+            if sending_in_scope && exchanges.iter().any(|e| e.status.is_some()) =>
+        {
+            let quiet = matches!(actor, crate::twoway::Actor::Mock(_));
+            let announce = move |text: &str| {
+                // A blank line first: a progress line may still stand on stderr.
+                if !quiet {
+                    eprintln!("\n{text}");
+                }
+            };
+            let run = crate::twoway::TwoWayRun {
+                sends,
+                options: &options.two_way,
+                actor,
+                seed: options.seed,
+                only: &options.only,
+                disabled_checks: &options.disabled_checks,
+                exchanges_before: exchanges.iter().map(|e| e.id).max().unwrap_or(0),
+                run_started: started,
+                announce: &announce,
+            };
+            Some(
+                crate::twoway::run(run, &observations)
+                    .await
+                    .map_err(CertifyError::Run)?,
+            )
+        }
+        _ => None,
+    };
     let settings = suite::Settings {
         latency_budget: options.latency_budget,
         disabled_checks: options.disabled_checks.clone(),
@@ -141,6 +203,23 @@ pub async fn certify(
                 exchanges[0].error.clone().unwrap_or_default()
             )
         });
+    let mut verdicts = verdicts;
+    let mut personal_values = Vec::new();
+    if let Some(two_way) = two_way {
+        // A hook's error output could echo a credential; the reasons quote it.
+        verdicts.extend(two_way.verdicts.into_iter().map(|mut verdict| {
+            verdict.reason = client.redactor().text(&verdict.reason);
+            verdict
+        }));
+        for call in &two_way.calls {
+            personal_values.extend(
+                crate::inbound::checks::PERSONAL_FIELDS
+                    .iter()
+                    .filter_map(|name| call.fields.get(*name).cloned()),
+            );
+        }
+        exchanges.extend(two_way.calls.into_iter().map(|call| call.exchange));
+    }
     // What the sandbox lacks is only known when its lists could be read.
     let lists_read = observations
         .staff
@@ -155,9 +234,8 @@ pub async fn certify(
     };
     let reproduce = |rule: &str| reproduce_command(&options, rule);
     // Personal data is masked after judging: the verdicts are drawn from the real values.
-    let mut verdicts = verdicts;
     if !options.show_personal_data {
-        let masker = Masker::for_run(&observations);
+        let masker = Masker::for_run_and(&observations, personal_values);
         exchanges.iter_mut().for_each(|e| masker.exchange(e));
         verdicts.iter_mut().for_each(|v| masker.verdict(v));
     }

@@ -54,6 +54,17 @@ pub enum Command {
     /// Compare two JSON reports: verdicts that changed, rules added or removed, changed evidence.
     /// Exits 1 when a rule got worse.
     Diff(DiffArgs),
+    /// Carry out one two-way step as the built-in mock partner would, from the SPOKE_*
+    /// variables a certify `--step-hook` gets (try the hook mode with `--step-hook 'spoke act'`).
+    Act(ActArgs),
+}
+
+/// `spoke act`.
+#[derive(Debug, clap::Args)]
+pub struct ActArgs {
+    /// Sending faults to act out (`send-…`, comma-separated or repeated).
+    #[arg(long = "fault", value_delimiter = ',')]
+    pub faults: Vec<String>,
 }
 
 /// `spoke diff`.
@@ -102,6 +113,19 @@ pub struct CertifyArgs {
     /// A waivers file (TOML): agreed exceptions that do not fail the run until they expire.
     #[arg(long, value_name = "FILE")]
     pub waivers: Option<PathBuf>,
+    /// Two-way profiles: the mock Connector API's port on 127.0.0.1 (default: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub connector_port: u16,
+    /// Two-way profiles: how long each step waits for the partner's call (e.g. 90s, 2m).
+    #[arg(long, value_parser = parse_duration, default_value = "120s")]
+    pub step_timeout: Duration,
+    /// Two-way profiles: a shell command run for each step, the step described by SPOKE_*
+    /// environment variables; its failure or timeout makes the step's rules error.
+    #[arg(long, value_name = "CMD")]
+    pub step_hook: Option<String>,
+    /// Never wait for a person (CI): a two-way profile's steps need --step-hook (or --mock).
+    #[arg(long)]
+    pub non_interactive: bool,
     /// Write a certification bundle: a folder, or a file ending in .zip (manifest with
     /// digests, every report, the HAR, the profile).
     #[arg(long, value_name = "DIR|FILE.zip")]
@@ -422,9 +446,32 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Connector(args) => run_connector(args),
         Command::Profile(ProfileCommand::Check { file }) => check_profile(&file),
         Command::Diff(args) => run_diff(args),
+        Command::Act(args) => run_act(args),
         Command::Bundle(BundleCommand::Verify { path }) => verify_bundle(&path),
         Command::Replay(args) => run_replay(args),
     }
+}
+
+fn run_act(args: ActArgs) -> Result<i32, Failure> {
+    let faults = parse_faults(&args.faults)?;
+    if let Some(fault) = crate::partner::Fault::ALL
+        .iter()
+        .find(|f| faults.has(**f) && f.send_step().is_none())
+    {
+        return Err(Failure::invalid(anyhow::anyhow!(
+            "--fault: `{fault}` is not a sending fault (send-…)"
+        )));
+    }
+    let request = crate::twoway::StepRequest::from_env(|name| std::env::var(name).ok())
+        .map_err(|message| Failure::invalid(anyhow::anyhow!(message)))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Failure::run)?;
+    runtime
+        .block_on(crate::partner::sender::act(&request, &faults))
+        .map_err(|message| Failure::run(anyhow::anyhow!(message)))?;
+    Ok(exit_codes::CONFORMANT)
 }
 
 fn run_diff(args: DiffArgs) -> Result<i32, Failure> {
@@ -790,6 +837,12 @@ fn run_certify(args: CertifyArgs) -> Result<i32, Failure> {
         latency_budget: Duration::from_millis(args.latency_budget_ms),
         disabled_checks: Vec::new(),
         show_personal_data: args.show_personal_data,
+        two_way: crate::twoway::TwoWayOptions {
+            step_timeout: args.step_timeout,
+            step_hook: args.step_hook.clone(),
+            non_interactive: args.non_interactive,
+            connector_port: args.connector_port,
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

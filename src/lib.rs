@@ -19,4 +19,5 @@ pub mod report;
 pub mod selftest;
 pub mod simulate;
 pub mod suite;
+pub mod twoway;
 pub mod xml;

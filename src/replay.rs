@@ -14,7 +14,7 @@ use crate::connector::{ClientLimits, Exchange, PartnerClient};
 use crate::intouch::Scenario;
 use crate::profile::Profile;
 use crate::report::mask::{shape, Masker};
-use crate::suite::{self, Catalog, Outcome, Verdict};
+use crate::suite::{self, Applies, Catalog, Outcome, Verdict};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
@@ -73,6 +73,9 @@ pub struct ReplayOutcome {
     pub diverged: Vec<usize>,
     /// Rules whose replayed outcome differs from the recorded one.
     pub differences: Vec<Difference>,
+    /// SEND- rules of a two-way run, kept as recorded: they judge the partner's own calls to
+    /// the mock Connector API, which a replay cannot make again.
+    pub carried: Vec<(String, Outcome)>,
 }
 
 impl ReplayOutcome {
@@ -95,7 +98,15 @@ pub async fn replay(recording: &Recording, only: &[String]) -> Result<ReplayOutc
             return Err(format!("--only: no rule `{id}`"));
         }
     }
-    let player = Arc::new(Mutex::new(Player::new(&recording.exchanges)));
+    // A two-way run's last exchanges are the partner's own calls to the mock Connector API:
+    // evidence of the SEND- rules, not answers to serve.
+    let answers: Vec<Exchange> = recording
+        .exchanges
+        .iter()
+        .filter(|exchange| !is_call_to_the_connector(exchange))
+        .cloned()
+        .collect();
+    let player = Arc::new(Mutex::new(Player::new(&answers)));
     let app = axum::Router::new()
         .fallback(serve_recorded)
         .with_state(player.clone());
@@ -169,14 +180,31 @@ pub async fn replay(recording: &Recording, only: &[String]) -> Result<ReplayOutc
     );
     let masker = Masker::for_run(&observations);
     verdicts.iter_mut().for_each(|v| masker.verdict(v));
-    let differences = compare(&recording.verdicts, &verdicts, &only);
+    let sends = |rule: &str| {
+        catalog
+            .rule(rule)
+            .is_some_and(|rule| rule.applies.contains(&Applies::Sends))
+    };
+    let (carried, replayable): (Vec<_>, Vec<_>) = recording
+        .verdicts
+        .iter()
+        .cloned()
+        .partition(|(rule, _)| sends(rule));
+    let differences = compare(&replayable, &verdicts, &only);
     Ok(ReplayOutcome {
         verdicts,
         unmatched,
         unused,
         diverged,
         differences,
+        carried,
     })
+}
+
+/// Whether `exchange` is a call the partner made to the mock Connector API (two-way runs).
+fn is_call_to_the_connector(exchange: &Exchange) -> bool {
+    reqwest::Url::parse(&exchange.url)
+        .is_ok_and(|url| url.path().starts_with(crate::inbound::wire::API_BASE))
 }
 
 /// A replay as text: each verdict beside the recorded one, then whether all match.
@@ -185,7 +213,12 @@ pub fn render(recording: &Recording, outcome: &ReplayOutcome) -> String {
         "replay of {} with seed {}: {} recorded exchanges served on 127.0.0.1",
         recording.profile.file_name,
         recording.seed,
-        recording.exchanges.len() - outcome.unused.len()
+        recording
+            .exchanges
+            .iter()
+            .filter(|exchange| !is_call_to_the_connector(exchange))
+            .count()
+            - outcome.unused.len()
     )];
     for verdict in &outcome.verdicts {
         let recorded = recording
@@ -204,6 +237,14 @@ pub fn render(recording: &Recording, outcome: &ReplayOutcome) -> String {
             verdict.outcome.as_str(),
             recorded.map_or("(none)", Outcome::as_str),
             verdict.reason
+        ));
+    }
+    for (rule, recorded) in &outcome.carried {
+        lines.push(format!(
+            "{rule:<12} {:<13} recorded {:<13} {:<8} kept as recorded: it judges the partner's own calls to the Connector API, which a replay cannot make",
+            "-",
+            recorded.as_str(),
+            "-"
         ));
     }
     for request in &outcome.unmatched {

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 /// The fixture profiles, embedded so `spoke selftest` runs from any directory.
-pub const FIXTURE_PROFILES: [(&str, &str); 6] = [
+pub const FIXTURE_PROFILES: [(&str, &str); 7] = [
     (
         "fixtures/profiles/create-only-sources.toml",
         include_str!("../fixtures/profiles/create-only-sources.toml"),
@@ -31,6 +31,10 @@ pub const FIXTURE_PROFILES: [(&str, &str); 6] = [
     (
         "fixtures/profiles/soap.toml",
         include_str!("../fixtures/profiles/soap.toml"),
+    ),
+    (
+        "fixtures/profiles/two-way.toml",
+        include_str!("../fixtures/profiles/two-way.toml"),
     ),
     (
         "fixtures/profiles/xml-rest.toml",
@@ -155,6 +159,7 @@ fn options(
         disabled_checks: disabled_checks.to_vec(),
         // The matrix reads verdicts only; masking evidence nobody sees would cost time.
         show_personal_data: true,
+        two_way: Default::default(),
     }
 }
 

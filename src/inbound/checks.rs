@@ -29,6 +29,7 @@ pub fn check_for(rule: &str) -> Option<fn(&SendContext<'_>) -> Finding> {
         "SEND-006" => inactivation_is_a_status_change,
         "SEND-007" => sources_before_leads,
         "SEND-008" => tls_off_loopback,
+        "SEND-009" => round_trip_converts_the_prospect,
         _ => return None,
     })
 }
@@ -476,6 +477,95 @@ fn tls_off_loopback(context: &SendContext<'_>) -> Finding {
     }
 }
 
+/// Whether two sets of user fields name the same person by first and last name.
+fn same_name(a: &std::collections::BTreeMap<String, String>, call: &Call) -> bool {
+    ["firstname", "lastname"]
+        .iter()
+        .all(|name| match (a.get(*name), field(call, name)) {
+            (Some(x), Some(y)) => same_ignoring_case(x, y),
+            _ => false,
+        })
+}
+
+fn round_trip_converts_the_prospect(context: &SendContext<'_>) -> Finding {
+    // The prospects the Connector delivered: in InTouch from the start, with the partner's id.
+    let mut waiting: Vec<&User> = context
+        .initial
+        .users
+        .iter()
+        .filter(|u| u.user_type == UserType::Prospect && u.record_id.is_some())
+        .collect();
+    let mut converted = Vec::new();
+    let mut problems = Vec::new();
+    let members = saves(context).filter(|c| {
+        c.saved.is_some()
+            && c.resource == Some(Resource::User)
+            && field(c, "userType") == Some("MEMBER")
+    });
+    for call in members {
+        let Some(saved) = &call.saved else { continue };
+        let id = call.exchange.id;
+        let by_record = waiting
+            .iter()
+            .position(|p| p.record_id.as_deref() == record_id(call));
+        if let Some(index) = by_record {
+            let prospect = waiting.remove(index);
+            if saved.uuid == prospect.uuid && saved.action == "converted" {
+                converted.push(call);
+            } else {
+                problems.push((
+                    format!(
+                        "call #{id} sends prospect `{}` as a member but InTouch {} it instead of converting it",
+                        record_id(call).unwrap_or_default(),
+                        saved.action
+                    ),
+                    id,
+                ));
+            }
+            continue;
+        }
+        let by_name = waiting.iter().position(|p| same_name(&p.fields, call));
+        if let Some(index) = by_name {
+            let prospect = waiting.remove(index);
+            let what = if saved.uuid == prospect.uuid {
+                format!(
+                    "InTouch converted prospect `{}` only by matching {}",
+                    prospect.record_id.as_deref().unwrap_or_default(),
+                    saved.matched_by.map_or("details", |rule| rule.describe())
+                )
+            } else {
+                format!(
+                    "InTouch inserted a second person beside prospect `{}`",
+                    prospect.record_id.as_deref().unwrap_or_default()
+                )
+            };
+            problems.push((
+                format!(
+                    "call #{id} sends the member under recordID `{}`, not the prospect's `{}`: {what}",
+                    record_id(call).unwrap_or_default(),
+                    prospect.record_id.as_deref().unwrap_or_default()
+                ),
+                id,
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return violated(problems);
+    }
+    if converted.is_empty() {
+        return Finding::Inconclusive {
+            reason: "no prospect the Connector delivered came back as a member: convert one (e.g. LEAD-1001 of the built-in InTouch) into a member in your system".into(),
+        };
+    }
+    pass(
+        format!(
+            "{} delivered prospect(s) came back under their recordID and were converted in InTouch",
+            converted.len()
+        ),
+        &converted,
+    )
+}
+
 /// Judges the `SEND-` rules of `catalog` on what the server saw.
 pub fn judge(catalog: &Catalog, context: &SendContext<'_>) -> Vec<Verdict> {
     catalog
@@ -496,7 +586,7 @@ pub fn judge(catalog: &Catalog, context: &SendContext<'_>) -> Vec<Verdict> {
 }
 
 /// The `<userInfo>` fields that hold personal data, masked in reports by default.
-const PERSONAL_FIELDS: [&str; 10] = [
+pub const PERSONAL_FIELDS: [&str; 10] = [
     "firstname",
     "lastname",
     "email",

@@ -126,6 +126,24 @@ faults! {
         "answers a seeded share of requests with 503 (never twice in a row); a retry succeeds";
     Slow => "slow", [],
         "answers every request only after the client's timeout: every rule ends in error";
+    SendReadWithoutClub => "send-read-without-club", ["SEND-001"],
+        "two-way: reads back the converted member without the clubID query parameter";
+    SendUuidAsRecordId => "send-uuid-as-record-id", ["SEND-002", "SEND-003"],
+        "two-way: updates its own new prospect under the uuid the Connector answered instead of its record id";
+    SendNewRecordIdOnUpdate => "send-new-record-id-on-update", ["SEND-003"],
+        "two-way: updates its own new prospect under a second record id";
+    SendLowercaseGender => "send-lowercase-gender", ["SEND-004"],
+        "two-way: first saves its own new prospect with gender `f` (refused), then `F`";
+    SendConvertWithNewRecordId => "send-convert-with-new-record-id", ["SEND-005", "SEND-009"],
+        "two-way: sends the converted member under a new record id (InTouch converts it by name, email and mobile)";
+    SendConvertDuplicates => "send-convert-duplicates", ["SEND-009"],
+        "two-way: sends the converted member under a new record id with a new email and mobile, so InTouch inserts a duplicate";
+    SendDeleteToInactivate => "send-delete-to-inactivate", ["SEND-006"],
+        "two-way: sends DELETE instead of saving the record with userStatus INACTIVE";
+    SendSourceAfterLead => "send-source-after-lead", ["SEND-007"],
+        "two-way: sends the prospect naming a new lead source before the lead source";
+    SendPlainHttpPublicHost => "send-plain-http-public-host", ["SEND-008"],
+        "two-way: addresses the Connector by a public host name over plain http";
 }
 
 impl Fault {
@@ -195,7 +213,32 @@ impl Fault {
             // Load runs only: a certify run does not resend, so the rule a lost answer breaks
             // depends on which lead it hits.
             Fault::LostAnswers => false,
+            Fault::SendPlainHttpPublicHost => profile.sends.is_some(),
+            fault => fault.send_step().is_some_and(|step| {
+                profile
+                    .sends
+                    .as_ref()
+                    .is_some_and(|s| s.steps.contains(&step))
+            }),
         }
+    }
+
+    /// The two-way step the fault spoils, for the sending side's faults (the first step for
+    /// one that spoils every call).
+    pub fn send_step(self) -> Option<crate::profile::SendStep> {
+        use crate::profile::SendStep;
+        Some(match self {
+            Fault::SendReadWithoutClub
+            | Fault::SendConvertWithNewRecordId
+            | Fault::SendConvertDuplicates => SendStep::Convert,
+            Fault::SendUuidAsRecordId
+            | Fault::SendNewRecordIdOnUpdate
+            | Fault::SendLowercaseGender => SendStep::CreateUser,
+            Fault::SendDeleteToInactivate => SendStep::Inactivate,
+            Fault::SendSourceAfterLead => SendStep::LeadSource,
+            Fault::SendPlainHttpPublicHost => SendStep::Convert,
+            _ => return None,
+        })
     }
 
     /// Whether the fault is meant for `spoke simulate` only (see `applies_to`).

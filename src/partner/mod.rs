@@ -7,6 +7,7 @@ mod handlers;
 mod hostile;
 pub mod paging;
 pub mod sandbox;
+pub mod sender;
 pub mod store;
 
 pub use error::ApiError;

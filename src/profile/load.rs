@@ -58,7 +58,7 @@ fn render_problems(problems: &[Problem]) -> String {
     lines.join("\n")
 }
 
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "partner",
     "tenancy",
     "auth",
@@ -67,6 +67,7 @@ const SECTIONS: [&str; 8] = [
     "absent",
     "operations",
     "records",
+    "sends",
 ];
 
 /// Collects problems and locates their keys in the source.
@@ -303,6 +304,18 @@ fn check(
         None => {}
     }
 
+    let sends = match root.get("sends") {
+        Some(value) => {
+            let sends = checker.section::<SendsSection>(&["sends"], value);
+            match &sends {
+                Some(sends) => check_sends(checker, sends),
+                None => broken = true,
+            }
+            sends
+        }
+        None => None,
+    };
+
     let partner = partner?;
     let profile = Profile {
         file_name: file_name.to_owned(),
@@ -315,6 +328,7 @@ fn check(
         absent,
         operations,
         records,
+        sends,
     };
     check_profile(
         checker,
@@ -324,6 +338,43 @@ fn check(
         capabilities_known,
     );
     (!broken).then_some(profile)
+}
+
+/// `[sends]`: tenant ids the Connector can accept, and each step named once.
+fn check_sends(checker: &mut Checker<'_>, sends: &SendsSection) {
+    for (key, value) in [
+        ("provider-id", &sends.provider_id),
+        ("client-id", &sends.client_id),
+        ("club-id", &sends.club_id),
+    ] {
+        if value.trim().is_empty() {
+            checker.report(&["sends", key], "must not be empty");
+        } else if value.trim() != value || value.chars().any(char::is_control) {
+            checker.report(
+                &["sends", key],
+                "must have no leading or trailing spaces and no control characters",
+            );
+        }
+    }
+    if sends.steps.is_empty() {
+        let known: Vec<&str> = SendStep::ALL.iter().map(|s| s.key()).collect();
+        checker.report(
+            &["sends", "steps"],
+            format!(
+                "name at least one step the partner can carry out: {}",
+                known.join(", ")
+            ),
+        );
+    }
+    let mut seen = BTreeSet::new();
+    for step in &sends.steps {
+        if !seen.insert(*step) {
+            checker.report(
+                &["sends", "steps"],
+                format!("`{}` is named twice", step.key()),
+            );
+        }
+    }
 }
 
 /// A section that may be left out (its defaults apply); a broken one marks the profile broken.

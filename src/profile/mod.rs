@@ -47,6 +47,8 @@ pub struct Profile {
     pub operations: BTreeMap<OperationKind, Operation>,
     /// `[records.*]`, by kind.
     pub records: BTreeMap<RecordKind, spec::Mapping>,
+    /// `[sends]`, for partners that also send data to the Connector.
+    pub sends: Option<spec::SendsSection>,
 }
 
 impl Profile {

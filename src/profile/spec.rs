@@ -464,3 +464,56 @@ pub struct Mapping {
     /// Canonical field → canonical value → partner value.
     pub values: BTreeMap<Field, BTreeMap<String, String>>,
 }
+
+/// `[sends]`: the partner also sends data to the Connector's own API (a two-way partner).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SendsSection {
+    /// The provider identifier the partner sends in `<providerInfo><identifier>`.
+    pub provider_id: String,
+    /// The client id it sends in `<clientID>`.
+    pub client_id: String,
+    /// The club id it sends in `<clubID>`.
+    pub club_id: String,
+    /// The steps its system can carry out when asked, in the order a run asks for them.
+    pub steps: Vec<SendStep>,
+}
+
+/// One thing a two-way partner does in its own system that reaches the Connector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SendStep {
+    /// Convert a prospect the Connector delivered into a member.
+    Convert,
+    /// Make a prospect or member inactive.
+    Inactivate,
+    /// Create a prospect of its own, then update it.
+    CreateUser,
+    /// Create a lead source, then a prospect that came from it.
+    LeadSource,
+}
+
+impl SendStep {
+    /// Every step, in the order a run asks for them.
+    pub const ALL: [SendStep; 4] = [
+        SendStep::Convert,
+        SendStep::Inactivate,
+        SendStep::CreateUser,
+        SendStep::LeadSource,
+    ];
+
+    /// The step's name in profiles, reports and `SPOKE_STEP`.
+    pub fn key(self) -> &'static str {
+        match self {
+            SendStep::Convert => "convert",
+            SendStep::Inactivate => "inactivate",
+            SendStep::CreateUser => "create-user",
+            SendStep::LeadSource => "lead-source",
+        }
+    }
+
+    /// The step named `key`.
+    pub fn from_key(key: &str) -> Option<SendStep> {
+        SendStep::ALL.into_iter().find(|step| step.key() == key)
+    }
+}

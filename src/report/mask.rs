@@ -63,7 +63,13 @@ impl Masker {
     /// A masker for the personal values of `observations`: the records sent and read back,
     /// and the partner's staff.
     pub fn for_run(observations: &Observations) -> Masker {
-        let mut values: Vec<String> = Vec::new();
+        Masker::for_run_and(observations, Vec::new())
+    }
+
+    /// A masker for the personal values of `observations` and `extra` (what a two-way partner
+    /// sent back).
+    pub fn for_run_and(observations: &Observations, extra: Vec<String>) -> Masker {
+        let mut values: Vec<String> = extra;
         let take = |values: &mut Vec<String>, record: &Record| {
             for field in PERSONAL {
                 if let Some(value) = record.get(&field) {

@@ -109,9 +109,8 @@ impl Applies {
                 profile.references.owner == crate::profile::OwnerReference::Email
             }
             Applies::Authenticated => profile.auth.scheme != crate::profile::AuthScheme::None,
-            // Profiles describe the receiving direction only; what a partner sends is
-            // judged by `spoke connector`.
-            Applies::Sends => false,
+            // Two-way profiles declare `[sends]`; certify then runs the sending steps too.
+            Applies::Sends => profile.sends.is_some(),
             Applies::ExternalId => {
                 [RecordKind::Prospect, RecordKind::Member]
                     .into_iter()
@@ -140,7 +139,7 @@ impl Applies {
             Applies::SourceByName => "the profile references sources by id",
             Applies::OwnerByEmail => "the profile references owners by id",
             Applies::Sends => {
-                "judged by `spoke connector` over the calls a partner sends, not by certify"
+                "the profile declares no [sends] section: the partner does not send data (`spoke connector` judges senders on their own)"
             }
         }
     }

@@ -499,3 +499,31 @@ async fn replay_of_a_run_that_timed_out_reproduces_its_error_verdicts() {
     assert!(verification.intact(), "{:?}", verification.verdicts);
     assert_eq!(verification.verdicts_checked, report.verdicts.len());
 }
+
+#[test]
+fn a_two_way_bundle_verifies_with_its_send_verdicts_taken_as_recorded() {
+    let dir = scratch("two-way");
+    let profile = root().join("fixtures/profiles/two-way.toml");
+    let profile = profile.to_str().unwrap();
+    for (name, fault, exit) in [
+        ("clean", None, 0),
+        ("faulty", Some("send-convert-duplicates"), 1),
+    ] {
+        let mut args = vec!["certify", "--profile", profile, "--mock", "--seed", "3"];
+        if let Some(fault) = fault {
+            args.extend(["--fault", fault]);
+        }
+        args.extend(["--bundle", name]);
+        let run = run_cli(&args, dir.as_path());
+        assert_eq!(run.status.code(), Some(exit), "{run:?}");
+        let verified = run_cli(&["bundle", "verify", name], dir.as_path());
+        let output = String::from_utf8_lossy(&verified.stdout);
+        assert_eq!(verified.status.code(), Some(0), "{output}");
+        assert!(output.contains("taken as recorded"), "{output}");
+        assert!(output.contains("SEND-009"), "{output}");
+        let replayed = run_cli(&["replay", name], dir.as_path());
+        let output = String::from_utf8_lossy(&replayed.stdout);
+        assert_eq!(replayed.status.code(), Some(0), "{output}");
+        assert!(!output.contains("never asked for"), "{output}");
+    }
+}

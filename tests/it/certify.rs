@@ -71,6 +71,7 @@ async fn every_fixture_profile_passes_against_its_mock_partner() {
         ("nested-envelope", set(&["SRC-005", "MEM-001", "MEM-002"])),
         ("reference", set(&["SRC-005", "SRC-006", "STAFF-006"])),
         ("soap", set(&["SRC-005"])),
+        ("two-way", set(&["SRC-005", "SRC-006", "STAFF-006"])),
         ("xml-rest", set(&["SRC-005", "SRC-006", "STAFF-006"])),
     ];
     let profiles = fixture_profiles();
@@ -113,11 +114,8 @@ async fn selftest_catches_every_fault_with_exactly_its_rules_on_every_fixture() 
 #[tokio::test]
 async fn switching_off_any_single_check_makes_the_selftest_fail() {
     let profiles = spoke::selftest::fixture_profiles();
-    let certified = spoke::suite::Catalog::builtin()
-        .rules
-        .into_iter()
-        .filter(|rule| !rule.applies.contains(&spoke::suite::Applies::Sends));
-    for rule in certified {
+    // The SEND- rules too: the two-way fixture's sending faults must notice their checks' absence.
+    for rule in spoke::suite::Catalog::builtin().rules {
         // Only the rows whose fault this rule must catch can notice its absence.
         let matrix = spoke::selftest::run_matrix_where(
             &profiles,
@@ -260,13 +258,13 @@ fn the_rules_command_prints_the_catalog() {
     let json = run_cli(&["rules", "--format", "json"], &root());
     let catalog: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     let rules = catalog["rule"].as_array().unwrap();
-    assert_eq!(rules.len(), 33);
+    assert_eq!(rules.len(), 34);
     let sending = rules
         .iter()
         .filter(|rule| rule["applies"] == serde_json::json!(["sends"]))
         .count();
     assert_eq!(
-        sending, 8,
+        sending, 9,
         "the SEND- rules apply to the sending direction only"
     );
 }

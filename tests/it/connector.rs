@@ -930,7 +930,7 @@ async fn the_server_stops_after_n_calls_and_writes_its_reports() {
     assert!(rest.contains("SEND-004  MUST    fail"), "{rest}");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert_eq!(report["verdicts"].as_array().unwrap().len(), 8);
+    assert_eq!(report["verdicts"].as_array().unwrap().len(), 9);
     assert_eq!(report["exchanges"].as_array().unwrap().len(), 2);
     let send_004 = report["verdicts"]
         .as_array()
@@ -946,7 +946,7 @@ async fn the_server_stops_after_n_calls_and_writes_its_reports() {
     assert!(!evidence.contains("lia@example.com"), "{evidence}");
     assert!(evidence.contains("xxx@example.com"), "{evidence}");
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert_eq!(xml.matches("<testcase").count(), 8);
+    assert_eq!(xml.matches("<testcase").count(), 9);
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -1044,4 +1044,40 @@ async fn a_streamed_body_over_the_cap_gets_413_without_a_length_header() {
     let calls = state.calls();
     assert_eq!(calls.len(), 1, "the refused call is recorded");
     assert_eq!(calls[0].exchange.status, Some(413));
+}
+
+#[tokio::test]
+async fn send_009_follows_a_delivered_prospect_back_into_intouch() {
+    let ana = |record: &str, email: &str| {
+        user(record, &person("Ana", "Silva", email, "MEMBER", "ACTIVE"))
+    };
+    // LEAD-1001 is the built-in InTouch's prospect the Connector delivered.
+    let (outcome, reason) = verdict_after(
+        "SEND-009",
+        vec![("POST", "user", ana("LEAD-1001", "ana.silva@example.com"))],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Pass, "{reason}");
+    let (outcome, reason) = verdict_after(
+        "SEND-009",
+        vec![("POST", "user", ana("M-9", "ana.silva@example.com"))],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Fail);
+    assert!(
+        reason.contains("converted prospect `LEAD-1001` only by matching full name + email"),
+        "{reason}"
+    );
+    let (outcome, reason) = verdict_after(
+        "SEND-009",
+        vec![("POST", "user", ana("M-9", "ana@new-mail.example"))],
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Fail);
+    assert!(
+        reason.contains("inserted a second person beside prospect `LEAD-1001`"),
+        "{reason}"
+    );
+    let (outcome, _) = verdict_after("SEND-009", vec![]).await;
+    assert_eq!(outcome, Outcome::Inconclusive);
 }

@@ -82,6 +82,7 @@ pub fn mock_certify(
         latency_budget: std::time::Duration::from_secs(2),
         disabled_checks: Vec::new(),
         show_personal_data: false,
+        two_way: Default::default(),
     }
 }
 

@@ -15,5 +15,6 @@ mod partner;
 mod profiles;
 mod properties;
 mod simulate;
+mod twoway;
 mod waivers;
 mod xml;
