@@ -17,6 +17,7 @@ pub mod profile;
 pub mod replay;
 pub mod report;
 pub mod selftest;
+pub mod serve;
 pub mod simulate;
 pub mod suite;
 pub mod twoway;

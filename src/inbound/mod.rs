@@ -562,8 +562,7 @@ pub struct RunningConnector {
     pub addr: SocketAddr,
     /// Its state, to inspect from tests.
     pub state: ConnectorState,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    server: crate::serve::StopHandle,
 }
 
 impl RunningConnector {
@@ -578,22 +577,8 @@ impl RunningConnector {
     }
 
     /// Stops serving and waits for the server to finish.
-    pub async fn stop(mut self) -> std::io::Result<()> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        match self.task.take() {
-            Some(task) => task.await.unwrap_or(Ok(())),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for RunningConnector {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+    pub async fn stop(self) -> std::io::Result<()> {
+        self.server.stop().await
     }
 }
 
@@ -601,9 +586,8 @@ impl Drop for RunningConnector {
 pub async fn spawn(state: ConnectorState, addr: SocketAddr) -> std::io::Result<RunningConnector> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let task = tokio::spawn(async move {
+    let server = crate::serve::StopHandle::spawn(|stopped| async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
                 let _ = stopped.await;
@@ -613,8 +597,7 @@ pub async fn spawn(state: ConnectorState, addr: SocketAddr) -> std::io::Result<R
     Ok(RunningConnector {
         addr,
         state,
-        stop: Some(stop),
-        task: Some(task),
+        server,
     })
 }
 

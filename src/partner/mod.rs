@@ -310,8 +310,7 @@ pub struct RunningPartner {
     pub addr: SocketAddr,
     /// Its state (store included), to inspect from tests.
     pub state: PartnerState,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    server: crate::serve::StopHandle,
 }
 
 impl RunningPartner {
@@ -321,22 +320,8 @@ impl RunningPartner {
     }
 
     /// Stops serving and waits for the server to finish.
-    pub async fn stop(mut self) -> std::io::Result<()> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        match self.task.take() {
-            Some(task) => task.await.unwrap_or(Ok(())),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for RunningPartner {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+    pub async fn stop(self) -> std::io::Result<()> {
+        self.server.stop().await
     }
 }
 
@@ -358,9 +343,8 @@ pub async fn spawn_local(
 pub async fn spawn(state: PartnerState, addr: SocketAddr) -> std::io::Result<RunningPartner> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let app = router(state.clone());
-    let task = tokio::spawn(async move {
+    let server = crate::serve::StopHandle::spawn(|stopped| async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
                 let _ = stopped.await;
@@ -370,7 +354,6 @@ pub async fn spawn(state: PartnerState, addr: SocketAddr) -> std::io::Result<Run
     Ok(RunningPartner {
         addr,
         state,
-        stop: Some(stop),
-        task: Some(task),
+        server,
     })
 }
