@@ -380,16 +380,8 @@ fn render_waivers(out: &mut String, report: &RunReport) {
 }
 
 fn render_coverage(out: &mut String, report: &RunReport) {
-    let prospects: Vec<_> = report
-        .coverage
-        .iter()
-        .filter(|c| c.kind == "prospect")
-        .collect();
-    let members: Vec<_> = report
-        .coverage
-        .iter()
-        .filter(|c| c.kind == "member")
-        .collect();
+    let prospects = report.coverage_of("prospect");
+    let members = report.coverage_of("member");
     if prospects.is_empty() && members.is_empty() {
         return;
     }

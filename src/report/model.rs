@@ -54,6 +54,16 @@ pub struct RunReport {
     pub waivers: Vec<super::waivers::WaiverOutcome>,
 }
 
+impl RunReport {
+    /// The coverage cells of one record kind (`prospect` or `member`), in order.
+    pub fn coverage_of(&self, kind: &str) -> Vec<&CoverageCell> {
+        self.coverage
+            .iter()
+            .filter(|cell| cell.kind == kind)
+            .collect()
+    }
+}
+
 /// The partner certified.
 #[derive(Debug, Clone, Serialize)]
 pub struct PartnerInfo {

@@ -185,16 +185,8 @@ pub fn render(report: &RunReport, style: Style) -> String {
 }
 
 fn render_coverage(out: &mut String, report: &RunReport) {
-    let prospects: Vec<_> = report
-        .coverage
-        .iter()
-        .filter(|c| c.kind == "prospect")
-        .collect();
-    let members: Vec<_> = report
-        .coverage
-        .iter()
-        .filter(|c| c.kind == "member")
-        .collect();
+    let prospects = report.coverage_of("prospect");
+    let members = report.coverage_of("member");
     if !prospects.is_empty() {
         let (owners, sources) = grid_axes();
         let used_sources: Vec<&str> = sources
