@@ -99,6 +99,17 @@ pub struct CallError {
     pub timed_out: bool,
 }
 
+impl CallError {
+    /// A call that was never sent (its URL or body could not be made): no exchange records it.
+    fn unsent(message: impl Into<String>) -> CallError {
+        CallError {
+            exchange: 0,
+            message: message.into(),
+            timed_out: false,
+        }
+    }
+}
+
 /// Values for an operation's `{id}` and `{email}` slots, with the tenancy.
 struct Slots<'a> {
     profile: &'a Profile,
@@ -290,11 +301,8 @@ impl PartnerClient {
 
     /// The operation, or the error of calling one the profile does not declare.
     fn declared(&self, kind: OperationKind) -> Result<&Operation, CallError> {
-        self.operation(kind).ok_or_else(|| CallError {
-            exchange: 0,
-            message: format!("the profile declares no {}", kind.key()),
-            timed_out: false,
-        })
+        self.operation(kind)
+            .ok_or_else(|| CallError::unsent(format!("the profile declares no {}", kind.key())))
     }
 
     /// The URL of an operation with its slots filled, plus extra query parameters.
@@ -636,18 +644,10 @@ impl PartnerClient {
         let operation = self.declared(kind)?;
         let url = self
             .url_for(operation, id, email, extra_query)
-            .map_err(|message| CallError {
-                exchange: 0,
-                message,
-                timed_out: false,
-            })?;
+            .map_err(CallError::unsent)?;
         let body = self
             .request_body(operation, id, email, body)
-            .map_err(|message| CallError {
-                exchange: 0,
-                message,
-                timed_out: false,
-            })?;
+            .map_err(CallError::unsent)?;
         self.send(
             Some(kind),
             purpose,
@@ -691,11 +691,7 @@ impl PartnerClient {
         let operation = self.declared(kind)?;
         let url = self
             .url_for(operation, None, None, &[])
-            .map_err(|message| CallError {
-                exchange: 0,
-                message,
-                timed_out: false,
-            })?;
+            .map_err(CallError::unsent)?;
         self.send(
             Some(kind),
             purpose,
@@ -998,11 +994,9 @@ impl PartnerClient {
         purpose: &str,
     ) -> Result<(Answer, Option<Record>), CallError> {
         let Some(read) = self.profile.read_operation(kind) else {
-            return Err(CallError {
-                exchange: 0,
-                message: format!("the profile declares no read operation for {kind}"),
-                timed_out: false,
-            });
+            return Err(CallError::unsent(format!(
+                "the profile declares no read operation for {kind}"
+            )));
         };
         let operation = self.operation(read).expect("read operation exists");
         let answer = self.call(read, purpose, Some(id), None, &[], None).await?;

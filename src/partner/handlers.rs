@@ -302,11 +302,12 @@ fn list(
     }
     let generation = shared.store.generation();
     if let Some(bytes) = shared.pages.read(&key, generation) {
-        let format = shared.profile.format_of(operation);
-        if format == BodyFormat::Json {
-            return Ok(json_bytes(StatusCode::OK, bytes));
-        }
-        return Ok(cached_page(bytes, &format.content_type(None)));
+        let content_type = match shared.profile.format_of(operation) {
+            BodyFormat::Json => HeaderValue::from_static("application/json"),
+            format => HeaderValue::from_str(&format.content_type(None))
+                .map_err(|_| ApiError::internal("the content type is not a header value"))?,
+        };
+        return Ok(bytes_response(StatusCode::OK, content_type, bytes));
     }
     let response = render_list(shared, matched, operation, path, query)?;
     let (parts, body) = response.into_parts();
@@ -317,25 +318,13 @@ fn list(
     Ok(Response::from_parts(parts, axum::body::Body::from(bytes)))
 }
 
-fn cached_page(bytes: axum::body::Bytes, content_type: &str) -> Response {
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, content_type.to_owned())],
-        bytes,
-    )
-        .into_response()
-}
-
-fn json_bytes(status: StatusCode, bytes: axum::body::Bytes) -> Response {
-    (
-        status,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        bytes,
-    )
-        .into_response()
+/// An answer of bytes already rendered (a cached page, a record written straight to JSON).
+fn bytes_response(
+    status: StatusCode,
+    content_type: HeaderValue,
+    bytes: axum::body::Bytes,
+) -> Response {
+    (status, [(header::CONTENT_TYPE, content_type)], bytes).into_response()
 }
 
 fn render_list(
@@ -640,7 +629,11 @@ fn write(
     }
     // The usual JSON answer is written straight to bytes, without a JSON tree.
     let body = codec.encode_json(&shown, operation.record.as_ref());
-    let response = json_bytes(status, body.into());
+    let response = bytes_response(
+        status,
+        HeaderValue::from_static("application/json"),
+        body.into(),
+    );
     Ok(shared.with_location(response, operation, path, &id, matched.kind))
 }
 
