@@ -742,22 +742,13 @@ impl PartnerClient {
                 break;
             }
             let page_purpose = format!("{purpose}, page {page}");
-            let url = match &next_url {
-                Some(link) => self.with_query_credentials(link.clone()),
-                None => match self.url_for(operation, None, None, &state.query(&paging)) {
-                    Ok(url) => url,
-                    Err(message) => {
-                        outcome.failure = Some(ListFailure::BadPage {
-                            page,
-                            exchange: 0,
-                            message,
-                        });
-                        break;
-                    }
-                },
-            };
-            let request_body = match self.request_body(operation, None, None, None) {
-                Ok(request_body) => request_body,
+            let prepared = match &next_url {
+                Some(link) => Ok(self.with_query_credentials(link.clone())),
+                None => self.url_for(operation, None, None, &state.query(&paging)),
+            }
+            .and_then(|url| Ok((url, self.request_body(operation, None, None, None)?)));
+            let (url, request_body) = match prepared {
+                Ok(prepared) => prepared,
                 Err(message) => {
                     outcome.failure = Some(ListFailure::BadPage {
                         page,
@@ -1031,7 +1022,8 @@ fn record_at<'a>(answer: &'a Answer, at: &Option<JsonPath>) -> Option<&'a Value>
     }
 }
 
-fn last_segment(location: &str) -> Option<String> {
+/// The last path segment of a `Location`, percent-decoded: where a save answers its id.
+pub(crate) fn last_segment(location: &str) -> Option<String> {
     let path = location.split(['?', '#']).next()?;
     let segment = path.trim_end_matches('/').rsplit('/').next()?;
     Some(

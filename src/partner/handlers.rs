@@ -255,6 +255,20 @@ fn respond(shared: &Shared, operation: &Operation, status: StatusCode, body: Val
     }
 }
 
+/// A save's answer with the id taken out (the faults that hide the new record's id).
+fn answer_without_id(
+    shared: &Shared,
+    operation: &Operation,
+    status: StatusCode,
+    codec: &crate::profile::RecordCodec<'_>,
+    mut rendered: Value,
+) -> Response {
+    if let Some(id_path) = codec.path(Field::Id) {
+        id_path.set(&mut rendered, Value::Null);
+    }
+    respond(shared, operation, status, wrap(&operation.record, rendered))
+}
+
 fn wrap(path: &Option<crate::profile::JsonPath>, value: Value) -> Value {
     match path {
         Some(path) => path.wrap(value),
@@ -612,15 +626,12 @@ fn write(
     // Encoding the answer needs nothing of the store: other requests proceed meanwhile.
     drop(data);
     if shared.fault(Fault::SaveReturnsNoId) {
-        let mut rendered = codec.encode(&shown);
-        if let Some(id_path) = codec.path(Field::Id) {
-            id_path.set(&mut rendered, Value::Null);
-        }
-        return Ok(respond(
+        return Ok(answer_without_id(
             shared,
             operation,
             status,
-            wrap(&operation.record, rendered),
+            &codec,
+            codec.encode(&shown),
         ));
     }
     if shared.profile.format_of(operation) != BodyFormat::Json {
@@ -671,16 +682,10 @@ fn create_source(
         }
     };
     let codec = shared.profile.codec(RecordKind::Source);
-    let mut rendered = codec.encode(&source_record(&source));
+    let rendered = codec.encode(&source_record(&source));
     if shared.fault(Fault::SourceCreateNoId) {
-        if let Some(id_path) = codec.path(Field::Id) {
-            id_path.set(&mut rendered, Value::Null);
-        }
-        return Ok(respond(
-            shared,
-            operation,
-            status,
-            wrap(&operation.record, rendered),
+        return Ok(answer_without_id(
+            shared, operation, status, &codec, rendered,
         ));
     }
     Ok(shared.saved_response(

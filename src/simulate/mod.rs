@@ -725,22 +725,14 @@ fn create_body(
 /// the answer's record, as the operation says.
 fn saved_id(spec: &CreateSpec<'_>, answer: &transport::RawAnswer) -> Option<String> {
     let id = match spec.operation.id_from.unwrap_or_default() {
-        IdFrom::Location => answer.location.as_deref().and_then(last_segment),
+        IdFrom::Location => answer
+            .location
+            .as_deref()
+            .and_then(crate::connector::client::last_segment),
         IdFrom::Body if answer.cut_off => None,
         IdFrom::Body => transport::scalar_at(&answer.body, spec.id_segments.as_deref()?),
     };
     id.filter(|id| !id.is_empty())
-}
-
-/// The last path segment of a `Location`, percent-decoded.
-fn last_segment(location: &str) -> Option<String> {
-    let path = location.split(['?', '#']).next()?;
-    let segment = path.trim_end_matches('/').rsplit('/').next()?;
-    Some(
-        percent_encoding::percent_decode_str(segment)
-            .decode_utf8_lossy()
-            .into_owned(),
-    )
 }
 
 /// The CPU time this process has used (user and system, all threads), where the platform

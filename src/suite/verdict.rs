@@ -86,6 +86,17 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// The error verdict of a catalog rule this build has no check for.
+    pub fn without_check(rule: &super::catalog::Rule) -> Verdict {
+        Verdict::from_finding(
+            rule,
+            Finding::Error {
+                reason: format!("this build of spoke has no check for {}", rule.id),
+                evidence: Vec::new(),
+            },
+        )
+    }
+
     /// Builds a verdict from a finding at `level`.
     pub fn from_finding(rule: &super::catalog::Rule, finding: Finding) -> Verdict {
         let (outcome, reason, evidence) = match finding {
