@@ -124,6 +124,13 @@ fn expected_ids(numbers: &[u32]) -> Vec<String> {
     numbers.iter().map(|n| format!("S-{n}")).collect()
 }
 
+/// The staff sync's full list, as the Connector reads it.
+async fn sync_staff(client: &PartnerClient) -> ListOutcome {
+    client
+        .list_all(OperationKind::StaffList, "staff sync")
+        .await
+}
+
 fn ok_json(body: Value) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(body)
 }
@@ -160,9 +167,7 @@ async fn page_number_paging_is_followed_to_the_short_last_page() {
 paging = { style = "page-number", page-param = "page", size-param = "per_page", page-size = 2, stop = "short-page" }"#,
         ),
     );
-    let outcome = client(profile, &server)
-        .list_all(OperationKind::StaffList, "staff sync")
-        .await;
+    let outcome = sync_staff(&client(profile, &server)).await;
     assert_eq!(outcome.failure, None);
     assert_eq!(ids(&outcome), expected_ids(&[1, 2, 3, 4, 5]));
     assert_eq!(
@@ -199,9 +204,7 @@ async fn page_number_paging_with_a_total_stops_once_the_total_is_read() {
 paging = { style = "page-number", page-param = "page", size-param = "size", page-size = 2, first-page = 0, stop = "total", total-field = "meta.total" }"#,
         ),
     );
-    let outcome = client(profile, &server)
-        .list_all(OperationKind::StaffList, "staff sync")
-        .await;
+    let outcome = sync_staff(&client(profile, &server)).await;
     assert_eq!(outcome.failure, None);
     assert_eq!(ids(&outcome), expected_ids(&[1, 2, 3, 4]));
     assert_eq!(outcome.exchanges.len(), 2);
@@ -227,9 +230,7 @@ async fn offset_paging_with_an_empty_last_page_reads_every_page() {
 paging = { style = "offset", offset-param = "offset", limit-param = "limit", page-size = 2, stop = "empty-page" }"#,
         ),
     );
-    let outcome = client(profile, &server)
-        .list_all(OperationKind::StaffList, "staff sync")
-        .await;
+    let outcome = sync_staff(&client(profile, &server)).await;
     assert_eq!(outcome.failure, None);
     assert_eq!(ids(&outcome), expected_ids(&[1, 2, 3, 4]));
     assert_eq!(outcome.exchanges.len(), 3);
@@ -274,9 +275,7 @@ async fn cursor_paging_follows_next_cursors_until_null() {
 paging = { style = "cursor", cursor-param = "after", next-field = "meta.next", size-param = "limit", page-size = 2 }"#,
         ),
     );
-    let outcome = client(profile, &server)
-        .list_all(OperationKind::StaffList, "staff sync")
-        .await;
+    let outcome = sync_staff(&client(profile, &server)).await;
     assert_eq!(outcome.failure, None);
     assert_eq!(ids(&outcome), expected_ids(&[1, 2, 3, 4, 5]));
     assert_eq!(outcome.exchanges.len(), 3);
@@ -328,9 +327,7 @@ paging = { style = "next-link", next-field = "links.next" }"#,
         Credentials::None,
         ClientLimits::default(),
     );
-    let outcome = client
-        .list_all(OperationKind::StaffList, "staff sync")
-        .await;
+    let outcome = sync_staff(&client).await;
     assert_eq!(outcome.failure, None);
     assert_eq!(ids(&outcome), expected_ids(&[1, 2, 3, 4, 5]));
     assert_eq!(outcome.exchanges.len(), 3);
@@ -369,9 +366,7 @@ paging = { style = "next-link", next-field = "links.next" }"#,
         Credentials::None,
         ClientLimits::default(),
     );
-    let outcome = client
-        .list_all(OperationKind::StaffList, "staff sync")
-        .await;
+    let outcome = sync_staff(&client).await;
     assert_eq!(outcome.failure, None);
     assert_eq!(ids(&outcome), expected_ids(&[1, 2, 3]));
 }
@@ -401,9 +396,11 @@ async fn a_repeated_cursor_is_reported_as_a_loop_after_a_bounded_number_of_reque
         .expect(1)
         .mount(&server)
         .await;
-    let outcome = client(profile(NO_AUTH, &staff_list(CURSOR_PAGING)), &server)
-        .list_all(OperationKind::StaffList, "staff sync")
-        .await;
+    let outcome = sync_staff(&client(
+        profile(NO_AUTH, &staff_list(CURSOR_PAGING)),
+        &server,
+    ))
+    .await;
     match &outcome.failure {
         Some(ListFailure::Loop { page, message, .. }) => {
             assert_eq!(*page, 2);
@@ -432,9 +429,7 @@ async fn a_second_page_repeating_the_first_is_reported_as_a_loop() {
 paging = { style = "page-number", page-param = "page", size-param = "size", page-size = 2, stop = "short-page" }"#,
         ),
     );
-    let outcome = client(profile, &server)
-        .list_all(OperationKind::StaffList, "staff sync")
-        .await;
+    let outcome = sync_staff(&client(profile, &server)).await;
     match &outcome.failure {
         Some(failure @ ListFailure::Loop { page: 2, .. }) => {
             assert!(failure.describe().contains("repeats an earlier page"));
@@ -474,9 +469,7 @@ async fn a_next_link_back_to_a_page_already_read_is_reported_as_a_loop() {
 paging = { style = "next-link", next-field = "next" }"#,
         ),
     );
-    let outcome = client(profile, &server)
-        .list_all(OperationKind::StaffList, "staff sync")
-        .await;
+    let outcome = sync_staff(&client(profile, &server)).await;
     assert!(
         matches!(outcome.failure, Some(ListFailure::Loop { page: 2, .. })),
         "{:?}",
@@ -518,9 +511,7 @@ async fn a_list_that_never_ends_stops_at_the_page_cap() {
             ..ClientLimits::default()
         },
     );
-    let outcome = client
-        .list_all(OperationKind::StaffList, "staff sync")
-        .await;
+    let outcome = sync_staff(&client).await;
     assert_eq!(outcome.failure, Some(ListFailure::TooManyPages { cap: 5 }));
     assert_eq!(outcome.records.len(), 5);
 }
@@ -564,9 +555,7 @@ paging = { style = "next-link", next-field = "next" }"#,
             Credentials::Bearer(Secret::new(TOKEN)),
             ClientLimits::default(),
         );
-        let outcome = client
-            .list_all(OperationKind::StaffList, "staff sync")
-            .await;
+        let outcome = sync_staff(&client).await;
         match &outcome.failure {
             Some(ListFailure::BadPage { page, message, .. }) => {
                 assert_eq!(*page, 1, "{link}");
@@ -816,9 +805,7 @@ async fn a_call_that_times_out_is_an_error_not_a_hang() {
     assert_eq!(exchange.status, None);
     assert_eq!(exchange.error.as_deref(), Some(error.message.as_str()));
 
-    let outcome = client
-        .list_all(OperationKind::StaffList, "staff sync")
-        .await;
+    let outcome = sync_staff(&client).await;
     match outcome.failure {
         Some(ListFailure::Unreachable {
             page: 1,
@@ -963,9 +950,7 @@ async fn a_bearer_token_never_appears_in_recorded_exchanges() {
         Credentials::Bearer(Secret::new(TOKEN)),
         ClientLimits::default(),
     );
-    let outcome = client
-        .list_all(OperationKind::StaffList, "staff sync")
-        .await;
+    let outcome = sync_staff(&client).await;
     assert_eq!(outcome.failure, None);
     assert!(client
         .lookup_staff("coach1@club.example", "lookup")
@@ -1037,9 +1022,7 @@ paging = { style = "next-link", next-field = "next" }"#,
         },
         ClientLimits::default(),
     );
-    let outcome = client
-        .list_all(OperationKind::StaffList, "staff sync")
-        .await;
+    let outcome = sync_staff(&client).await;
     assert_eq!(outcome.failure, None);
     assert_eq!(ids(&outcome), expected_ids(&[1, 2]));
     let saved = client
@@ -1083,9 +1066,7 @@ key-env = "PARTNER_KEY""#,
         },
         ClientLimits::default(),
     );
-    let outcome = client
-        .list_all(OperationKind::StaffList, "staff sync")
-        .await;
+    let outcome = sync_staff(&client).await;
     assert_eq!(outcome.failure, None);
     assert_absent(
         &serde_json::to_string(&client.recorder().snapshot()).unwrap(),
@@ -1137,9 +1118,7 @@ paging = { style = "next-link", next-field = "next" }"#,
         },
         ClientLimits::default(),
     );
-    let outcome = client
-        .list_all(OperationKind::StaffList, "staff sync")
-        .await;
+    let outcome = sync_staff(&client).await;
     assert_eq!(outcome.failure, None);
     assert_eq!(ids(&outcome), expected_ids(&[1, 2]));
 }
@@ -1279,9 +1258,7 @@ async fn a_503_with_retry_after_is_retried_after_the_wait_and_both_attempts_are_
     let profile = profile(NO_AUTH, &staff_list(r#"list = "data""#));
     let client = client(profile, &server);
     let started = Instant::now();
-    let outcome = client
-        .list_all(OperationKind::StaffList, "staff sync")
-        .await;
+    let outcome = sync_staff(&client).await;
     assert_eq!(outcome.failure, None);
     assert_eq!(ids(&outcome), expected_ids(&[1]));
     assert!(
@@ -1309,9 +1286,7 @@ async fn retry_waits_never_outlast_the_run_deadline() {
     };
     let client = client_at(profile, &server.uri(), Credentials::None, limits);
     let started = Instant::now();
-    let outcome = client
-        .list_all(OperationKind::StaffList, "staff sync")
-        .await;
+    let outcome = sync_staff(&client).await;
     assert!(started.elapsed() < Duration::from_secs(2));
     assert!(outcome.failure.is_some());
 }
