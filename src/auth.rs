@@ -187,9 +187,46 @@ impl Credentials {
         header: impl Fn(&str) -> Option<&'r str>,
         query: impl Fn(&str) -> Option<&'r str>,
     ) -> AuthCheck {
-        let (presented, expected) = match (self.header(), self.query()) {
-            (Some((name, expected)), _) => (header(&name), expected),
-            (None, Some((name, expected))) => (query(name), expected.to_owned()),
+        self.expected().check(header, query)
+    }
+
+    /// What a request must carry, worked out once for a server that checks many.
+    pub fn expected(&self) -> ExpectedCredentials {
+        ExpectedCredentials {
+            header: self.header(),
+            query: self
+                .query()
+                .map(|(name, value)| (name.to_owned(), value.to_owned())),
+        }
+    }
+}
+
+/// The header or query parameter a request must carry, and its value (a secret: never shown).
+#[derive(Clone)]
+pub struct ExpectedCredentials {
+    header: Option<(String, String)>,
+    query: Option<(String, String)>,
+}
+
+impl fmt::Debug for ExpectedCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExpectedCredentials")
+            .field("header", &self.header.as_ref().map(|(name, _)| name))
+            .field("query", &self.query.as_ref().map(|(name, _)| name))
+            .finish_non_exhaustive()
+    }
+}
+
+impl ExpectedCredentials {
+    /// Whether a request carrying these headers and query parameters is let in.
+    pub fn check<'r>(
+        &self,
+        header: impl Fn(&str) -> Option<&'r str>,
+        query: impl Fn(&str) -> Option<&'r str>,
+    ) -> AuthCheck {
+        let (presented, expected) = match (&self.header, &self.query) {
+            (Some((name, expected)), _) => (header(name), expected),
+            (None, Some((name, expected))) => (query(name), expected),
             (None, None) => return AuthCheck::Accepted,
         };
         match presented {

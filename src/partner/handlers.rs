@@ -56,7 +56,7 @@ pub(super) async fn handle(
         form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
             .into_owned()
             .collect();
-    let auth = shared.credentials.check(
+    let auth = shared.expected.check(
         |name| parts.headers.get(name).and_then(|v| v.to_str().ok()),
         |name| query.get(name).map(String::as_str),
     );
@@ -92,6 +92,17 @@ pub(super) async fn handle(
     let body = axum::body::to_bytes(body, shared.options.body_limit)
         .await
         .map_err(|_| ApiError::too_large(shared.options.body_limit))?;
+    // The plain JSON write of a partner without faults skips the JSON tree.
+    if shared.options.faults.is_empty() {
+        let streamed = shared
+            .stream_readers
+            .get(&matched.kind)
+            .and_then(|reader| reader.read(&shared.profile.codec(matched.kind.record()), &body));
+        if let Some(record) = streamed {
+            let id = matched.path_id.clone().or(captured.id);
+            return save(shared, &matched, operation, id, record, &path);
+        }
+    }
     // SOAP requests all carry a document (their params); REST ones only when they write.
     let document = if format.is_soap() || matched.kind.role() == OperationRole::Write {
         Some(read_document(shared, format, &body)?)
@@ -505,13 +516,28 @@ fn write(
             return Err(ApiError::internal("NullPointerException"));
         }
     }
-    let mut record = codec.decode(record_json).map_err(|problems| {
+    let record = codec.decode(record_json).map_err(|problems| {
         let message: Vec<String> = problems.iter().map(ToString::to_string).collect();
         ApiError::unprocessable(message.join("; ")).with_field(problems[0].path.clone())
     })?;
     if let Some(problem) = codec.check_fixed(record_json).into_iter().next() {
         return Err(ApiError::unprocessable(problem.to_string()).with_field(problem.path));
     }
+    save(shared, matched, operation, path_id, record, path)
+}
+
+/// Saves a record read from a write's body: checks what it must carry, resolves its owner and
+/// source, and answers with the record as stored.
+fn save(
+    shared: &Shared,
+    matched: &Matched,
+    operation: &Operation,
+    path_id: Option<String>,
+    mut record: Record,
+    path: &str,
+) -> Result<Response, ApiError> {
+    let kind = matched.kind.record();
+    let codec = shared.profile.codec(kind);
     for field in kind.mandatory_on_save() {
         if !record.contains_key(field) {
             let at = codec.path(*field).map(ToString::to_string);
@@ -605,47 +631,52 @@ fn write(
                     ),
                 );
             }
-            record.insert(Field::Id, id.clone());
-            data.put(kind, record);
             (StatusCode::OK, id)
         }
-        None => {
-            let id = data.next_id(kind);
-            record.insert(Field::Id, id.clone());
-            data.put(kind, record);
-            (StatusCode::CREATED, id)
-        }
+        None => (StatusCode::CREATED, data.next_id(kind)),
     };
-    if status == StatusCode::CREATED && shared.fault(Fault::LostAnswers) && shared.flaky_strikes() {
-        return Err(ApiError::internal(
-            "the answer was lost (the record is saved)",
-        ));
-    }
-    let stored = &data.records(kind).expect("written kinds have records")[&id];
-    let shown = shared.shown(&data, stored);
-    // Encoding the answer needs nothing of the store: other requests proceed meanwhile.
+    record.insert(Field::Id, id.clone());
+    let answer_lost =
+        status == StatusCode::CREATED && shared.fault(Fault::LostAnswers) && shared.flaky_strikes();
+    // The usual JSON answer is written straight to bytes, from the record before it is
+    // stored: no copy of it and no JSON tree. Other answers take a copy to encode once the
+    // store is released.
+    let usual_json = shared.profile.format_of(operation) == BodyFormat::Json
+        && !shared.fault(Fault::SaveReturnsNoId);
+    let answer = if answer_lost {
+        None
+    } else if usual_json {
+        let shown = shared.shown(&data, &record);
+        Some(Ok(codec.encode_json(&shown, operation.record.as_ref())))
+    } else {
+        Some(Err(shared.shown(&data, &record).into_owned()))
+    };
+    data.put(kind, record);
     drop(data);
-    if shared.fault(Fault::SaveReturnsNoId) {
-        return Ok(answer_without_id(
+    match answer {
+        None => Err(ApiError::internal(
+            "the answer was lost (the record is saved)",
+        )),
+        Some(Ok(body)) => {
+            let response = bytes_response(
+                status,
+                HeaderValue::from_static("application/json"),
+                body.into(),
+            );
+            Ok(shared.with_location(response, operation, path, &id, matched.kind))
+        }
+        Some(Err(shown)) if shared.fault(Fault::SaveReturnsNoId) => Ok(answer_without_id(
             shared,
             operation,
             status,
             &codec,
             codec.encode(&shown),
-        ));
+        )),
+        Some(Err(shown)) => {
+            let rendered = codec.encode(&shown);
+            Ok(shared.saved_response(operation, status, rendered, path, &id, matched.kind))
+        }
     }
-    if shared.profile.format_of(operation) != BodyFormat::Json {
-        let rendered = codec.encode(&shown);
-        return Ok(shared.saved_response(operation, status, rendered, path, &id, matched.kind));
-    }
-    // The usual JSON answer is written straight to bytes, without a JSON tree.
-    let body = codec.encode_json(&shown, operation.record.as_ref());
-    let response = bytes_response(
-        status,
-        HeaderValue::from_static("application/json"),
-        body.into(),
-    );
-    Ok(shared.with_location(response, operation, path, &id, matched.kind))
 }
 
 fn create_source(
@@ -807,8 +838,13 @@ impl Shared {
         self.profile.codec(kind).encode(&self.shown(data, stored))
     }
 
-    /// A stored record with its owner and source named as the profile references them.
-    fn shown(&self, data: &StoreData, stored: &Record) -> Record {
+    /// A stored record with its owner and source named as the profile references them
+    /// (the record itself where it references both by id).
+    fn shown<'r>(&self, data: &StoreData, stored: &'r Record) -> std::borrow::Cow<'r, Record> {
+        let references = &self.profile.references;
+        if references.owner == OwnerReference::Id && references.source == SourceReference::Id {
+            return std::borrow::Cow::Borrowed(stored);
+        }
         let mut shown = stored.clone();
         if self.profile.references.owner == OwnerReference::Email {
             if let Some(owner) = stored.get(&Field::Owner) {
@@ -831,7 +867,7 @@ impl Shared {
                 };
             }
         }
-        shown
+        std::borrow::Cow::Owned(shown)
     }
 
     /// The answer to a successful write: the record where the profile says, and the id where

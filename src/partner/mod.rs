@@ -39,18 +39,42 @@ struct Route {
     segments: Vec<PathSegment>,
     /// SOAP: the action that selects this operation among those sharing the path.
     action: Option<String>,
+    /// Which segments are literal, first segment highest: of two routes of one length that
+    /// both fit, the greater value is the more specific (literals win from the left).
+    literals: u128,
+}
+
+impl Route {
+    fn new(kind: OperationKind, operation: &crate::profile::Operation) -> Option<Route> {
+        let segments = path_segments(&operation.path).ok()?;
+        let literals = segments.iter().fold(0u128, |bits, segment| {
+            (bits << 1) | u128::from(matches!(segment, PathSegment::Literal(_)))
+        });
+        Some(Route {
+            kind,
+            method: operation.method.as_str().parse().ok()?,
+            segments,
+            action: operation.soap_action.clone(),
+            literals,
+        })
+    }
 }
 
 #[derive(Debug)]
 struct Shared {
     profile: Profile,
-    credentials: Credentials,
     store: Store,
     routes: Vec<Route>,
     options: PartnerOptions,
     flaky_counter: std::sync::atomic::AtomicU64,
     flaky_last: std::sync::atomic::AtomicBool,
     pages: PageCache,
+    /// `credentials` as each request is checked against them.
+    expected: crate::auth::ExpectedCredentials,
+    /// The routes of paths without an `{id}` or `{email}`, by their whole unescaped path.
+    fixed_paths: std::collections::HashMap<String, Vec<usize>>,
+    /// Readers of plain JSON write bodies, by operation (see `profile::stream`).
+    stream_readers: std::collections::HashMap<OperationKind, crate::profile::stream::StreamReader>,
 }
 
 /// Rendered list pages by request, valid for one store generation.
@@ -106,6 +130,51 @@ impl Default for PartnerOptions {
     }
 }
 
+/// The whole unescaped paths of routes made of literals and tenancy values only, each with
+/// every route that fits it: most requests find their route with one lookup.
+fn fixed_paths(
+    routes: &[Route],
+    tenancy: &crate::profile::Tenancy,
+) -> std::collections::HashMap<String, Vec<usize>> {
+    fn fixed_text<'a>(
+        segment: &'a PathSegment,
+        tenancy: &'a crate::profile::Tenancy,
+    ) -> Option<&'a str> {
+        match segment {
+            PathSegment::Literal(text) => Some(text.as_str()),
+            PathSegment::Slot(Slot::Id | Slot::Email) => None,
+            PathSegment::Slot(slot) => crate::profile::SlotValues::value(tenancy, *slot),
+        }
+    }
+    let mut paths: std::collections::HashMap<String, Vec<usize>> = Default::default();
+    for route in routes {
+        let texts: Option<Vec<&str>> = route
+            .segments
+            .iter()
+            .map(|s| fixed_text(s, tenancy))
+            .collect();
+        // A `/` or `%` would not come back as one segment of the request's path.
+        let Some(texts) = texts.filter(|texts| !texts.iter().any(|t| t.contains(['/', '%'])))
+        else {
+            continue;
+        };
+        let fitting = routes
+            .iter()
+            .enumerate()
+            .filter(|(_, other)| {
+                other.segments.len() == texts.len()
+                    && other.segments.iter().zip(&texts).all(|(segment, text)| {
+                        matches!(segment, PathSegment::Slot(Slot::Id | Slot::Email))
+                            || fixed_text(segment, tenancy) == Some(*text)
+                    })
+            })
+            .map(|(index, _)| index)
+            .collect();
+        paths.insert(format!("/{}", texts.join("/")), fitting);
+    }
+    paths
+}
+
 /// The mock partner's state: the profile it serves, the credentials it accepts and its store.
 #[derive(Debug, Clone)]
 pub struct PartnerState {
@@ -128,29 +197,40 @@ impl PartnerState {
         if options.faults.has(Fault::StaffListGzipBomb) {
             hostile::gzip_bomb();
         }
-        let routes = profile
+        let routes: Vec<Route> = profile
             .operations
             .iter()
+            // Validated profiles always have matchable paths.
+            .filter_map(|(kind, operation)| Route::new(*kind, operation))
+            .collect();
+        let stream_readers = profile
+            .operations
+            .iter()
+            .filter(|(kind, operation)| {
+                kind.role() == crate::profile::OperationRole::Write
+                    && profile.format_of(operation) == crate::profile::BodyFormat::Json
+                    && operation.params.is_empty()
+            })
             .filter_map(|(kind, operation)| {
-                Some(Route {
-                    kind: *kind,
-                    method: operation.method.as_str().parse().ok()?,
-                    // Validated profiles always have matchable paths.
-                    segments: path_segments(&operation.path).ok()?,
-                    action: operation.soap_action.clone(),
-                })
+                let codec = profile.codec(kind.record());
+                let reader =
+                    crate::profile::stream::StreamReader::new(&codec, operation.body.as_ref())?;
+                Some((*kind, reader))
             })
             .collect();
+        let fixed_paths = fixed_paths(&routes, &profile.tenancy);
         PartnerState {
             shared: Arc::new(Shared {
+                expected: credentials.expected(),
+                fixed_paths,
                 profile,
-                credentials,
                 store: Store::new(sandbox),
                 routes,
                 options,
                 flaky_counter: Default::default(),
                 flaky_last: Default::default(),
                 pages: PageCache::default(),
+                stream_readers,
             }),
         }
     }
@@ -213,34 +293,53 @@ impl Shared {
         path: &str,
         action: Option<&str>,
     ) -> Result<Matched, ApiError> {
+        // A known path served by one route of this method (and no SOAP action to tell it from
+        // others) needs no matching.
+        if let Some(fitting) = self.fixed_paths.get(path) {
+            let mut of_method = fitting
+                .iter()
+                .map(|index| &self.routes[*index])
+                .filter(|route| route.method == *method);
+            if let (Some(route), None) = (of_method.next(), of_method.next()) {
+                let slotted = route
+                    .segments
+                    .iter()
+                    .any(|segment| matches!(segment, PathSegment::Slot(Slot::Id | Slot::Email)));
+                if !slotted && route.action.is_none() {
+                    return Ok(Matched {
+                        kind: route.kind,
+                        path_id: None,
+                        path_email: None,
+                    });
+                }
+            }
+        }
         // Borrowed where nothing was escaped: most requests decode without copying.
+        let escaped = path.contains('%');
         let segments: Vec<std::borrow::Cow<'_, str>> = path
             .strip_prefix('/')
             .unwrap_or(path)
             .split('/')
-            .map(|segment| percent_encoding::percent_decode_str(segment).decode_utf8_lossy())
+            .map(|segment| match escaped {
+                true => percent_encoding::percent_decode_str(segment).decode_utf8_lossy(),
+                false => std::borrow::Cow::Borrowed(segment),
+            })
             .collect();
         let mut allowed = Vec::new();
         let mut tenancy_mismatch = None;
         let mut unknown_action = false;
         // The most specific route wins: a literal segment beats an `{id}` or `{email}` slot.
-        let mut best: Option<(Vec<bool>, Matched)> = None;
+        let mut best: Option<&Route> = None;
         for route in &self.routes {
             if route.segments.len() != segments.len() {
                 continue;
             }
-            let mut matched = Matched {
-                kind: route.kind,
-                path_id: None,
-                path_email: None,
-            };
             let mut fits = true;
             let mut tenancy_ok = true;
             for (pattern, actual) in route.segments.iter().zip(&segments) {
                 match pattern {
                     PathSegment::Literal(text) => fits &= text == actual,
-                    PathSegment::Slot(Slot::Id) => matched.path_id = Some(actual.to_string()),
-                    PathSegment::Slot(Slot::Email) => matched.path_email = Some(actual.to_string()),
+                    PathSegment::Slot(Slot::Id | Slot::Email) => {}
                     PathSegment::Slot(slot) => {
                         let expected =
                             crate::profile::SlotValues::value(&self.profile.tenancy, *slot);
@@ -265,16 +364,23 @@ impl Shared {
                 unknown_action = true;
                 continue;
             }
-            let literals: Vec<bool> = route
-                .segments
-                .iter()
-                .map(|segment| matches!(segment, PathSegment::Literal(_)))
-                .collect();
-            if best.as_ref().is_none_or(|(top, _)| literals > *top) {
-                best = Some((literals, matched));
+            if best.is_none_or(|top| route.literals > top.literals) {
+                best = Some(route);
             }
         }
-        if let Some((_, matched)) = best {
+        if let Some(route) = best {
+            let mut matched = Matched {
+                kind: route.kind,
+                path_id: None,
+                path_email: None,
+            };
+            for (pattern, actual) in route.segments.iter().zip(&segments) {
+                match pattern {
+                    PathSegment::Slot(Slot::Id) => matched.path_id = Some(actual.to_string()),
+                    PathSegment::Slot(Slot::Email) => matched.path_email = Some(actual.to_string()),
+                    _ => {}
+                }
+            }
             return Ok(matched);
         }
         if let Some((slot, actual)) = tenancy_mismatch {
@@ -356,4 +462,63 @@ pub async fn spawn(state: PartnerState, addr: SocketAddr) -> std::io::Result<Run
         state,
         server,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lookup of known paths finds what matching every route finds, for every fixture
+    /// profile, operation and method.
+    #[test]
+    fn known_paths_find_the_route_matching_finds() {
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/profiles");
+        for entry in std::fs::read_dir(fixtures).unwrap() {
+            let profile = Profile::load(&entry.unwrap().path()).unwrap();
+            let state = |profile: &Profile| {
+                PartnerState::new(profile.clone(), Sandbox::default_seed(), Credentials::None)
+            };
+            let with_lookup = state(&profile);
+            let mut without_lookup = state(&profile);
+            Arc::get_mut(&mut without_lookup.shared)
+                .unwrap()
+                .fixed_paths
+                .clear();
+            assert!(
+                !with_lookup.shared.fixed_paths.is_empty(),
+                "{}",
+                profile.file_name
+            );
+            struct Values<'a>(&'a crate::profile::Tenancy);
+            impl crate::profile::SlotValues for Values<'_> {
+                fn value(&self, slot: Slot) -> Option<&str> {
+                    match slot {
+                        Slot::Id => Some("by-email"),
+                        Slot::Email => Some("a@b.example"),
+                        other => self.0.value(other),
+                    }
+                }
+            }
+            for operation in profile.operations.values() {
+                let path = operation
+                    .path
+                    .render(&Values(&profile.tenancy), str::to_owned)
+                    .unwrap();
+                for method in ["GET", "POST", "PUT", "DELETE"] {
+                    let method: axum::http::Method = method.parse().unwrap();
+                    for action in [None, operation.soap_action.as_deref()] {
+                        let matched = |state: &PartnerState| {
+                            format!("{:?}", state.shared.match_route(&method, &path, action))
+                        };
+                        assert_eq!(
+                            matched(&with_lookup),
+                            matched(&without_lookup),
+                            "{} {method} {path}",
+                            profile.file_name
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

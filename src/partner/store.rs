@@ -4,7 +4,7 @@
 use super::sandbox::Sandbox;
 use crate::model::{same_ignoring_case, Field, LeadSource, Record, RecordKind, Staff};
 use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Everything the partner holds.
@@ -18,9 +18,28 @@ pub struct StoreData {
     pub prospects: BTreeMap<String, Record>,
     /// Members by the partner's id.
     pub members: BTreeMap<String, Record>,
-    /// (kind, external id) → the partner's id, kept in step by [`StoreData::put`].
-    external_ids: std::collections::HashMap<(RecordKind, String), String>,
+    /// Prospects' and members' external ids → the partner's id, kept in step by
+    /// [`StoreData::put`].
+    external_ids: ExternalIds,
     next_id: u64,
+}
+
+/// External id → the partner's id, one index per written kind (looked up without a copy of
+/// the id).
+#[derive(Debug, Clone, Default)]
+struct ExternalIds {
+    prospects: HashMap<String, String>,
+    members: HashMap<String, String>,
+}
+
+impl ExternalIds {
+    fn of(&self, kind: RecordKind) -> Option<&HashMap<String, String>> {
+        match kind {
+            RecordKind::Prospect => Some(&self.prospects),
+            RecordKind::Member => Some(&self.members),
+            RecordKind::Staff | RecordKind::Source => None,
+        }
+    }
 }
 
 /// The store, shared by the server's handlers.
@@ -50,7 +69,24 @@ impl StoreData {
             RecordKind::Prospect => "P",
             RecordKind::Member => "M",
         };
-        format!("{prefix}-{:06}", self.next_id)
+        // As `format!("{prefix}-{:06}")`, without the formatting machinery (one per write).
+        let mut digits = [b'0'; 20];
+        let mut start = digits.len();
+        let mut rest = self.next_id;
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        let start = start.min(digits.len() - 6);
+        let mut id = String::with_capacity(prefix.len() + 1 + digits.len() - start);
+        id.push_str(prefix);
+        id.push('-');
+        id.extend(digits[start..].iter().map(|digit| char::from(*digit)));
+        id
     }
 
     /// The records of a written kind.
@@ -68,27 +104,31 @@ impl StoreData {
         let Some(id) = record.get(&Field::Id).cloned() else {
             return;
         };
-        let records = match kind {
-            RecordKind::Prospect => &mut self.prospects,
-            RecordKind::Member => &mut self.members,
+        let (records, external_ids) = match kind {
+            RecordKind::Prospect => (&mut self.prospects, &mut self.external_ids.prospects),
+            RecordKind::Member => (&mut self.members, &mut self.external_ids.members),
             RecordKind::Staff | RecordKind::Source => return,
         };
-        if let Some(old) = records.get(&id).and_then(|r| r.get(&Field::ExternalId)) {
-            if self.external_ids.get(&(kind, old.clone())) == Some(&id) {
-                self.external_ids.remove(&(kind, old.clone()));
+        let new_external = record.get(&Field::ExternalId);
+        let old_external = records.get(&id).and_then(|r| r.get(&Field::ExternalId));
+        if old_external != new_external {
+            if let Some(old) = old_external {
+                if external_ids.get(old) == Some(&id) {
+                    external_ids.remove(old);
+                }
             }
-        }
-        if let Some(external) = record.get(&Field::ExternalId) {
-            self.external_ids
-                .entry((kind, external.clone()))
-                .or_insert_with(|| id.clone());
+            if let Some(external) = new_external {
+                if !external_ids.contains_key(external) {
+                    external_ids.insert(external.clone(), id.clone());
+                }
+            }
         }
         records.insert(id, record);
     }
 
     /// The partner's id of the record of `kind` with this external id, if one is held.
     pub fn id_by_external(&self, kind: RecordKind, external: &str) -> Option<String> {
-        self.external_ids.get(&(kind, external.to_owned())).cloned()
+        self.external_ids.of(kind)?.get(external).cloned()
     }
 
     /// The staff member whose email matches, ignoring case.

@@ -2,11 +2,12 @@
 //! read into the same shape by `body`); used by both the Connector (writing requests, reading
 //! answers) and the mock partner (the reverse).
 
-use super::path::{scalar_text, JsonPath};
+use super::path::{scalar_str, scalar_text, JsonPath};
 use super::spec::{AbsentStyle, Mapping};
 use super::Profile;
 use crate::model::{canonical_values, Field, Record, RecordKind};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::fmt;
 
 /// A problem with one field of a record body.
@@ -44,6 +45,31 @@ impl<'p> RecordCodec<'p> {
     /// The partner path of `field`, if mapped.
     pub fn path(&self, field: Field) -> Option<&'p JsonPath> {
         self.mapping.fields.get(&field)
+    }
+
+    /// The mapped fields and their partner paths.
+    pub fn fields(&self) -> impl Iterator<Item = (Field, &'p JsonPath)> {
+        self.mapping
+            .fields
+            .iter()
+            .map(|(field, path)| (*field, path))
+    }
+
+    /// The fixed values with the text each must hold; `None` when one does not render.
+    pub fn fixed_values(&self) -> Option<Vec<(&'p JsonPath, String)>> {
+        self.mapping
+            .fixed
+            .iter()
+            .map(|(path, template)| {
+                let value = template.render(&self.profile.tenancy, str::to_owned).ok()?;
+                Some((path, value))
+            })
+            .collect()
+    }
+
+    /// The canonical value of a field's partner value, as `decode` reads it.
+    pub fn canonical_value(&self, field: Field, partner: Cow<'_, str>) -> Result<String, String> {
+        self.canonical_value_of(field, partner)
     }
 
     /// How an absent `field` is written; `None` for fields that are simply left out.
@@ -96,7 +122,7 @@ impl<'p> RecordCodec<'p> {
             if value.is_null() {
                 continue;
             }
-            let Some(text) = scalar_text(value) else {
+            let Some(text) = scalar_str(value) else {
                 problems.push(FieldProblem {
                     path: path.to_string(),
                     message: format!("expected a string, found {}", json_kind(value)),
@@ -106,7 +132,7 @@ impl<'p> RecordCodec<'p> {
             if text.is_empty() {
                 continue;
             }
-            match self.canonical_value_of(*field, &text) {
+            match self.canonical_value_of(*field, text) {
                 Ok(canonical) => {
                     record.insert(*field, canonical);
                 }
@@ -153,18 +179,19 @@ impl<'p> RecordCodec<'p> {
             .unwrap_or_else(|| canonical.to_owned())
     }
 
-    fn canonical_value_of(&self, field: Field, partner: &str) -> Result<String, String> {
+    fn canonical_value_of(&self, field: Field, partner: Cow<'_, str>) -> Result<String, String> {
+        let partner_text = partner.as_ref();
         if let Some(table) = self.mapping.values.get(&field) {
-            if let Some((canonical, _)) = table.iter().find(|(_, value)| *value == partner) {
+            if let Some((canonical, _)) = table.iter().find(|(_, value)| *value == partner_text) {
                 return Ok(canonical.clone());
             }
             // A table may list only some values: the others are written as the canonical value
             // (see `encode`), so they read back as themselves.
             let unlisted_canonical = canonical_values(field)
-                .is_none_or(|allowed| allowed.contains(&partner))
-                && !table.contains_key(partner);
+                .is_none_or(|allowed| allowed.contains(&partner_text))
+                && !table.contains_key(partner_text);
             if unlisted_canonical {
-                return Ok(partner.to_owned());
+                return Ok(partner.into_owned());
             }
             let known: Vec<&str> = table.values().map(String::as_str).collect();
             return Err(format!(
@@ -173,11 +200,11 @@ impl<'p> RecordCodec<'p> {
             ));
         }
         match canonical_values(field) {
-            Some(allowed) if !allowed.contains(&partner) => Err(format!(
+            Some(allowed) if !allowed.contains(&partner_text) => Err(format!(
                 "`{partner}` is not a valid {field}; expected one of: {}",
                 allowed.join(", ")
             )),
-            _ => Ok(partner.to_owned()),
+            _ => Ok(partner.into_owned()),
         }
     }
 }
@@ -205,47 +232,41 @@ impl RecordCodec<'_> {
     /// would write them), written straight from the record: no JSON tree is built, which is
     /// most of the cost of encoding a record (load runs encode one per delivery).
     pub fn encode_json(&self, record: &Record, at: Option<&JsonPath>) -> Vec<u8> {
-        let mut leaves: Vec<(&[String], Leaf<'_>)> = Vec::with_capacity(self.mapping.fields.len());
-        for (field, path) in &self.mapping.fields {
-            let leaf = match record.get(field) {
-                Some(value) => Leaf::Text(self.partner_value_borrowed(*field, value)),
-                None => match self.absent_style(*field) {
-                    AbsentStyle::Omit => continue,
-                    AbsentStyle::Null => Leaf::Null,
-                    AbsentStyle::Empty => Leaf::Text("".into()),
-                },
-            };
-            leaves.push((path.segments(), leaf));
-        }
-        for (path, template) in &self.mapping.fixed {
-            if let Ok(value) = template.render(&self.profile.tenancy, str::to_owned) {
-                leaves.push((path.segments(), Leaf::Text(value.into())));
-            }
-        }
-        // Object keys come out in order, as from the tree's sorted maps; of two values at one
-        // path the later wins, as when set one after the other.
-        leaves.sort_by(|a, b| a.0.cmp(b.0));
-        leaves.dedup_by(|later, earlier| {
-            let same = later.0 == earlier.0;
-            if same {
-                std::mem::swap(later, earlier);
-            }
-            same
-        });
-        // A root path or one path inside another (both refused by validation) would need the
-        // tree's overwriting rules: the tree writes those.
-        let nests = leaves
-            .windows(2)
-            .any(|pair| pair[1].0.starts_with(pair[0].0))
-            || leaves.iter().any(|(segments, _)| segments.is_empty());
-        let wrap = at.map_or(&[][..], |at| at.segments());
-        if nests {
+        let layout = self
+            .mapping
+            .layout
+            .get_or_init(|| JsonLayout::of(self.mapping));
+        // A root path, one path inside another or two equal paths (all refused by validation)
+        // would need the tree's overwriting rules: the tree writes those.
+        if !layout.plain {
             let mut document = self.encode(record);
             if let Some(at) = at {
                 document = at.wrap(document);
             }
             return serde_json::to_vec(&document).unwrap_or_default();
         }
+        let mut leaves: Vec<(&[String], Leaf<'_>)> = Vec::with_capacity(layout.entries.len());
+        for (segments, entry) in &layout.entries {
+            let leaf = match entry {
+                LayoutEntry::Field(field) => match record.get(field) {
+                    Some(value) => Leaf::Text(self.partner_value_borrowed(*field, value)),
+                    None => match self.absent_style(*field) {
+                        AbsentStyle::Omit => continue,
+                        AbsentStyle::Null => Leaf::Null,
+                        AbsentStyle::Empty => Leaf::Text("".into()),
+                    },
+                },
+                LayoutEntry::Fixed(index) => {
+                    let (_, template) = &self.mapping.fixed[*index];
+                    match template.render(&self.profile.tenancy, str::to_owned) {
+                        Ok(value) => Leaf::Text(value.into()),
+                        Err(_) => continue,
+                    }
+                }
+            };
+            leaves.push((segments, leaf));
+        }
+        let wrap = at.map_or(&[][..], |at| at.segments());
         let mut out = Vec::with_capacity(512);
         for key in wrap {
             out.push(b'{');
@@ -272,6 +293,42 @@ impl RecordCodec<'_> {
             Some(partner) => partner.clone().into(),
             None => canonical.into(),
         }
+    }
+}
+
+/// A mapping's paths in the order the JSON writer puts them: sorted, as the tree's sorted
+/// maps write their keys.
+#[derive(Debug, Clone)]
+pub(crate) struct JsonLayout {
+    entries: Vec<(Vec<String>, LayoutEntry)>,
+    /// No path is the root, equal to another or inside another.
+    plain: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum LayoutEntry {
+    Field(Field),
+    /// The mapping's fixed value of this index.
+    Fixed(usize),
+}
+
+impl JsonLayout {
+    fn of(mapping: &Mapping) -> JsonLayout {
+        let mut entries: Vec<(Vec<String>, LayoutEntry)> =
+            mapping
+                .fields
+                .iter()
+                .map(|(field, path)| (path.segments().to_vec(), LayoutEntry::Field(*field)))
+                .chain(mapping.fixed.iter().enumerate().map(|(index, (path, _))| {
+                    (path.segments().to_vec(), LayoutEntry::Fixed(index))
+                }))
+                .collect();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let plain = entries.iter().all(|(segments, _)| !segments.is_empty())
+            && entries
+                .windows(2)
+                .all(|pair| !pair[1].0.starts_with(&pair[0].0));
+        JsonLayout { entries, plain }
     }
 }
 
@@ -307,6 +364,16 @@ fn write_object(out: &mut Vec<u8>, leaves: &[(&[String], Leaf<'_>)], depth: usiz
 
 /// A JSON string, escaped as `serde_json` escapes it.
 fn write_json_str(out: &mut Vec<u8>, text: &str) {
+    // Most text needs no escape at all: copied as it is.
+    if text
+        .bytes()
+        .all(|byte| byte >= 0x20 && byte != b'"' && byte != b'\\')
+    {
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+        return;
+    }
     // Writing into memory cannot fail.
     let _ = serde_json::to_writer(&mut *out, text);
 }

@@ -6,6 +6,7 @@ pub mod codec;
 mod load;
 pub mod path;
 pub mod spec;
+pub mod stream;
 pub mod template;
 
 pub use codec::{FieldProblem, RecordCodec};

@@ -2,6 +2,7 @@
 //! steps are elements and a last `@name` an attribute), read and written.
 
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::fmt;
 
 /// A path to a value inside nested JSON objects. The empty path is the document itself.
@@ -115,10 +116,15 @@ impl<'de> serde::Deserialize<'de> for JsonPath {
 /// A scalar read from the partner's JSON as text: strings as they are, numbers and booleans in
 /// their JSON spelling. `None` for null, absent, or a nested value.
 pub fn scalar_text(value: &Value) -> Option<String> {
+    scalar_str(value).map(Cow::into_owned)
+}
+
+/// `scalar_text` without a copy of a string.
+pub fn scalar_str(value: &Value) -> Option<Cow<'_, str>> {
     match value {
-        Value::String(text) => Some(text.clone()),
-        Value::Number(number) => Some(number.to_string()),
-        Value::Bool(flag) => Some(flag.to_string()),
+        Value::String(text) => Some(Cow::Borrowed(text)),
+        Value::Number(number) => Some(Cow::Owned(number.to_string())),
+        Value::Bool(flag) => Some(Cow::Owned(flag.to_string())),
         _ => None,
     }
 }

@@ -463,6 +463,9 @@ pub struct Mapping {
     pub fixed: Vec<(JsonPath, Template)>,
     /// Canonical field → canonical value → partner value.
     pub values: BTreeMap<Field, BTreeMap<String, String>>,
+    /// The order `RecordCodec::encode_json` writes paths in, worked out on first use (a loaded
+    /// profile's mapping does not change).
+    pub(crate) layout: std::sync::OnceLock<super::codec::JsonLayout>,
 }
 
 /// `[sends]`: the partner also sends data to the Connector's own API (a two-way partner).
