@@ -220,6 +220,67 @@ impl SimulateReport {
     }
 }
 
+/// The deliveries of a run: `options.leads` prospects and `options.members` members (those the
+/// profile carries), prepared as the Connector prepares them after the sync.
+fn plan_deliveries(
+    profile: &Profile,
+    synced: &session::Synced,
+    options: &SimulateOptions,
+) -> Vec<Plan> {
+    let mut plans = Vec::new();
+    for (kind, key, count) in [
+        (RecordKind::Prospect, "prospect", options.leads),
+        (RecordKind::Member, "member", options.members),
+    ] {
+        if !profile.carries(kind) {
+            continue;
+        }
+        for number in 0..count {
+            let lead = intouch::generated_lead(&synced.world, key, number);
+            let prepared = prepare(
+                profile,
+                &synced.world,
+                &lead,
+                kind,
+                synced.staff.as_ref(),
+                synced.sources.as_ref(),
+            );
+            plans.push(Plan {
+                kind,
+                label: lead.label,
+                prepared,
+            });
+        }
+    }
+    plans
+}
+
+/// The bodies of the creates a run of `options` sends, in order, each with the external id it
+/// carries: for a load generator to send the same requests. The sync runs first, as in a run.
+pub async fn delivery_bodies(
+    options: SimulateOptions,
+) -> Result<Vec<(Option<String>, bytes::Bytes)>, String> {
+    let setup = Setup::start(&options).await?;
+    let synced = session::sync(&setup.client, options.seed, &Scenario::core(), &()).await;
+    let plans = plan_deliveries(&setup.profile, &synced, &options);
+    let creates = CreateSpec::all(&setup.profile);
+    let bodies = plans
+        .iter()
+        .filter_map(|plan| {
+            let spec = creates.iter().find(|spec| spec.kind == plan.kind)?;
+            let body = create_body(
+                &setup.profile,
+                spec.operation,
+                plan.kind,
+                &plan.prepared.sent,
+            );
+            Some((plan.prepared.sent.get(&Field::ExternalId).cloned(), body))
+        })
+        .collect();
+    setup.stop().await;
+    Ok(bodies)
+}
+
 /// One delivery's plan.
 struct Plan {
     kind: RecordKind,
@@ -241,51 +302,87 @@ struct Counters {
     failed: AtomicUsize,
 }
 
+/// The partner reached (the in-process mock, started here, or the one at the base URL) and the
+/// clients that reach it.
+struct Setup {
+    running: Option<(RunningPartner, Credentials)>,
+    profile: Arc<Profile>,
+    /// The lean transport of deliveries, for plain-http partners.
+    target: Option<transport::Target>,
+    client: PartnerClient,
+    base_url: String,
+}
+
+impl Setup {
+    async fn start(options: &SimulateOptions) -> Result<Setup, String> {
+        let running = if options.mock {
+            let partner_options = PartnerOptions {
+                faults: options.faults.clone(),
+                seed: options.seed,
+                ..PartnerOptions::default()
+            };
+            let spawned = partner::spawn_local(
+                options.profile.clone(),
+                options.sandbox.clone(),
+                options.seed,
+                partner_options,
+            )
+            .await
+            .map_err(|e| format!("cannot start the mock partner: {e}"))?;
+            Some(spawned)
+        } else {
+            None
+        };
+        let (base_url, credentials) = match &running {
+            Some((running, credentials)) => (running.base_url(), credentials.clone()),
+            None => (
+                options
+                    .base_url
+                    .clone()
+                    .unwrap_or_else(|| options.profile.partner.base_url.clone()),
+                Credentials::resolve(&options.profile.auth, |name| std::env::var(name).ok())
+                    .map_err(|e| format!("{}: {e}", options.profile.file_name))?,
+            ),
+        };
+        let profile = Arc::new(options.profile.clone());
+        let limits = ClientLimits {
+            jitter_seed: options.seed,
+            ..options.limits.clone()
+        };
+        // Plain-http partners get the lean transport for deliveries; anything else goes through
+        // the general client, as do answers only it handles (redirects).
+        let target = transport::Target::new(&profile, &base_url, &credentials, &limits).await;
+        let client = PartnerClient::new(profile.clone(), &base_url, credentials, limits)?
+            .without_recording();
+
+        Ok(Setup {
+            running,
+            profile,
+            target,
+            client,
+            base_url,
+        })
+    }
+
+    async fn stop(self) {
+        if let Some((running, _)) = self.running {
+            let _ = running.stop().await;
+        }
+    }
+}
+
 /// Runs a simulation.
 pub async fn simulate(
     options: SimulateOptions,
     progress: &dyn LoadProgress,
 ) -> Result<SimulateReport, String> {
-    let running = if options.mock {
-        let partner_options = PartnerOptions {
-            faults: options.faults.clone(),
-            seed: options.seed,
-            ..PartnerOptions::default()
-        };
-        let spawned = partner::spawn_local(
-            options.profile.clone(),
-            options.sandbox.clone(),
-            options.seed,
-            partner_options,
-        )
-        .await
-        .map_err(|e| format!("cannot start the mock partner: {e}"))?;
-        Some(spawned)
-    } else {
-        None
-    };
-    let (base_url, credentials) = match &running {
-        Some((running, credentials)) => (running.base_url(), credentials.clone()),
-        None => (
-            options
-                .base_url
-                .clone()
-                .unwrap_or_else(|| options.profile.partner.base_url.clone()),
-            Credentials::resolve(&options.profile.auth, |name| std::env::var(name).ok())
-                .map_err(|e| format!("{}: {e}", options.profile.file_name))?,
-        ),
-    };
-    let profile = Arc::new(options.profile.clone());
-    let limits = ClientLimits {
-        jitter_seed: options.seed,
-        ..options.limits.clone()
-    };
-    // Plain-http partners get the lean transport for deliveries; anything else goes through
-    // the general client, as do answers only it handles (redirects).
-    let target = transport::Target::new(&profile, &base_url, &credentials, &limits).await;
-    let client =
-        PartnerClient::new(profile.clone(), &base_url, credentials, limits)?.without_recording();
-
+    let Setup {
+        running,
+        profile,
+        target,
+        client,
+        base_url,
+    } = Setup::start(&options).await?;
     let sync_started = Instant::now();
     let synced = session::sync(&client, options.seed, &Scenario::core(), &()).await;
     let sync = SyncFigures {
@@ -298,31 +395,7 @@ pub async fn simulate(
         duration_ms: sync_started.elapsed().as_millis() as u64,
     };
 
-    let mut plans = Vec::new();
-    for (kind, key, count) in [
-        (RecordKind::Prospect, "prospect", options.leads),
-        (RecordKind::Member, "member", options.members),
-    ] {
-        if !profile.carries(kind) {
-            continue;
-        }
-        for number in 0..count {
-            let lead = intouch::generated_lead(&synced.world, key, number);
-            let prepared = prepare(
-                &profile,
-                &synced.world,
-                &lead,
-                kind,
-                synced.staff.as_ref(),
-                synced.sources.as_ref(),
-            );
-            plans.push(Plan {
-                kind,
-                label: lead.label,
-                prepared,
-            });
-        }
-    }
+    let plans = plan_deliveries(&profile, &synced, &options);
     let planned = plans.len();
     progress.start(planned);
 
