@@ -7,6 +7,10 @@ use spoke::partner::{self, PartnerState, Sandbox};
 use spoke::profile::Profile;
 use tower::ServiceExt;
 
+// The same allocator as the `spoke` binary, so the servers compared differ only in their work.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The staff page the benchmarks fetch.
 pub const STAFF_PAGE: &str = "/api/v1/clients/C-1001/clubs/CLUB-7/staff";
 /// The prospects collection the benchmarks post to.

@@ -3,8 +3,9 @@
 
 use super::sandbox::Sandbox;
 use crate::model::{same_ignoring_case, Field, LeadSource, Record, RecordKind, Staff};
+use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Everything the partner holds.
@@ -14,15 +15,21 @@ pub struct StoreData {
     pub staff: Vec<Staff>,
     /// Lead sources, in list order.
     pub sources: Vec<LeadSource>,
-    /// Prospects by the partner's id; owner and source hold partner ids.
-    pub prospects: BTreeMap<String, Record>,
-    /// Members by the partner's id.
-    pub members: BTreeMap<String, Record>,
+    /// Prospects by the partner's id, in the order first saved; owner and source hold
+    /// partner ids.
+    pub prospects: Records,
+    /// Members by the partner's id, in the order first saved.
+    pub members: Records,
     /// Prospects' and members' external ids → the partner's id, kept in step by
     /// [`StoreData::put`].
     external_ids: ExternalIds,
     next_id: u64,
 }
+
+/// Records by the partner's id, in the order first saved (ids are handed out in that order).
+/// A hash index rather than a tree: a save is one of the mock's hottest paths, and a tree of
+/// string ids compares dozens of them per insert.
+pub type Records = IndexMap<String, Record>;
 
 /// External id → the partner's id, one index per written kind (looked up without a copy of
 /// the id).
@@ -90,7 +97,7 @@ impl StoreData {
     }
 
     /// The records of a written kind.
-    pub fn records(&self, kind: RecordKind) -> Option<&BTreeMap<String, Record>> {
+    pub fn records(&self, kind: RecordKind) -> Option<&Records> {
         match kind {
             RecordKind::Prospect => Some(&self.prospects),
             RecordKind::Member => Some(&self.members),
@@ -181,9 +188,8 @@ impl StoreData {
 
     /// The whole store as canonical JSON (the admin dump).
     pub fn dump(&self) -> Value {
-        let records = |records: &BTreeMap<String, Record>| -> Vec<Value> {
-            records.values().map(record_json).collect()
-        };
+        let records =
+            |records: &Records| -> Vec<Value> { records.values().map(record_json).collect() };
         json!({
             "staff": self.staff.iter().map(|s| json!({
                 "id": s.id, "email": s.email, "first-name": s.first_name, "last-name": s.last_name,
