@@ -245,26 +245,29 @@ impl RecordCodec<'_> {
             }
             return serde_json::to_vec(&document).unwrap_or_default();
         }
-        let mut leaves: Vec<(&[String], Leaf<'_>)> = Vec::with_capacity(layout.entries.len());
-        for (segments, entry) in &layout.entries {
-            let leaf = match entry {
-                LayoutEntry::Field(field) => match record.get(field) {
-                    Some(value) => Leaf::Text(self.partner_value_borrowed(*field, value)),
-                    None => match self.absent_style(*field) {
+        let mut leaves: Vec<(&LayoutItem, Leaf<'_>)> = Vec::with_capacity(layout.items.len());
+        for item in &layout.items {
+            let leaf = match item.entry {
+                LayoutEntry::Field(field) => match record.get(&field) {
+                    Some(value) if item.coded => {
+                        Leaf::Text(self.partner_value_borrowed(field, value))
+                    }
+                    Some(value) => Leaf::Text(value.as_str().into()),
+                    None => match self.absent_style(field) {
                         AbsentStyle::Omit => continue,
                         AbsentStyle::Null => Leaf::Null,
                         AbsentStyle::Empty => Leaf::Text("".into()),
                     },
                 },
                 LayoutEntry::Fixed(index) => {
-                    let (_, template) = &self.mapping.fixed[*index];
+                    let (_, template) = &self.mapping.fixed[index];
                     match template.render(&self.profile.tenancy, str::to_owned) {
                         Ok(value) => Leaf::Text(value.into()),
                         Err(_) => continue,
                     }
                 }
             };
-            leaves.push((segments, leaf));
+            leaves.push((item, leaf));
         }
         let wrap = at.map_or(&[][..], |at| at.segments());
         let mut out = Vec::with_capacity(512);
@@ -297,12 +300,24 @@ impl RecordCodec<'_> {
 }
 
 /// A mapping's paths in the order the JSON writer puts them: sorted, as the tree's sorted
-/// maps write their keys.
+/// maps write their keys; each key written out once, ahead of the records.
 #[derive(Debug, Clone)]
 pub(crate) struct JsonLayout {
-    entries: Vec<(Vec<String>, LayoutEntry)>,
+    items: Vec<LayoutItem>,
     /// No path is the root, equal to another or inside another.
     plain: bool,
+}
+
+#[derive(Debug, Clone)]
+struct LayoutItem {
+    entry: LayoutEntry,
+    /// Per segment of the path: the key as JSON followed by `:`.
+    keys: Vec<Box<[u8]>>,
+    /// Per segment: a number shared by exactly the items whose paths agree up to it, so the
+    /// writer groups an object's members without comparing keys.
+    groups: Vec<usize>,
+    /// The field has a table of partner values.
+    coded: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -314,42 +329,84 @@ enum LayoutEntry {
 
 impl JsonLayout {
     fn of(mapping: &Mapping) -> JsonLayout {
-        let mut entries: Vec<(Vec<String>, LayoutEntry)> =
-            mapping
-                .fields
-                .iter()
-                .map(|(field, path)| (path.segments().to_vec(), LayoutEntry::Field(*field)))
-                .chain(mapping.fixed.iter().enumerate().map(|(index, (path, _))| {
-                    (path.segments().to_vec(), LayoutEntry::Fixed(index))
-                }))
-                .collect();
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut entries: Vec<(&[String], LayoutEntry)> = mapping
+            .fields
+            .iter()
+            .map(|(field, path)| (path.segments(), LayoutEntry::Field(*field)))
+            .chain(
+                mapping
+                    .fixed
+                    .iter()
+                    .enumerate()
+                    .map(|(index, (path, _))| (path.segments(), LayoutEntry::Fixed(index))),
+            )
+            .collect();
+        entries.sort_by(|a, b| a.0.cmp(b.0));
         let plain = entries.iter().all(|(segments, _)| !segments.is_empty())
             && entries
                 .windows(2)
-                .all(|pair| !pair[1].0.starts_with(&pair[0].0));
-        JsonLayout { entries, plain }
+                .all(|pair| !pair[1].0.starts_with(pair[0].0));
+        let mut items: Vec<LayoutItem> = Vec::with_capacity(entries.len());
+        let mut next_group = 0;
+        for (index, (segments, entry)) in entries.iter().enumerate() {
+            let shared = index.checked_sub(1).map_or(0, |previous| {
+                let before = entries[previous].0;
+                segments
+                    .iter()
+                    .zip(before)
+                    .take_while(|(a, b)| a == b)
+                    .count()
+            });
+            let groups = (0..segments.len())
+                .map(|depth| match items.last() {
+                    Some(previous) if depth < shared => previous.groups[depth],
+                    _ => {
+                        next_group += 1;
+                        next_group
+                    }
+                })
+                .collect();
+            let keys = segments
+                .iter()
+                .map(|key| {
+                    let mut bytes = Vec::with_capacity(key.len() + 3);
+                    write_json_str(&mut bytes, key);
+                    bytes.push(b':');
+                    bytes.into_boxed_slice()
+                })
+                .collect();
+            let coded = match entry {
+                LayoutEntry::Field(field) => mapping.values.contains_key(field),
+                LayoutEntry::Fixed(_) => false,
+            };
+            items.push(LayoutItem {
+                entry: *entry,
+                keys,
+                groups,
+                coded,
+            });
+        }
+        JsonLayout { items, plain }
     }
 }
 
 /// Writes the object holding `leaves` (sorted, none inside another) below `depth` segments.
-fn write_object(out: &mut Vec<u8>, leaves: &[(&[String], Leaf<'_>)], depth: usize) {
+fn write_object(out: &mut Vec<u8>, leaves: &[(&LayoutItem, Leaf<'_>)], depth: usize) {
     out.push(b'{');
     let mut start = 0;
     while start < leaves.len() {
-        let key = &leaves[start].0[depth];
+        let (item, leaf) = &leaves[start];
+        let group = item.groups[depth];
         let end = start
             + leaves[start..]
                 .iter()
-                .take_while(|(segments, _)| &segments[depth] == key)
+                .take_while(|(other, _)| other.groups[depth] == group)
                 .count();
         if start > 0 {
             out.push(b',');
         }
-        write_json_str(out, key);
-        out.push(b':');
-        let (segments, leaf) = &leaves[start];
-        if segments.len() == depth + 1 {
+        out.extend_from_slice(&item.keys[depth]);
+        if item.keys.len() == depth + 1 {
             match leaf {
                 Leaf::Text(text) => write_json_str(out, text),
                 Leaf::Null => out.extend_from_slice(b"null"),

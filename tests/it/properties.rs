@@ -1869,3 +1869,42 @@ fn the_generator_makes_valid_profiles_across_the_profile_space() {
     }
     assert!(missing.is_empty(), "the generator never made: {missing:#?}");
 }
+
+/// The mock partner's and load runs' JSON writer gives the very bytes of the JSON tree for
+/// generated mappings too: nested paths, shared prefixes, coded values, absent fields.
+#[test]
+fn records_written_straight_to_json_match_the_tree_for_generated_mappings() {
+    use spoke::model::{canonical_values, Field, Record};
+    for stream in streams(300) {
+        let text = generate(&stream);
+        let profile = parse(&text).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+        for (operation_kind, operation) in &profile.operations {
+            let kind = operation_kind.record();
+            let codec = profile.codec(kind);
+            for round in 0..3 {
+                let record: Record = Field::ALL
+                    .iter()
+                    .enumerate()
+                    .filter(|(index, _)| (index + round) % (round + 1) == 0)
+                    .map(|(index, field)| {
+                        let value = match canonical_values(*field) {
+                            Some(allowed) => allowed[index % allowed.len()].to_owned(),
+                            None => format!("v{index} \"ü\""),
+                        };
+                        (*field, value)
+                    })
+                    .collect();
+                let at = operation.record.as_ref();
+                let mut tree = codec.encode(&record);
+                if let Some(at) = at {
+                    tree = at.wrap(tree);
+                }
+                assert_eq!(
+                    String::from_utf8(codec.encode_json(&record, at)).unwrap(),
+                    serde_json::to_string(&tree).unwrap(),
+                    "{kind:?} round {round}\n{text}"
+                );
+            }
+        }
+    }
+}
