@@ -82,7 +82,9 @@ impl StreamReader {
             fixed_found: 0,
             record_found: false,
         };
-        let mut deserializer = serde_json::Deserializer::from_slice(body);
+        // Checked as UTF-8 once, whole: the slice reader would check each string again.
+        let body = std::str::from_utf8(body).ok()?;
+        let mut deserializer = serde_json::Deserializer::from_str(body);
         let root = ObjectSeed {
             keys: &self.root,
             state: &mut state,
