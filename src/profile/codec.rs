@@ -245,21 +245,27 @@ impl RecordCodec<'_> {
             }
             return serde_json::to_vec(&document).unwrap_or_default();
         }
+        // The record's fields go to their items' places (a record holds a few of the many
+        // mapped fields); then each item in order gives its leaf, or its absent style.
+        let mut present: Vec<Option<&str>> = vec![None; layout.items.len()];
+        for (field, value) in record {
+            if let Some(index) = layout.item_of_field[*field as usize] {
+                present[index] = Some(value);
+            }
+        }
         let mut leaves: Vec<(&LayoutItem, Leaf<'_>)> = Vec::with_capacity(layout.items.len());
-        for item in &layout.items {
-            let leaf = match item.entry {
-                LayoutEntry::Field(field) => match record.get(&field) {
-                    Some(value) if item.coded => {
-                        Leaf::Text(self.partner_value_borrowed(field, value))
-                    }
-                    Some(value) => Leaf::Text(value.as_str().into()),
-                    None => match self.absent_style(field) {
-                        AbsentStyle::Omit => continue,
-                        AbsentStyle::Null => Leaf::Null,
-                        AbsentStyle::Empty => Leaf::Text("".into()),
-                    },
+        for (item, value) in layout.items.iter().zip(present) {
+            let leaf = match (item.entry, value) {
+                (LayoutEntry::Field(field), Some(value)) if item.coded => {
+                    Leaf::Text(self.partner_value_borrowed(field, value))
+                }
+                (LayoutEntry::Field(_), Some(value)) => Leaf::Text(value.into()),
+                (LayoutEntry::Field(field), None) => match self.absent_style(field) {
+                    AbsentStyle::Omit => continue,
+                    AbsentStyle::Null => Leaf::Null,
+                    AbsentStyle::Empty => Leaf::Text("".into()),
                 },
-                LayoutEntry::Fixed(index) => {
+                (LayoutEntry::Fixed(index), _) => {
                     let (_, template) = &self.mapping.fixed[index];
                     match template.render(&self.profile.tenancy, str::to_owned) {
                         Ok(value) => Leaf::Text(value.into()),
@@ -304,6 +310,8 @@ impl RecordCodec<'_> {
 #[derive(Debug, Clone)]
 pub(crate) struct JsonLayout {
     items: Vec<LayoutItem>,
+    /// By `Field as usize`: the field's item, if mapped.
+    item_of_field: Vec<Option<usize>>,
     /// No path is the root, equal to another or inside another.
     plain: bool,
 }
@@ -386,7 +394,17 @@ impl JsonLayout {
                 coded,
             });
         }
-        JsonLayout { items, plain }
+        let mut item_of_field = vec![None; Field::ALL.len()];
+        for (index, item) in items.iter().enumerate() {
+            if let LayoutEntry::Field(field) = item.entry {
+                item_of_field[field as usize] = Some(index);
+            }
+        }
+        JsonLayout {
+            items,
+            item_of_field,
+            plain,
+        }
     }
 }
 
