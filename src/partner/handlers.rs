@@ -485,8 +485,9 @@ fn read(
     let record = data
         .records(kind)
         .and_then(|records| records.get(&id))
-        .ok_or_else(|| ApiError::not_found(format!("no {kind} with id `{id}`")))?;
-    let body = shared.render(&data, kind, record);
+        .ok_or_else(|| ApiError::not_found(format!("no {kind} with id `{id}`")))?
+        .unpack();
+    let body = shared.render(&data, kind, &record);
     Ok(respond(
         shared,
         operation,

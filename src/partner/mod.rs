@@ -13,7 +13,7 @@ pub mod store;
 pub use error::ApiError;
 pub use faults::{Fault, Faults};
 pub use sandbox::{Sandbox, SandboxError};
-pub use store::{Store, StoreData};
+pub use store::{Store, StoreData, StoredRecord};
 
 use crate::auth::Credentials;
 use crate::profile::template::{path_segments, PathSegment};

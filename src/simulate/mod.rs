@@ -828,12 +828,13 @@ fn audit_store(running: &RunningPartner, plans: &[Plan], results: &[(usize, Deli
         duplicated: Some(0),
         ..Audit::default()
     };
-    let mut by_external: BTreeMap<(RecordKind, &str), Vec<&crate::model::Record>> = BTreeMap::new();
+    let mut by_external: BTreeMap<(RecordKind, &str), Vec<&crate::partner::StoredRecord>> =
+        BTreeMap::new();
     for kind in [RecordKind::Prospect, RecordKind::Member] {
         for record in data.records(kind).into_iter().flat_map(|r| r.values()) {
-            if let Some(external) = record.get(&Field::ExternalId) {
+            if let Some(external) = record.get(Field::ExternalId) {
                 by_external
-                    .entry((kind, external.as_str()))
+                    .entry((kind, external))
                     .or_default()
                     .push(record);
             }
@@ -865,16 +866,20 @@ fn audit_store(running: &RunningPartner, plans: &[Plan], results: &[(usize, Deli
             1 => {
                 let stored = held[0];
                 let wrong_owner =
-                    stored.get(&Field::Owner) != plan.prepared.expected_owner.as_ref();
-                let wrong_source = stored.get(&Field::Source)
-                    != plan.prepared.expected_source.as_ref().map(|(id, _)| id);
+                    stored.get(Field::Owner) != plan.prepared.expected_owner.as_deref();
+                let wrong_source = stored.get(Field::Source)
+                    != plan
+                        .prepared
+                        .expected_source
+                        .as_ref()
+                        .map(|(id, _)| id.as_str());
                 if wrong_owner || wrong_source {
                     audit.wrong += 1;
                     problem = Some(format!(
                         "{} ({external}) is held with owner {:?} and source {:?}",
                         plan.label,
-                        stored.get(&Field::Owner),
-                        stored.get(&Field::Source)
+                        stored.get(Field::Owner),
+                        stored.get(Field::Source)
                     ));
                 }
             }

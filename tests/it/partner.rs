@@ -207,7 +207,7 @@ async fn prospects_without_owner_or_source_are_accepted() {
             .prospects
             .values()
             .next()
-            .cloned()
+            .map(|stored| stored.unpack())
             .unwrap();
         assert!(!stored.contains_key(&Field::Owner) && !stored.contains_key(&Field::Source));
     }
@@ -245,7 +245,7 @@ async fn owners_and_sources_by_reference_resolve_ignoring_case() {
             .prospects
             .values()
             .next()
-            .cloned()
+            .map(|stored| stored.unpack())
             .unwrap();
         assert_eq!(stored[&Field::Owner], "S-0002", "{name}");
         let expected_source = Sandbox::default_seed()
