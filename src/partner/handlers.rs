@@ -35,7 +35,12 @@ pub(super) async fn handle(
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_owned();
     let header_text = |name| parts.headers.get(name).and_then(|v| v.to_str().ok());
-    let action = body::request_action(header_text("soapaction"), header_text("content-type"));
+    // Only SOAP routes are told apart by an action: other partners skip both headers.
+    let action = if shared.routes_by_action {
+        body::request_action(header_text("soapaction"), header_text("content-type"))
+    } else {
+        None
+    };
     let matched = shared.match_route(&parts.method, &path, action.as_deref())?;
     if let Some(operation) = shared.profile.operation(matched.kind) {
         *format = shared.profile.format_of(operation);
@@ -783,7 +788,16 @@ impl Shared {
                 .map(ToString::to_string)
                 .unwrap_or_default()
         };
-        if let Some(owner) = record.get(&Field::Owner).cloned() {
+        // An id already known here needs no rewriting (the usual case: no copies made).
+        let owner_known = self.profile.references.owner == OwnerReference::Id
+            && record
+                .get(&Field::Owner)
+                .is_some_and(|owner| data.staff.iter().any(|s| s.id == *owner));
+        let source_known = self.profile.references.source == SourceReference::Id
+            && record
+                .get(&Field::Source)
+                .is_some_and(|source| data.sources.iter().any(|s| s.id == *source));
+        if let Some(owner) = record.get(&Field::Owner).filter(|_| !owner_known).cloned() {
             let staff_id = match self.profile.references.owner {
                 OwnerReference::Id => data
                     .staff
@@ -803,7 +817,11 @@ impl Shared {
             })?;
             record.insert(Field::Owner, staff_id);
         }
-        if let Some(source) = record.get(&Field::Source).cloned() {
+        if let Some(source) = record
+            .get(&Field::Source)
+            .filter(|_| !source_known)
+            .cloned()
+        {
             let source_id = match self.profile.references.source {
                 SourceReference::Id => data
                     .sources

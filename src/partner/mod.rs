@@ -73,6 +73,8 @@ struct Shared {
     expected: crate::auth::ExpectedCredentials,
     /// The routes of paths without an `{id}` or `{email}`, by their whole unescaped path.
     fixed_paths: std::collections::HashMap<String, Vec<usize>>,
+    /// Some route is told apart by its SOAP action.
+    routes_by_action: bool,
     /// Readers of plain JSON write bodies, by operation (see `profile::stream`).
     stream_readers: std::collections::HashMap<OperationKind, crate::profile::stream::StreamReader>,
 }
@@ -219,10 +221,12 @@ impl PartnerState {
             })
             .collect();
         let fixed_paths = fixed_paths(&routes, &profile.tenancy);
+        let routes_by_action = routes.iter().any(|route| route.action.is_some());
         PartnerState {
             shared: Arc::new(Shared {
                 expected: credentials.expected(),
                 fixed_paths,
+                routes_by_action,
                 profile,
                 store: Store::new(sandbox),
                 routes,
