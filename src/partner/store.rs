@@ -32,39 +32,69 @@ pub struct StoreData {
 pub type Records = IndexMap<String, StoredRecord>;
 
 /// A saved prospect or member, packed: its values in one string, and each field with where its
-/// value ends. Two allocations and about a third of a `Record`'s memory: under load the store
+/// value ends. Two allocations and about a quarter of a `Record`'s memory: under load the store
 /// grows by tens of thousands of records a second, and fresh memory is most of what a save
 /// costs beyond the request itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredRecord {
-    text: Box<str>,
-    ends: Box<[(Field, usize)]>,
+pub struct StoredRecord(Packing);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Packing {
+    Packed {
+        text: Box<str>,
+        ends: Box<[(Field, u32)]>,
+    },
+    /// A record of more than 4 GiB of text (a partner allowed bodies that large) kept whole.
+    Whole(Box<Record>),
 }
 
 impl StoredRecord {
     /// `record`, packed.
     pub fn pack(record: &Record) -> StoredRecord {
-        let mut text = String::with_capacity(record.values().map(String::len).sum());
+        Self::pack_within(record, u32::MAX as usize)
+    }
+
+    /// `record`, packed if its text is at most `most` bytes (which fit the u32 ends).
+    fn pack_within(record: &Record, most: usize) -> StoredRecord {
+        let length: usize = record.values().map(String::len).sum();
+        if length > most.min(u32::MAX as usize) {
+            return StoredRecord(Packing::Whole(Box::new(record.clone())));
+        }
+        let mut text = String::with_capacity(length);
         let ends = record
             .iter()
             .map(|(field, value)| {
                 text.push_str(value);
-                (*field, text.len())
+                // Within u32: the whole text is.
+                (*field, text.len() as u32)
             })
             .collect();
-        StoredRecord {
+        StoredRecord(Packing::Packed {
             text: text.into_boxed_str(),
             ends,
-        }
+        })
     }
 
     /// The fields and their values, in field order.
     pub fn fields(&self) -> impl Iterator<Item = (Field, &str)> {
-        let starts = std::iter::once(0).chain(self.ends.iter().map(|(_, end)| *end));
-        self.ends
-            .iter()
-            .zip(starts)
-            .map(|((field, end), start)| (*field, &self.text[start..*end]))
+        let (packed, whole) = match &self.0 {
+            Packing::Packed { text, ends } => {
+                let starts = std::iter::once(0).chain(ends.iter().map(|(_, end)| *end as usize));
+                let fields = ends
+                    .iter()
+                    .zip(starts)
+                    .map(|((field, end), start)| (*field, &text[start..*end as usize]));
+                (Some(fields), None)
+            }
+            Packing::Whole(record) => (
+                None,
+                Some(record.iter().map(|(field, value)| (*field, value.as_str()))),
+            ),
+        };
+        packed
+            .into_iter()
+            .flatten()
+            .chain(whole.into_iter().flatten())
     }
 
     /// The value of `field`, if held.
@@ -330,12 +360,25 @@ mod tests {
             (Field::LastName, String::new()),
             (Field::Email, "zoe@example.org".to_owned()),
         ]);
-        let stored = StoredRecord::pack(&record);
-        assert_eq!(stored.unpack(), record);
-        for (field, value) in &record {
-            assert_eq!(stored.get(*field), Some(value.as_str()));
+        // Packed, and kept whole (as a record of more text than the ends can count).
+        for stored in [
+            StoredRecord::pack(&record),
+            StoredRecord::pack_within(&record, 3),
+        ] {
+            assert_eq!(stored.unpack(), record);
+            for (field, value) in &record {
+                assert_eq!(stored.get(*field), Some(value.as_str()));
+            }
+            assert_eq!(stored.get(Field::Owner), None);
         }
-        assert_eq!(stored.get(Field::Owner), None);
+        assert!(matches!(
+            StoredRecord::pack_within(&record, 3).0,
+            Packing::Whole(_)
+        ));
+        assert!(matches!(
+            StoredRecord::pack(&record).0,
+            Packing::Packed { .. }
+        ));
         assert_eq!(StoredRecord::pack(&Record::new()).unpack(), Record::new());
     }
 
