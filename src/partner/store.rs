@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Everything the partner holds.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct StoreData {
     /// Staff, in list order.
     pub staff: Vec<Staff>,
@@ -26,10 +26,166 @@ pub struct StoreData {
     next_id: u64,
 }
 
-/// Records by the partner's id, in the order first saved (ids are handed out in that order).
-/// A hash index rather than a tree: a save is one of the mock's hottest paths, and a tree of
-/// string ids compares dozens of them per insert.
-pub type Records = IndexMap<String, StoredRecord>;
+impl Default for StoreData {
+    fn default() -> Self {
+        StoreData {
+            staff: Vec::new(),
+            sources: Vec::new(),
+            prospects: Records::new(id_prefix(RecordKind::Prospect)),
+            members: Records::new(id_prefix(RecordKind::Member)),
+            external_ids: ExternalIds::default(),
+            next_id: 0,
+        }
+    }
+}
+
+/// The letters before the number in the ids the store hands out for `kind`.
+fn id_prefix(kind: RecordKind) -> &'static str {
+    match kind {
+        RecordKind::Staff => "S",
+        RecordKind::Source => "LS",
+        RecordKind::Prospect => "P",
+        RecordKind::Member => "M",
+    }
+}
+
+/// Slots in one block of [`Records`].
+const BLOCK: usize = 4096;
+
+/// The records of one kind by the partner's id, in the order saved first. Records under ids
+/// this store handed out (`P-000042`) sit in the slot of the id's number, in blocks that are
+/// never moved or copied: a save under load touches only its own slot, with no hash table or
+/// growing array to rebuild. Records under any other id are kept by id beside them.
+#[derive(Debug, Clone)]
+pub struct Records {
+    prefix: &'static str,
+    blocks: Vec<Box<[Option<StoredRecord>]>>,
+    others: IndexMap<String, StoredRecord>,
+    len: usize,
+}
+
+impl Records {
+    fn new(prefix: &'static str) -> Self {
+        Records {
+            prefix,
+            blocks: Vec::new(),
+            others: IndexMap::new(),
+            len: 0,
+        }
+    }
+
+    /// The number of an id in this store's form (`P-` then at least six digits, no more
+    /// leading zeros than that takes).
+    fn number_of(&self, id: &str) -> Option<usize> {
+        let digits = id.strip_prefix(self.prefix)?.strip_prefix('-')?;
+        let canonical = digits.len() >= 6
+            && digits.bytes().all(|byte| byte.is_ascii_digit())
+            && (digits.len() == 6 || !digits.starts_with('0'));
+        canonical.then(|| digits.parse().ok()).flatten()
+    }
+
+    fn slot(&self, number: usize) -> Option<&Option<StoredRecord>> {
+        self.blocks.get(number / BLOCK)?.get(number % BLOCK)
+    }
+
+    /// The record under `id`, if held.
+    pub fn get(&self, id: &str) -> Option<&StoredRecord> {
+        let in_slot = self
+            .number_of(id)
+            .and_then(|number| self.slot(number)?.as_ref());
+        in_slot.or_else(|| self.others.get(id))
+    }
+
+    /// Whether a record is held under `id`.
+    pub fn contains_key(&self, id: &str) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// Stores `record` under `id`, giving back the one it replaces. `most_handed_out` is the
+    /// highest number the store has handed out: only those numbers take a slot.
+    fn insert(
+        &mut self,
+        id: String,
+        record: StoredRecord,
+        most_handed_out: u64,
+    ) -> Option<StoredRecord> {
+        let number = self
+            .number_of(&id)
+            .filter(|number| *number as u64 <= most_handed_out && !self.others.contains_key(&id));
+        let old = match number {
+            Some(number) => {
+                while self.blocks.len() <= number / BLOCK {
+                    self.blocks.push((0..BLOCK).map(|_| None).collect());
+                }
+                self.blocks[number / BLOCK][number % BLOCK].replace(record)
+            }
+            None => self.others.insert(id, record),
+        };
+        if old.is_none() {
+            self.len += 1;
+        }
+        old
+    }
+
+    /// How many records are held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether none is held.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The records with the id each is held under: slots in number order, then the others in
+    /// the order saved first.
+    pub fn iter(&self) -> impl Iterator<Item = (std::borrow::Cow<'_, str>, &StoredRecord)> {
+        let in_slots = self
+            .blocks
+            .iter()
+            .enumerate()
+            .flat_map(move |(block, slots)| {
+                slots.iter().enumerate().filter_map(move |(offset, slot)| {
+                    let record = slot.as_ref()?;
+                    let id = format_id(self.prefix, (block * BLOCK + offset) as u64);
+                    Some((std::borrow::Cow::Owned(id), record))
+                })
+            });
+        let others = self
+            .others
+            .iter()
+            .map(|(id, record)| (std::borrow::Cow::Borrowed(id.as_str()), record));
+        in_slots.chain(others)
+    }
+
+    /// The records, in the order of [`Records::iter`].
+    pub fn values(&self) -> impl Iterator<Item = &StoredRecord> {
+        let in_slots = self.blocks.iter().flat_map(|slots| slots.iter().flatten());
+        in_slots.chain(self.others.values())
+    }
+}
+
+/// `{prefix}-{number}` with at least six digits, as `format!("{prefix}-{number:06}")` writes it
+/// without the formatting machinery (one per save).
+fn format_id(prefix: &str, number: u64) -> String {
+    let mut digits = [b'0'; 20];
+    let mut start = digits.len();
+    let mut rest = number;
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let start = start.min(digits.len() - 6);
+    let mut id = String::with_capacity(prefix.len() + 1 + digits.len() - start);
+    id.push_str(prefix);
+    id.push('-');
+    id.extend(digits[start..].iter().map(|digit| char::from(*digit)));
+    id
+}
 
 /// A saved prospect or member, packed: its values in one string, and each field with where its
 /// value ends. Two allocations and about a quarter of a `Record`'s memory: under load the store
@@ -151,30 +307,7 @@ impl StoreData {
     /// A fresh id for a new record of `kind`.
     pub fn next_id(&mut self, kind: RecordKind) -> String {
         self.next_id += 1;
-        let prefix = match kind {
-            RecordKind::Staff => "S",
-            RecordKind::Source => "LS",
-            RecordKind::Prospect => "P",
-            RecordKind::Member => "M",
-        };
-        // As `format!("{prefix}-{:06}")`, without the formatting machinery (one per write).
-        let mut digits = [b'0'; 20];
-        let mut start = digits.len();
-        let mut rest = self.next_id;
-        loop {
-            start -= 1;
-            digits[start] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        }
-        let start = start.min(digits.len() - 6);
-        let mut id = String::with_capacity(prefix.len() + 1 + digits.len() - start);
-        id.push_str(prefix);
-        id.push('-');
-        id.extend(digits[start..].iter().map(|digit| char::from(*digit)));
-        id
+        format_id(id_prefix(kind), self.next_id)
     }
 
     /// The records of a written kind.
@@ -197,24 +330,18 @@ impl StoreData {
             RecordKind::Member => (&mut self.members, &mut self.external_ids.members),
             RecordKind::Staff | RecordKind::Source => return,
         };
-        // One lookup of the id and one of the external id: at hundreds of thousands of records
-        // each is a cache miss.
-        let (index, old) = records.insert_full(id, StoredRecord::pack(&record));
-        let Some((id, stored)) = records.get_index(index) else {
-            return;
-        };
-        let new_external = stored.get(Field::ExternalId);
+        let stored = StoredRecord::pack(&record);
+        let new_external = stored.get(Field::ExternalId).map(str::to_owned);
+        let old = records.insert(id.clone(), stored, self.next_id);
         let old_external = old.as_ref().and_then(|r| r.get(Field::ExternalId));
-        if old_external != new_external {
+        if old_external != new_external.as_deref() {
             if let Some(old) = old_external {
-                if external_ids.get(old) == Some(id) {
+                if external_ids.get(old) == Some(&id) {
                     external_ids.remove(old);
                 }
             }
             if let Some(external) = new_external {
-                external_ids
-                    .entry(external.to_owned())
-                    .or_insert_with(|| id.clone());
+                external_ids.entry(external).or_insert(id);
             }
         }
     }
@@ -249,8 +376,8 @@ impl StoreData {
                 broken.push(format!("source id {} twice", source.id));
             }
         }
-        for (id, record) in &self.prospects {
-            if record.get(Field::Id) != Some(id) {
+        for (id, record) in self.prospects.iter() {
+            if record.get(Field::Id) != Some(&*id) {
                 broken.push(format!("prospect {id} is stored under another id"));
             }
             if let Some(owner) = record.get(Field::Owner) {
@@ -264,8 +391,8 @@ impl StoreData {
                 }
             }
         }
-        for (id, record) in &self.members {
-            if record.get(Field::Id) != Some(id) {
+        for (id, record) in self.members.iter() {
+            if record.get(Field::Id) != Some(&*id) {
                 broken.push(format!("member {id} is stored under another id"));
             }
         }
@@ -400,10 +527,59 @@ mod tests {
         data.put(RecordKind::Prospect, prospect("P-1", None));
         assert_eq!(found(&data, "E-2"), None);
         assert_eq!(data.prospects.len(), 2);
-        assert_eq!(
-            data.prospects.get_index(0).map(|(id, _)| id.as_str()),
-            Some("P-1")
-        );
         assert_eq!(data.id_by_external(RecordKind::Member, "E-2"), None);
+    }
+
+    #[test]
+    fn ids_handed_out_take_their_slot_and_any_other_id_is_kept_beside() {
+        let mut data = StoreData::default();
+        let handed_out: Vec<String> = (0..3).map(|_| data.next_id(RecordKind::Prospect)).collect();
+        assert_eq!(handed_out[2], "P-000003");
+        // Beyond the counter, another prefix, other zero padding, no number: kept by id.
+        let others = [
+            "P-000009",
+            "M-000001",
+            "P-0000001",
+            "P-1",
+            "P-00000a",
+            "lead-7",
+        ];
+        for id in handed_out.iter().rev().map(String::as_str).chain(others) {
+            data.put(RecordKind::Prospect, prospect(id, None));
+        }
+        assert_eq!(data.prospects.len(), 3 + others.len());
+        assert!(data.prospects.blocks.len() == 1 && data.prospects.others.len() == others.len());
+        for id in handed_out.iter().map(String::as_str).chain(others) {
+            let held = data.prospects.get(id).and_then(|r| r.get(Field::Id));
+            assert_eq!(held, Some(id));
+        }
+        assert!(!data.prospects.contains_key("P-000004") && !data.prospects.contains_key("P-4"));
+        // Number order for the handed-out ids, then the others as first saved.
+        let listed: Vec<String> = data
+            .prospects
+            .iter()
+            .map(|(id, _)| id.into_owned())
+            .collect();
+        let expected: Vec<&str> = handed_out
+            .iter()
+            .map(String::as_str)
+            .chain(others)
+            .collect();
+        assert_eq!(listed, expected);
+        assert!(data.invariant_violations().is_empty());
+        // Once the counter passes an id kept beside, that id stays where it is.
+        while data.next_id(RecordKind::Prospect) != "P-000009" {}
+        data.put(RecordKind::Prospect, prospect("P-000009", Some("E-9")));
+        assert_eq!(data.prospects.len(), 3 + others.len());
+        assert_eq!(
+            data.prospects
+                .get("P-000009")
+                .and_then(|r| r.get(Field::ExternalId)),
+            Some("E-9")
+        );
+        // A slot replaced keeps the count.
+        data.put(RecordKind::Prospect, prospect("P-000002", Some("E-2")));
+        assert_eq!(data.prospects.len(), 3 + others.len());
+        assert_eq!(data.prospects.values().count(), data.prospects.len());
     }
 }
