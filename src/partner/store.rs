@@ -105,13 +105,13 @@ impl Records {
     /// highest number the store has handed out: only those numbers take a slot.
     fn insert(
         &mut self,
-        id: String,
+        id: &str,
         record: StoredRecord,
         most_handed_out: u64,
     ) -> Option<StoredRecord> {
         let number = self
-            .number_of(&id)
-            .filter(|number| *number as u64 <= most_handed_out && !self.others.contains_key(&id));
+            .number_of(id)
+            .filter(|number| *number as u64 <= most_handed_out && !self.others.contains_key(id));
         let old = match number {
             Some(number) => {
                 while self.blocks.len() <= number / BLOCK {
@@ -119,7 +119,7 @@ impl Records {
                 }
                 self.blocks[number / BLOCK][number % BLOCK].replace(record)
             }
-            None => self.others.insert(id, record),
+            None => self.others.insert(id.to_owned(), record),
         };
         if old.is_none() {
             self.len += 1;
@@ -168,22 +168,14 @@ impl Records {
 /// `{prefix}-{number}` with at least six digits, as `format!("{prefix}-{number:06}")` writes it
 /// without the formatting machinery (one per save).
 fn format_id(prefix: &str, number: u64) -> String {
-    let mut digits = [b'0'; 20];
-    let mut start = digits.len();
-    let mut rest = number;
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    let start = start.min(digits.len() - 6);
-    let mut id = String::with_capacity(prefix.len() + 1 + digits.len() - start);
+    let mut buffer = itoa::Buffer::new();
+    let digits = buffer.format(number);
+    let zeros = 6usize.saturating_sub(digits.len());
+    let mut id = String::with_capacity(prefix.len() + 1 + zeros + digits.len());
     id.push_str(prefix);
     id.push('-');
-    id.extend(digits[start..].iter().map(|digit| char::from(*digit)));
+    id.extend(std::iter::repeat_n('0', zeros));
+    id.push_str(digits);
     id
 }
 
@@ -322,7 +314,7 @@ impl StoreData {
     /// Stores a prospect or member under its id (in the record), replacing what was there and
     /// keeping the external-id index in step.
     pub fn put(&mut self, kind: RecordKind, record: Record) {
-        let Some(id) = record.get(&Field::Id).cloned() else {
+        let Some(id) = record.get(&Field::Id) else {
             return;
         };
         let (records, external_ids) = match kind {
@@ -330,18 +322,19 @@ impl StoreData {
             RecordKind::Member => (&mut self.members, &mut self.external_ids.members),
             RecordKind::Staff | RecordKind::Source => return,
         };
-        let stored = StoredRecord::pack(&record);
-        let new_external = stored.get(Field::ExternalId).map(str::to_owned);
-        let old = records.insert(id.clone(), stored, self.next_id);
+        let old = records.insert(id, StoredRecord::pack(&record), self.next_id);
+        let new_external = record.get(&Field::ExternalId).map(String::as_str);
         let old_external = old.as_ref().and_then(|r| r.get(Field::ExternalId));
-        if old_external != new_external.as_deref() {
+        if old_external != new_external {
             if let Some(old) = old_external {
-                if external_ids.get(old) == Some(&id) {
+                if external_ids.get(old) == Some(id) {
                     external_ids.remove(old);
                 }
             }
             if let Some(external) = new_external {
-                external_ids.entry(external).or_insert(id);
+                external_ids
+                    .entry(external.to_owned())
+                    .or_insert_with(|| id.clone());
             }
         }
     }
@@ -535,6 +528,8 @@ mod tests {
         let mut data = StoreData::default();
         let handed_out: Vec<String> = (0..3).map(|_| data.next_id(RecordKind::Prospect)).collect();
         assert_eq!(handed_out[2], "P-000003");
+        assert_eq!(format_id("LS", 0), "LS-000000");
+        assert_eq!(format_id("P", 1_234_567), "P-1234567");
         // Beyond the counter, another prefix, other zero padding, no number: kept by id.
         let others = [
             "P-000009",
