@@ -7,8 +7,8 @@ use crate::model::{Record, RecordKind};
 use crate::profile::body::{self, Payload};
 use crate::profile::path::scalar_text;
 use crate::profile::{
-    BodyFormat, IdFrom, JsonPath, LookupAnswer, Operation, OperationKind, PageStop, Paging,
-    PagingStyle, Profile, Slot, SlotValues,
+    AnswerShape, BodyFormat, Conflict, IdFrom, JsonPath, NoneAnswer, Operation, OperationKind,
+    PageStop, Paging, PagingStyle, Profile, Slot, SlotValues,
 };
 use reqwest::Url;
 use serde_json::Value;
@@ -78,6 +78,8 @@ pub struct Answer {
     pub json: Option<Value>,
     /// Why the body cannot be read in the operation's format, if so (and not empty).
     pub body_problem: Option<String>,
+    /// The `Link` header's `rel="next"` target (RFC 8288), if any.
+    pub link_next: Option<String>,
 }
 
 impl Answer {
@@ -85,6 +87,55 @@ impl Answer {
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }
+
+    /// The next page's URL the `Link` header gives.
+    pub fn next_link(&self) -> Option<String> {
+        self.link_next.clone()
+    }
+}
+
+/// The target of the link with relation `rel` in `Link` header values (RFC 8288): links are
+/// `<uri>; param=value; ...`, comma-separated; `rel` may list several relations.
+pub fn link_target<'h>(values: impl IntoIterator<Item = &'h str>, rel: &str) -> Option<String> {
+    for value in values {
+        let mut rest = value;
+        while let Some(open) = rest.find('<') {
+            let after = &rest[open + 1..];
+            let close = after.find('>')?;
+            let target = &after[..close];
+            let tail = &after[close + 1..];
+            // The parameters run to the next link (a `,` outside quotes) or the end.
+            let mut end = tail.len();
+            let mut quoted = false;
+            for (index, c) in tail.char_indices() {
+                match c {
+                    '"' => quoted = !quoted,
+                    ',' if !quoted => {
+                        end = index;
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            let params = &tail[..end];
+            let names_rel = params.split(';').any(|param| {
+                let Some((name, value)) = param.split_once('=') else {
+                    return false;
+                };
+                name.trim().eq_ignore_ascii_case("rel")
+                    && value
+                        .trim()
+                        .trim_matches('"')
+                        .split_ascii_whitespace()
+                        .any(|relation| relation.eq_ignore_ascii_case(rel))
+            });
+            if names_rel {
+                return Some(target.trim().to_owned());
+            }
+            rest = &tail[end..];
+        }
+    }
+    None
 }
 
 /// A call that got no usable answer.
@@ -179,6 +230,14 @@ pub enum ListFailure {
         /// The cap.
         cap: usize,
     },
+    /// The pages disagree with what the partner states about the list (its total, its number
+    /// of pages).
+    Incomplete {
+        /// The exchange holding the partner's statement, if one.
+        exchange: Option<usize>,
+        /// What disagrees.
+        message: String,
+    },
 }
 
 impl ListFailure {
@@ -196,6 +255,7 @@ impl ListFailure {
             ListFailure::TooManyPages { cap } => {
                 format!("the list did not end within {cap} pages")
             }
+            ListFailure::Incomplete { message, .. } => message.clone(),
         }
     }
 
@@ -205,6 +265,7 @@ impl ListFailure {
             ListFailure::Unreachable { exchange, .. }
             | ListFailure::BadPage { exchange, .. }
             | ListFailure::Loop { exchange, .. } => Some(*exchange),
+            ListFailure::Incomplete { exchange, .. } => *exchange,
             _ => None,
         }
     }
@@ -215,10 +276,20 @@ impl ListFailure {
 pub struct Saved {
     /// The answer.
     pub answer: Answer,
-    /// The partner's id of the record, if it came back.
+    /// The partner's id of the record, if it came back (for a conflict: the existing one's).
     pub id: Option<String>,
-    /// The record as the partner echoed it, if it did.
+    /// The record as the partner echoed it, if it did (never an acknowledgement).
     pub echoed: Option<Record>,
+    /// The answer is the profile's declared conflict answer: "already there, use this id".
+    pub conflict: bool,
+}
+
+impl Saved {
+    /// Whether the partner took the write: a 2xx answer, or its declared conflict answer
+    /// naming the record it already holds.
+    pub fn accepted(&self) -> bool {
+        self.conflict || self.answer.is_success()
+    }
 }
 
 /// A client of one partner's API, driven only by its profile.
@@ -330,7 +401,7 @@ impl PartnerClient {
             .map_err(|error| format!("cannot build the URL for {path}: {error}"))?;
         {
             let mut pairs = url.query_pairs_mut();
-            for (name, template) in &operation.query {
+            for (name, template) in self.profile.partner.query.iter().chain(&operation.query) {
                 let value = template
                     .render(&slots, str::to_owned)
                     .map_err(|slot| format!("no value for {}", slot.placeholder()))?;
@@ -448,8 +519,31 @@ impl PartnerClient {
         let action = declared
             .and_then(|op| op.soap_action.as_deref())
             .filter(|_| format.is_soap());
-        let mut request_headers = vec![("accept".to_owned(), format.accept().to_owned())];
-        request = request.header("accept", format.accept());
+        // The profile's fixed headers, the partner's and then the operation's; an `Accept`
+        // among them replaces the format's own.
+        let fixed: Vec<(String, String)> = self
+            .profile
+            .partner
+            .headers
+            .iter()
+            .chain(declared.map(|op| &op.headers).into_iter().flatten())
+            .filter_map(|(name, template)| {
+                let value = template.render(&self.profile.tenancy, str::to_owned).ok()?;
+                Some((name.to_ascii_lowercase(), value))
+            })
+            .collect();
+        let accept = fixed
+            .iter()
+            .rev()
+            .find(|(name, _)| name == "accept")
+            .map_or(format.accept(), |(_, value)| value.as_str())
+            .to_owned();
+        let mut request_headers = vec![("accept".to_owned(), accept.clone())];
+        request = request.header("accept", accept);
+        for (name, value) in fixed.iter().filter(|(name, _)| name != "accept") {
+            request_headers.push((name.clone(), value.clone()));
+            request = request.header(name.as_str(), value.as_str());
+        }
         if let (BodyFormat::Soap11, Some(action)) = (format, action) {
             let quoted = format!("\"{action}\"");
             request_headers.push(("soapaction".to_owned(), quoted.clone()));
@@ -526,6 +620,13 @@ impl PartnerClient {
                         .map(|(_, value)| value.clone())
                 };
                 let location = header("location");
+                let link_next = link_target(
+                    headers
+                        .iter()
+                        .filter(|(name, _)| name == "link")
+                        .map(|(_, value)| value.as_str()),
+                    "next",
+                );
                 let retry_after = header("retry-after")
                     .and_then(|value| value.trim().parse::<u64>().ok())
                     .map(Duration::from_secs);
@@ -571,6 +672,7 @@ impl PartnerClient {
                     retry_after,
                     json,
                     body_problem,
+                    link_next,
                 })
             }
             Err((message, timed_out)) => {
@@ -734,6 +836,9 @@ impl PartnerClient {
         let mut state = PageState::new(&paging);
         let mut seen_pages: BTreeSet<u64> = BTreeSet::new();
         let mut next_url: Option<Url> = None;
+        // Set while a short page is being confirmed: the next page either holds more (the
+        // partner pages by a smaller size than asked) or ends the list.
+        let mut confirming = false;
         for page in 1.. {
             if page > self.limits.max_pages {
                 outcome.failure = Some(ListFailure::TooManyPages {
@@ -741,7 +846,11 @@ impl PartnerClient {
                 });
                 break;
             }
-            let page_purpose = format!("{purpose}, page {page}");
+            let page_purpose = if confirming {
+                format!("{purpose}, page {page} (after a short page: is there more?)")
+            } else {
+                format!("{purpose}, page {page}")
+            };
             let prepared = match &next_url {
                 Some(link) => Ok(self.with_query_credentials(link.clone())),
                 None => self.url_for(operation, None, None, &state.query(&paging)),
@@ -788,6 +897,10 @@ impl PartnerClient {
                 exchange: answer.exchange,
                 message,
             };
+            // A page past the end may be refused or empty: after a short page that is the end.
+            if confirming && (!answer.is_success() || answer.json.is_none()) {
+                break;
+            }
             if !answer.is_success() {
                 let detail = answer
                     .body_problem
@@ -807,6 +920,7 @@ impl PartnerClient {
             };
             let items = match body::list_items(operation, document) {
                 Ok(items) => items,
+                Err(_) if confirming => break,
                 Err(message) => {
                     outcome.failure = Some(bad(message));
                     break;
@@ -816,6 +930,7 @@ impl PartnerClient {
             // A page is known by a hash of its records, so memory stays one number per page.
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
             let first_new = outcome.records.len();
+            let problems_before = outcome.item_problems.len();
             for item in items {
                 match codec.decode(item) {
                     Ok(record) => outcome.records.push(record),
@@ -830,6 +945,11 @@ impl PartnerClient {
             outcome.records[first_new..].hash(&mut hasher);
             if !items.is_empty() && !seen_pages.insert(hasher.finish()) {
                 outcome.records.truncate(first_new);
+                outcome.item_problems.truncate(problems_before);
+                // A partner that answers any page past the end with its last page ends there.
+                if confirming {
+                    break;
+                }
                 outcome.failure = Some(ListFailure::Loop {
                     page,
                     exchange: answer.exchange,
@@ -837,9 +957,19 @@ impl PartnerClient {
                 });
                 break;
             }
-            match state.advance(&paging, document, items.len()) {
+            if confirming && items.is_empty() {
+                break;
+            }
+            state.note_counters(&paging, document, answer.exchange);
+            let link_header = answer.next_link();
+            match state.advance(&paging, document, items.len(), link_header.as_deref()) {
                 Step::Done => break,
                 Step::Next => next_url = None,
+                Step::Confirm => {
+                    next_url = None;
+                    confirming = true;
+                    continue;
+                }
                 Step::Cursor(cursor) => {
                     if !state.seen_tokens.insert(cursor.clone()) {
                         outcome.failure = Some(ListFailure::Loop {
@@ -883,11 +1013,16 @@ impl PartnerClient {
                     break;
                 }
             }
+            confirming = false;
+        }
+        if outcome.failure.is_none() {
+            outcome.failure = state.check_counters(outcome.records.len() + outcome.item_problems.len(), outcome.exchanges.len());
         }
         outcome
     }
 
-    /// Looks a staff member up by email: `Ok(None)` when the partner says there is none.
+    /// Looks a staff member up by email: `Ok(None)` when the partner answers one of the
+    /// profile's "none" answers.
     pub async fn lookup_staff(
         &self,
         email: &str,
@@ -900,39 +1035,111 @@ impl PartnerClient {
             .await
             .map_err(LookupError::Call)?;
         let codec = self.profile.codec(RecordKind::Staff);
-        match operation.answer {
-            Some(LookupAnswer::List) => {
-                if !answer.is_success() {
-                    return Err(LookupError::Status(answer));
-                }
-                let items = match &answer.json {
-                    Some(json) => body::list_items(operation, json),
-                    None => Err("the answer has no body".to_owned()),
-                };
-                let items = match items {
-                    Ok(items) => items,
-                    Err(message) => return Err(LookupError::Shape(answer, message)),
-                };
-                let record = items.first().and_then(|item| codec.decode(item).ok());
-                Ok((answer, record))
+        let list = operation.answer == Some(AnswerShape::List);
+        let nones = lookup_nones(operation);
+        let declared = |none: NoneAnswer| nones.contains(&none);
+        let undeclared = |answer: Answer, what: &str| {
+            let names: Vec<&str> = nones.iter().map(|none| none.key()).collect();
+            LookupError::Shape(
+                answer,
+                format!(
+                    "answered {what}, which the profile does not declare as a \"none\" answer (none = [{}])",
+                    names.join(", ")
+                ),
+            )
+        };
+        if answer.status == 404 {
+            return match declared(NoneAnswer::NotFound) {
+                true => Ok((answer, None)),
+                false => Err(undeclared(answer, "HTTP 404")),
+            };
+        }
+        if !answer.is_success() {
+            return Err(LookupError::Status(answer));
+        }
+        let Some(document) = answer.json.clone() else {
+            if let Some(problem) = answer.body_problem.clone() {
+                return Err(LookupError::Shape(answer, problem));
             }
-            _ => {
-                if answer.status == 404 {
-                    return Ok((answer, None));
-                }
-                if !answer.is_success() {
-                    return Err(LookupError::Status(answer));
-                }
-                let record = record_at(&answer, &operation.record)
-                    .and_then(|value| codec.decode(value).ok());
-                match record {
-                    Some(record) => Ok((answer, Some(record))),
-                    None => Err(LookupError::Shape(
+            let (none, what) = if answer.status == 204 {
+                (NoneAnswer::NoContent, "HTTP 204 without a body")
+            } else {
+                (NoneAnswer::EmptyBody, "an empty body")
+            };
+            let empty_declared = declared(none)
+                || (none == NoneAnswer::NoContent && declared(NoneAnswer::EmptyBody));
+            return match empty_declared {
+                true => Ok((answer, None)),
+                false => Err(undeclared(answer, what)),
+            };
+        };
+        if let Some(flag) = &operation.found_field {
+            match flag.get(&document).and_then(Value::as_bool) {
+                Some(false) => return Ok((answer, None)),
+                Some(true) => {}
+                None => {
+                    return Err(LookupError::Shape(
                         answer,
-                        "the answer holds no staff record".into(),
-                    )),
+                        format!("answered without true or false at `{flag}`"),
+                    ))
                 }
             }
+        }
+        if list {
+            let items = match operation.list.as_ref().and_then(|at| at.get(&document)) {
+                None | Some(Value::Null) if declared(NoneAnswer::NullList) => {
+                    return Ok((answer, None))
+                }
+                _ => body::list_items(operation, &document),
+            };
+            let items = match items {
+                Ok(items) => items,
+                Err(message) => return Err(LookupError::Shape(answer, message)),
+            };
+            if items.is_empty() {
+                return match declared(NoneAnswer::EmptyList) {
+                    true => Ok((answer, None)),
+                    false => Err(undeclared(answer, "an empty list")),
+                };
+            }
+            let record = items.first().and_then(|item| codec.decode(item).ok());
+            return match record {
+                Some(record) => Ok((answer, Some(record))),
+                None => Err(LookupError::Shape(
+                    answer,
+                    "answered a first match that is not a readable staff record".into(),
+                )),
+            };
+        }
+        let at = match &operation.record {
+            Some(path) => path.get(&document),
+            None => Some(&document),
+        };
+        match at {
+            None | Some(Value::Null) => match declared(NoneAnswer::NullRecord) {
+                true => Ok((answer, None)),
+                false => {
+                    let place = operation
+                        .record
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_else(|| "(root)".into());
+                    Err(undeclared(answer, &format!("without a record at `{place}`")))
+                }
+            },
+            Some(value) => match codec.decode(value) {
+                Ok(record) => Ok((answer, Some(record))),
+                Err(problems) => {
+                    let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                    Err(LookupError::Shape(
+                        answer,
+                        format!(
+                            "answered a staff record that cannot be read: {}",
+                            text.join("; ")
+                        ),
+                    ))
+                }
+            },
         }
     }
 
@@ -959,22 +1166,73 @@ impl PartnerClient {
         let answer = self
             .call(kind, purpose, path_id, None, &[], Some(&body))
             .await?;
-        let echoed =
-            record_at(&answer, &operation.record).and_then(|value| codec.decode(value).ok());
+        Ok(self.saved(operation, kind.record(), answer))
+    }
+
+    /// A write's answer judged as the profile describes it: its id, its record, a conflict.
+    pub fn saved(&self, operation: &Operation, kind: RecordKind, answer: Answer) -> Saved {
+        let codec = self.profile.codec(kind);
+        let id_field = crate::model::Field::Id;
+        if let Some(conflict) = &operation.conflict {
+            if is_conflict(conflict, &answer) {
+                let id = match conflict.id_from {
+                    IdFrom::Location => answer.location.as_deref().and_then(last_segment),
+                    IdFrom::Body => {
+                        let text = match &conflict.id_at {
+                            Some(at) => answer.json.as_ref().and_then(|json| at.get(json)),
+                            None => record_at(&answer, &operation.record)
+                                .and_then(|record| codec.read_path(id_field)?.get(record)),
+                        }
+                        .and_then(scalar_text);
+                        match (&conflict.pattern, text) {
+                            (Some(pattern), Some(text)) => find_slot(pattern, &text),
+                            (None, text) => text,
+                            (Some(_), None) => None,
+                        }
+                    }
+                }
+                .filter(|id| !id.is_empty());
+                return Saved {
+                    answer,
+                    id,
+                    echoed: None,
+                    conflict: true,
+                };
+            }
+        }
+        let acknowledgement = operation.answer == Some(AnswerShape::Acknowledgement);
+        let echoed = (!acknowledgement)
+            .then(|| record_at(&answer, &operation.record))
+            .flatten()
+            .filter(|_| answer.is_success())
+            .and_then(|value| codec.decode(value).ok());
         let id = match operation.id_from.unwrap_or_default() {
             IdFrom::Location => answer.location.as_deref().and_then(last_segment),
-            IdFrom::Body => echoed
-                .as_ref()
-                .and_then(|record| record.get(&crate::model::Field::Id).cloned())
-                .or_else(|| {
-                    let path = codec.path(crate::model::Field::Id)?;
-                    record_at(&answer, &operation.record)
-                        .and_then(|value| path.get(value))
-                        .and_then(scalar_text)
-                }),
+            IdFrom::Body => match &operation.id_at {
+                Some(at) => answer
+                    .json
+                    .as_ref()
+                    .and_then(|json| at.get(json))
+                    .and_then(scalar_text),
+                None if acknowledgement => None,
+                None => echoed
+                    .as_ref()
+                    .and_then(|record| record.get(&id_field).cloned())
+                    .or_else(|| {
+                        let path = codec.read_path(id_field)?;
+                        record_at(&answer, &operation.record)
+                            .and_then(|value| path.get(value))
+                            .and_then(scalar_text)
+                    }),
+            },
         }
         .filter(|id| !id.is_empty());
-        Ok(Saved { answer, id, echoed })
+        Saved {
+            answer,
+            id,
+            echoed,
+            conflict: false,
+        }
     }
 
     /// Reads a record back by the partner's id.
@@ -1012,6 +1270,61 @@ pub enum LookupError {
     Status(Answer),
     /// An answer of the wrong shape.
     Shape(Answer, String),
+}
+
+/// The "none" answers of a lookup: as declared, or the usual one of its shape.
+pub fn lookup_nones(operation: &Operation) -> Vec<NoneAnswer> {
+    if !operation.none.is_empty() {
+        return operation.none.clone();
+    }
+    match operation.answer {
+        Some(AnswerShape::List) => vec![NoneAnswer::EmptyList],
+        _ => vec![NoneAnswer::NotFound],
+    }
+}
+
+/// Whether `answer` is the declared conflict answer.
+pub fn is_conflict(conflict: &Conflict, answer: &Answer) -> bool {
+    if answer.status != conflict.status {
+        return false;
+    }
+    match (&conflict.when, &conflict.equals) {
+        (Some(when), Some(equals)) => answer
+            .json
+            .as_ref()
+            .and_then(|json| when.get(json))
+            .and_then(scalar_text)
+            .is_some_and(|found| found == *equals),
+        _ => true,
+    }
+}
+
+/// The value in `text` where a pattern's `{id}` is, the pattern's text found around it; the
+/// text may say more before and after (`"Contact already exists. Existing ID: 51"`).
+pub fn find_slot(pattern: &crate::profile::Template, text: &str) -> Option<String> {
+    use crate::profile::template::Piece;
+    let mut prefix = String::new();
+    let mut suffix = String::new();
+    let mut seen = false;
+    for piece in pattern.pieces() {
+        match piece {
+            Piece::Text(part) if !seen => prefix.push_str(part),
+            Piece::Text(part) => suffix.push_str(part),
+            Piece::Slot(_) => seen = true,
+        }
+    }
+    let start = text.find(&prefix)? + prefix.len();
+    let rest = &text[start..];
+    let value = if suffix.is_empty() {
+        // Without text after it, the id runs to the first space or punctuation closing it.
+        rest.split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | ')' | '"'))
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches('.')
+    } else {
+        &rest[..rest.find(&suffix)?]
+    };
+    (!value.is_empty()).then(|| value.to_owned())
 }
 
 fn record_at<'a>(answer: &'a Answer, at: &Option<JsonPath>) -> Option<&'a Value> {
@@ -1116,21 +1429,44 @@ const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANU
     .remove(b'~')
     .remove(b'@');
 
-/// Where a paged list is.
+/// Where a paged list is, and what its pages said about the whole.
 struct PageState {
     page: u64,
     offset: u64,
     fetched: u64,
     cursor: Option<String>,
     seen_tokens: BTreeSet<String>,
+    /// The number of records the partner states, and the exchange that said it.
+    stated_total: Option<(u64, usize)>,
+    /// The number of pages the partner states, and the exchange that said it.
+    stated_pages: Option<(u64, usize)>,
+    /// Pages that held at least one record.
+    pages_with_items: u64,
+    /// The partner's counter said "done" after a full page, and the next page held more.
+    counter_overrun: Option<String>,
+    /// Asking past a counter's end: the next page must be empty.
+    checking_counter: bool,
 }
 
 enum Step {
     Done,
     Next,
+    /// A short page, or a full last page by a counter: the next page tells whether more follow.
+    Confirm,
     Cursor(String),
     Link(String),
     Invalid(String),
+}
+
+/// A counter read from a page: a number, or text holding one (XML carries every number as
+/// text).
+fn counter(document: &Value, path: &Option<JsonPath>) -> Option<u64> {
+    path.as_ref()?.get(document).and_then(|value| {
+        value
+            .as_u64()
+            .or_else(|| value.as_f64().filter(|f| *f >= 0.0 && f.fract() == 0.0).map(|f| f as u64))
+            .or_else(|| value.as_str()?.trim().parse().ok())
+    })
 }
 
 impl PageState {
@@ -1141,6 +1477,11 @@ impl PageState {
             fetched: 0,
             cursor: None,
             seen_tokens: BTreeSet::new(),
+            stated_total: None,
+            stated_pages: None,
+            pages_with_items: 0,
+            counter_overrun: None,
+            checking_counter: false,
         }
     }
 
@@ -1166,7 +1507,7 @@ impl PageState {
                 push(&paging.offset_param, self.offset.to_string());
                 push(&paging.limit_param, Self::size(paging).to_string());
             }
-            PagingStyle::Cursor | PagingStyle::NextLink => {
+            PagingStyle::Cursor | PagingStyle::NextLink | PagingStyle::LinkHeader => {
                 if paging.page_size.is_some() {
                     push(&paging.size_param, Self::size(paging).to_string());
                 }
@@ -1178,56 +1519,114 @@ impl PageState {
         query
     }
 
+    /// Keeps the totals a page states (the latest page's word counts).
+    fn note_counters(&mut self, paging: &Paging, document: &Value, exchange: usize) {
+        if let Some(total) = counter(document, &paging.total_field) {
+            self.stated_total = Some((total, exchange));
+        }
+        if let Some(pages) = counter(document, &paging.total_pages_field) {
+            self.stated_pages = Some((pages, exchange));
+        }
+    }
+
     /// Decides, from a page just read, whether and how to go on.
-    fn advance(&mut self, paging: &Paging, document: &Value, items: usize) -> Step {
+    fn advance(
+        &mut self,
+        paging: &Paging,
+        document: &Value,
+        items: usize,
+        link_header: Option<&str>,
+    ) -> Step {
         let size = Self::size(paging);
-        self.fetched += items as u64;
+        let items = items as u64;
+        self.fetched += items;
+        if items > 0 {
+            self.pages_with_items += 1;
+        }
+        if self.checking_counter {
+            // The counter said the list had ended, yet this page holds records.
+            self.checking_counter = false;
+            if items > 0 && self.counter_overrun.is_none() {
+                self.counter_overrun = Some(format!(
+                    "the partner's {} said the list had ended, but the next page holds {items} more record(s)",
+                    match paging.stop {
+                        Some(PageStop::TotalPages) => "page count",
+                        _ => "total",
+                    }
+                ));
+            }
+        }
         match paging.style {
             PagingStyle::None => Step::Done,
             PagingStyle::PageNumber | PagingStyle::Offset => {
-                let last = match paging.stop.unwrap_or(PageStop::ShortPage) {
-                    PageStop::ShortPage => (items as u64) < size,
-                    PageStop::EmptyPage => items == 0,
-                    PageStop::Total => {
-                        let total = paging
-                            .total_field
+                // The counters are not trusted once one was caught short: the walk goes on
+                // until a short page, as without them.
+                let stop = match (paging.stop.unwrap_or(PageStop::ShortPage), &self.counter_overrun) {
+                    (PageStop::Total | PageStop::TotalPages, Some(_)) => PageStop::ShortPage,
+                    (stop, _) => stop,
+                };
+                let step = match stop {
+                    PageStop::ShortPage if items == 0 => Step::Done,
+                    // A short page may be the partner's own page size: the next page tells.
+                    PageStop::ShortPage if items < size => Step::Confirm,
+                    PageStop::ShortPage => Step::Next,
+                    PageStop::EmptyPage if items == 0 => Step::Done,
+                    PageStop::EmptyPage => Step::Next,
+                    PageStop::Total => match counter(document, &paging.total_field) {
+                        None => return self.missing_counter(&paging.total_field),
+                        Some(_) if items == 0 => Step::Done,
+                        Some(total) if self.fetched >= total => self.past_counter(items, size),
+                        Some(_) => Step::Next,
+                    },
+                    PageStop::TotalPages => match counter(document, &paging.total_pages_field) {
+                        None => return self.missing_counter(&paging.total_pages_field),
+                        Some(_) if items == 0 => Step::Done,
+                        Some(pages) if self.pages_with_items >= pages => {
+                            self.past_counter(items, size)
+                        }
+                        Some(_) => Step::Next,
+                    },
+                    PageStop::MoreFlag => {
+                        let more = paging
+                            .more_field
                             .as_ref()
                             .and_then(|path| path.get(document))
-                            // XML carries every number as text.
-                            .and_then(|total| {
-                                total
-                                    .as_u64()
-                                    .or_else(|| total.as_str()?.trim().parse().ok())
+                            .and_then(|value| {
+                                value.as_bool().or_else(|| match value.as_str()?.trim() {
+                                    "true" => Some(true),
+                                    "false" => Some(false),
+                                    _ => None,
+                                })
                             });
-                        match total {
-                            Some(total) => self.fetched >= total || items == 0,
-                            None => {
-                                return Step::Invalid(format!(
-                                    "no total number at `{}`",
-                                    paging
-                                        .total_field
-                                        .as_ref()
-                                        .map(ToString::to_string)
-                                        .unwrap_or_default()
-                                ))
+                        match more {
+                            None => return self.missing_counter(&paging.more_field),
+                            Some(true) if items == 0 => {
+                                return Step::Invalid(
+                                    "an empty page says more pages follow".into(),
+                                )
                             }
+                            Some(true) => Step::Next,
+                            Some(false) => Step::Done,
                         }
                     }
                 };
-                if last {
-                    return Step::Done;
+                if matches!(step, Step::Next | Step::Confirm) {
+                    self.page += 1;
+                    // By what came, not what was asked: a partner may page by less.
+                    self.offset += items;
                 }
-                self.page += 1;
-                self.offset += size;
-                Step::Next
+                step
             }
-            PagingStyle::Cursor | PagingStyle::NextLink => {
-                let next = paging
-                    .next_field
-                    .as_ref()
-                    .and_then(|path| path.get(document))
-                    .and_then(scalar_text)
-                    .filter(|text| !text.is_empty());
+            PagingStyle::Cursor | PagingStyle::NextLink | PagingStyle::LinkHeader => {
+                let next = match paging.style {
+                    PagingStyle::LinkHeader => link_header.map(str::to_owned),
+                    _ => paging
+                        .next_field
+                        .as_ref()
+                        .and_then(|path| path.get(document))
+                        .and_then(scalar_text),
+                }
+                .filter(|text| !text.is_empty());
                 match (next, paging.style) {
                     (None, _) => Step::Done,
                     (Some(cursor), PagingStyle::Cursor) => Step::Cursor(cursor),
@@ -1235,5 +1634,57 @@ impl PageState {
                 }
             }
         }
+    }
+
+    /// The end a counter gives: after a full page, the next page is asked to be sure.
+    fn past_counter(&mut self, items: u64, size: u64) -> Step {
+        if items >= size && self.counter_overrun.is_none() {
+            self.checking_counter = true;
+            Step::Confirm
+        } else {
+            Step::Done
+        }
+    }
+
+    fn missing_counter(&self, path: &Option<JsonPath>) -> Step {
+        Step::Invalid(format!(
+            "no number at `{}`",
+            path.as_ref().map(ToString::to_string).unwrap_or_default()
+        ))
+    }
+
+    /// Whether the walk agrees with what the partner stated: its total of records, its number
+    /// of pages, counters that ended too early.
+    fn check_counters(&self, walked: usize, _exchanges: usize) -> Option<ListFailure> {
+        let walked = walked as u64;
+        if let Some(message) = &self.counter_overrun {
+            return Some(ListFailure::Incomplete {
+                exchange: self.stated_pages.or(self.stated_total).map(|(_, e)| e),
+                message: message.clone(),
+            });
+        }
+        if let Some((total, exchange)) = self.stated_total {
+            if total != walked {
+                return Some(ListFailure::Incomplete {
+                    exchange: Some(exchange),
+                    message: format!(
+                        "the partner states {total} record(s) in all, but its pages held {walked}"
+                    ),
+                });
+            }
+        }
+        if let Some((pages, exchange)) = self.stated_pages {
+            let walked_pages = self.pages_with_items;
+            let empty_list = walked == 0 && pages <= 1;
+            if pages != walked_pages && !empty_list {
+                return Some(ListFailure::Incomplete {
+                    exchange: Some(exchange),
+                    message: format!(
+                        "the partner states {pages} page(s), but {walked_pages} page(s) held records"
+                    ),
+                });
+            }
+        }
+        None
     }
 }

@@ -76,6 +76,11 @@ impl ApiError {
         )
     }
 
+    /// 406: the request does not accept what this API answers.
+    pub fn not_acceptable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_ACCEPTABLE, "not-acceptable", message)
+    }
+
     /// 413: the body is over the limit.
     pub fn too_large(limit: usize) -> Self {
         Self::new(

@@ -9,8 +9,8 @@ use crate::model::{Field, Record, RecordKind};
 use crate::profile::body;
 use crate::profile::codec::json_kind;
 use crate::profile::{
-    BodyFormat, IdFrom, LookupAnswer, Operation, OperationKind, OperationRole, OwnerReference,
-    Slot, SourceReference,
+    AnswerShape, BodyFormat, IdFrom, NoneAnswer, Operation, OperationKind, OperationRole,
+    OwnerReference, Side, Slot, SourceReference,
 };
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -95,6 +95,7 @@ pub(super) async fn handle(
         .profile
         .operation(matched.kind)
         .ok_or_else(|| ApiError::not_found("no such operation"))?;
+    check_fixed_headers(shared, operation, &parts.headers)?;
     let captured = check_query(shared, operation, &query)?;
     let body = axum::body::to_bytes(body, shared.options.body_limit)
         .await
@@ -161,15 +162,52 @@ struct Captured {
     email: Option<String>,
 }
 
-/// Checks the operation's declared query parameters: constants must match, `{id}` and
-/// `{email}` are captured.
+/// Checks the headers the profile fixes (`[partner] headers` and the operation's): each must be
+/// sent with its value; a declared `Accept` must be among those the request accepts.
+fn check_fixed_headers(
+    shared: &Shared,
+    operation: &Operation,
+    headers: &axum::http::HeaderMap,
+) -> Result<(), ApiError> {
+    for (name, template) in shared.profile.partner.headers.iter().chain(&operation.headers) {
+        let expected = template
+            .render(&shared.profile.tenancy, str::to_owned)
+            .unwrap_or_default();
+        let given = headers.get(name.as_str()).and_then(|v| v.to_str().ok());
+        let fits = match given {
+            Some(given) if name.eq_ignore_ascii_case("accept") => given
+                .split(',')
+                .any(|media| media.split(';').next().unwrap_or_default().trim() == expected.split(';').next().unwrap_or_default().trim()),
+            Some(given) => given == expected,
+            None => false,
+        };
+        if !fits {
+            let problem = match given {
+                None => format!("the header `{name}` is required (`{expected}`)"),
+                Some(given) => {
+                    format!("the header `{name}` is `{given}`; this API expects `{expected}`")
+                }
+            };
+            let status_error = if name.eq_ignore_ascii_case("accept") {
+                ApiError::not_acceptable(problem)
+            } else {
+                ApiError::bad_request(problem)
+            };
+            return Err(status_error.with_field(name));
+        }
+    }
+    Ok(())
+}
+
+/// Checks the operation's declared query parameters (and those every request carries):
+/// constants must match, `{id}` and `{email}` are captured.
 fn check_query(
     shared: &Shared,
     operation: &Operation,
     query: &BTreeMap<String, String>,
 ) -> Result<Captured, ApiError> {
     let mut captured = Captured::default();
-    for (name, template) in &operation.query {
+    for (name, template) in shared.profile.partner.query.iter().chain(&operation.query) {
         let given = query.get(name);
         let slots = template.slots();
         if slots.contains(&Slot::Id) || slots.contains(&Slot::Email) {
@@ -260,7 +298,11 @@ fn param_error(problem: body::ParamProblem) -> ApiError {
 fn respond(shared: &Shared, operation: &Operation, status: StatusCode, body: Value) -> Response {
     let format = shared.profile.format_of(operation);
     if format == BodyFormat::Json {
-        return (status, Json(body)).into_response();
+        let mut response = (status, Json(body)).into_response();
+        if let Some(media) = shared.json_media_type(operation) {
+            response.headers_mut().insert(header::CONTENT_TYPE, media);
+        }
+        return response;
     }
     match body::encode(&shared.profile, format, &body) {
         Ok(text) => (
@@ -281,10 +323,14 @@ fn answer_without_id(
     codec: &crate::profile::RecordCodec<'_>,
     mut rendered: Value,
 ) -> Response {
-    if let Some(id_path) = codec.path(Field::Id) {
+    if let Some(id_path) = codec.read_path(Field::Id) {
         id_path.set(&mut rendered, Value::Null);
     }
-    respond(shared, operation, status, wrap(&operation.record, rendered))
+    let mut document = wrap(&operation.record, rendered);
+    if let Some(id_at) = &operation.id_at {
+        id_at.set(&mut document, Value::Null);
+    }
+    respond(shared, operation, status, document)
 }
 
 fn wrap(path: &Option<crate::profile::JsonPath>, value: Value) -> Value {
@@ -429,11 +475,15 @@ fn render_list(
     };
     let encoded = items
         .iter()
-        .map(|record| codec.encode(&shared.shown_staff(kind, record)))
+        .map(|record| codec.encode_answer(&shared.shown_staff(kind, record)))
         .collect();
     let mut document = body::list_document(operation, encoded);
-    paging::annotate(&paging_spec, &mut document, window, total, path, query);
-    Ok(respond(shared, operation, StatusCode::OK, document))
+    let link = paging::annotate(&paging_spec, &mut document, window, total, path, query);
+    let mut response = respond(shared, operation, StatusCode::OK, document);
+    if let Some(link) = link.and_then(|link| HeaderValue::from_str(&format!("<{link}>; rel=\"next\"")).ok()) {
+        response.headers_mut().insert(header::LINK, link);
+    }
+    Ok(response)
 }
 
 fn lookup(
@@ -454,28 +504,73 @@ fn lookup(
     } else {
         shared.store.read().staff_by_email(&email).map(staff_record)
     };
-    match operation.answer {
-        Some(LookupAnswer::List) => {
-            let items: Vec<Value> = found.iter().map(|r| codec.encode(r)).collect();
-            Ok(respond(
-                shared,
-                operation,
-                StatusCode::OK,
-                body::list_document(operation, items),
-            ))
+    let list = operation.answer == Some(AnswerShape::List);
+    let flagged = |mut document: Value, found: bool| {
+        if let Some(flag) = &operation.found_field {
+            flag.set(&mut document, Value::Bool(found));
         }
-        _ => match found {
-            Some(record) => Ok(respond(
-                shared,
-                operation,
-                StatusCode::OK,
-                wrap(&operation.record, codec.encode(&record)),
-            )),
-            None => Err(ApiError::not_found(format!(
-                "no staff member with email `{email}`"
-            ))),
-        },
+        document
+    };
+    if let Some(record) = found {
+        let encoded = codec.encode_answer(&record);
+        let document = if list {
+            body::list_document(operation, vec![encoded])
+        } else {
+            wrap(&operation.record, encoded)
+        };
+        return Ok(respond(
+            shared,
+            operation,
+            StatusCode::OK,
+            flagged(document, true),
+        ));
     }
+    // Nobody: the profile's first way of saying so.
+    let none = crate::connector::client::lookup_nones(operation)
+        .first()
+        .copied()
+        .unwrap_or(NoneAnswer::NotFound);
+    let empty = |status: StatusCode| {
+        let mut response = Response::new(axum::body::Body::empty());
+        *response.status_mut() = status;
+        response
+    };
+    Ok(match none {
+        NoneAnswer::NotFound => {
+            return Err(ApiError::not_found(format!(
+                "no staff member with email `{email}`"
+            )))
+        }
+        NoneAnswer::NoContent => empty(StatusCode::NO_CONTENT),
+        NoneAnswer::EmptyBody => empty(StatusCode::OK),
+        NoneAnswer::NullRecord => respond(
+            shared,
+            operation,
+            StatusCode::OK,
+            flagged(wrap(&operation.record, Value::Null), false),
+        ),
+        NoneAnswer::EmptyList => respond(
+            shared,
+            operation,
+            StatusCode::OK,
+            flagged(body::list_document(operation, Vec::new()), false),
+        ),
+        NoneAnswer::NullList => {
+            let document = match &operation.list {
+                Some(path) => path.wrap(Value::Null),
+                None => Value::Null,
+            };
+            respond(shared, operation, StatusCode::OK, flagged(document, false))
+        }
+        NoneAnswer::Flag => {
+            let document = if list {
+                body::list_document(operation, Vec::new())
+            } else {
+                Value::Object(Default::default())
+            };
+            respond(shared, operation, StatusCode::OK, flagged(document, false))
+        }
+    })
 }
 
 fn read(
@@ -535,11 +630,20 @@ fn write(
             return Err(ApiError::internal("NullPointerException"));
         }
     }
-    let record = codec.decode(record_json).map_err(|problems| {
-        let message: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        ApiError::unprocessable(message.join("; ")).with_field(problems[0].path.clone())
-    })?;
-    if let Some(problem) = codec.check_fixed(record_json).into_iter().next() {
+    // A JSON partner is strict about types, as real ones are: `"42"` where an integer belongs
+    // is refused (XML carries every value as text).
+    let strict = shared.profile.format_of(operation) == BodyFormat::Json;
+    let record = codec
+        .decode_request(record_json, strict)
+        .map_err(|problems| {
+            let message: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            ApiError::unprocessable(message.join("; ")).with_field(problems[0].path.clone())
+        })?;
+    if let Some(problem) = codec
+        .check_fixed_typed(record_json, strict)
+        .into_iter()
+        .next()
+    {
         return Err(ApiError::unprocessable(problem.to_string()).with_field(problem.path));
     }
     save(shared, matched, operation, path_id, record, path)
@@ -626,6 +730,18 @@ fn save(
             .get(&Field::ExternalId)
             .and_then(|external| data.id_by_external(kind, external))
     };
+    // A create of a record already here is answered with the declared conflict, where the
+    // profile declares one, naming the existing record; nothing is changed.
+    let creating = body_id.is_none() && !matched.kind.addresses_one_record();
+    if let (true, Some(_), Some(existing)) = (creating, &operation.conflict, &resent_id) {
+        let shown = data
+            .records(kind)
+            .and_then(|records| records.get(existing))
+            .map(|stored| shared.shown(&data, &stored.unpack()).into_owned());
+        let existing = existing.clone();
+        drop(data);
+        return Ok(shared.conflict_response(operation, kind, &existing, shown.as_ref(), path, matched.kind));
+    }
     let target_id = match matched.kind {
         OperationKind::ProspectSave | OperationKind::MemberSave => body_id.or(resent_id),
         OperationKind::ProspectUpdate | OperationKind::MemberUpdate
@@ -660,13 +776,15 @@ fn save(
     // The usual JSON answer is written straight to bytes, from the record before it is
     // stored: no copy of it and no JSON tree. Other answers take a copy to encode once the
     // store is released.
+    let acknowledgement = operation.answer == Some(AnswerShape::Acknowledgement);
     let usual_json = shared.profile.format_of(operation) == BodyFormat::Json
-        && !shared.fault(Fault::SaveReturnsNoId);
+        && !shared.fault(Fault::SaveReturnsNoId)
+        && !acknowledgement;
     let answer = if answer_lost {
         None
     } else if usual_json {
         let shown = shared.shown(&data, &record);
-        Some(Ok(codec.encode_json(&shown, operation.record.as_ref())))
+        Some(Ok(codec.encode_json(&shown, operation.record.as_ref(), Side::Answer)))
     } else {
         Some(Err(shared.shown(&data, &record).into_owned()))
     };
@@ -677,22 +795,29 @@ fn save(
             "the answer was lost (the record is saved)",
         )),
         Some(Ok(body)) => {
-            let response = bytes_response(
-                status,
-                HeaderValue::from_static("application/json"),
-                body.into(),
-            );
+            let content_type = shared
+                .json_media_type(operation)
+                .unwrap_or(HeaderValue::from_static("application/json"));
+            let response = bytes_response(status, content_type, body.into());
             Ok(shared.with_location(response, operation, path, &id, matched.kind))
         }
+        Some(Err(_)) if acknowledgement => Ok(shared.acknowledgement(
+            operation,
+            status,
+            kind,
+            &id,
+            path,
+            matched.kind,
+        )),
         Some(Err(shown)) if shared.fault(Fault::SaveReturnsNoId) => Ok(answer_without_id(
             shared,
             operation,
             status,
             &codec,
-            codec.encode(&shown),
+            codec.encode_answer(&shown),
         )),
         Some(Err(shown)) => {
-            let rendered = codec.encode(&shown);
+            let rendered = codec.encode_answer(&shown);
             Ok(shared.saved_response(operation, status, rendered, path, &id, matched.kind))
         }
     }
@@ -711,6 +836,17 @@ fn create_source(
         ));
     }
     let name = record.get(&Field::Name).cloned().unwrap_or_default();
+    if let (Some(_), Some(existing)) = (&operation.conflict, data.source_by_name(&name)) {
+        let existing = existing.clone();
+        return Ok(shared.conflict_response(
+            operation,
+            RecordKind::Source,
+            &existing.id,
+            Some(&source_record(&existing)),
+            path,
+            OperationKind::SourceCreate,
+        ));
+    }
     let (status, source) = match data.source_by_name(&name) {
         Some(existing) => (StatusCode::OK, existing.clone()),
         None => {
@@ -732,7 +868,18 @@ fn create_source(
         }
     };
     let codec = shared.profile.codec(RecordKind::Source);
-    let rendered = codec.encode(&source_record(&source));
+    if operation.answer == Some(AnswerShape::Acknowledgement) {
+        let id = (!shared.fault(Fault::SourceCreateNoId)).then_some(source.id.as_str());
+        return Ok(shared.acknowledgement_of(
+            operation,
+            status,
+            RecordKind::Source,
+            id,
+            path,
+            OperationKind::SourceCreate,
+        ));
+    }
+    let rendered = codec.encode_answer(&source_record(&source));
     if shared.fault(Fault::SourceCreateNoId) {
         return Ok(answer_without_id(
             shared, operation, status, &codec, rendered,
@@ -867,18 +1014,138 @@ impl Shared {
 
     /// A stored record in the partner's JSON, owner and source named as the profile says.
     fn render(&self, data: &StoreData, kind: RecordKind, stored: &Record) -> Value {
-        self.profile.codec(kind).encode(&self.shown(data, stored))
+        self.profile.codec(kind).encode_answer(&self.shown(data, stored))
+    }
+
+    /// The JSON media type a declared `Accept` asks for (`application/vnd.api+json`), which
+    /// the answers then carry.
+    fn json_media_type(&self, operation: &Operation) -> Option<HeaderValue> {
+        let accept = operation
+            .headers
+            .iter()
+            .chain(&self.profile.partner.headers)
+            .find(|(name, _)| name.eq_ignore_ascii_case("accept"))?
+            .1
+            .render(&self.profile.tenancy, str::to_owned)
+            .ok()?;
+        let media = accept.split(',').next()?.trim().to_owned();
+        let json = media.split(';').next()?.trim();
+        (json.ends_with("/json") || json.ends_with("+json"))
+            .then(|| HeaderValue::from_str(&media).ok())
+            .flatten()
+    }
+
+    /// The answer to a write whose profile answers an acknowledgement: the id at `id-at`
+    /// (typed as the id field is), or in the `Location`; without either, no body.
+    fn acknowledgement(
+        &self,
+        operation: &Operation,
+        status: StatusCode,
+        kind: RecordKind,
+        id: &str,
+        path: &str,
+        operation_kind: OperationKind,
+    ) -> Response {
+        let id = (!self.fault(Fault::SaveReturnsNoId)).then_some(id);
+        self.acknowledgement_of(operation, status, kind, id, path, operation_kind)
+    }
+
+    fn acknowledgement_of(
+        &self,
+        operation: &Operation,
+        status: StatusCode,
+        kind: RecordKind,
+        id: Option<&str>,
+        path: &str,
+        operation_kind: OperationKind,
+    ) -> Response {
+        let id_type = self.profile.codec(kind).value_type(Field::Id);
+        match (&operation.id_at, operation.id_from.unwrap_or_default()) {
+            (Some(id_at), IdFrom::Body) => {
+                let value = id.map_or(Value::Null, |id| {
+                    crate::profile::codec::typed_value(id_type, id)
+                });
+                respond(self, operation, status, id_at.wrap(value))
+            }
+            (_, id_from) => {
+                let mut response = Response::new(axum::body::Body::empty());
+                // Nothing to say: an update answers 204; a create says where the record is.
+                *response.status_mut() = if status == StatusCode::CREATED {
+                    status
+                } else {
+                    StatusCode::NO_CONTENT
+                };
+                match (id, id_from) {
+                    (Some(id), IdFrom::Location) => {
+                        self.with_location(response, operation, path, id, operation_kind)
+                    }
+                    _ => response,
+                }
+            }
+        }
+    }
+
+    /// The declared conflict answer for a create of a record this partner already holds
+    /// under `id` (`shown`, as the partner shows it).
+    fn conflict_response(
+        &self,
+        operation: &Operation,
+        kind: RecordKind,
+        id: &str,
+        shown: Option<&Record>,
+        path: &str,
+        operation_kind: OperationKind,
+    ) -> Response {
+        let Some(conflict) = &operation.conflict else {
+            return ApiError::internal("no conflict answer is declared")
+                .into_response_as(self.profile.format_of(operation));
+        };
+        let status = StatusCode::from_u16(conflict.status).unwrap_or(StatusCode::CONFLICT);
+        let codec = self.profile.codec(kind);
+        let mut document = match (&conflict.id_at, conflict.id_from, shown) {
+            (None, IdFrom::Body, Some(shown)) => wrap(&operation.record, codec.encode_answer(shown)),
+            _ => Value::Object(Default::default()),
+        };
+        if let Some(id_at) = conflict.id_at.as_ref().filter(|_| conflict.id_from == IdFrom::Body) {
+            let value = match &conflict.pattern {
+                Some(pattern) => {
+                    struct Id<'a>(&'a str);
+                    impl crate::profile::SlotValues for Id<'_> {
+                        fn value(&self, slot: Slot) -> Option<&str> {
+                            (slot == Slot::Id).then_some(self.0)
+                        }
+                    }
+                    Value::String(pattern.render(&Id(id), str::to_owned).unwrap_or_default())
+                }
+                None => crate::profile::codec::typed_value(codec.value_type(Field::Id), id),
+            };
+            id_at.set(&mut document, value);
+        }
+        if let (Some(when), Some(equals)) = (&conflict.when, &conflict.equals) {
+            when.set(&mut document, Value::String(equals.clone()));
+        }
+        let response = respond(self, operation, status, document);
+        if conflict.id_from == IdFrom::Location {
+            let location = self.location_of(operation_kind, path, id);
+            let mut response = response;
+            if let Ok(value) = HeaderValue::from_str(&location) {
+                response.headers_mut().insert(header::LOCATION, value);
+            }
+            return response;
+        }
+        response
     }
 
     /// A stored record with its owner and source named as the profile references them
     /// (the record itself where it references both by id).
     fn shown<'r>(&self, data: &StoreData, stored: &'r Record) -> std::borrow::Cow<'r, Record> {
         let references = &self.profile.references;
-        if references.owner == OwnerReference::Id && references.source == SourceReference::Id {
+        let (owner, source) = (references.owner_as_read(), references.source_as_read());
+        if owner == OwnerReference::Id && source == SourceReference::Id {
             return std::borrow::Cow::Borrowed(stored);
         }
         let mut shown = stored.clone();
-        if self.profile.references.owner == OwnerReference::Email {
+        if owner == OwnerReference::Email {
             if let Some(owner) = stored.get(&Field::Owner) {
                 match data
                     .staff
@@ -891,7 +1158,7 @@ impl Shared {
                 };
             }
         }
-        if self.profile.references.source == SourceReference::Name {
+        if source == SourceReference::Name {
             if let Some(source) = stored.get(&Field::Source) {
                 match data.sources.iter().find(|s| &s.id == source) {
                     Some(found) => shown.insert(Field::Source, found.name.clone()),

@@ -13,7 +13,7 @@ pub mod store;
 pub use error::ApiError;
 pub use faults::{Fault, Faults};
 pub use sandbox::{Sandbox, SandboxError};
-pub use store::{Store, StoreData, StoredRecord};
+pub use store::{NumericIds, Store, StoreData, StoredRecord};
 
 use crate::auth::Credentials;
 use crate::profile::template::{path_segments, PathSegment};
@@ -221,6 +221,18 @@ impl PartnerState {
             })
             .collect();
         let fixed_paths = fixed_paths(&routes, &profile.tenancy);
+        let numeric = |kind| {
+            matches!(
+                profile.codec(kind).value_type(crate::model::Field::Id),
+                crate::profile::ValueType::Integer | crate::profile::ValueType::Number
+            )
+        };
+        let numeric = NumericIds {
+            staff: numeric(crate::model::RecordKind::Staff),
+            sources: numeric(crate::model::RecordKind::Source),
+            prospects: numeric(crate::model::RecordKind::Prospect),
+            members: numeric(crate::model::RecordKind::Member),
+        };
         let routes_by_action = routes.iter().any(|route| route.action.is_some());
         PartnerState {
             shared: Arc::new(Shared {
@@ -228,7 +240,7 @@ impl PartnerState {
                 fixed_paths,
                 routes_by_action,
                 profile,
-                store: Store::new(sandbox),
+                store: Store::numbered(sandbox, numeric),
                 routes,
                 options,
                 flaky_counter: Default::default(),

@@ -38,7 +38,11 @@ fn page_size(paging: &Paging, asked: Option<usize>) -> Result<usize, ApiError> {
     if size == 0 {
         return Err(ApiError::bad_request("the page size must be at least 1"));
     }
-    Ok(size.min(MAX_PAGE_SIZE))
+    // The partner's own cap, where the profile states one: larger pages come back short.
+    let cap = paging
+        .max_page_size
+        .map_or(MAX_PAGE_SIZE, |cap| (cap as usize).min(MAX_PAGE_SIZE));
+    Ok(size.min(cap))
 }
 
 /// Encodes a position as an opaque cursor.
@@ -78,7 +82,7 @@ pub fn window(paging: &Paging, query: &BTreeMap<String, String>) -> Result<Windo
             offset: number(query, &param(&paging.offset_param))?.unwrap_or(0),
             limit: page_size(paging, number(query, &param(&paging.limit_param))?)?,
         }),
-        PagingStyle::Cursor | PagingStyle::NextLink => {
+        PagingStyle::Cursor | PagingStyle::NextLink | PagingStyle::LinkHeader => {
             let cursor_param = match paging.style {
                 PagingStyle::Cursor => param(&paging.cursor_param),
                 _ => PAGE_TOKEN_PARAM.to_owned(),
@@ -102,8 +106,9 @@ pub fn window(paging: &Paging, query: &BTreeMap<String, String>) -> Result<Windo
     }
 }
 
-/// Adds the paging metadata to a list answer: the total, the next cursor or the next link.
-/// `path` and `query` are the request's, to build a next link.
+/// Adds the paging metadata to a list answer: the total, the number of pages, the "more"
+/// flag, the next cursor or the next link. `path` and `query` are the request's, to build a
+/// next link. Returns the next link for a `Link` header, for that style.
 pub fn annotate(
     paging: &Paging,
     document: &mut Value,
@@ -111,28 +116,38 @@ pub fn annotate(
     total: usize,
     path: &str,
     query: &BTreeMap<String, String>,
-) {
+) -> Option<String> {
     let end = window.offset.saturating_add(window.limit);
     let next = (end < total).then_some(end);
     if let Some(total_field) = &paging.total_field {
         total_field.set(document, Value::from(total as u64));
     }
-    let Some(next_field) = &paging.next_field else {
-        return;
+    if let Some(pages_field) = &paging.total_pages_field {
+        let pages = total.div_ceil(window.limit.max(1));
+        pages_field.set(document, Value::from(pages as u64));
+    }
+    if let Some(more_field) = &paging.more_field {
+        more_field.set(document, Value::Bool(next.is_some()));
+    }
+    let link = |offset: usize| {
+        let mut next_query = query.clone();
+        next_query.insert(PAGE_TOKEN_PARAM.to_owned(), cursor_for(offset));
+        let encoded: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(next_query.iter())
+            .finish();
+        format!("{path}?{encoded}")
     };
+    if paging.style == PagingStyle::LinkHeader {
+        return next.map(link);
+    }
+    let next_field = paging.next_field.as_ref()?;
     let next_value = match (paging.style, next) {
         (PagingStyle::Cursor, Some(offset)) => Value::String(cursor_for(offset)),
-        (PagingStyle::NextLink, Some(offset)) => {
-            let mut next_query = query.clone();
-            next_query.insert(PAGE_TOKEN_PARAM.to_owned(), cursor_for(offset));
-            let encoded: String = form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(next_query.iter())
-                .finish();
-            Value::String(format!("{path}?{encoded}"))
-        }
+        (PagingStyle::NextLink, Some(offset)) => Value::String(link(offset)),
         _ => Value::Null,
     };
     next_field.set(document, next_value);
+    None
 }
 
 #[cfg(test)]

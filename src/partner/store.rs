@@ -24,17 +24,48 @@ pub struct StoreData {
     /// [`StoreData::put`].
     external_ids: ExternalIds,
     next_id: u64,
+    numeric: NumericIds,
 }
+
+/// Which kinds of record the partner numbers with plain integers (a profile typing their id
+/// as an integer or number), rather than with lettered ids like `P-000042`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NumericIds {
+    /// Staff.
+    pub staff: bool,
+    /// Lead sources.
+    pub sources: bool,
+    /// Prospects.
+    pub prospects: bool,
+    /// Members.
+    pub members: bool,
+}
+
+impl NumericIds {
+    fn of(&self, kind: RecordKind) -> bool {
+        match kind {
+            RecordKind::Staff => self.staff,
+            RecordKind::Source => self.sources,
+            RecordKind::Prospect => self.prospects,
+            RecordKind::Member => self.members,
+        }
+    }
+}
+
+/// The first number given to a seeded staff member or source whose id is not a number, for a
+/// partner with numeric ids (records the store saves are numbered from 1).
+const FIRST_SEED_NUMBER: u64 = 9_001;
 
 impl Default for StoreData {
     fn default() -> Self {
         StoreData {
             staff: Vec::new(),
             sources: Vec::new(),
-            prospects: Records::new(id_prefix(RecordKind::Prospect)),
-            members: Records::new(id_prefix(RecordKind::Member)),
+            prospects: Records::new(Some(id_prefix(RecordKind::Prospect))),
+            members: Records::new(Some(id_prefix(RecordKind::Member))),
             external_ids: ExternalIds::default(),
             next_id: 0,
+            numeric: NumericIds::default(),
         }
     }
 }
@@ -58,14 +89,15 @@ const BLOCK: usize = 4096;
 /// growing array to rebuild. Records under any other id are kept by id beside them.
 #[derive(Debug, Clone)]
 pub struct Records {
-    prefix: &'static str,
+    /// The letters of the ids handed out; none for a partner whose ids are numbers.
+    prefix: Option<&'static str>,
     blocks: Vec<Box<[Option<StoredRecord>]>>,
     others: IndexMap<String, StoredRecord>,
     len: usize,
 }
 
 impl Records {
-    fn new(prefix: &'static str) -> Self {
+    fn new(prefix: Option<&'static str>) -> Self {
         Records {
             prefix,
             blocks: Vec::new(),
@@ -77,7 +109,14 @@ impl Records {
     /// The number of an id in this store's form (`P-` then at least six digits, no more
     /// leading zeros than that takes).
     fn number_of(&self, id: &str) -> Option<usize> {
-        let digits = id.strip_prefix(self.prefix)?.strip_prefix('-')?;
+        let Some(prefix) = self.prefix else {
+            // Plain numbers, as a numeric id is written: no sign, no leading zero.
+            let canonical = !id.is_empty()
+                && id.bytes().all(|byte| byte.is_ascii_digit())
+                && (id == "0" || !id.starts_with('0'));
+            return canonical.then(|| id.parse().ok()).flatten();
+        };
+        let digits = id.strip_prefix(prefix)?.strip_prefix('-')?;
         let canonical = digits.len() >= 6
             && digits.bytes().all(|byte| byte.is_ascii_digit())
             && (digits.len() == 6 || !digits.starts_with('0'));
@@ -167,9 +206,12 @@ impl Records {
 
 /// `{prefix}-{number}` with at least six digits, as `format!("{prefix}-{number:06}")` writes it
 /// without the formatting machinery (one per save).
-fn format_id(prefix: &str, number: u64) -> String {
+fn format_id(prefix: Option<&str>, number: u64) -> String {
     let mut buffer = itoa::Buffer::new();
     let digits = buffer.format(number);
+    let Some(prefix) = prefix else {
+        return digits.to_owned();
+    };
     let zeros = 6usize.saturating_sub(digits.len());
     let mut id = String::with_capacity(prefix.len() + 1 + zeros + digits.len());
     id.push_str(prefix);
@@ -282,24 +324,65 @@ impl ExternalIds {
 #[derive(Debug)]
 pub struct Store {
     seed: Sandbox,
+    numeric: NumericIds,
     data: RwLock<StoreData>,
     /// Bumped on every write access, so cached pages know when they are stale.
     generation: std::sync::atomic::AtomicU64,
 }
 
 impl StoreData {
-    fn from_seed(seed: &Sandbox) -> Self {
-        StoreData {
+    fn from_seed(seed: &Sandbox, numeric: NumericIds) -> Self {
+        let mut data = StoreData {
             staff: seed.staff.clone(),
             sources: seed.sources.clone(),
+            numeric,
             ..StoreData::default()
+        };
+        let numbered = |id: &str| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit());
+        // Seeded ids that are not numbers get numbers of their own, in list order, past any
+        // number the seed already uses.
+        if numeric.staff {
+            let mut next = FIRST_SEED_NUMBER;
+            for staff in &mut data.staff {
+                if !numbered(&staff.id) {
+                    while seed.staff.iter().any(|s| s.id == next.to_string()) {
+                        next += 1;
+                    }
+                    staff.id = next.to_string();
+                    next += 1;
+                }
+            }
         }
+        if numeric.sources {
+            let mut next = FIRST_SEED_NUMBER;
+            for source in &mut data.sources {
+                if !numbered(&source.id) {
+                    while seed.sources.iter().any(|s| s.id == next.to_string()) {
+                        next += 1;
+                    }
+                    source.id = next.to_string();
+                    next += 1;
+                }
+            }
+        }
+        if numeric.prospects {
+            data.prospects = Records::new(None);
+        }
+        if numeric.members {
+            data.members = Records::new(None);
+        }
+        data
     }
 
     /// A fresh id for a new record of `kind`.
     pub fn next_id(&mut self, kind: RecordKind) -> String {
         self.next_id += 1;
-        format_id(id_prefix(kind), self.next_id)
+        // Numbered sources follow the seeded ones, so the two never meet.
+        if kind == RecordKind::Source && self.numeric.sources {
+            return format_id(None, self.next_id + 2 * FIRST_SEED_NUMBER);
+        }
+        let prefix = (!self.numeric.of(kind)).then(|| id_prefix(kind));
+        format_id(prefix, self.next_id)
     }
 
     /// The records of a written kind.
@@ -423,9 +506,15 @@ pub fn record_json(record: &Record) -> Value {
 impl Store {
     /// A store holding `seed`.
     pub fn new(seed: Sandbox) -> Self {
-        let data = RwLock::new(StoreData::from_seed(&seed));
+        Store::numbered(seed, NumericIds::default())
+    }
+
+    /// A store holding `seed`, numbering the kinds `numeric` names with plain integers.
+    pub fn numbered(seed: Sandbox, numeric: NumericIds) -> Self {
+        let data = RwLock::new(StoreData::from_seed(&seed, numeric));
         Store {
             seed,
+            numeric,
             data,
             generation: Default::default(),
         }
@@ -456,7 +545,7 @@ impl Store {
 
     /// Back to the seed.
     pub fn reset(&self) {
-        *self.write() = StoreData::from_seed(&self.seed);
+        *self.write() = StoreData::from_seed(&self.seed, self.numeric);
     }
 }
 
@@ -528,8 +617,8 @@ mod tests {
         let mut data = StoreData::default();
         let handed_out: Vec<String> = (0..3).map(|_| data.next_id(RecordKind::Prospect)).collect();
         assert_eq!(handed_out[2], "P-000003");
-        assert_eq!(format_id("LS", 0), "LS-000000");
-        assert_eq!(format_id("P", 1_234_567), "P-1234567");
+        assert_eq!(format_id(Some("LS"), 0), "LS-000000");
+        assert_eq!(format_id(Some("P"), 1_234_567), "P-1234567");
         // Beyond the counter, another prefix, other zero padding, no number: kept by id.
         let others = [
             "P-000009",

@@ -3,7 +3,8 @@
 //! answers) and the mock partner (the reverse).
 
 use super::path::{scalar_str, scalar_text, JsonPath};
-use super::spec::{AbsentStyle, Mapping};
+use super::spec::{AbsentStyle, Mapping, ValueType};
+use std::collections::BTreeMap;
 use super::Profile;
 use crate::model::{canonical_values, Field, Record, RecordKind};
 use serde_json::Value;
@@ -25,6 +26,16 @@ impl fmt::Display for FieldProblem {
     }
 }
 
+/// Which side of an exchange a document is: a request the Connector sends (fields at their
+/// write paths, coded by `values`) or an answer the partner gives (read paths, `read-values`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// What the Connector writes.
+    Request,
+    /// What the partner answers.
+    Answer,
+}
+
 /// Encodes and decodes one kind of record under a profile.
 #[derive(Debug, Clone, Copy)]
 pub struct RecordCodec<'p> {
@@ -42,17 +53,63 @@ impl<'p> RecordCodec<'p> {
         }
     }
 
-    /// The partner path of `field`, if mapped.
+    /// The partner path of `field` in requests, else in answers; `None` when not mapped.
     pub fn path(&self, field: Field) -> Option<&'p JsonPath> {
-        self.mapping.fields.get(&field)
+        let map = self.mapping.fields.get(&field)?;
+        map.write.as_ref().or(map.read.as_ref())
     }
 
-    /// The mapped fields and their partner paths.
-    pub fn fields(&self) -> impl Iterator<Item = (Field, &'p JsonPath)> {
+    /// The partner path of `field` in requests, if it is written.
+    pub fn write_path(&self, field: Field) -> Option<&'p JsonPath> {
+        self.mapping.fields.get(&field)?.write.as_ref()
+    }
+
+    /// The partner path of `field` in answers, if it is read.
+    pub fn read_path(&self, field: Field) -> Option<&'p JsonPath> {
+        self.mapping.fields.get(&field)?.read.as_ref()
+    }
+
+    /// The path of `field` on `side`.
+    pub fn path_on(&self, side: Side, field: Field) -> Option<&'p JsonPath> {
+        match side {
+            Side::Request => self.write_path(field),
+            Side::Answer => self.read_path(field),
+        }
+    }
+
+    /// Whether `field` is mapped at all.
+    pub fn maps(&self, field: Field) -> bool {
+        self.mapping.fields.contains_key(&field)
+    }
+
+    /// The JSON type of `field`.
+    pub fn value_type(&self, field: Field) -> ValueType {
         self.mapping
             .fields
-            .iter()
-            .map(|(field, path)| (*field, path))
+            .get(&field)
+            .map_or(ValueType::String, |map| map.value_type)
+    }
+
+    /// The mapped fields and their write paths (fields only read are left out).
+    pub fn fields(&self) -> impl Iterator<Item = (Field, &'p JsonPath)> {
+        self.fields_on(Side::Request)
+    }
+
+    /// The mapped fields and their paths on `side`.
+    pub fn fields_on(&self, side: Side) -> impl Iterator<Item = (Field, &'p JsonPath)> {
+        self.mapping.fields.iter().filter_map(move |(field, map)| {
+            let path = match side {
+                Side::Request => map.write.as_ref(),
+                Side::Answer => map.read.as_ref(),
+            }?;
+            Some((*field, path))
+        })
+    }
+
+    /// Whether requests and answers look alike and every value is a string (see
+    /// `Mapping::is_plain`).
+    pub fn is_plain(&self) -> bool {
+        self.mapping.is_plain()
     }
 
     /// The fixed values with the text each must hold; `None` when one does not render.
@@ -60,16 +117,19 @@ impl<'p> RecordCodec<'p> {
         self.mapping
             .fixed
             .iter()
-            .map(|(path, template)| {
-                let value = template.render(&self.profile.tenancy, str::to_owned).ok()?;
+            .map(|(path, fixed)| {
+                let value = fixed
+                    .template
+                    .render(&self.profile.tenancy, str::to_owned)
+                    .ok()?;
                 Some((path, value))
             })
             .collect()
     }
 
-    /// The canonical value of a field's partner value, as `decode` reads it.
+    /// The canonical value of a field's partner value in a request, as `decode_request` reads it.
     pub fn canonical_value(&self, field: Field, partner: Cow<'_, str>) -> Result<String, String> {
-        self.canonical_value_of(field, partner)
+        self.canonical_value_of(Side::Request, field, partner)
     }
 
     /// How an absent `field` is written; `None` for fields that are simply left out.
@@ -81,13 +141,31 @@ impl<'p> RecordCodec<'p> {
         }
     }
 
-    /// Writes `record` as the partner's JSON object: mapped fields, absent owner/source as the
-    /// profile says, and fixed values.
+    /// Writes `record` as a request's JSON object: mapped fields at their write paths, typed,
+    /// absent owner/source as the profile says, and fixed values.
     pub fn encode(&self, record: &Record) -> Value {
+        self.encode_on(Side::Request, record)
+    }
+
+    /// Writes `record` as the partner answers it (the mock partner): read paths and read-side
+    /// values.
+    pub fn encode_answer(&self, record: &Record) -> Value {
+        self.encode_on(Side::Answer, record)
+    }
+
+    fn encode_on(&self, side: Side, record: &Record) -> Value {
         let mut document = Value::Object(Default::default());
-        for (field, path) in &self.mapping.fields {
+        for (field, map) in &self.mapping.fields {
+            let path = match side {
+                Side::Request => map.write.as_ref(),
+                Side::Answer => map.read.as_ref(),
+            };
+            let Some(path) = path else { continue };
             let value = match record.get(field) {
-                Some(value) => Value::String(self.partner_value_of(*field, value)),
+                Some(value) => typed_value(
+                    map.value_type,
+                    &self.partner_value_of(side, *field, value),
+                ),
                 None => match self.absent_style(*field) {
                     AbsentStyle::Omit => continue,
                     AbsentStyle::Null => Value::Null,
@@ -96,26 +174,59 @@ impl<'p> RecordCodec<'p> {
             };
             path.set(&mut document, value);
         }
-        for (path, template) in &self.mapping.fixed {
-            if let Ok(value) = template.render(&self.profile.tenancy, str::to_owned) {
-                path.set(&mut document, Value::String(value));
+        // Answers carry the fixed values too: a partner shows the club a record belongs to.
+        for (path, fixed) in &self.mapping.fixed {
+            if let Ok(value) = fixed.template.render(&self.profile.tenancy, str::to_owned) {
+                path.set(&mut document, typed_value(fixed.value_type, &value));
             }
         }
         document
     }
 
-    /// Reads a record from the partner's JSON object. Null, empty and missing values are absent;
-    /// nested values where a scalar belongs and unknown coded values are problems.
+    /// Reads a record from a partner's answer (read paths, any scalar accepted as text).
+    /// Null, empty and missing values are absent; nested values where a scalar belongs and
+    /// unknown coded values are problems.
     pub fn decode(&self, document: &Value) -> Result<Record, Vec<FieldProblem>> {
+        self.decode_on(Side::Answer, document, false)
+    }
+
+    /// Reads a record from a request (the mock partner): write paths, and with `strict` a value
+    /// of another JSON type than the profile declares is a problem, as a strict partner
+    /// refuses `"42"` where an integer belongs.
+    pub fn decode_request(
+        &self,
+        document: &Value,
+        strict: bool,
+    ) -> Result<Record, Vec<FieldProblem>> {
+        self.decode_on(Side::Request, document, strict)
+    }
+
+    fn decode_on(
+        &self,
+        side: Side,
+        document: &Value,
+        strict: bool,
+    ) -> Result<Record, Vec<FieldProblem>> {
         let mut record = Record::new();
         let mut problems = Vec::new();
-        if !document.is_object() {
+        let plain_value = self.mapping.fields.len() == 1
+            && self
+                .mapping
+                .fields
+                .values()
+                .all(|map| map.read.as_ref().is_some_and(JsonPath::is_root));
+        if !document.is_object() && !plain_value {
             return Err(vec![FieldProblem {
                 path: "(record)".into(),
                 message: format!("expected a JSON object, found {}", json_kind(document)),
             }]);
         }
-        for (field, path) in &self.mapping.fields {
+        for (field, map) in &self.mapping.fields {
+            let path = match side {
+                Side::Request => map.write.as_ref(),
+                Side::Answer => map.read.as_ref(),
+            };
+            let Some(path) = path else { continue };
             let Some(value) = path.get(document) else {
                 continue;
             };
@@ -125,14 +236,27 @@ impl<'p> RecordCodec<'p> {
             let Some(text) = scalar_str(value) else {
                 problems.push(FieldProblem {
                     path: path.to_string(),
-                    message: format!("expected a string, found {}", json_kind(value)),
+                    message: format!(
+                        "expected {}, found {}",
+                        type_phrase(map.value_type),
+                        json_kind(value)
+                    ),
                 });
                 continue;
             };
             if text.is_empty() {
                 continue;
             }
-            match self.canonical_value_of(*field, text) {
+            if strict {
+                if let Some(message) = type_mismatch(map.value_type, value) {
+                    problems.push(FieldProblem {
+                        path: path.to_string(),
+                        message,
+                    });
+                    continue;
+                }
+            }
+            match self.canonical_value_of(side, *field, text) {
                 Ok(canonical) => {
                     record.insert(*field, canonical);
                 }
@@ -149,15 +273,34 @@ impl<'p> RecordCodec<'p> {
         }
     }
 
-    /// Checks that the fixed values (tenancy and the like) are present and right.
+    /// Checks that the fixed values (tenancy and the like) are present and right; with
+    /// `strict`, of the declared JSON type too.
     pub fn check_fixed(&self, document: &Value) -> Vec<FieldProblem> {
+        self.check_fixed_typed(document, false)
+    }
+
+    /// `check_fixed`, with the JSON types checked when `strict`.
+    pub fn check_fixed_typed(&self, document: &Value, strict: bool) -> Vec<FieldProblem> {
         let mut problems = Vec::new();
-        for (path, template) in &self.mapping.fixed {
-            let Ok(expected) = template.render(&self.profile.tenancy, str::to_owned) else {
+        for (path, fixed) in &self.mapping.fixed {
+            let Ok(expected) = fixed.template.render(&self.profile.tenancy, str::to_owned) else {
                 continue;
             };
-            let found = path.get(document).and_then(scalar_text);
-            if found.as_deref() != Some(expected.as_str()) {
+            let value = path.get(document);
+            let found = value.and_then(scalar_text);
+            let mistyped = if strict {
+                value
+                    .filter(|_| found.as_deref() == Some(expected.as_str()))
+                    .and_then(|value| type_mismatch(fixed.value_type, value))
+            } else {
+                None
+            };
+            if let Some(message) = mistyped {
+                problems.push(FieldProblem {
+                    path: path.to_string(),
+                    message,
+                });
+            } else if found.as_deref() != Some(expected.as_str()) {
                 problems.push(FieldProblem {
                     path: path.to_string(),
                     message: match found {
@@ -170,18 +313,33 @@ impl<'p> RecordCodec<'p> {
         problems
     }
 
-    fn partner_value_of(&self, field: Field, canonical: &str) -> String {
-        self.mapping
-            .values
-            .get(&field)
+    /// The table of partner values of `field` on `side`, if it is coded.
+    fn values_table(&self, side: Side, field: Field) -> Option<&'p BTreeMap<String, String>> {
+        if side == Side::Answer {
+            if let Some(map) = self.mapping.fields.get(&field) {
+                if !map.read_values.is_empty() {
+                    return Some(&map.read_values);
+                }
+            }
+        }
+        self.mapping.values.get(&field)
+    }
+
+    fn partner_value_of(&self, side: Side, field: Field, canonical: &str) -> String {
+        self.values_table(side, field)
             .and_then(|table| table.get(canonical))
             .cloned()
             .unwrap_or_else(|| canonical.to_owned())
     }
 
-    fn canonical_value_of(&self, field: Field, partner: Cow<'_, str>) -> Result<String, String> {
+    fn canonical_value_of(
+        &self,
+        side: Side,
+        field: Field,
+        partner: Cow<'_, str>,
+    ) -> Result<String, String> {
         let partner_text = partner.as_ref();
-        if let Some(table) = self.mapping.values.get(&field) {
+        if let Some(table) = self.values_table(side, field) {
             if let Some((canonical, _)) = table.iter().find(|(_, value)| *value == partner_text) {
                 return Ok(canonical.clone());
             }
@@ -209,6 +367,65 @@ impl<'p> RecordCodec<'p> {
     }
 }
 
+/// `text` as a JSON value of `value_type`; text that is not of the type stays a string (the
+/// partner then says what it thinks of it).
+pub fn typed_value(value_type: ValueType, text: &str) -> Value {
+    match value_type {
+        ValueType::String => Value::String(text.to_owned()),
+        ValueType::Integer => text
+            .trim()
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| Value::String(text.to_owned())),
+        ValueType::Number => {
+            let trimmed = text.trim();
+            trimmed
+                .parse::<i64>()
+                .map(Value::from)
+                .ok()
+                .or_else(|| {
+                    trimmed
+                        .parse::<f64>()
+                        .ok()
+                        .and_then(serde_json::Number::from_f64)
+                        .map(Value::Number)
+                })
+                .unwrap_or_else(|| Value::String(text.to_owned()))
+        }
+        ValueType::Boolean => match text.trim() {
+            t if t.eq_ignore_ascii_case("true") => Value::Bool(true),
+            t if t.eq_ignore_ascii_case("false") => Value::Bool(false),
+            _ => Value::String(text.to_owned()),
+        },
+    }
+}
+
+/// Why `value` is not of `value_type`, if it is not.
+fn type_mismatch(value_type: ValueType, value: &Value) -> Option<String> {
+    let fits = match value_type {
+        ValueType::String => value.is_string(),
+        ValueType::Integer => value.is_i64() || value.is_u64(),
+        ValueType::Number => value.is_number(),
+        ValueType::Boolean => value.is_boolean(),
+    };
+    (!fits).then(|| {
+        format!(
+            "expected {}, found {}",
+            type_phrase(value_type),
+            json_kind(value)
+        )
+    })
+}
+
+fn type_phrase(value_type: ValueType) -> &'static str {
+    match value_type {
+        ValueType::String => "a string",
+        ValueType::Integer => "an integer",
+        ValueType::Number => "a number",
+        ValueType::Boolean => "a boolean",
+    }
+}
+
 /// A JSON value's kind, for messages.
 pub fn json_kind(value: &Value) -> &'static str {
     match value {
@@ -231,20 +448,25 @@ impl RecordCodec<'_> {
     /// The bytes of `encode(record)` wrapped at `at` (as `JsonPath::wrap` and `serde_json`
     /// would write them), written straight from the record: no JSON tree is built, which is
     /// most of the cost of encoding a record (load runs encode one per delivery).
-    pub fn encode_json(&self, record: &Record, at: Option<&JsonPath>) -> Vec<u8> {
+    pub fn encode_json(&self, record: &Record, at: Option<&JsonPath>, side: Side) -> Vec<u8> {
         let layout = self
             .mapping
             .layout
             .get_or_init(|| JsonLayout::of(self.mapping));
+        let wrap = match at {
+            None => Some(&[][..]),
+            Some(at) => at.keys(),
+        };
         // A root path, one path inside another or two equal paths (all refused by validation)
-        // would need the tree's overwriting rules: the tree writes those.
-        if !layout.plain {
-            let mut document = self.encode(record);
+        // would need the tree's overwriting rules, and array steps, types and read paths of
+        // their own the tree's writer: the tree writes those.
+        let Some(wrap) = wrap.filter(|_| layout.plain) else {
+            let mut document = self.encode_on(side, record);
             if let Some(at) = at {
                 document = at.wrap(document);
             }
             return serde_json::to_vec(&document).unwrap_or_default();
-        }
+        };
         // The record's fields go to their items' places (a record holds a few of the many
         // mapped fields); then each item in order gives its leaf, or its absent style.
         let mut present: Vec<Option<&str>> = vec![None; layout.items.len()];
@@ -266,8 +488,8 @@ impl RecordCodec<'_> {
                     AbsentStyle::Empty => Leaf::Text("".into()),
                 },
                 (LayoutEntry::Fixed(index), _) => {
-                    let (_, template) = &self.mapping.fixed[index];
-                    match template.render(&self.profile.tenancy, str::to_owned) {
+                    let (_, fixed) = &self.mapping.fixed[index];
+                    match fixed.template.render(&self.profile.tenancy, str::to_owned) {
                         Ok(value) => Leaf::Text(value.into()),
                         Err(_) => continue,
                     }
@@ -275,7 +497,6 @@ impl RecordCodec<'_> {
             };
             leaves.push((item, leaf));
         }
-        let wrap = at.map_or(&[][..], |at| at.segments());
         let mut out = Vec::with_capacity(512);
         for key in wrap {
             out.push(b'{');
@@ -337,20 +558,27 @@ enum LayoutEntry {
 
 impl JsonLayout {
     fn of(mapping: &Mapping) -> JsonLayout {
+        // Only plain mappings (keys only, strings only, requests and answers alike) are laid
+        // out; the others are written by the tree.
+        let mapping_plain = mapping.is_plain();
         let mut entries: Vec<(&[String], LayoutEntry)> = mapping
             .fields
             .iter()
-            .map(|(field, path)| (path.segments(), LayoutEntry::Field(*field)))
+            .filter_map(|(field, map)| {
+                let keys = map.write.as_ref()?.keys()?;
+                Some((keys, LayoutEntry::Field(*field)))
+            })
             .chain(
                 mapping
                     .fixed
                     .iter()
                     .enumerate()
-                    .map(|(index, (path, _))| (path.segments(), LayoutEntry::Fixed(index))),
+                    .filter_map(|(index, (path, _))| Some((path.keys()?, LayoutEntry::Fixed(index)))),
             )
             .collect();
         entries.sort_by(|a, b| a.0.cmp(b.0));
-        let plain = entries.iter().all(|(segments, _)| !segments.is_empty())
+        let plain = mapping_plain
+            && entries.iter().all(|(segments, _)| !segments.is_empty())
             && entries
                 .windows(2)
                 .all(|pair| !pair[1].0.starts_with(pair[0].0));

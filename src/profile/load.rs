@@ -1,7 +1,8 @@
 //! Reading a profile file: syntax, section types and cross-checks, every problem with file,
 //! line and key.
 
-use super::path::JsonPath;
+use super::path::{JsonPath, Step};
+use super::codec::Side;
 use super::spec::*;
 use super::template::{path_segments, PathSegment, Slot, Template};
 use super::Profile;
@@ -401,53 +402,53 @@ fn check_mapping(
     let section = kind.key();
     let mut mapping = Mapping::default();
     let mut ok = true;
-    for (name, path) in &raw.fields {
-        match name.parse::<Field>() {
-            Ok(field) if kind.allowed_fields().contains(&field) => {
-                mapping.fields.insert(field, path.clone());
-            }
+    for (name, raw_field) in &raw.fields {
+        let at = ["records", section, "fields", name.as_str()];
+        let field = match name.parse::<Field>() {
+            Ok(field) if kind.allowed_fields().contains(&field) => field,
             Ok(field) => {
-                checker.report(
-                    &["records", section, "fields", name],
-                    format!("`{field}` is not a field of a {kind} record"),
-                );
+                checker.report(&at, format!("`{field}` is not a field of a {kind} record"));
                 ok = false;
+                continue;
             }
             Err(message) => {
                 let known: Vec<&str> = kind.allowed_fields().iter().map(|f| f.key()).collect();
                 checker.report(
-                    &["records", section, "fields", name],
+                    &at,
                     format!("{message}; a {kind} record has: {}", known.join(", ")),
                 );
                 ok = false;
+                continue;
             }
+        };
+        match field_map(checker, &at, field, raw_field) {
+            Some(map) => {
+                mapping.fields.insert(field, map);
+            }
+            None => ok = false,
         }
     }
-    for (path_text, template) in &raw.fixed {
+    for (path_text, fixed) in &raw.fixed {
+        let at = ["records", section, "fixed", path_text.as_str()];
         match JsonPath::parse(path_text) {
             Ok(path) if path.is_root() => {
-                checker.report(
-                    &["records", section, "fixed", path_text],
-                    "a fixed value needs a path inside the record",
-                );
+                checker.report(&at, "a fixed value needs a path inside the record");
                 ok = false;
             }
             Ok(path) => {
-                if template
+                if fixed
+                    .template
                     .slots()
                     .iter()
                     .any(|slot| matches!(slot, Slot::Id | Slot::Email))
                 {
-                    checker.report(
-                        &["records", section, "fixed", path_text],
-                        "fixed values may use only {client_id} and {club_id}",
-                    );
+                    checker.report(&at, "fixed values may use only {client_id} and {club_id}");
                     ok = false;
                 }
-                mapping.fixed.push((path, template.clone()));
+                mapping.fixed.push((path, fixed.clone()));
             }
             Err(message) => {
-                checker.report(&["records", section, "fixed", path_text], message);
+                checker.report(&at, message);
                 ok = false;
             }
         }
@@ -469,77 +470,252 @@ fn check_mapping(
                 continue;
             }
         };
-        if let Some(allowed) = canonical_values(field) {
-            for canonical in table.keys() {
-                if !allowed.contains(&canonical.as_str()) {
+        ok &= check_value_table(checker, &["records", section, "values", name], field, table);
+        mapping.values.insert(field, table.clone());
+    }
+    for (field, map) in &mapping.fields {
+        if map.value_type == ValueType::String {
+            continue;
+        }
+        let at = ["records", section, "fields", field.key(), "type"];
+        ok &= check_value_type(checker, &at, *field, map, mapping.values.get(field));
+    }
+    for required in kind.required_fields() {
+        let needed_side = required_side(kind, *required);
+        let map = mapping.fields.get(required);
+        let missing = match (map, needed_side) {
+            (None, _) => Some(format!("a {kind} record must map `{required}`")),
+            (Some(map), Side::Answer) if map.read.is_none() => Some(format!(
+                "`{required}` must be read: a {kind} record is read from the partner's answers"
+            )),
+            (Some(map), Side::Request) if map.write.is_none() => Some(format!(
+                "`{required}` must be written: every {kind} the Connector saves carries it"
+            )),
+            _ => None,
+        };
+        // A source list of plain names has no ids: the name is the source (checked with the
+        // references, which say whether sources go by name).
+        let plain_source_list = kind == RecordKind::Source
+            && *required == Field::Id
+            && mapping
+                .fields
+                .get(&Field::Name)
+                .and_then(|name| name.read.as_ref())
+                .is_some();
+        if let Some(message) = missing.filter(|_| !plain_source_list) {
+            checker.report(&["records", section, "fields"], message);
+            ok = false;
+        }
+    }
+    for side in [Side::Request, Side::Answer] {
+        let mut paths: Vec<(String, &JsonPath)> = mapping
+            .fields
+            .iter()
+            .filter_map(|(field, map)| {
+                let path = match side {
+                    Side::Request => map.write.as_ref(),
+                    Side::Answer => map.read.as_ref(),
+                }?;
+                Some((format!("fields.{field}"), path))
+            })
+            .collect();
+        paths.extend(
+            mapping
+                .fixed
+                .iter()
+                .map(|(path, _)| (format!("fixed.{path}"), path)),
+        );
+        let alone = paths.len() == 1;
+        for (index, (name_a, path_a)) in paths.iter().enumerate() {
+            // Only a source's name may be the item itself: a list of plain names.
+            let may_be_root = side == Side::Answer
+                && kind == RecordKind::Source
+                && name_a == "fields.name"
+                && alone;
+            if path_a.is_root() && !may_be_root {
+                checker.report(
+                    &[
+                        "records",
+                        section,
+                        "fields",
+                        name_a.trim_start_matches("fields."),
+                    ],
+                    if kind == RecordKind::Source && name_a == "fields.name" {
+                        "a source's name can be the list item itself (`\".\"`) only as the one field read: a list of plain names"
+                    } else {
+                        "a field needs a path inside the record, not the record itself"
+                    },
+                );
+                ok = false;
+                continue;
+            }
+            for (name_b, path_b) in &paths[index + 1..] {
+                if path_a.overlaps(path_b) {
                     checker.report(
-                        &["records", section, "values", name, canonical],
+                        &["records", section],
                         format!(
-                            "`{canonical}` is not a value of `{field}`; expected one of: {}",
-                            allowed.join(", ")
+                            "`{name_a}` ({path_a}) and `{name_b}` ({path_b}) would overwrite each other in the partner's {}",
+                            if side == Side::Request { "requests" } else { "answers" }
                         ),
                     );
                     ok = false;
                 }
             }
         }
-        let mut seen = BTreeSet::new();
-        for partner_value in table.values() {
-            if !seen.insert(partner_value) {
-                checker.report(
-                    &["records", section, "values", name],
-                    format!("two values are written as `{partner_value}`; they could not be told apart on reading"),
-                );
-                ok = false;
-            }
-        }
-        mapping.values.insert(field, table.clone());
-    }
-    for required in kind.required_fields() {
-        if !mapping.fields.contains_key(required) {
-            checker.report(
-                &["records", section, "fields"],
-                format!("a {kind} record must map `{required}`"),
-            );
-            ok = false;
-        }
-    }
-    let mut all_paths: Vec<(String, &JsonPath)> = mapping
-        .fields
-        .iter()
-        .map(|(field, path)| (format!("fields.{field}"), path))
-        .collect();
-    all_paths.extend(
-        mapping
-            .fixed
-            .iter()
-            .map(|(path, _)| (format!("fixed.{path}"), path)),
-    );
-    for (index, (name_a, path_a)) in all_paths.iter().enumerate() {
-        if path_a.is_root() {
-            checker.report(
-                &[
-                    "records",
-                    section,
-                    "fields",
-                    name_a.trim_start_matches("fields."),
-                ],
-                "a field needs a path inside the record, not the record itself",
-            );
-            ok = false;
-            continue;
-        }
-        for (name_b, path_b) in &all_paths[index + 1..] {
-            if path_a.overlaps(path_b) {
-                checker.report(
-                    &["records", section],
-                    format!("`{name_a}` ({path_a}) and `{name_b}` ({path_b}) would overwrite each other in the partner's JSON"),
-                );
-                ok = false;
-            }
-        }
     }
     ok.then_some(mapping)
+}
+
+/// Which side a required field must be mapped on: what the Connector reads (staff, source
+/// ids) or what it writes (names of the records it saves).
+fn required_side(kind: RecordKind, field: Field) -> Side {
+    match (kind, field) {
+        (RecordKind::Staff, _) | (RecordKind::Source, _) => Side::Answer,
+        (_, Field::Id) => Side::Answer,
+        _ => Side::Request,
+    }
+}
+
+/// One field's mapping from its string or table form.
+fn field_map(
+    checker: &mut Checker<'_>,
+    at: &[&str],
+    field: Field,
+    raw: &RawField,
+) -> Option<FieldMap> {
+    let table = match raw {
+        RawField::Path(path) => return Some(FieldMap::at(path.clone())),
+        RawField::Table(table) => table,
+    };
+    let (write, read) = match (&table.path, &table.write, &table.read) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            checker.report(
+                at,
+                "give `path` (written and read there), or `write` and/or `read`, not both",
+            );
+            return None;
+        }
+        (Some(path), None, None) => (Some(path.clone()), Some(path.clone())),
+        (None, None, None) => {
+            checker.report(at, "needs `path`, or `write` and/or `read`");
+            return None;
+        }
+        (None, write, read) => (write.clone(), read.clone()),
+    };
+    let mut ok = true;
+    if !table.read_values.is_empty() {
+        if read.is_none() {
+            checker.report(
+                &[at, &["read-values"]].concat(),
+                "read-values apply to what is read, but the field has no read path",
+            );
+            ok = false;
+        }
+        ok &= check_value_table(checker, &[at, &["read-values"]].concat(), field, &table.read_values);
+    }
+    ok.then(|| FieldMap {
+        write,
+        read,
+        value_type: table.value_type.unwrap_or_default(),
+        read_values: table.read_values.clone(),
+    })
+}
+
+/// A table of coded values: canonical values of the field, partner values told apart.
+fn check_value_table(
+    checker: &mut Checker<'_>,
+    at: &[&str],
+    field: Field,
+    table: &BTreeMap<String, String>,
+) -> bool {
+    let mut ok = true;
+    if let Some(allowed) = canonical_values(field) {
+        for canonical in table.keys() {
+            if !allowed.contains(&canonical.as_str()) {
+                checker.report(
+                    &[at, &[canonical.as_str()]].concat(),
+                    format!(
+                        "`{canonical}` is not a value of `{field}`; expected one of: {}",
+                        allowed.join(", ")
+                    ),
+                );
+                ok = false;
+            }
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for partner_value in table.values() {
+        if !seen.insert(partner_value) {
+            checker.report(
+                at,
+                format!("two values are written as `{partner_value}`; they could not be told apart on reading"),
+            );
+            ok = false;
+        }
+    }
+    ok
+}
+
+/// A field typed other than string: every value the Connector can write must be of the type.
+fn check_value_type(
+    checker: &mut Checker<'_>,
+    at: &[&str],
+    field: Field,
+    map: &FieldMap,
+    values: Option<&BTreeMap<String, String>>,
+) -> bool {
+    let value_type = map.value_type;
+    let name = value_type.key();
+    // Ids, owners and sources hold the partner's own ids, whatever their type.
+    if matches!(field, Field::Id | Field::Owner | Field::Source) {
+        if value_type == ValueType::Boolean {
+            checker.report(at, format!("`{field}` holds ids and cannot be a boolean"));
+            return false;
+        }
+        return true;
+    }
+    let Some(allowed) = canonical_values(field) else {
+        checker.report(
+            at,
+            format!(
+                "`{field}` holds free text; only ids (id, owner, source) and coded fields (type, status, gender) can be {name}s"
+            ),
+        );
+        return false;
+    };
+    let mut ok = true;
+    for table in [values, (!map.read_values.is_empty()).then_some(&map.read_values)]
+        .into_iter()
+        .flatten()
+    {
+        for canonical in allowed {
+            let written = table.get(*canonical).map_or(*canonical, String::as_str);
+            let fits = match super::codec::typed_value(value_type, written) {
+                serde_json::Value::String(_) => false,
+                _ => true,
+            };
+            if !fits {
+                checker.report(
+                    at,
+                    format!(
+                        "`{field}` is {name}, but `{canonical}` is written as `{written}`: give every value in [values] as a {name}"
+                    ),
+                );
+                ok = false;
+            }
+        }
+    }
+    if values.is_none() {
+        checker.report(
+            at,
+            format!(
+                "`{field}` is {name}: give its values ({}) as {name}s in [records.*.values.{field}]",
+                allowed.join(", ")
+            ),
+        );
+        ok = false;
+    }
+    ok
 }
 
 fn check_profile(
@@ -568,6 +744,33 @@ fn check_profile(
         ),
     }
     check_auth(checker, &profile.auth);
+    check_headers(checker, &["partner", "headers"], &profile.partner.headers);
+    for (name, template) in &profile.partner.query {
+        if template
+            .slots()
+            .iter()
+            .any(|slot| matches!(slot, Slot::Id | Slot::Email))
+        {
+            checker.report(
+                &["partner", "query", name],
+                "query parameters of every request may use only {client_id} and {club_id}",
+            );
+        }
+        for slot in template.slots() {
+            let missing = match slot {
+                Slot::ClientId => profile.tenancy.client_id.is_none(),
+                Slot::ClubId => profile.tenancy.club_id.is_none(),
+                _ => false,
+            };
+            if missing {
+                checker.report(
+                    &["partner", "query", name],
+                    format!("uses {} but [tenancy] does not give it", slot.placeholder()),
+                );
+            }
+        }
+    }
+    check_reference_types(checker, profile);
     let mut routes: BTreeMap<Route, OperationKind> = BTreeMap::new();
     for (kind, operation) in &profile.operations {
         check_operation(checker, profile, *kind, operation, &mut routes);
@@ -683,6 +886,97 @@ fn check_profile(
                 );
             }
         }
+    }
+}
+
+/// Owners and sources referenced by id carry the partner's staff and source ids: typed alike
+/// on both sides, and present where the Connector needs them.
+fn check_reference_types(checker: &mut Checker<'_>, profile: &Profile) {
+    let numeric = |kind: RecordKind, field: Field| {
+        profile
+            .records
+            .get(&kind)
+            .and_then(|mapping| mapping.fields.get(&field))
+            .is_some_and(|map| matches!(map.value_type, ValueType::Integer | ValueType::Number))
+    };
+    let references = profile.references;
+    for (field, by_id, target, what) in [
+        (
+            Field::Owner,
+            references.owner == OwnerReference::Id,
+            RecordKind::Staff,
+            "staff",
+        ),
+        (
+            Field::Source,
+            references.source == SourceReference::Id,
+            RecordKind::Source,
+            "source",
+        ),
+    ] {
+        let typed = numeric(RecordKind::Prospect, field);
+        let target_typed = numeric(target, Field::Id);
+        if typed && !by_id {
+            checker.report(
+                &["records", "prospect", "fields", field.key(), "type"],
+                format!("the {field} is referenced by {}, which is text, not a number", if field == Field::Owner { "email" } else { "name" }),
+            );
+        } else if typed != target_typed && by_id && profile.records.contains_key(&target) {
+            checker.report(
+                &["records", "prospect", "fields", field.key(), "type"],
+                format!(
+                    "the {field} holds the partner's {what} ids: type it as [records.{}.fields] id is typed ({})",
+                    target.key(),
+                    if target_typed { "a number" } else { "a string" }
+                ),
+            );
+        }
+    }
+    let source_ids = profile
+        .records
+        .get(&RecordKind::Source)
+        .map(|mapping| mapping.fields.contains_key(&Field::Id));
+    if source_ids == Some(false) {
+        if references.source != SourceReference::Name
+            || references.source_as_read() != SourceReference::Name
+        {
+            checker.report(
+                &["records", "source", "fields"],
+                "sources without ids must be referenced by name: set references.source = \"name\" (and leave source-read unset)",
+            );
+        }
+        let source_create = profile.operation(OperationKind::SourceCreate);
+        if source_create.is_some_and(|op| {
+            op.id_at.is_some() || op.id_from == Some(IdFrom::Location)
+        }) {
+            checker.report(
+                &["operations", "source-create"],
+                "sources have no id in [records.source.fields]: the create cannot answer one",
+            );
+        }
+    }
+    let name_written = profile
+        .records
+        .get(&RecordKind::Source)
+        .and_then(|mapping| mapping.fields.get(&Field::Name))
+        .is_some_and(|map| map.write.is_some());
+    if profile.operation(OperationKind::SourceCreate).is_some() && !name_written {
+        checker.report(
+            &["records", "source", "fields", "name"],
+            "source-create sends the name: it needs a `write` path",
+        );
+    }
+    if references.owner_read == Some(references.owner) {
+        checker.report(
+            &["references", "owner-read"],
+            "says what owner already says; leave it out",
+        );
+    }
+    if references.source_read == Some(references.source) {
+        checker.report(
+            &["references", "source-read"],
+            "says what source already says; leave it out",
+        );
     }
 }
 
@@ -881,14 +1175,17 @@ fn check_operation(
             template,
         );
     }
+    for (name, template) in &operation.headers {
+        check_slots(checker, &["operations", key, "headers", name], template);
+    }
     for (mapping_kind, mapping) in &profile.records {
         if *mapping_kind == kind.record() {
-            for (path, template) in &mapping.fixed {
+            for (path, fixed) in &mapping.fixed {
                 let path_text = path.to_string();
                 check_slots(
                     checker,
                     &["records", mapping_kind.key(), "fixed", &path_text],
-                    template,
+                    &fixed.template,
                 );
             }
         }
@@ -970,7 +1267,15 @@ fn check_operation(
     let misplaced = |present: bool, name: &str, roles: &[OperationRole]| {
         (present && !roles.contains(&role)).then(|| name.to_owned())
     };
-    let lookup_is_list = operation.answer == Some(LookupAnswer::List);
+    let lookup_is_list = operation.answer == Some(AnswerShape::List);
+    let creates = matches!(
+        kind,
+        OperationKind::SourceCreate
+            | OperationKind::ProspectSave
+            | OperationKind::ProspectCreate
+            | OperationKind::MemberSave
+            | OperationKind::MemberCreate
+    );
     for name in [
         misplaced(
             operation.list.is_some() && !(role == OperationRole::Lookup && lookup_is_list),
@@ -981,6 +1286,12 @@ fn check_operation(
         misplaced(
             operation.answer.is_some(),
             "answer",
+            &[OperationRole::Lookup, OperationRole::Write],
+        ),
+        misplaced(!operation.none.is_empty(), "none", &[OperationRole::Lookup]),
+        misplaced(
+            operation.found_field.is_some(),
+            "found-field",
             &[OperationRole::Lookup],
         ),
         misplaced(operation.body.is_some(), "body", &[OperationRole::Write]),
@@ -1003,6 +1314,8 @@ fn check_operation(
             "id-from",
             &[OperationRole::Write],
         ),
+        misplaced(operation.id_at.is_some(), "id-at", &[OperationRole::Write]),
+        (operation.conflict.is_some() && !creates).then(|| "conflict".to_owned()),
     ]
     .into_iter()
     .flatten()
@@ -1012,14 +1325,185 @@ fn check_operation(
             format!("does not apply to {key}"),
         );
     }
-    if role == OperationRole::Lookup && operation.answer.is_none() {
-        checker.report(
+    match (role, operation.answer) {
+        (OperationRole::Lookup, None) => checker.report(
             &["operations", key],
-            "a lookup must say its answer: \"object\" (404 when none) or \"list\" (empty when none)",
-        );
+            "a lookup must say its answer: \"object\" (one record) or \"list\" (a list of matches)",
+        ),
+        (OperationRole::Lookup, Some(AnswerShape::Record | AnswerShape::Acknowledgement)) => {
+            checker.report(
+                &["operations", key, "answer"],
+                "a lookup answers \"object\" or \"list\"",
+            )
+        }
+        (OperationRole::Write, Some(AnswerShape::Object | AnswerShape::List)) => checker.report(
+            &["operations", key, "answer"],
+            "a write answers \"record\" (the saved record, at `record`) or \"acknowledgement\" (not a record)",
+        ),
+        _ => {}
     }
+    if role == OperationRole::Lookup {
+        check_none_answers(checker, key, operation);
+    }
+    if role == OperationRole::Write {
+        check_write_answer(checker, profile, kind, operation);
+    }
+    check_headers(checker, &["operations", key, "headers"], &operation.headers);
     if let Some(paging) = &operation.paging {
         check_paging(checker, key, paging);
+    }
+}
+
+/// A lookup's "none" answers fit its answer shape; a flag needs its field.
+fn check_none_answers(checker: &mut Checker<'_>, key: &str, operation: &Operation) {
+    let list = operation.answer == Some(AnswerShape::List);
+    for none in &operation.none {
+        let fits = match none {
+            NoneAnswer::EmptyList | NoneAnswer::NullList => list,
+            NoneAnswer::NullRecord => !list,
+            _ => true,
+        };
+        if !fits {
+            checker.report(
+                &["operations", key, "none"],
+                format!(
+                    "`{}` does not fit answer = \"{}\"",
+                    none.key(),
+                    if list { "list" } else { "object" }
+                ),
+            );
+        }
+    }
+    let flagged = operation.none.contains(&NoneAnswer::Flag);
+    if flagged != operation.found_field.is_some() {
+        checker.report(
+            &["operations", key],
+            "none = [\"flag\"] and found-field go together: the field is false when nobody has the email",
+        );
+    }
+    let mut seen = BTreeSet::new();
+    for none in &operation.none {
+        if !seen.insert(none) {
+            checker.report(
+                &["operations", key, "none"],
+                format!("`{}` is named twice", none.key()),
+            );
+        }
+    }
+}
+
+/// Where a write's id comes back, and what a conflict answer says.
+fn check_write_answer(
+    checker: &mut Checker<'_>,
+    profile: &Profile,
+    kind: OperationKind,
+    operation: &Operation,
+) {
+    let key = kind.key();
+    let acknowledgement = operation.answer == Some(AnswerShape::Acknowledgement);
+    let id_from = operation.id_from.unwrap_or_default();
+    if acknowledgement && operation.record.is_some() {
+        checker.report(
+            &["operations", key, "record"],
+            "an acknowledgement is not a record: `record` does not apply",
+        );
+    }
+    if operation.id_at.is_some() && id_from == IdFrom::Location {
+        checker.report(
+            &["operations", key, "id-at"],
+            "the id comes from the Location (id-from = \"location\"): id-at does not apply",
+        );
+    }
+    let creates = !kind.addresses_one_record()
+        && !matches!(kind, OperationKind::ProspectUpdate | OperationKind::MemberUpdate);
+    let record = kind.record();
+    let id_read = profile
+        .records
+        .get(&record)
+        .and_then(|mapping| mapping.fields.get(&Field::Id))
+        .is_some_and(|map| map.read.is_some());
+    let by_name_source =
+        record == RecordKind::Source && profile.references.source == SourceReference::Name;
+    let id_found = id_from == IdFrom::Location || operation.id_at.is_some() || (!acknowledgement && id_read);
+    if creates && !id_found && !by_name_source {
+        checker.report(
+            &["operations", key],
+            if acknowledgement {
+                "the answer is an acknowledgement: say where the new id is with id-at, or id-from = \"location\""
+            } else {
+                "the new record's id cannot be found: map a read path for `id`, or give id-at or id-from = \"location\""
+            },
+        );
+    }
+    let Some(conflict) = &operation.conflict else {
+        return;
+    };
+    let at = ["operations", key, "conflict"];
+    if !(200..600).contains(&conflict.status) {
+        checker.report(&at, format!("status {} is not an HTTP status", conflict.status));
+    }
+    if (200..300).contains(&conflict.status) && conflict.when.is_none() {
+        checker.report(
+            &at,
+            "a conflict answered with a 2xx status needs `when` and `equals`, or every success would count as a conflict",
+        );
+    }
+    if conflict.when.is_some() != conflict.equals.is_some() {
+        checker.report(&at, "`when` and `equals` go together");
+    }
+    if conflict.id_from == IdFrom::Location && (conflict.id_at.is_some() || conflict.pattern.is_some())
+    {
+        checker.report(
+            &at,
+            "the id comes from the Location: id-at and pattern do not apply",
+        );
+    }
+    if let Some(pattern) = &conflict.pattern {
+        let slots = pattern.slots();
+        if slots != BTreeSet::from([Slot::Id]) || pattern.pieces().iter().filter(|p| matches!(p, super::template::Piece::Slot(_))).count() != 1 {
+            checker.report(
+                &[&at[..], &["pattern"]].concat(),
+                "must hold {id} once, and no other placeholder: the text around the existing id",
+            );
+        }
+    }
+    let conflict_id_found = conflict.id_from == IdFrom::Location || conflict.id_at.is_some() || id_read;
+    if !conflict_id_found && !by_name_source {
+        checker.report(
+            &at,
+            "the existing record's id cannot be found: give id-at, or id-from = \"location\"",
+        );
+    }
+}
+
+/// Headers a profile fixes: names a header can have, none that spoke sets itself.
+fn check_headers(checker: &mut Checker<'_>, at: &[&str], headers: &BTreeMap<String, Template>) {
+    for (name, template) in headers {
+        let key = [at, &[name.as_str()]].concat();
+        let valid = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !valid {
+            checker.report(&key, format!("`{name}` is not an HTTP header name"));
+            continue;
+        }
+        let lower = name.to_ascii_lowercase();
+        if matches!(
+            lower.as_str(),
+            "authorization" | "content-type" | "content-length" | "host" | "soapaction" | "transfer-encoding"
+        ) {
+            checker.report(
+                &key,
+                format!("`{name}` is set by spoke itself (from [auth] and the body format)"),
+            );
+        }
+        if template.slots().iter().any(|slot| matches!(slot, Slot::Id | Slot::Email)) {
+            checker.report(&key, "header values may use only {client_id} and {club_id}");
+        }
+        if template.as_str().chars().any(char::is_control) {
+            checker.report(&key, "a header value cannot hold control characters");
+        }
     }
 }
 
@@ -1038,7 +1522,7 @@ fn check_body_format(
     let format = profile.format_of(operation);
     let role = kind.role();
     let lists = role == OperationRole::List
-        || (role == OperationRole::Lookup && operation.answer == Some(LookupAnswer::List));
+        || (role == OperationRole::Lookup && operation.answer == Some(AnswerShape::List));
     let at = |name: &'static str| -> [&str; 3] { ["operations", key, name] };
     if !format.is_xml() {
         for (name, present) in [
@@ -1105,7 +1589,9 @@ fn check_body_format(
     } else if operation.item.is_some() {
         checker.report(&at("item"), format!("does not apply to {key}"));
     }
-    let needs_record = matches!(role, OperationRole::Write | OperationRole::Read)
+    let acknowledged = operation.answer == Some(AnswerShape::Acknowledgement);
+    let needs_record = role == OperationRole::Read
+        || (role == OperationRole::Write && !acknowledged)
         || (role == OperationRole::Lookup && !lists);
     if needs_record && operation.record.as_ref().is_none_or(JsonPath::is_root) {
         checker.report(
@@ -1139,14 +1625,14 @@ fn check_body_format(
             }
         }
         if let Some((_, first)) = answer_paths.first() {
-            let root = first.segments().first().cloned();
+            let root = first.steps().first().cloned();
             for (name, path) in &answer_paths[1..] {
-                if path.segments().first() != root.as_ref() {
+                if path.steps().first() != root.as_ref() {
                     checker.report(
                         &["operations", key],
                         format!(
                             "`{name}` ({path}) must start at the answer's root element `{}`: an XML document has one root",
-                            root.clone().unwrap_or_default()
+                            root.as_ref().map(ToString::to_string).unwrap_or_default()
                         ),
                     );
                 }
@@ -1247,14 +1733,16 @@ fn check_namespaces(checker: &mut Checker<'_>, profile: &Profile) {
         }
     }
     for (kind, mapping) in &profile.records {
-        for (field, path) in &mapping.fields {
+        for (field, map) in &mapping.fields {
             let key = vec![
                 "records".to_owned(),
                 kind.key().to_owned(),
                 "fields".to_owned(),
                 field.to_string(),
             ];
-            paths.push((key, path));
+            for path in [&map.write, &map.read].into_iter().flatten() {
+                paths.push((key.clone(), path));
+            }
         }
         for (path, _) in &mapping.fixed {
             let key = vec![
@@ -1267,13 +1755,22 @@ fn check_namespaces(checker: &mut Checker<'_>, profile: &Profile) {
         }
     }
     for (key, path) in paths {
-        let segments = path.segments();
-        for (index, segment) in segments.iter().enumerate() {
+        // Element names: the keys, and the keys array steps compare or flag.
+        let segments: Vec<(String, bool)> = path
+            .steps()
+            .iter()
+            .filter_map(|step| match step {
+                Step::Key(key) => Some((key.clone(), false)),
+                Step::Match { key, .. } | Step::Flag(key) => Some((key.clone(), true)),
+                Step::Index(_) => None,
+            })
+            .collect();
+        for (index, (segment, in_selector)) in segments.iter().enumerate() {
             let (name, attribute) = match segment.strip_prefix('@') {
                 Some(name) => (name, true),
                 None => (segment.as_str(), false),
             };
-            let problem = if attribute && index + 1 != segments.len() {
+            let problem = if attribute && index + 1 != segments.len() && !in_selector {
                 Some(format!(
                     "`{segment}` is an attribute and must end the path `{path}`"
                 ))
@@ -1323,27 +1820,41 @@ fn check_paging(checker: &mut Checker<'_>, key: &str, paging: &Paging) {
         ("cursor-param", paging.cursor_param.is_some()),
         ("next-field", paging.next_field.is_some()),
         ("total-field", paging.total_field.is_some()),
+        ("total-pages-field", paging.total_pages_field.is_some()),
+        ("more-field", paging.more_field.is_some()),
         ("stop", paging.stop.is_some()),
+        ("max-page-size", paging.max_page_size.is_some()),
     ];
-    let (style, required, optional): (&str, &[&str], &[&str]) = match paging.style {
-        PagingStyle::None => ("none", &[], &[]),
+    let (required, optional): (&[&str], &[&str]) = match paging.style {
+        PagingStyle::None => (&[], &[]),
         PagingStyle::PageNumber => (
-            "page-number",
             &["page-param", "size-param", "page-size", "stop"],
-            &["first-page", "total-field"],
+            &[
+                "first-page",
+                "total-field",
+                "total-pages-field",
+                "more-field",
+                "max-page-size",
+            ],
         ),
         PagingStyle::Offset => (
-            "offset",
             &["offset-param", "limit-param", "page-size", "stop"],
-            &["total-field"],
+            &["total-field", "more-field", "max-page-size"],
         ),
         PagingStyle::Cursor => (
-            "cursor",
             &["cursor-param", "next-field"],
-            &["size-param", "page-size"],
+            &["size-param", "page-size", "total-field", "max-page-size"],
         ),
-        PagingStyle::NextLink => ("next-link", &["next-field"], &["size-param", "page-size"]),
+        PagingStyle::NextLink => (
+            &["next-field"],
+            &["size-param", "page-size", "total-field", "max-page-size"],
+        ),
+        PagingStyle::LinkHeader => (
+            &[],
+            &["size-param", "page-size", "total-field", "max-page-size"],
+        ),
     };
+    let style = paging.style.key();
     for (name, present) in given {
         if present && !required.contains(&name) && !optional.contains(&name) {
             checker.report(
@@ -1359,19 +1870,27 @@ fn check_paging(checker: &mut Checker<'_>, key: &str, paging: &Paging) {
         }
     }
     if paging.size_param.is_some() != paging.page_size.is_some()
-        && matches!(paging.style, PagingStyle::Cursor | PagingStyle::NextLink)
+        && matches!(
+            paging.style,
+            PagingStyle::Cursor | PagingStyle::NextLink | PagingStyle::LinkHeader
+        )
     {
         checker.report(
             &["operations", key, "paging"],
             "give size-param and page-size together",
         );
     }
-    if let Some(size) = paging.page_size {
-        if !(1..=10_000).contains(&size) {
-            checker.report(
-                &["operations", key, "paging", "page-size"],
-                "must be between 1 and 10000",
-            );
+    for (name, size) in [
+        ("page-size", paging.page_size),
+        ("max-page-size", paging.max_page_size),
+    ] {
+        if let Some(size) = size {
+            if !(1..=10_000).contains(&size) {
+                checker.report(
+                    &["operations", key, "paging", name],
+                    "must be between 1 and 10000",
+                );
+            }
         }
     }
     if let Some(first) = paging.first_page {
@@ -1382,10 +1901,33 @@ fn check_paging(checker: &mut Checker<'_>, key: &str, paging: &Paging) {
             );
         }
     }
-    if (paging.stop == Some(PageStop::Total)) != paging.total_field.is_some() {
+    for (stop, field, name) in [
+        (PageStop::Total, paging.total_field.is_some(), "total-field"),
+        (
+            PageStop::TotalPages,
+            paging.total_pages_field.is_some(),
+            "total-pages-field",
+        ),
+        (PageStop::MoreFlag, paging.more_field.is_some(), "more-field"),
+    ] {
+        if paging.stop == Some(stop) && !field {
+            checker.report(
+                &["operations", key, "paging"],
+                format!(
+                    "stop = \"{}\" needs {name}",
+                    match stop {
+                        PageStop::Total => "total",
+                        PageStop::TotalPages => "total-pages",
+                        _ => "more-flag",
+                    }
+                ),
+            );
+        }
+    }
+    if paging.more_field.is_some() && paging.stop != Some(PageStop::MoreFlag) {
         checker.report(
-            &["operations", key, "paging"],
-            "stop = \"total\" and total-field go together",
+            &["operations", key, "paging", "more-field"],
+            "applies with stop = \"more-flag\"",
         );
     }
 }

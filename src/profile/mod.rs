@@ -9,7 +9,7 @@ pub mod spec;
 pub mod stream;
 pub mod template;
 
-pub use codec::{FieldProblem, RecordCodec};
+pub use codec::{FieldProblem, RecordCodec, Side};
 pub use load::{Problem, ProfileError};
 pub use path::JsonPath;
 pub use spec::*;

@@ -20,6 +20,12 @@ pub struct PartnerSection {
     /// XML: namespace prefix → namespace URI, for the prefixes used in element paths.
     #[serde(default)]
     pub namespaces: BTreeMap<String, String>,
+    /// Headers every request carries (API versions, `Accept` variants), as templates.
+    #[serde(default)]
+    pub headers: BTreeMap<String, Template>,
+    /// Query parameters every request carries, as templates.
+    #[serde(default)]
+    pub query: BTreeMap<String, Template>,
 }
 
 /// The body format of a partner's API.
@@ -132,6 +138,22 @@ pub struct References {
     /// The source by the partner's source id or by name.
     #[serde(default)]
     pub source: SourceReference,
+    /// How a record read back names its owner, when not as it is written.
+    pub owner_read: Option<OwnerReference>,
+    /// How a record read back names its source, when not as it is written.
+    pub source_read: Option<SourceReference>,
+}
+
+impl References {
+    /// How an owner reads back.
+    pub fn owner_as_read(&self) -> OwnerReference {
+        self.owner_read.unwrap_or(self.owner)
+    }
+
+    /// How a source reads back.
+    pub fn source_as_read(&self) -> SourceReference {
+        self.source_read.unwrap_or(self.source)
+    }
 }
 
 /// How an owner is referenced.
@@ -342,8 +364,20 @@ pub struct Operation {
     pub list: Option<JsonPath>,
     /// Lists: how pages are requested and when they end.
     pub paging: Option<Paging>,
-    /// Lookups: whether the answer is one object (404 when none) or a list (empty when none).
-    pub answer: Option<LookupAnswer>,
+    /// Headers this operation's requests carry besides `[partner] headers`, as templates.
+    #[serde(default)]
+    pub headers: BTreeMap<String, Template>,
+    /// Lookups: one object or a list; writes: the record, or an acknowledgement that is not one.
+    pub answer: Option<AnswerShape>,
+    /// Lookups: the answers that mean "nobody has this email" (any of them).
+    #[serde(default)]
+    pub none: Vec<NoneAnswer>,
+    /// Lookups with `none = ["flag"]`: a boolean that is false when nobody has the email.
+    pub found_field: Option<JsonPath>,
+    /// Writes that create: the answer meaning "already there, use this id".
+    pub conflict: Option<Conflict>,
+    /// Writes: where the id is in the answer, when not at the record's id field.
+    pub id_at: Option<JsonPath>,
     /// Writes: where the record sits in the request body.
     pub body: Option<JsonPath>,
     /// Writes, reads and object lookups: where the record sits in the response body.
@@ -361,16 +395,97 @@ pub struct Operation {
     pub params: BTreeMap<JsonPath, Template>,
 }
 
-/// How a lookup answers.
+/// What an operation's answer holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum LookupAnswer {
-    /// One record, or 404 when the email is unknown.
+pub enum AnswerShape {
+    /// Lookups: one record at `record`.
     Object,
-    /// A list of matches at `list`, empty when the email is unknown.
+    /// Lookups: a list of matches at `list`.
     List,
+    /// Writes: the record saved, at `record` (the default).
+    Record,
+    /// Writes: an acknowledgement that is not the record (`{"id": 5, "success": true}`, an
+    /// empty 204): its id, if any, is at `id-at` or in the `Location`.
+    Acknowledgement,
 }
 
+impl AnswerShape {
+    /// The value's name in a profile.
+    pub fn key(self) -> &'static str {
+        match self {
+            AnswerShape::Object => "object",
+            AnswerShape::List => "list",
+            AnswerShape::Record => "record",
+            AnswerShape::Acknowledgement => "acknowledgement",
+        }
+    }
+}
+
+/// One way a lookup says "nobody has this email".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NoneAnswer {
+    /// HTTP 404.
+    NotFound,
+    /// HTTP 204, no body.
+    NoContent,
+    /// HTTP 200 with an empty body.
+    EmptyBody,
+    /// HTTP 200 with null (or nothing) where the record belongs (`answer = "object"`).
+    NullRecord,
+    /// HTTP 200 with an empty list (`answer = "list"`).
+    EmptyList,
+    /// HTTP 200 with null (or nothing) where the list belongs (`answer = "list"`).
+    NullList,
+    /// HTTP 200 with `found-field` false.
+    Flag,
+}
+
+impl NoneAnswer {
+    /// Every way, in the order the mock partner prefers them.
+    pub const ALL: [NoneAnswer; 7] = [
+        NoneAnswer::NotFound,
+        NoneAnswer::NoContent,
+        NoneAnswer::EmptyBody,
+        NoneAnswer::NullRecord,
+        NoneAnswer::EmptyList,
+        NoneAnswer::NullList,
+        NoneAnswer::Flag,
+    ];
+
+    /// The value's name in a profile.
+    pub fn key(self) -> &'static str {
+        match self {
+            NoneAnswer::NotFound => "not-found",
+            NoneAnswer::NoContent => "no-content",
+            NoneAnswer::EmptyBody => "empty-body",
+            NoneAnswer::NullRecord => "null-record",
+            NoneAnswer::EmptyList => "empty-list",
+            NoneAnswer::NullList => "null-list",
+            NoneAnswer::Flag => "flag",
+        }
+    }
+}
+
+/// `conflict = { status = 409, ... }`: a create answered "already there" with the existing id.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Conflict {
+    /// The status of the conflict answer (409 usually; a 2xx with `when`).
+    pub status: u16,
+    /// Where the existing record's id is: the body (at `id-at`) or the `Location`.
+    #[serde(default)]
+    pub id_from: IdFrom,
+    /// Body: where the id is (default: the record's id field at the operation's `record`).
+    pub id_at: Option<JsonPath>,
+    /// Body: the text around the id at `id-at`, e.g. `"Contact already exists. Existing ID: {id}"`.
+    pub pattern: Option<Template>,
+    /// An answer of `status` is a conflict only when the value at `when` equals `equals`.
+    pub when: Option<JsonPath>,
+    /// See `when`.
+    pub equals: Option<String>,
+}
 /// Where a write returns the record's id.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -404,10 +519,19 @@ pub struct Paging {
     pub cursor_param: Option<String>,
     /// cursor: where the next cursor is; next-link: where the next page's URL is.
     pub next_field: Option<JsonPath>,
-    /// page-number, offset: where the total number of records is, when `stop = "total"`.
+    /// Where the total number of records is: ends page-number and offset lists with
+    /// `stop = "total"`; any style's walk is checked against it.
     pub total_field: Option<JsonPath>,
+    /// page-number: where the total number of pages is: ends the list with
+    /// `stop = "total-pages"`; the walk is checked against it.
+    pub total_pages_field: Option<JsonPath>,
+    /// page-number, offset with `stop = "more-flag"`: a boolean, true while pages follow.
+    pub more_field: Option<JsonPath>,
     /// page-number, offset: when the last page has been reached.
     pub stop: Option<PageStop>,
+    /// The most records the partner puts on a page, whatever is asked (its documented cap);
+    /// the mock partner serves at most this many.
+    pub max_page_size: Option<u64>,
 }
 
 /// How a list is paged.
@@ -425,6 +549,22 @@ pub enum PagingStyle {
     Cursor,
     /// A URL of the next page in the response.
     NextLink,
+    /// A URL of the next page in the RFC 8288 `Link` header (`rel="next"`).
+    LinkHeader,
+}
+
+impl PagingStyle {
+    /// The style's name in a profile.
+    pub fn key(self) -> &'static str {
+        match self {
+            PagingStyle::None => "none",
+            PagingStyle::PageNumber => "page-number",
+            PagingStyle::Offset => "offset",
+            PagingStyle::Cursor => "cursor",
+            PagingStyle::NextLink => "next-link",
+            PagingStyle::LinkHeader => "link-header",
+        }
+    }
 }
 
 /// When a page-number or offset list ends.
@@ -437,35 +577,203 @@ pub enum PageStop {
     EmptyPage,
     /// The response's `total-field` gives the number of records.
     Total,
+    /// The response's `total-pages-field` gives the number of pages.
+    TotalPages,
+    /// The response's `more-field` is false on the last page.
+    MoreFlag,
 }
 
 /// One `[records.KIND]` table: the mapping between canonical fields and the partner's JSON.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RecordMapping {
-    /// Canonical field → path in the partner's JSON.
+    /// Canonical field → path in the partner's JSON, or a table with its write and read paths,
+    /// its type and its read-side values.
     #[serde(default)]
-    pub fields: BTreeMap<String, JsonPath>,
-    /// Partner JSON path → a value always written there (may use `{client_id}`, `{club_id}`).
+    pub fields: BTreeMap<String, RawField>,
+    /// Partner JSON path → a value always written there (a template that may use
+    /// `{client_id}`, `{club_id}`; or a TOML integer or boolean, written as that JSON type).
     #[serde(default)]
-    pub fixed: BTreeMap<String, Template>,
+    pub fixed: BTreeMap<String, FixedValue>,
     /// Canonical field → (canonical value → partner value), for coded fields such as type.
     #[serde(default)]
     pub values: BTreeMap<String, BTreeMap<String, String>>,
 }
 
+/// How a field's value is written in the partner's JSON (XML carries every value as text).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ValueType {
+    /// A JSON string.
+    #[default]
+    String,
+    /// A JSON integer (`"ownerId": 42`).
+    Integer,
+    /// A JSON number.
+    Number,
+    /// A JSON boolean (with `values`, e.g. status active = "true").
+    Boolean,
+}
+
+impl ValueType {
+    /// The type's name in a profile and in messages.
+    pub fn key(self) -> &'static str {
+        match self {
+            ValueType::String => "string",
+            ValueType::Integer => "integer",
+            ValueType::Number => "number",
+            ValueType::Boolean => "boolean",
+        }
+    }
+}
+
+/// One field of `[records.KIND.fields]` as written: a path, or a table.
+#[derive(Debug, Clone)]
+pub enum RawField {
+    /// `field = "path"`: written and read at the same path, as a string.
+    Path(JsonPath),
+    /// `field = { path = ..., write = ..., read = ..., type = ..., read-values = {...} }`.
+    Table(FieldTable),
+}
+
+/// The table form of a field mapping.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FieldTable {
+    /// Where the field is written and read (unless `write` or `read` says otherwise).
+    pub path: Option<JsonPath>,
+    /// Where the field is written in requests.
+    pub write: Option<JsonPath>,
+    /// Where the field is read in answers.
+    pub read: Option<JsonPath>,
+    /// The JSON type of the value.
+    #[serde(rename = "type")]
+    pub value_type: Option<ValueType>,
+    /// Canonical value → partner value as read back, when it reads back otherwise than it is
+    /// written (`values` applies to writes, and to reads without this table).
+    #[serde(default)]
+    pub read_values: BTreeMap<String, String>,
+}
+
+impl<'de> Deserialize<'de> for RawField {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct RawFieldVisitor;
+        impl<'de> serde::de::Visitor<'de> for RawFieldVisitor {
+            type Value = RawField;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a path, or a table with path, write, read, type, read-values")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<RawField, E> {
+                JsonPath::parse(text).map(RawField::Path).map_err(E::custom)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<RawField, A::Error> {
+                FieldTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RawField::Table)
+            }
+        }
+        deserializer.deserialize_any(RawFieldVisitor)
+    }
+}
+
+/// A fixed value: a template written as a string, or an integer or boolean constant.
+#[derive(Debug, Clone)]
+pub struct FixedValue {
+    /// The text of the value.
+    pub template: Template,
+    /// How it is written.
+    pub value_type: ValueType,
+}
+
+impl<'de> Deserialize<'de> for FixedValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FixedVisitor;
+        impl serde::de::Visitor<'_> for FixedVisitor {
+            type Value = FixedValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string (a template), an integer or a boolean")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<FixedValue, E> {
+                Ok(FixedValue {
+                    template: Template::parse(text).map_err(E::custom)?,
+                    value_type: ValueType::String,
+                })
+            }
+            fn visit_i64<E: serde::de::Error>(self, number: i64) -> Result<FixedValue, E> {
+                Ok(FixedValue {
+                    template: Template::parse(&number.to_string()).map_err(E::custom)?,
+                    value_type: ValueType::Integer,
+                })
+            }
+            fn visit_u64<E: serde::de::Error>(self, number: u64) -> Result<FixedValue, E> {
+                self.visit_i64(i64::try_from(number).map_err(E::custom)?)
+            }
+            fn visit_bool<E: serde::de::Error>(self, flag: bool) -> Result<FixedValue, E> {
+                Ok(FixedValue {
+                    template: Template::parse(&flag.to_string()).map_err(E::custom)?,
+                    value_type: ValueType::Boolean,
+                })
+            }
+        }
+        deserializer.deserialize_any(FixedVisitor)
+    }
+}
+
+/// One checked field mapping.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldMap {
+    /// Where requests carry it; `None` for a field only read (an id the partner assigns).
+    pub write: Option<JsonPath>,
+    /// Where answers carry it; `None` for a field only written.
+    pub read: Option<JsonPath>,
+    /// Its JSON type.
+    pub value_type: ValueType,
+    /// Canonical value → partner value as read back (empty: as `values` says).
+    pub read_values: BTreeMap<String, String>,
+}
+
+impl FieldMap {
+    /// A field written and read at `path`, as a string.
+    pub fn at(path: JsonPath) -> FieldMap {
+        FieldMap {
+            write: Some(path.clone()),
+            read: Some(path),
+            ..FieldMap::default()
+        }
+    }
+
+    /// Whether it is written and read alike: one path, one table of values.
+    pub fn symmetric(&self) -> bool {
+        self.write == self.read && self.read_values.is_empty()
+    }
+}
+
 /// A checked record mapping with typed keys.
 #[derive(Debug, Clone, Default)]
 pub struct Mapping {
-    /// Canonical field → partner path.
-    pub fields: BTreeMap<Field, JsonPath>,
-    /// Partner path → fixed value template.
-    pub fixed: Vec<(JsonPath, Template)>,
+    /// Canonical field → its paths and type.
+    pub fields: BTreeMap<Field, FieldMap>,
+    /// Partner path → fixed value.
+    pub fixed: Vec<(JsonPath, FixedValue)>,
     /// Canonical field → canonical value → partner value.
     pub values: BTreeMap<Field, BTreeMap<String, String>>,
-    /// The order `RecordCodec::encode_json` writes paths in, worked out on first use (a loaded
-    /// profile's mapping does not change).
+    /// The order `RecordCodec::encode_json` writes paths in (plain mappings, whose requests and
+    /// answers look alike), worked out on first use (a loaded profile's mapping does not change).
     pub(crate) layout: std::sync::OnceLock<super::codec::JsonLayout>,
+}
+
+impl Mapping {
+    /// Whether every field is written and read alike and every value is a string: the shape
+    /// the byte-level readers and writers handle.
+    pub fn is_plain(&self) -> bool {
+        self.fields.values().all(|field| {
+            field.symmetric()
+                && field.value_type == ValueType::String
+                && field.write.as_ref().is_some_and(JsonPath::is_plain)
+        }) && self
+            .fixed
+            .iter()
+            .all(|(path, value)| value.value_type == ValueType::String && path.is_plain())
+    }
 }
 
 /// `[sends]`: the partner also sends data to the Connector's own API (a two-way partner).

@@ -37,19 +37,26 @@ impl StreamReader {
     /// beyond it (paths inside one another, more than 64 keys in one object or fixed values,
     /// a fixed value that does not render).
     pub fn new(codec: &RecordCodec<'_>, at: Option<&JsonPath>) -> Option<StreamReader> {
+        // Typed values, array steps and fields read elsewhere than written are the tree's.
+        if !codec.is_plain() {
+            return None;
+        }
         let mut record = Vec::new();
         for (field, path) in codec.fields() {
-            insert(&mut record, path.segments(), Node::Field(field))?;
+            insert(&mut record, path.keys()?, Node::Field(field))?;
         }
         let mut fixed = Vec::new();
         for (index, (path, value)) in codec.fixed_values()?.into_iter().enumerate() {
-            insert(&mut record, path.segments(), Node::Fixed(index))?;
+            insert(&mut record, path.keys()?, Node::Fixed(index))?;
             fixed.push(value);
         }
         if fixed.len() > MOST_KEYS || !fits(&record) {
             return None;
         }
-        let segments = at.map_or(&[][..], JsonPath::segments);
+        let segments = match at {
+            Some(at) => at.keys()?,
+            None => &[][..],
+        };
         let Some((last, parents)) = segments.split_last() else {
             return Some(StreamReader {
                 root: record,
@@ -325,7 +332,7 @@ mod tests {
         if !record.is_object() || !codec.check_fixed(record).is_empty() {
             return None;
         }
-        codec.decode(record).ok()
+        codec.decode_request(record, true).ok()
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::intouch::{self, Scenario};
 use crate::model::{same_ignoring_case, Field, RecordKind};
 use crate::partner::{self, Faults, PartnerOptions, RunningPartner, Sandbox};
 use crate::profile::Profile;
-use crate::profile::{IdFrom, Operation, OperationKind};
+use crate::profile::{IdFrom, Operation, OperationKind, Side};
 use futures_util::StreamExt;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -523,13 +523,14 @@ impl<'a> CreateSpec<'a> {
             .filter_map(|kind| {
                 let create = profile.create_operation(kind)?;
                 let operation = profile.operation(create)?;
-                let id_segments = profile.codec(kind).path(Field::Id).map(|id_at| {
-                    let mut segments = operation
-                        .record
-                        .as_ref()
-                        .map_or_else(Vec::new, |at| at.segments().to_vec());
-                    segments.extend_from_slice(id_at.segments());
-                    segments
+                // Only plain paths are read by the lean transport (see `transport::Target`).
+                let id_segments = profile.codec(kind).read_path(Field::Id).and_then(|id_at| {
+                    let mut segments = match &operation.record {
+                        Some(at) => at.keys()?.to_vec(),
+                        None => Vec::new(),
+                    };
+                    segments.extend_from_slice(id_at.keys()?);
+                    Some(segments)
                 });
                 Some(CreateSpec {
                     kind,
@@ -787,9 +788,9 @@ fn create_body(
     let body = if record.contains_key(&Field::Id) {
         let mut without_id = record.clone();
         without_id.remove(&Field::Id);
-        codec.encode_json(&without_id, operation.body.as_ref())
+        codec.encode_json(&without_id, operation.body.as_ref(), Side::Request)
     } else {
-        codec.encode_json(record, operation.body.as_ref())
+        codec.encode_json(record, operation.body.as_ref(), Side::Request)
     };
     bytes::Bytes::from(body)
 }

@@ -116,8 +116,20 @@ impl Target {
             else {
                 continue;
             };
-            // XML and SOAP bodies, and their content types, are the general client's.
-            if profile.format_of(operation) != crate::profile::BodyFormat::Json {
+            // XML and SOAP bodies, and their content types, are the general client's; so are
+            // typed or asymmetric mappings, fixed headers and query parameters, and answers
+            // whose id or conflict the lean reader would not find.
+            let lean_shape = profile.format_of(operation) == crate::profile::BodyFormat::Json
+                && profile.codec(kind).is_plain()
+                && operation.body.as_ref().is_none_or(|at| at.is_plain())
+                && operation.record.as_ref().is_none_or(|at| at.is_plain())
+                && operation.id_at.is_none()
+                && operation.conflict.is_none()
+                && operation.answer.is_none()
+                && operation.headers.is_empty()
+                && profile.partner.headers.is_empty()
+                && profile.partner.query.is_empty();
+            if !lean_shape {
                 return None;
             }
             creates.push((kind, create_line(profile, operation, &base, credentials)?));
@@ -380,7 +392,7 @@ impl<'de> serde::de::Visitor<'de> for Pick<'_> {
         Ok(self
             .segments
             .is_empty()
-            .then(|| serde_json::Number::from_f64(number).map(|n| n.to_string()))
+            .then(|| serde_json::Number::from_f64(number).map(|n| crate::profile::path::number_text(&n)))
             .flatten())
     }
 
@@ -472,7 +484,7 @@ mod tests {
                     .ok()
                     .and_then(|json| path.get(&json).and_then(scalar_text));
                 assert_eq!(
-                    scalar_at(document.as_bytes(), path.segments()),
+                    scalar_at(document.as_bytes(), path.keys().unwrap()),
                     built,
                     "{path} in {document}"
                 );

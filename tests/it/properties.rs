@@ -1667,7 +1667,7 @@ fn the_generator_makes_valid_profiles_across_the_profile_space() {
             see(format!("op {}", kind.key()));
             see(format!("method {} {:?}", kind.key(), op.method));
             if let Some(paging) = &op.paging {
-                let bare = op.list.as_ref().is_none_or(|l| l.segments().is_empty());
+                let bare = op.list.as_ref().is_none_or(|l| l.steps().is_empty());
                 see(format!(
                     "paging {} {:?} {:?} bare {bare}",
                     kind.key(),
@@ -1703,7 +1703,7 @@ fn the_generator_makes_valid_profiles_across_the_profile_space() {
                 match path {
                     None => see(format!("{what} absent")),
                     Some(p) if p.is_root() => see(format!("{what} root")),
-                    Some(p) => see(format!("{what} depth {}", p.segments().len())),
+                    Some(p) => see(format!("{what} depth {}", p.steps().len())),
                 }
             }
             if kind.addresses_one_record() {
@@ -1743,12 +1743,20 @@ fn the_generator_makes_valid_profiles_across_the_profile_space() {
             ));
         }
         for mapping in profile.records.values() {
-            for path in mapping.fields.values() {
-                see(format!("field depth {}", path.segments().len()));
+            for path in mapping
+                .fields
+                .values()
+                .flat_map(|map| [&map.write, &map.read])
+                .flatten()
+            {
+                see(format!("field depth {}", path.steps().len()));
                 if path.to_string().starts_with('/') {
                     see("pointer field".into());
                 }
-                if path.segments().iter().any(|s| s.contains('.')) {
+                if path
+                    .keys()
+                    .is_some_and(|keys| keys.iter().any(|s| s.contains('.')))
+                {
                     see("dotted key".into());
                 }
             }
@@ -1900,7 +1908,7 @@ fn records_written_straight_to_json_match_the_tree_for_generated_mappings() {
                     tree = at.wrap(tree);
                 }
                 assert_eq!(
-                    String::from_utf8(codec.encode_json(&record, at)).unwrap(),
+                    String::from_utf8(codec.encode_json(&record, at, spoke::profile::Side::Request)).unwrap(),
                     serde_json::to_string(&tree).unwrap(),
                     "{kind:?} round {round}\n{text}"
                 );
