@@ -507,6 +507,8 @@ fn check_mapping(
             ok = false;
         }
     }
+    // Overlaps by pair of paths, so one that is both written and read is named once.
+    let mut overlaps: Vec<(String, Vec<Side>)> = Vec::new();
     for side in [Side::Request, Side::Answer] {
         let mut paths: Vec<(String, &JsonPath)> = mapping
             .fields
@@ -551,17 +553,26 @@ fn check_mapping(
             }
             for (name_b, path_b) in &paths[index + 1..] {
                 if path_a.overlaps(path_b) {
-                    checker.report(
-                        &["records", section],
-                        format!(
-                            "`{name_a}` ({path_a}) and `{name_b}` ({path_b}) would overwrite each other in the partner's {}",
-                            if side == Side::Request { "requests" } else { "answers" }
-                        ),
-                    );
+                    let pair = format!("`{name_a}` ({path_a}) and `{name_b}` ({path_b})");
+                    match overlaps.iter_mut().find(|(known, _)| *known == pair) {
+                        Some((_, sides)) => sides.push(side),
+                        None => overlaps.push((pair, vec![side])),
+                    }
                     ok = false;
                 }
             }
         }
+    }
+    for (pair, sides) in overlaps {
+        let place = match sides.as_slice() {
+            [Side::Request] => "requests",
+            [Side::Answer] => "answers",
+            _ => "JSON",
+        };
+        checker.report(
+            &["records", section],
+            format!("{pair} would overwrite each other in the partner's {place}"),
+        );
     }
     ok.then_some(mapping)
 }
@@ -1425,7 +1436,9 @@ fn check_write_answer(
     let by_name_source =
         record == RecordKind::Source && profile.references.source == SourceReference::Name;
     let id_found = id_from == IdFrom::Location || operation.id_at.is_some() || (!acknowledgement && id_read);
-    if creates && !id_found && !by_name_source {
+    // Without a mapping (reported on its own) nothing can be said about where ids are.
+    let mapped = profile.records.contains_key(&record);
+    if creates && mapped && !id_found && !by_name_source {
         checker.report(
             &["operations", key],
             if acknowledgement {
@@ -1468,7 +1481,7 @@ fn check_write_answer(
         }
     }
     let conflict_id_found = conflict.id_from == IdFrom::Location || conflict.id_at.is_some() || id_read;
-    if !conflict_id_found && !by_name_source {
+    if mapped && !conflict_id_found && !by_name_source {
         checker.report(
             &at,
             "the existing record's id cannot be found: give id-at, or id-from = \"location\"",
