@@ -80,6 +80,8 @@ pub struct Answer {
     pub body_problem: Option<String>,
     /// The `Link` header's `rel="next"` target (RFC 8288), if any.
     pub link_next: Option<String>,
+    /// The header the operation's `id-header` names, if the answer has it.
+    pub id_header: Option<String>,
 }
 
 impl Answer {
@@ -620,6 +622,9 @@ impl PartnerClient {
                         .map(|(_, value)| value.clone())
                 };
                 let location = header("location");
+                let id_header = declared
+                    .and_then(|op| op.id_header.as_deref())
+                    .and_then(|name| header(&name.to_ascii_lowercase()));
                 let link_next = link_target(
                     headers
                         .iter()
@@ -673,6 +678,7 @@ impl PartnerClient {
                     json,
                     body_problem,
                     link_next,
+                    id_header,
                 })
             }
             Err((message, timed_out)) => {
@@ -1176,7 +1182,9 @@ impl PartnerClient {
         if let Some(conflict) = &operation.conflict {
             if is_conflict(conflict, &answer) {
                 let id = match conflict.id_from {
-                    IdFrom::Location => answer.location.as_deref().and_then(last_segment),
+                    IdFrom::Location | IdFrom::Header => {
+                        answer.location.as_deref().and_then(last_segment)
+                    }
                     IdFrom::Body => {
                         let text = match &conflict.id_at {
                             Some(at) => answer.json.as_ref().and_then(|json| at.get(json)),
@@ -1206,14 +1214,24 @@ impl PartnerClient {
             .flatten()
             .filter(|_| answer.is_success())
             .and_then(|value| codec.decode(value).ok());
+        // Found inside text where the profile gives the text around it.
+        let within = |text: Option<String>| match (&operation.id_pattern, text) {
+            (Some(pattern), Some(text)) => find_slot(pattern, &text),
+            (None, text) => text,
+            (Some(_), None) => None,
+        };
         let id = match operation.id_from.unwrap_or_default() {
+            IdFrom::Location if operation.id_pattern.is_some() => within(answer.location.clone()),
             IdFrom::Location => answer.location.as_deref().and_then(last_segment),
+            IdFrom::Header => within(answer.id_header.clone()),
             IdFrom::Body => match &operation.id_at {
-                Some(at) => answer
-                    .json
-                    .as_ref()
-                    .and_then(|json| at.get(json))
-                    .and_then(scalar_text),
+                Some(at) => within(
+                    answer
+                        .json
+                        .as_ref()
+                        .and_then(|json| at.get(json))
+                        .and_then(scalar_text),
+                ),
                 None if acknowledgement => None,
                 None => echoed
                     .as_ref()

@@ -1062,8 +1062,9 @@ impl Shared {
         let id_type = self.profile.codec(kind).value_type(Field::Id);
         match (&operation.id_at, operation.id_from.unwrap_or_default()) {
             (Some(id_at), IdFrom::Body) => {
-                let value = id.map_or(Value::Null, |id| {
-                    crate::profile::codec::typed_value(id_type, id)
+                let value = id.map_or(Value::Null, |id| match &operation.id_pattern {
+                    Some(pattern) => Value::String(crate::profile::codec::render_id(pattern, id)),
+                    None => crate::profile::codec::typed_value(id_type, id),
                 });
                 respond(self, operation, status, id_at.wrap(value))
             }
@@ -1076,7 +1077,7 @@ impl Shared {
                     StatusCode::NO_CONTENT
                 };
                 match (id, id_from) {
-                    (Some(id), IdFrom::Location) => {
+                    (Some(id), IdFrom::Location | IdFrom::Header) => {
                         self.with_location(response, operation, path, id, operation_kind)
                     }
                     _ => response,
@@ -1109,13 +1110,7 @@ impl Shared {
         if let Some(id_at) = conflict.id_at.as_ref().filter(|_| conflict.id_from == IdFrom::Body) {
             let value = match &conflict.pattern {
                 Some(pattern) => {
-                    struct Id<'a>(&'a str);
-                    impl crate::profile::SlotValues for Id<'_> {
-                        fn value(&self, slot: Slot) -> Option<&str> {
-                            (slot == Slot::Id).then_some(self.0)
-                        }
-                    }
-                    Value::String(pattern.render(&Id(id), str::to_owned).unwrap_or_default())
+                    Value::String(crate::profile::codec::render_id(pattern, id))
                 }
                 None => crate::profile::codec::typed_value(codec.value_type(Field::Id), id),
             };
@@ -1184,7 +1179,8 @@ impl Shared {
         self.with_location(response, operation, path, id, kind)
     }
 
-    /// `response` with the saved record's `Location` where the profile takes the id from it.
+    /// `response` with the saved record's `Location` (or the header the profile names) where
+    /// the profile takes the id from it.
     fn with_location(
         &self,
         mut response: Response,
@@ -1193,11 +1189,28 @@ impl Shared {
         id: &str,
         kind: OperationKind,
     ) -> Response {
-        if operation.id_from == Some(IdFrom::Location) {
-            let location = self.location_of(kind, path, id);
-            if let Ok(value) = HeaderValue::from_str(&location) {
-                response.headers_mut().insert(header::LOCATION, value);
+        let (name, value) = match (operation.id_from, &operation.id_header) {
+            (Some(IdFrom::Location), _) => (
+                header::LOCATION,
+                match &operation.id_pattern {
+                    Some(pattern) => crate::profile::codec::render_id(pattern, id),
+                    None => self.location_of(kind, path, id),
+                },
+            ),
+            (Some(IdFrom::Header), Some(name)) => {
+                let Ok(name) = header::HeaderName::from_bytes(name.as_bytes()) else {
+                    return response;
+                };
+                let value = match &operation.id_pattern {
+                    Some(pattern) => crate::profile::codec::render_id(pattern, id),
+                    None => id.to_owned(),
+                };
+                (name, value)
             }
+            _ => return response,
+        };
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
         }
         response
     }

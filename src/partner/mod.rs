@@ -48,7 +48,8 @@ impl Route {
     fn new(kind: OperationKind, operation: &crate::profile::Operation) -> Option<Route> {
         let segments = path_segments(&operation.path).ok()?;
         let literals = segments.iter().fold(0u128, |bits, segment| {
-            (bits << 1) | u128::from(matches!(segment, PathSegment::Literal(_)))
+            // A slot framed by text is more specific than a bare one.
+            (bits << 1) | u128::from(!matches!(segment, PathSegment::Slot(_)))
         });
         Some(Route {
             kind,
@@ -141,16 +142,32 @@ fn fixed_paths(
     fn fixed_text<'a>(
         segment: &'a PathSegment,
         tenancy: &'a crate::profile::Tenancy,
-    ) -> Option<&'a str> {
+    ) -> Option<std::borrow::Cow<'a, str>> {
+        use std::borrow::Cow;
         match segment {
-            PathSegment::Literal(text) => Some(text.as_str()),
-            PathSegment::Slot(Slot::Id | Slot::Email) => None,
-            PathSegment::Slot(slot) => crate::profile::SlotValues::value(tenancy, *slot),
+            PathSegment::Literal(text) => Some(Cow::Borrowed(text.as_str())),
+            PathSegment::Slot(Slot::Id | Slot::Email)
+            | PathSegment::Framed {
+                slot: Slot::Id | Slot::Email,
+                ..
+            } => None,
+            PathSegment::Slot(slot) => {
+                crate::profile::SlotValues::value(tenancy, *slot).map(Cow::Borrowed)
+            }
+            PathSegment::Framed {
+                prefix,
+                slot,
+                suffix,
+            } => crate::profile::SlotValues::value(tenancy, *slot)
+                .map(|value| Cow::Owned(format!("{prefix}{value}{suffix}"))),
         }
     }
+    let record_slot = |segment: &PathSegment, text: &str| {
+        matches!(segment.slot(), Some(Slot::Id | Slot::Email)) && segment.capture(text).is_some()
+    };
     let mut paths: std::collections::HashMap<String, Vec<usize>> = Default::default();
     for route in routes {
-        let texts: Option<Vec<&str>> = route
+        let texts: Option<Vec<std::borrow::Cow<'_, str>>> = route
             .segments
             .iter()
             .map(|s| fixed_text(s, tenancy))
@@ -166,8 +183,7 @@ fn fixed_paths(
             .filter(|(_, other)| {
                 other.segments.len() == texts.len()
                     && other.segments.iter().zip(&texts).all(|(segment, text)| {
-                        matches!(segment, PathSegment::Slot(Slot::Id | Slot::Email))
-                            || fixed_text(segment, tenancy) == Some(*text)
+                        record_slot(segment, text) || fixed_text(segment, tenancy).as_ref() == Some(text)
                     })
             })
             .map(|(index, _)| index)
@@ -320,7 +336,7 @@ impl Shared {
                 let slotted = route
                     .segments
                     .iter()
-                    .any(|segment| matches!(segment, PathSegment::Slot(Slot::Id | Slot::Email)));
+                    .any(|segment| matches!(segment.slot(), Some(Slot::Id | Slot::Email)));
                 if !slotted && route.action.is_none() {
                     return Ok(Matched {
                         kind: route.kind,
@@ -355,15 +371,19 @@ impl Shared {
             for (pattern, actual) in route.segments.iter().zip(&segments) {
                 match pattern {
                     PathSegment::Literal(text) => fits &= text == actual,
-                    PathSegment::Slot(Slot::Id | Slot::Email) => {}
-                    PathSegment::Slot(slot) => {
-                        let expected =
-                            crate::profile::SlotValues::value(&self.profile.tenancy, *slot);
-                        if expected != Some(actual.as_ref()) {
-                            tenancy_ok = false;
-                            tenancy_mismatch = Some((*slot, actual.to_string()));
+                    slotted => match (slotted.slot(), slotted.capture(actual)) {
+                        (_, None) => fits = false,
+                        (Some(Slot::Id | Slot::Email), Some(_)) => {}
+                        (Some(slot), Some(captured)) => {
+                            let expected =
+                                crate::profile::SlotValues::value(&self.profile.tenancy, slot);
+                            if expected != Some(captured) {
+                                tenancy_ok = false;
+                                tenancy_mismatch = Some((slot, captured.to_owned()));
+                            }
                         }
-                    }
+                        (None, Some(_)) => {}
+                    },
                 }
             }
             if !fits {
@@ -391,9 +411,9 @@ impl Shared {
                 path_email: None,
             };
             for (pattern, actual) in route.segments.iter().zip(&segments) {
-                match pattern {
-                    PathSegment::Slot(Slot::Id) => matched.path_id = Some(actual.to_string()),
-                    PathSegment::Slot(Slot::Email) => matched.path_email = Some(actual.to_string()),
+                match (pattern.slot(), pattern.capture(actual)) {
+                    (Some(Slot::Id), Some(value)) => matched.path_id = Some(value.to_owned()),
+                    (Some(Slot::Email), Some(value)) => matched.path_email = Some(value.to_owned()),
                     _ => {}
                 }
             }

@@ -161,11 +161,20 @@ impl<'p> RecordCodec<'p> {
                 Side::Answer => map.read.as_ref(),
             };
             let Some(path) = path else { continue };
-            let value = match record.get(field) {
-                Some(value) => typed_value(
-                    map.value_type,
-                    &self.partner_value_of(side, *field, value),
-                ),
+            let given = record.get(field).or(match side {
+                Side::Request => map.default.as_ref(),
+                Side::Answer => None,
+            });
+            let value = match given {
+                Some(value) => {
+                    let partner = self.partner_value_of(side, *field, value);
+                    match (&map.write_pattern, side) {
+                        (Some(pattern), Side::Request) => {
+                            Value::String(render_id(pattern, &partner))
+                        }
+                        _ => typed_value(map.value_type, &partner),
+                    }
+                }
                 None => match self.absent_style(*field) {
                     AbsentStyle::Omit => continue,
                     AbsentStyle::Null => Value::Null,
@@ -247,6 +256,19 @@ impl<'p> RecordCodec<'p> {
             if text.is_empty() {
                 continue;
             }
+            let text = match (&map.write_pattern, side) {
+                (Some(pattern), Side::Request) => match super::body::extract_slot(pattern, &text) {
+                    Some(inner) => Cow::Owned(inner),
+                    None => {
+                        problems.push(FieldProblem {
+                            path: path.to_string(),
+                            message: format!("expected `{pattern}`, found `{text}`"),
+                        });
+                        continue;
+                    }
+                },
+                _ => text,
+            };
             if strict {
                 if let Some(message) = type_mismatch(map.value_type, value) {
                     problems.push(FieldProblem {
@@ -365,6 +387,17 @@ impl<'p> RecordCodec<'p> {
             _ => Ok(partner.into_owned()),
         }
     }
+}
+
+/// `pattern` with `id` where its `{id}` is.
+pub fn render_id(pattern: &super::Template, id: &str) -> String {
+    struct Id<'a>(&'a str);
+    impl super::SlotValues for Id<'_> {
+        fn value(&self, slot: super::Slot) -> Option<&str> {
+            (slot == super::Slot::Id).then_some(self.0)
+        }
+    }
+    pattern.render(&Id(id), str::to_owned).unwrap_or_default()
 }
 
 /// `text` as a JSON value of `value_type`; text that is not of the type stays a string (the

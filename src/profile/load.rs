@@ -624,12 +624,60 @@ fn field_map(
         }
         ok &= check_value_table(checker, &[at, &["read-values"]].concat(), field, &table.read_values);
     }
+    if let Some(pattern) = &table.write_pattern {
+        let at = [at, &["write-pattern"]].concat();
+        if !matches!(field, Field::Id | Field::Owner | Field::Source) {
+            checker.report(&at, format!("only ids are written inside text (id, owner, source), not `{field}`"));
+            ok = false;
+        } else if !one_id_slot(pattern) {
+            checker.report(&at, "must hold {id} once, and no other placeholder");
+            ok = false;
+        } else if table.value_type.is_some_and(|t| t != ValueType::String) {
+            checker.report(&at, "an id written inside text is a string");
+            ok = false;
+        } else if write.is_none() {
+            checker.report(&at, "the field has no write path");
+            ok = false;
+        }
+    }
+    if let Some(default) = &table.default {
+        let at = [at, &["default"]].concat();
+        if matches!(field, Field::Id | Field::Owner | Field::Source | Field::ExternalId) {
+            checker.report(&at, format!("`{field}` cannot have a default: the Connector decides it"));
+            ok = false;
+        } else if let Some(allowed) = canonical_values(field) {
+            if !allowed.contains(&default.as_str()) {
+                checker.report(
+                    &at,
+                    format!("`{default}` is not a value of `{field}`; expected one of: {}", allowed.join(", ")),
+                );
+                ok = false;
+            }
+        }
+        if write.is_none() {
+            checker.report(&at, "the field has no write path");
+            ok = false;
+        }
+    }
     ok.then(|| FieldMap {
         write,
         read,
         value_type: table.value_type.unwrap_or_default(),
         read_values: table.read_values.clone(),
+        write_pattern: table.write_pattern.clone(),
+        default: table.default.clone(),
     })
+}
+
+/// Whether `template` holds `{id}` once and no other placeholder.
+fn one_id_slot(template: &Template) -> bool {
+    template.slots() == BTreeSet::from([Slot::Id])
+        && template
+            .pieces()
+            .iter()
+            .filter(|piece| matches!(piece, super::template::Piece::Slot(_)))
+            .count()
+            == 1
 }
 
 /// A table of coded values: canonical values of the field, partner values told apart.
@@ -1208,6 +1256,9 @@ fn check_operation(
                 .map(|segment| match segment {
                     PathSegment::Literal(text) => Some(text),
                     PathSegment::Slot(_) => None,
+                    PathSegment::Framed { prefix, suffix, .. } => {
+                        Some(format!("{prefix}\u{0}{suffix}"))
+                    }
                 })
                 .collect();
             let action = operation.soap_action.clone();
@@ -1326,6 +1377,16 @@ fn check_operation(
             &[OperationRole::Write],
         ),
         misplaced(operation.id_at.is_some(), "id-at", &[OperationRole::Write]),
+        misplaced(
+            operation.id_header.is_some(),
+            "id-header",
+            &[OperationRole::Write],
+        ),
+        misplaced(
+            operation.id_pattern.is_some(),
+            "id-pattern",
+            &[OperationRole::Write],
+        ),
         (operation.conflict.is_some() && !creates).then(|| "conflict".to_owned()),
     ]
     .into_iter()
@@ -1419,11 +1480,40 @@ fn check_write_answer(
             "an acknowledgement is not a record: `record` does not apply",
         );
     }
-    if operation.id_at.is_some() && id_from == IdFrom::Location {
+    if operation.id_at.is_some() && id_from != IdFrom::Body {
         checker.report(
             &["operations", key, "id-at"],
-            "the id comes from the Location (id-from = \"location\"): id-at does not apply",
+            "the id comes from a header (id-from): id-at does not apply",
         );
+    }
+    match (id_from, &operation.id_header) {
+        (IdFrom::Header, None) => checker.report(
+            &["operations", key],
+            "id-from = \"header\" needs id-header, the header holding the id",
+        ),
+        (IdFrom::Header, Some(name)) if name.trim().is_empty() || name.contains(char::is_whitespace) => {
+            checker.report(&["operations", key, "id-header"], "is not a header name")
+        }
+        (IdFrom::Header, Some(_)) => {}
+        (_, Some(_)) => checker.report(
+            &["operations", key, "id-header"],
+            "applies with id-from = \"header\"",
+        ),
+        (_, None) => {}
+    }
+    if let Some(pattern) = &operation.id_pattern {
+        if !one_id_slot(pattern) {
+            checker.report(
+                &["operations", key, "id-pattern"],
+                "must hold {id} once, and no other placeholder",
+            );
+        }
+        if id_from == IdFrom::Body && operation.id_at.is_none() {
+            checker.report(
+                &["operations", key, "id-pattern"],
+                "applies to the text the id is found in: a header (id-from) or id-at",
+            );
+        }
     }
     let creates = !kind.addresses_one_record()
         && !matches!(kind, OperationKind::ProspectUpdate | OperationKind::MemberUpdate);
@@ -1435,7 +1525,7 @@ fn check_write_answer(
         .is_some_and(|map| map.read.is_some());
     let by_name_source =
         record == RecordKind::Source && profile.references.source == SourceReference::Name;
-    let id_found = id_from == IdFrom::Location || operation.id_at.is_some() || (!acknowledgement && id_read);
+    let id_found = id_from != IdFrom::Body || operation.id_at.is_some() || (!acknowledgement && id_read);
     // Without a mapping (reported on its own) nothing can be said about where ids are.
     let mapped = profile.records.contains_key(&record);
     if creates && mapped && !id_found && !by_name_source {
@@ -1464,6 +1554,9 @@ fn check_write_answer(
     if conflict.when.is_some() != conflict.equals.is_some() {
         checker.report(&at, "`when` and `equals` go together");
     }
+    if conflict.id_from == IdFrom::Header {
+        checker.report(&at, "a conflict's id comes from the body or the Location");
+    }
     if conflict.id_from == IdFrom::Location && (conflict.id_at.is_some() || conflict.pattern.is_some())
     {
         checker.report(
@@ -1472,15 +1565,14 @@ fn check_write_answer(
         );
     }
     if let Some(pattern) = &conflict.pattern {
-        let slots = pattern.slots();
-        if slots != BTreeSet::from([Slot::Id]) || pattern.pieces().iter().filter(|p| matches!(p, super::template::Piece::Slot(_))).count() != 1 {
+        if !one_id_slot(pattern) {
             checker.report(
                 &[&at[..], &["pattern"]].concat(),
                 "must hold {id} once, and no other placeholder: the text around the existing id",
             );
         }
     }
-    let conflict_id_found = conflict.id_from == IdFrom::Location || conflict.id_at.is_some() || id_read;
+    let conflict_id_found = conflict.id_from != IdFrom::Body || conflict.id_at.is_some() || id_read;
     if mapped && !conflict_id_found && !by_name_source {
         checker.report(
             &at,

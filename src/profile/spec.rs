@@ -378,6 +378,11 @@ pub struct Operation {
     pub conflict: Option<Conflict>,
     /// Writes: where the id is in the answer, when not at the record's id field.
     pub id_at: Option<JsonPath>,
+    /// Writes with `id-from = "header"`: the header holding the id.
+    pub id_header: Option<String>,
+    /// Writes: the text around the id where it is found (`"leads({id})"` in a header or
+    /// Location, `"Created {id}"` at `id-at`).
+    pub id_pattern: Option<Template>,
     /// Writes: where the record sits in the request body.
     pub body: Option<JsonPath>,
     /// Writes, reads and object lookups: where the record sits in the response body.
@@ -493,8 +498,10 @@ pub enum IdFrom {
     /// The mapped `id` field of the record in the response body.
     #[default]
     Body,
-    /// The last path segment of the `Location` header.
+    /// The last path segment of the `Location` header (or where `id-pattern` finds it).
     Location,
+    /// The header named by `id-header` (`OData-EntityId`), where `id-pattern` finds it.
+    Header,
 }
 
 /// `paging = { style = ..., ... }`: how a list is paged.
@@ -653,6 +660,10 @@ pub struct FieldTable {
     /// written (`values` applies to writes, and to reads without this table).
     #[serde(default)]
     pub read_values: BTreeMap<String, String>,
+    /// Ids written inside text: `"/systemusers({id})"` (an OData binding).
+    pub write_pattern: Option<Template>,
+    /// A value written when InTouch has none (a field the partner requires).
+    pub default: Option<String>,
 }
 
 impl<'de> Deserialize<'de> for RawField {
@@ -729,6 +740,10 @@ pub struct FieldMap {
     pub value_type: ValueType,
     /// Canonical value → partner value as read back (empty: as `values` says).
     pub read_values: BTreeMap<String, String>,
+    /// The text an id is written inside, `{id}` where it goes.
+    pub write_pattern: Option<Template>,
+    /// The canonical value written when the record has none.
+    pub default: Option<String>,
 }
 
 impl FieldMap {
@@ -743,7 +758,10 @@ impl FieldMap {
 
     /// Whether it is written and read alike: one path, one table of values.
     pub fn symmetric(&self) -> bool {
-        self.write == self.read && self.read_values.is_empty()
+        self.write == self.read
+            && self.read_values.is_empty()
+            && self.write_pattern.is_none()
+            && self.default.is_none()
     }
 }
 

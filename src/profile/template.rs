@@ -153,9 +153,41 @@ pub enum PathSegment {
     Literal(String),
     /// A segment that is entirely one slot.
     Slot(Slot),
+    /// A segment of one slot with text around it (`leads({id})`, as OData addresses a record).
+    Framed {
+        /// The text before the slot.
+        prefix: String,
+        /// The slot.
+        slot: Slot,
+        /// The text after it.
+        suffix: String,
+    },
 }
 
-/// Splits a path template into matchable segments; a slot must fill a whole segment.
+impl PathSegment {
+    /// The slot of the segment, if it has one.
+    pub fn slot(&self) -> Option<Slot> {
+        match self {
+            PathSegment::Literal(_) => None,
+            PathSegment::Slot(slot) | PathSegment::Framed { slot, .. } => Some(*slot),
+        }
+    }
+
+    /// What `actual` (one segment of a request's path) holds where the slot is, if it fits;
+    /// `None` for a literal or a segment that does not fit.
+    pub fn capture<'a>(&self, actual: &'a str) -> Option<&'a str> {
+        match self {
+            PathSegment::Literal(_) => None,
+            PathSegment::Slot(_) => Some(actual),
+            PathSegment::Framed { prefix, suffix, .. } => {
+                let inner = actual.strip_prefix(prefix.as_str())?.strip_suffix(suffix.as_str())?;
+                (!inner.is_empty()).then_some(inner)
+            }
+        }
+    }
+}
+
+/// Splits a path template into matchable segments; a segment holds at most one slot.
 pub fn path_segments(template: &Template) -> Result<Vec<PathSegment>, String> {
     let text = template.as_str();
     if !text.starts_with('/') {
@@ -171,8 +203,25 @@ pub fn path_segments(template: &Template) -> Result<Vec<PathSegment>, String> {
                 pieces if pieces.iter().all(|p| matches!(p, Piece::Text(_))) => {
                     Ok(PathSegment::Literal(segment.to_owned()))
                 }
+                [Piece::Text(prefix), Piece::Slot(slot)] => Ok(PathSegment::Framed {
+                    prefix: prefix.clone(),
+                    slot: *slot,
+                    suffix: String::new(),
+                }),
+                [Piece::Slot(slot), Piece::Text(suffix)] => Ok(PathSegment::Framed {
+                    prefix: String::new(),
+                    slot: *slot,
+                    suffix: suffix.clone(),
+                }),
+                [Piece::Text(prefix), Piece::Slot(slot), Piece::Text(suffix)] => {
+                    Ok(PathSegment::Framed {
+                        prefix: prefix.clone(),
+                        slot: *slot,
+                        suffix: suffix.clone(),
+                    })
+                }
                 _ => Err(format!(
-                    "path `{text}`: a placeholder must fill a whole segment (`{segment}`)"
+                    "path `{text}`: a segment holds at most one placeholder (`{segment}`)"
                 )),
             }
         })
@@ -216,9 +265,14 @@ mod tests {
     }
 
     #[test]
-    fn placeholders_must_fill_whole_path_segments() {
-        let template = Template::parse("/prospects/p-{id}").unwrap();
+    fn a_path_segment_holds_one_placeholder_with_text_around_it() {
+        let template = Template::parse("/prospects/{client_id}{id}").unwrap();
         assert!(path_segments(&template).is_err());
+        let template = Template::parse("/leads({id})").unwrap();
+        let segments = path_segments(&template).unwrap();
+        assert_eq!(segments[0].capture("leads(42)"), Some("42"));
+        assert_eq!(segments[0].capture("leads()"), None);
+        assert_eq!(segments[0].capture("contacts(42)"), None);
         let template = Template::parse("/prospects/{id}").unwrap();
         assert_eq!(
             path_segments(&template).unwrap(),

@@ -799,6 +799,8 @@ fn create_body(
 /// the answer's record, as the operation says.
 fn saved_id(spec: &CreateSpec<'_>, answer: &transport::RawAnswer) -> Option<String> {
     let id = match spec.operation.id_from.unwrap_or_default() {
+        // Not served by the lean transport (see `transport::Target`).
+        IdFrom::Header => None,
         IdFrom::Location => answer
             .location
             .as_deref()

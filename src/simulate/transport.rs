@@ -124,6 +124,8 @@ impl Target {
                 && operation.body.as_ref().is_none_or(|at| at.is_plain())
                 && operation.record.as_ref().is_none_or(|at| at.is_plain())
                 && operation.id_at.is_none()
+                && operation.id_pattern.is_none()
+                && operation.id_from != Some(crate::profile::IdFrom::Header)
                 && operation.conflict.is_none()
                 && operation.answer.is_none()
                 && operation.headers.is_empty()
