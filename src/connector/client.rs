@@ -3,7 +3,7 @@
 
 use super::exchange::{truncate_evidence, Exchange, Recorder, Redactor};
 use crate::auth::Credentials;
-use crate::model::{Record, RecordKind};
+use crate::model::{Field, Record, RecordKind};
 use crate::profile::body::{self, Payload};
 use crate::profile::path::scalar_text;
 use crate::profile::{
@@ -937,9 +937,18 @@ impl PartnerClient {
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
             let first_new = outcome.records.len();
             let problems_before = outcome.item_problems.len();
+            // Sources listed by name alone are known by their name.
+            let named_only = kind.record() == RecordKind::Source && !codec.maps(Field::Id);
             for item in items {
                 match codec.decode(item) {
-                    Ok(record) => outcome.records.push(record),
+                    Ok(mut record) => {
+                        if named_only {
+                            if let Some(name) = record.get(&Field::Name).cloned() {
+                                record.insert(Field::Id, name);
+                            }
+                        }
+                        outcome.records.push(record)
+                    }
                     Err(problems) => {
                         let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
                         outcome
@@ -1022,7 +1031,10 @@ impl PartnerClient {
             confirming = false;
         }
         if outcome.failure.is_none() {
-            outcome.failure = state.check_counters(outcome.records.len() + outcome.item_problems.len(), outcome.exchanges.len());
+            outcome.failure = state.check_counters(
+                outcome.records.len() + outcome.item_problems.len(),
+                outcome.exchanges.len(),
+            );
         }
         outcome
     }
@@ -1130,7 +1142,10 @@ impl PartnerClient {
                         .as_ref()
                         .map(ToString::to_string)
                         .unwrap_or_else(|| "(root)".into());
-                    Err(undeclared(answer, &format!("without a record at `{place}`")))
+                    Err(undeclared(
+                        answer,
+                        &format!("without a record at `{place}`"),
+                    ))
                 }
             },
             Some(value) => match codec.decode(value) {
@@ -1172,7 +1187,12 @@ impl PartnerClient {
         let answer = self
             .call(kind, purpose, path_id, None, &[], Some(&body))
             .await?;
-        Ok(self.saved(operation, kind.record(), answer))
+        let mut saved = self.saved(operation, kind.record(), answer);
+        // A source known by its name alone, once taken, is known by the name it was sent with.
+        if kind.record() == RecordKind::Source && !codec.maps(Field::Id) && saved.accepted() {
+            saved.id = saved.id.or_else(|| record.get(&Field::Name).cloned());
+        }
+        Ok(saved)
     }
 
     /// A write's answer judged as the profile describes it: its id, its record, a conflict.
@@ -1482,7 +1502,12 @@ fn counter(document: &Value, path: &Option<JsonPath>) -> Option<u64> {
     path.as_ref()?.get(document).and_then(|value| {
         value
             .as_u64()
-            .or_else(|| value.as_f64().filter(|f| *f >= 0.0 && f.fract() == 0.0).map(|f| f as u64))
+            .or_else(|| {
+                value
+                    .as_f64()
+                    .filter(|f| *f >= 0.0 && f.fract() == 0.0)
+                    .map(|f| f as u64)
+            })
             .or_else(|| value.as_str()?.trim().parse().ok())
     })
 }
@@ -1579,7 +1604,10 @@ impl PageState {
             PagingStyle::PageNumber | PagingStyle::Offset => {
                 // The counters are not trusted once one was caught short: the walk goes on
                 // until a short page, as without them.
-                let stop = match (paging.stop.unwrap_or(PageStop::ShortPage), &self.counter_overrun) {
+                let stop = match (
+                    paging.stop.unwrap_or(PageStop::ShortPage),
+                    &self.counter_overrun,
+                ) {
                     (PageStop::Total | PageStop::TotalPages, Some(_)) => PageStop::ShortPage,
                     (stop, _) => stop,
                 };
@@ -1619,9 +1647,7 @@ impl PageState {
                         match more {
                             None => return self.missing_counter(&paging.more_field),
                             Some(true) if items == 0 => {
-                                return Step::Invalid(
-                                    "an empty page says more pages follow".into(),
-                                )
+                                return Step::Invalid("an empty page says more pages follow".into())
                             }
                             Some(true) => Step::Next,
                             Some(false) => Step::Done,

@@ -169,15 +169,22 @@ fn check_fixed_headers(
     operation: &Operation,
     headers: &axum::http::HeaderMap,
 ) -> Result<(), ApiError> {
-    for (name, template) in shared.profile.partner.headers.iter().chain(&operation.headers) {
+    for (name, template) in shared
+        .profile
+        .partner
+        .headers
+        .iter()
+        .chain(&operation.headers)
+    {
         let expected = template
             .render(&shared.profile.tenancy, str::to_owned)
             .unwrap_or_default();
         let given = headers.get(name.as_str()).and_then(|v| v.to_str().ok());
         let fits = match given {
-            Some(given) if name.eq_ignore_ascii_case("accept") => given
-                .split(',')
-                .any(|media| media.split(';').next().unwrap_or_default().trim() == expected.split(';').next().unwrap_or_default().trim()),
+            Some(given) if name.eq_ignore_ascii_case("accept") => given.split(',').any(|media| {
+                media.split(';').next().unwrap_or_default().trim()
+                    == expected.split(';').next().unwrap_or_default().trim()
+            }),
             Some(given) => given == expected,
             None => false,
         };
@@ -480,7 +487,9 @@ fn render_list(
     let mut document = body::list_document(operation, encoded);
     let link = paging::annotate(&paging_spec, &mut document, window, total, path, query);
     let mut response = respond(shared, operation, StatusCode::OK, document);
-    if let Some(link) = link.and_then(|link| HeaderValue::from_str(&format!("<{link}>; rel=\"next\"")).ok()) {
+    if let Some(link) =
+        link.and_then(|link| HeaderValue::from_str(&format!("<{link}>; rel=\"next\"")).ok())
+    {
         response.headers_mut().insert(header::LINK, link);
     }
     Ok(response)
@@ -740,7 +749,14 @@ fn save(
             .map(|stored| shared.shown(&data, &stored.unpack()).into_owned());
         let existing = existing.clone();
         drop(data);
-        return Ok(shared.conflict_response(operation, kind, &existing, shown.as_ref(), path, matched.kind));
+        return Ok(shared.conflict_response(
+            operation,
+            kind,
+            &existing,
+            shown.as_ref(),
+            path,
+            matched.kind,
+        ));
     }
     let target_id = match matched.kind {
         OperationKind::ProspectSave | OperationKind::MemberSave => body_id.or(resent_id),
@@ -784,7 +800,11 @@ fn save(
         None
     } else if usual_json {
         let shown = shared.shown(&data, &record);
-        Some(Ok(codec.encode_json(&shown, operation.record.as_ref(), Side::Answer)))
+        Some(Ok(codec.encode_json(
+            &shown,
+            operation.record.as_ref(),
+            Side::Answer,
+        )))
     } else {
         Some(Err(shared.shown(&data, &record).into_owned()))
     };
@@ -801,14 +821,9 @@ fn save(
             let response = bytes_response(status, content_type, body.into());
             Ok(shared.with_location(response, operation, path, &id, matched.kind))
         }
-        Some(Err(_)) if acknowledgement => Ok(shared.acknowledgement(
-            operation,
-            status,
-            kind,
-            &id,
-            path,
-            matched.kind,
-        )),
+        Some(Err(_)) if acknowledgement => {
+            Ok(shared.acknowledgement(operation, status, kind, &id, path, matched.kind))
+        }
         Some(Err(shown)) if shared.fault(Fault::SaveReturnsNoId) => Ok(answer_without_id(
             shared,
             operation,
@@ -1014,7 +1029,9 @@ impl Shared {
 
     /// A stored record in the partner's JSON, owner and source named as the profile says.
     fn render(&self, data: &StoreData, kind: RecordKind, stored: &Record) -> Value {
-        self.profile.codec(kind).encode_answer(&self.shown(data, stored))
+        self.profile
+            .codec(kind)
+            .encode_answer(&self.shown(data, stored))
     }
 
     /// The JSON media type a declared `Accept` asks for (`application/vnd.api+json`), which
@@ -1104,14 +1121,18 @@ impl Shared {
         let status = StatusCode::from_u16(conflict.status).unwrap_or(StatusCode::CONFLICT);
         let codec = self.profile.codec(kind);
         let mut document = match (&conflict.id_at, conflict.id_from, shown) {
-            (None, IdFrom::Body, Some(shown)) => wrap(&operation.record, codec.encode_answer(shown)),
+            (None, IdFrom::Body, Some(shown)) => {
+                wrap(&operation.record, codec.encode_answer(shown))
+            }
             _ => Value::Object(Default::default()),
         };
-        if let Some(id_at) = conflict.id_at.as_ref().filter(|_| conflict.id_from == IdFrom::Body) {
+        if let Some(id_at) = conflict
+            .id_at
+            .as_ref()
+            .filter(|_| conflict.id_from == IdFrom::Body)
+        {
             let value = match &conflict.pattern {
-                Some(pattern) => {
-                    Value::String(crate::profile::codec::render_id(pattern, id))
-                }
+                Some(pattern) => Value::String(crate::profile::codec::render_id(pattern, id)),
                 None => crate::profile::codec::typed_value(codec.value_type(Field::Id), id),
             };
             id_at.set(&mut document, value);

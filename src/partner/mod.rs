@@ -183,7 +183,8 @@ fn fixed_paths(
             .filter(|(_, other)| {
                 other.segments.len() == texts.len()
                     && other.segments.iter().zip(&texts).all(|(segment, text)| {
-                        record_slot(segment, text) || fixed_text(segment, tenancy).as_ref() == Some(text)
+                        record_slot(segment, text)
+                            || fixed_text(segment, tenancy).as_ref() == Some(text)
                     })
             })
             .map(|(index, _)| index)

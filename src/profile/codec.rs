@@ -4,11 +4,11 @@
 
 use super::path::{scalar_str, scalar_text, JsonPath};
 use super::spec::{AbsentStyle, Mapping, ValueType};
-use std::collections::BTreeMap;
 use super::Profile;
 use crate::model::{canonical_values, Field, Record, RecordKind};
 use serde_json::Value;
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// A problem with one field of a record body.
@@ -606,7 +606,9 @@ impl JsonLayout {
                     .fixed
                     .iter()
                     .enumerate()
-                    .filter_map(|(index, (path, _))| Some((path.keys()?, LayoutEntry::Fixed(index)))),
+                    .filter_map(|(index, (path, _))| {
+                        Some((path.keys()?, LayoutEntry::Fixed(index)))
+                    }),
             )
             .collect();
         entries.sort_by(|a, b| a.0.cmp(b.0));

@@ -1,8 +1,8 @@
 //! Reading a profile file: syntax, section types and cross-checks, every problem with file,
 //! line and key.
 
-use super::path::{JsonPath, Step};
 use super::codec::Side;
+use super::path::{JsonPath, Step};
 use super::spec::*;
 use super::template::{path_segments, PathSegment, Slot, Template};
 use super::Profile;
@@ -622,12 +622,20 @@ fn field_map(
             );
             ok = false;
         }
-        ok &= check_value_table(checker, &[at, &["read-values"]].concat(), field, &table.read_values);
+        ok &= check_value_table(
+            checker,
+            &[at, &["read-values"]].concat(),
+            field,
+            &table.read_values,
+        );
     }
     if let Some(pattern) = &table.write_pattern {
         let at = [at, &["write-pattern"]].concat();
         if !matches!(field, Field::Id | Field::Owner | Field::Source) {
-            checker.report(&at, format!("only ids are written inside text (id, owner, source), not `{field}`"));
+            checker.report(
+                &at,
+                format!("only ids are written inside text (id, owner, source), not `{field}`"),
+            );
             ok = false;
         } else if !one_id_slot(pattern) {
             checker.report(&at, "must hold {id} once, and no other placeholder");
@@ -642,14 +650,23 @@ fn field_map(
     }
     if let Some(default) = &table.default {
         let at = [at, &["default"]].concat();
-        if matches!(field, Field::Id | Field::Owner | Field::Source | Field::ExternalId) {
-            checker.report(&at, format!("`{field}` cannot have a default: the Connector decides it"));
+        if matches!(
+            field,
+            Field::Id | Field::Owner | Field::Source | Field::ExternalId
+        ) {
+            checker.report(
+                &at,
+                format!("`{field}` cannot have a default: the Connector decides it"),
+            );
             ok = false;
         } else if let Some(allowed) = canonical_values(field) {
             if !allowed.contains(&default.as_str()) {
                 checker.report(
                     &at,
-                    format!("`{default}` is not a value of `{field}`; expected one of: {}", allowed.join(", ")),
+                    format!(
+                        "`{default}` is not a value of `{field}`; expected one of: {}",
+                        allowed.join(", ")
+                    ),
                 );
                 ok = false;
             }
@@ -743,16 +760,16 @@ fn check_value_type(
         return false;
     };
     let mut ok = true;
-    for table in [values, (!map.read_values.is_empty()).then_some(&map.read_values)]
-        .into_iter()
-        .flatten()
+    for table in [
+        values,
+        (!map.read_values.is_empty()).then_some(&map.read_values),
+    ]
+    .into_iter()
+    .flatten()
     {
         for canonical in allowed {
             let written = table.get(*canonical).map_or(*canonical, String::as_str);
-            let fits = match super::codec::typed_value(value_type, written) {
-                serde_json::Value::String(_) => false,
-                _ => true,
-            };
+            let fits = !super::codec::typed_value(value_type, written).is_string();
             if !fits {
                 checker.report(
                     at,
@@ -978,7 +995,14 @@ fn check_reference_types(checker: &mut Checker<'_>, profile: &Profile) {
         if typed && !by_id {
             checker.report(
                 &["records", "prospect", "fields", field.key(), "type"],
-                format!("the {field} is referenced by {}, which is text, not a number", if field == Field::Owner { "email" } else { "name" }),
+                format!(
+                    "the {field} is referenced by {}, which is text, not a number",
+                    if field == Field::Owner {
+                        "email"
+                    } else {
+                        "name"
+                    }
+                ),
             );
         } else if typed != target_typed && by_id && profile.records.contains_key(&target) {
             checker.report(
@@ -1005,9 +1029,9 @@ fn check_reference_types(checker: &mut Checker<'_>, profile: &Profile) {
             );
         }
         let source_create = profile.operation(OperationKind::SourceCreate);
-        if source_create.is_some_and(|op| {
-            op.id_at.is_some() || op.id_from == Some(IdFrom::Location)
-        }) {
+        if source_create
+            .is_some_and(|op| op.id_at.is_some() || op.id_from == Some(IdFrom::Location))
+        {
             checker.report(
                 &["operations", "source-create"],
                 "sources have no id in [records.source.fields]: the create cannot answer one",
@@ -1491,7 +1515,9 @@ fn check_write_answer(
             &["operations", key],
             "id-from = \"header\" needs id-header, the header holding the id",
         ),
-        (IdFrom::Header, Some(name)) if name.trim().is_empty() || name.contains(char::is_whitespace) => {
+        (IdFrom::Header, Some(name))
+            if name.trim().is_empty() || name.contains(char::is_whitespace) =>
+        {
             checker.report(&["operations", key, "id-header"], "is not a header name")
         }
         (IdFrom::Header, Some(_)) => {}
@@ -1516,7 +1542,10 @@ fn check_write_answer(
         }
     }
     let creates = !kind.addresses_one_record()
-        && !matches!(kind, OperationKind::ProspectUpdate | OperationKind::MemberUpdate);
+        && !matches!(
+            kind,
+            OperationKind::ProspectUpdate | OperationKind::MemberUpdate
+        );
     let record = kind.record();
     let id_read = profile
         .records
@@ -1525,7 +1554,8 @@ fn check_write_answer(
         .is_some_and(|map| map.read.is_some());
     let by_name_source =
         record == RecordKind::Source && profile.references.source == SourceReference::Name;
-    let id_found = id_from != IdFrom::Body || operation.id_at.is_some() || (!acknowledgement && id_read);
+    let id_found =
+        id_from != IdFrom::Body || operation.id_at.is_some() || (!acknowledgement && id_read);
     // Without a mapping (reported on its own) nothing can be said about where ids are.
     let mapped = profile.records.contains_key(&record);
     if creates && mapped && !id_found && !by_name_source {
@@ -1543,7 +1573,10 @@ fn check_write_answer(
     };
     let at = ["operations", key, "conflict"];
     if !(200..600).contains(&conflict.status) {
-        checker.report(&at, format!("status {} is not an HTTP status", conflict.status));
+        checker.report(
+            &at,
+            format!("status {} is not an HTTP status", conflict.status),
+        );
     }
     if (200..300).contains(&conflict.status) && conflict.when.is_none() {
         checker.report(
@@ -1557,7 +1590,8 @@ fn check_write_answer(
     if conflict.id_from == IdFrom::Header {
         checker.report(&at, "a conflict's id comes from the body or the Location");
     }
-    if conflict.id_from == IdFrom::Location && (conflict.id_at.is_some() || conflict.pattern.is_some())
+    if conflict.id_from == IdFrom::Location
+        && (conflict.id_at.is_some() || conflict.pattern.is_some())
     {
         checker.report(
             &at,
@@ -1596,14 +1630,23 @@ fn check_headers(checker: &mut Checker<'_>, at: &[&str], headers: &BTreeMap<Stri
         let lower = name.to_ascii_lowercase();
         if matches!(
             lower.as_str(),
-            "authorization" | "content-type" | "content-length" | "host" | "soapaction" | "transfer-encoding"
+            "authorization"
+                | "content-type"
+                | "content-length"
+                | "host"
+                | "soapaction"
+                | "transfer-encoding"
         ) {
             checker.report(
                 &key,
                 format!("`{name}` is set by spoke itself (from [auth] and the body format)"),
             );
         }
-        if template.slots().iter().any(|slot| matches!(slot, Slot::Id | Slot::Email)) {
+        if template
+            .slots()
+            .iter()
+            .any(|slot| matches!(slot, Slot::Id | Slot::Email))
+        {
             checker.report(&key, "header values may use only {client_id} and {club_id}");
         }
         if template.as_str().chars().any(char::is_control) {
@@ -2013,7 +2056,11 @@ fn check_paging(checker: &mut Checker<'_>, key: &str, paging: &Paging) {
             paging.total_pages_field.is_some(),
             "total-pages-field",
         ),
-        (PageStop::MoreFlag, paging.more_field.is_some(), "more-field"),
+        (
+            PageStop::MoreFlag,
+            paging.more_field.is_some(),
+            "more-field",
+        ),
     ] {
         if paging.stop == Some(stop) && !field {
             checker.report(

@@ -114,10 +114,9 @@ impl JsonPath {
             .all(|(a, b)| match (a, b) {
                 (Step::Key(a), Step::Key(b)) => a == b,
                 (Step::Index(a), Step::Index(b)) => a == b,
-                (
-                    Step::Match { key: ka, value: va },
-                    Step::Match { key: kb, value: vb },
-                ) => ka != kb || va == vb,
+                (Step::Match { key: ka, value: va }, Step::Match { key: kb, value: vb }) => {
+                    ka != kb || va == vb
+                }
                 (Step::Flag(a), Step::Flag(b)) => a == b,
                 // An index and a selector may or may not meet: the writer keeps them apart.
                 (Step::Key(_), _) | (_, Step::Key(_)) => false,
@@ -183,7 +182,12 @@ fn step_into<'v>(current: &'v mut Value, step: &Step) -> Option<&'v mut Value> {
             if current.is_null() {
                 *current = Value::Object(Map::new());
             }
-            Some(current.as_object_mut()?.entry(key.clone()).or_insert(Value::Null))
+            Some(
+                current
+                    .as_object_mut()?
+                    .entry(key.clone())
+                    .or_insert(Value::Null),
+            )
         }
         Step::Index(index) => {
             if current.is_null() {
@@ -316,7 +320,9 @@ fn parse_bracket(text: &str, inner: &str) -> Result<Step, String> {
     }
     if let Some((key, value)) = inner.split_once('=') {
         if key.is_empty() || value.is_empty() {
-            return Err(format!("`{text}`: `[key=value]` needs both a key and a value"));
+            return Err(format!(
+                "`{text}`: `[key=value]` needs both a key and a value"
+            ));
         }
         return Ok(Step::Match {
             key: key.to_owned(),
@@ -326,9 +332,7 @@ fn parse_bracket(text: &str, inner: &str) -> Result<Step, String> {
     inner
         .parse::<usize>()
         .map(Step::Index)
-        .map_err(|_| {
-            format!("`{text}`: `[{inner}]` is not an index, `[key=value]` or `[?key]`")
-        })
+        .map_err(|_| format!("`{text}`: `[{inner}]` is not an index, `[key=value]` or `[?key]`"))
 }
 
 impl fmt::Display for JsonPath {
@@ -440,7 +444,9 @@ mod tests {
             ("phones[?primary].number", "2"),
             ("data[0].name", "n"),
         ] {
-            assert!(JsonPath::parse(path).unwrap().set(&mut document, json!(value)));
+            assert!(JsonPath::parse(path)
+                .unwrap()
+                .set(&mut document, json!(value)));
         }
         assert_eq!(
             document,

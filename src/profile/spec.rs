@@ -640,7 +640,7 @@ pub enum RawField {
     /// `field = "path"`: written and read at the same path, as a string.
     Path(JsonPath),
     /// `field = { path = ..., write = ..., read = ..., type = ..., read-values = {...} }`.
-    Table(FieldTable),
+    Table(Box<FieldTable>),
 }
 
 /// The table form of a field mapping.
@@ -679,7 +679,7 @@ impl<'de> Deserialize<'de> for RawField {
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<RawField, A::Error> {
                 FieldTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
-                    .map(RawField::Table)
+                    .map(|table| RawField::Table(Box::new(table)))
             }
         }
         deserializer.deserialize_any(RawFieldVisitor)

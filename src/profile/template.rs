@@ -180,7 +180,9 @@ impl PathSegment {
             PathSegment::Literal(_) => None,
             PathSegment::Slot(_) => Some(actual),
             PathSegment::Framed { prefix, suffix, .. } => {
-                let inner = actual.strip_prefix(prefix.as_str())?.strip_suffix(suffix.as_str())?;
+                let inner = actual
+                    .strip_prefix(prefix.as_str())?
+                    .strip_suffix(suffix.as_str())?;
                 (!inner.is_empty()).then_some(inner)
             }
         }

@@ -394,7 +394,9 @@ impl<'de> serde::de::Visitor<'de> for Pick<'_> {
         Ok(self
             .segments
             .is_empty()
-            .then(|| serde_json::Number::from_f64(number).map(|n| crate::profile::path::number_text(&n)))
+            .then(|| {
+                serde_json::Number::from_f64(number).map(|n| crate::profile::path::number_text(&n))
+            })
             .flatten())
     }
 

@@ -1908,7 +1908,12 @@ fn records_written_straight_to_json_match_the_tree_for_generated_mappings() {
                     tree = at.wrap(tree);
                 }
                 assert_eq!(
-                    String::from_utf8(codec.encode_json(&record, at, spoke::profile::Side::Request)).unwrap(),
+                    String::from_utf8(codec.encode_json(
+                        &record,
+                        at,
+                        spoke::profile::Side::Request
+                    ))
+                    .unwrap(),
                     serde_json::to_string(&tree).unwrap(),
                     "{kind:?} round {round}\n{text}"
                 );

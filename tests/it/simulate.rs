@@ -240,7 +240,12 @@ fn records_written_straight_to_json_match_the_tree_byte_for_byte() {
                         tree = at.wrap(tree);
                     }
                     assert_eq!(
-                        String::from_utf8(codec.encode_json(&record, at.as_ref(), spoke::profile::Side::Request)).unwrap(),
+                        String::from_utf8(codec.encode_json(
+                            &record,
+                            at.as_ref(),
+                            spoke::profile::Side::Request
+                        ))
+                        .unwrap(),
                         serde_json::to_string(&tree).unwrap(),
                         "{name} {kind:?} round {round}"
                     );
