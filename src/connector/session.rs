@@ -148,6 +148,9 @@ pub struct VariantProbe {
     pub sent: String,
     /// The partner's own spelling.
     pub expected: String,
+    /// What the record must read back with: the partner's spelling, or its id where the
+    /// partner reads owners or sources back by id.
+    pub expected_read: String,
     /// The create.
     pub create: Result<Saved, CallError>,
     /// The read-back, where the profile has one.
@@ -760,40 +763,52 @@ async fn probe_variants(
         return Vec::new();
     };
     let base_record = base.sent.clone();
-    let mut targets: Vec<(Field, String)> = Vec::new();
+    // (field, the partner's spelling, what reads back)
+    let mut targets: Vec<(Field, String, String)> = Vec::new();
     if profile.references.source == SourceReference::Name {
-        let names: Vec<&String> = sources
+        let named: Vec<(&String, &String)> = sources
             .and_then(|sync| sync.list.as_ref())
             .map(|list| {
                 list.records
                     .iter()
-                    .filter_map(|r| r.get(&Field::Name))
+                    .filter_map(|r| Some((r.get(&Field::Name)?, r.get(&Field::Id)?)))
                     .collect()
             })
             .unwrap_or_default();
         // The name with the most ways to be spelt differently tests the most.
-        if let Some(name) = names.into_iter().max_by_key(|name| {
+        if let Some((name, id)) = named.into_iter().max_by_key(|(name, _)| {
             (
                 crate::model::same_name_variants(name).len(),
                 !name.is_ascii(),
             )
         }) {
-            targets.push((Field::Source, name.clone()));
+            let read = match profile.references.source_as_read() {
+                SourceReference::Id => id.clone(),
+                SourceReference::Name => name.clone(),
+            };
+            targets.push((Field::Source, name.clone(), read));
         }
     }
     if profile.references.owner == OwnerReference::Email {
-        let email = staff
-            .and_then(|sync| sync.list.records.iter().find_map(|r| r.get(&Field::Email)))
-            .cloned();
-        if let Some(email) = email {
-            targets.push((Field::Owner, email));
+        let partner = staff.and_then(|sync| {
+            sync.list
+                .records
+                .iter()
+                .find_map(|r| Some((r.get(&Field::Email)?, r.get(&Field::Id)?)))
+        });
+        if let Some((email, id)) = partner {
+            let read = match profile.references.owner_as_read() {
+                OwnerReference::Id => id.clone(),
+                OwnerReference::Email => email.clone(),
+            };
+            targets.push((Field::Owner, email.clone(), read));
         }
     }
     let create = profile
         .create_operation(RecordKind::Prospect)
         .expect("a delivered prospect has a create operation");
     let mut probes = Vec::new();
-    for (field, expected) in targets {
+    for (field, expected, expected_read) in targets {
         for (index, (what, variant)) in crate::model::same_name_variants(&expected)
             .into_iter()
             .enumerate()
@@ -823,6 +838,7 @@ async fn probe_variants(
                 what,
                 sent: variant,
                 expected: expected.clone(),
+                expected_read: expected_read.clone(),
                 create: created,
                 read,
             });

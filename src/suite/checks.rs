@@ -448,12 +448,44 @@ fn list_complete(list: &ListOutcome, what: &str) -> Finding {
     }
 }
 
-fn owner_matches(profile: &Profile, read_owner: Option<&String>, sent_owner: &str) -> bool {
-    match (read_owner, profile.references.owner) {
-        (Some(read), OwnerReference::Id) => read == sent_owner,
-        (Some(read), OwnerReference::Email) => same_ignoring_case(read, sent_owner),
+/// Whether the owner read back is the one sent, as the partner reads owners back: by its
+/// staff id (`expected_id`, which the sent email resolves to where owners are written by
+/// email) or by email (the sent one, or `expected_email`, the staff list's, where owners are
+/// written by id).
+fn owner_matches(
+    profile: &Profile,
+    read_owner: Option<&String>,
+    sent_owner: &str,
+    expected_id: Option<&str>,
+    expected_email: Option<&str>,
+) -> bool {
+    let written = profile.references.owner;
+    match (read_owner, profile.references.owner_as_read()) {
+        (Some(read), OwnerReference::Id) if written == OwnerReference::Id => read == sent_owner,
+        (Some(read), OwnerReference::Id) => Some(read.as_str()) == expected_id,
+        (Some(read), OwnerReference::Email) if written == OwnerReference::Email => {
+            same_ignoring_case(read, sent_owner)
+        }
+        (Some(read), OwnerReference::Email) => {
+            expected_email.is_some_and(|email| same_ignoring_case(read, email))
+        }
         (None, _) => false,
     }
+}
+
+/// The staff list's email of the partner staff member `id`.
+fn staff_email<'a>(context: &Context<'a>, id: Option<&str>) -> Option<&'a str> {
+    let id = id?;
+    context
+        .observations
+        .staff
+        .as_ref()?
+        .list
+        .records
+        .iter()
+        .find(|record| record.get(&Field::Id).map(String::as_str) == Some(id))?
+        .get(&Field::Email)
+        .map(String::as_str)
 }
 
 /// The record as the partner holds it: the read-back if made, else the echo of the last save.
@@ -545,7 +577,15 @@ fn matched_owner_kept(context: &Context<'_>) -> Finding {
         }
         if let Some((stored, exchange)) = stored_view(delivery) {
             tally.examined.push(exchange);
-            if !owner_matches(context.profile, stored.get(&Field::Owner), &sent_owner) {
+            let expected_id = delivery.expected_owner.as_deref();
+            let matches = owner_matches(
+                context.profile,
+                stored.get(&Field::Owner),
+                &sent_owner,
+                expected_id,
+                staff_email(context, expected_id),
+            );
+            if !matches {
                 tally.broken(
                     format!(
                         "{} was sent with owner `{sent_owner}` but reads back with {}",
@@ -979,7 +1019,7 @@ fn count_named(list: &ListOutcome, name: &str) -> usize {
 }
 
 fn source_matches(profile: &Profile, read: Option<&String>, expected: &(String, String)) -> bool {
-    match (read, profile.references.source) {
+    match (read, profile.references.source_as_read()) {
         (Some(read), SourceReference::Id) => *read == expected.0,
         (Some(read), SourceReference::Name) => same_ignoring_case(read, &expected.1),
         (None, _) => false,
@@ -1434,13 +1474,13 @@ fn spellings_resolved(context: &Context<'_>, field: Field) -> Finding {
         if let Some((record, exchange)) = stored {
             // No value at all is a lost owner or source (STAFF-004, SRC-002), not a spelling.
             let got = record.get(&field);
-            if got.is_some_and(|got| !same_ignoring_case(got, &probe.expected)) {
+            if got.is_some_and(|got| !same_ignoring_case(got, &probe.expected_read)) {
                 tally.broken(
                     format!(
                         "{subject} reads back as {}, not the partner's `{}`",
                         got.map(|g| format!("`{g}`"))
                             .unwrap_or_else(|| "nothing".into()),
-                        probe.expected
+                        probe.expected_read
                     ),
                     vec![exchange],
                 );

@@ -549,3 +549,82 @@ async fn a_profile_of_every_new_shape_certifies_clean_against_its_mock() {
         assert_eq!(report.exit_code, 0);
     }
 }
+
+/// Owners written by email and read back as ids; sources written by name and read back as ids.
+const READ_BY_ID: &str = r#"
+[partner]
+name = "Read By Id"
+base-url = "http://127.0.0.1:9"
+
+[capabilities]
+prospects = true
+staff-owner = true
+lead-source = true
+
+[references]
+owner = "email"
+owner-read = "id"
+source = "name"
+source-read = "id"
+
+[operations.staff-list]
+method = "GET"
+path = "/staff"
+
+[operations.source-list]
+method = "GET"
+path = "/sources"
+
+[operations.prospect-save]
+method = "POST"
+path = "/leads"
+
+[operations.prospect-read]
+method = "GET"
+path = "/leads/{id}"
+
+[records.staff.fields]
+id = "id"
+email = "email"
+
+[records.source.fields]
+id = "id"
+name = "label"
+
+[records.prospect.fields]
+id = "id"
+first-name = "first"
+last-name = "last"
+owner = { write = "owner_email", read = "owner_id" }
+source = { write = "source_name", read = "source_id" }
+"#;
+
+#[tokio::test]
+async fn owners_and_sources_read_back_by_id_are_judged_by_id() {
+    let profile = parse(READ_BY_ID);
+    for seed in [4, 5] {
+        let report =
+            spoke::certify::certify(mock_certify(profile.clone(), Faults::none(), seed), &())
+                .await
+                .unwrap();
+        let bad: Vec<String> = report
+            .verdicts
+            .iter()
+            .filter(|v| matches!(v.outcome, Outcome::Fail | Outcome::Warn | Outcome::Error))
+            .map(|v| format!("{} {:?}: {}", v.rule, v.outcome, v.reason))
+            .collect();
+        assert!(bad.is_empty(), "seed {seed}: {bad:#?}");
+    }
+    // And an owner dropped on the way is still caught.
+    let faults: Faults = [spoke::partner::Fault::DropOwner].into_iter().collect();
+    let report = spoke::certify::certify(mock_certify(profile, faults, 4), &())
+        .await
+        .unwrap();
+    let failed: Vec<&str> = report
+        .verdicts
+        .iter()
+        .filter(|v| v.outcome == Outcome::Fail)
+        .map(|v| v.rule.as_str())
+        .collect();
+    assert!(failed.contains(&"STAFF-004"), "{failed:?}");
+}
