@@ -58,7 +58,7 @@ impl SourceSyncEntry {
     pub fn partner_id(&self) -> Option<String> {
         match (&self.matched, &self.created) {
             (Some((id, _)), _) => Some(id.clone()),
-            (None, Some(Ok(saved))) if saved.answer.is_success() => saved.id.clone(),
+            (None, Some(Ok(saved))) if saved.accepted() => saved.id.clone(),
             _ => None,
         }
     }
@@ -102,7 +102,7 @@ impl Delivery {
     /// The partner's id from the create, if accepted with one.
     pub fn id(&self) -> Option<&str> {
         match &self.create {
-            Ok(saved) if saved.answer.is_success() => saved.id.as_deref(),
+            Ok(saved) if saved.accepted() => saved.id.as_deref(),
             _ => None,
         }
     }
@@ -110,7 +110,7 @@ impl Delivery {
     /// The record as it should read back: the update if one was sent, else the create.
     pub fn latest_sent(&self) -> &Record {
         match &self.update {
-            Some((record, Ok(saved))) if saved.answer.is_success() => record,
+            Some((record, Ok(saved))) if saved.accepted() => record,
             _ => &self.sent,
         }
     }
@@ -822,7 +822,7 @@ async fn probe_variants(
             let label = format!("probe: {field} spelt with {what}");
             let created = client.write(create, &label, &record, None).await;
             let id = match &created {
-                Ok(saved) if saved.answer.is_success() => saved.id.clone(),
+                Ok(saved) if saved.accepted() => saved.id.clone(),
                 _ => None,
             };
             let read = match id {

@@ -52,6 +52,14 @@ faults! {
         "repeats the last staff member of each page at the start of the next";
     StaffLookupCaseSensitive => "staff-lookup-case-sensitive", ["STAFF-005"],
         "the lookup by email matches the exact letter case only";
+    StaffLookupUndeclaredNone => "staff-lookup-undeclared-none", ["STAFF-005"],
+        "answers a lookup of an unknown email otherwise than the profile declares (500 instead of its \"none\" answer)";
+    StaffPageCountShort => "staff-page-count-short", ["STAFF-003"],
+        "states one page fewer than the staff list has (profiles with a total-pages-field)";
+    StaffTotalOverstated => "staff-total-overstated", ["STAFF-003"],
+        "states one staff member more than the list holds (profiles with a total-field)";
+    ConflictNamesAnotherRecord => "conflict-names-another-record", ["RETRY-001"],
+        "answers a create it already holds with the declared conflict, but naming another record's id (profiles with a conflict answer)";
     SlowStaffList => "slow-staff-list", ["ROB-002"],
         "answers the staff list more slowly than the latency budget (but within the timeout)";
     StaffListNoAnswer => "staff-list-no-answer", [],
@@ -152,10 +160,10 @@ impl Fault {
     pub fn applies_to(self, profile: &Profile) -> bool {
         let caps = profile.capabilities;
         let has = |kind| profile.operation(kind).is_some();
-        let paged_staff = profile
+        let staff_paging = profile
             .operation(OperationKind::StaffList)
-            .and_then(|op| op.paging.as_ref())
-            .is_some_and(|paging| paging.style != PagingStyle::None);
+            .and_then(|op| op.paging.as_ref());
+        let paged_staff = staff_paging.is_some_and(|paging| paging.style != PagingStyle::None);
         let by_name = profile.references.source == SourceReference::Name;
         let maps_external_id = [RecordKind::Prospect, RecordKind::Member]
             .into_iter()
@@ -184,7 +192,25 @@ impl Fault {
             Fault::StaffPaginationTruncated
             | Fault::StaffPaginationLoop
             | Fault::StaffDuplicateAcrossPages => caps.staff_owner && paged_staff,
-            Fault::StaffLookupCaseSensitive => caps.staff_owner && has(OperationKind::StaffLookup),
+            Fault::StaffLookupCaseSensitive | Fault::StaffLookupUndeclaredNone => {
+                caps.staff_owner && has(OperationKind::StaffLookup)
+            }
+            Fault::StaffPageCountShort => {
+                caps.staff_owner && staff_paging.is_some_and(|p| p.total_pages_field.is_some())
+            }
+            Fault::StaffTotalOverstated => {
+                caps.staff_owner && staff_paging.is_some_and(|p| p.total_field.is_some())
+            }
+            Fault::ConflictNamesAnotherRecord => [RecordKind::Prospect, RecordKind::Member]
+                .into_iter()
+                .any(|kind| {
+                    profile.carries(kind)
+                        && profile.codec(kind).path(Field::ExternalId).is_some()
+                        && profile
+                            .create_operation(kind)
+                            .and_then(|create| profile.operation(create))
+                            .is_some_and(|op| op.conflict.is_some())
+                }),
             Fault::RejectUnowned | Fault::DropOwner => caps.staff_owner,
             Fault::OwnerEmailCaseSensitive => {
                 caps.staff_owner

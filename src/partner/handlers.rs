@@ -486,6 +486,18 @@ fn render_list(
         .collect();
     let mut document = body::list_document(operation, encoded);
     let link = paging::annotate(&paging_spec, &mut document, window, total, path, query);
+    // The counter faults state what the list does not hold.
+    if staff_fault(Fault::StaffPageCountShort) {
+        if let Some(pages) = &paging_spec.total_pages_field {
+            let stated = total.div_ceil(window.limit.max(1)).saturating_sub(1);
+            pages.set(&mut document, Value::from(stated as u64));
+        }
+    }
+    if staff_fault(Fault::StaffTotalOverstated) {
+        if let Some(field) = &paging_spec.total_field {
+            field.set(&mut document, Value::from(total as u64 + 1));
+        }
+    }
     let mut response = respond(shared, operation, StatusCode::OK, document);
     if let Some(link) =
         link.and_then(|link| HeaderValue::from_str(&format!("<{link}>; rel=\"next\"")).ok())
@@ -533,6 +545,9 @@ fn lookup(
             StatusCode::OK,
             flagged(document, true),
         ));
+    }
+    if shared.fault(Fault::StaffLookupUndeclaredNone) {
+        return Err(ApiError::internal("user not found"));
     }
     // Nobody: the profile's first way of saying so.
     let none = crate::connector::client::lookup_nones(operation)
@@ -743,11 +758,22 @@ fn save(
     // profile declares one, naming the existing record; nothing is changed.
     let creating = body_id.is_none() && !matched.kind.addresses_one_record();
     if let (true, Some(_), Some(existing)) = (creating, &operation.conflict, &resent_id) {
+        let mut existing = existing.clone();
+        if shared.fault(Fault::ConflictNamesAnotherRecord) {
+            existing = data
+                .records(kind)
+                .and_then(|records| {
+                    records
+                        .iter()
+                        .map(|(id, _)| id.into_owned())
+                        .find(|id| *id != existing)
+                })
+                .unwrap_or_else(|| format!("{existing}0"));
+        }
         let shown = data
             .records(kind)
-            .and_then(|records| records.get(existing))
+            .and_then(|records| records.get(&existing))
             .map(|stored| shared.shown(&data, &stored.unpack()).into_owned());
-        let existing = existing.clone();
         drop(data);
         return Ok(shared.conflict_response(
             operation,

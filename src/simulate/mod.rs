@@ -753,7 +753,7 @@ fn judge_write(
     result: Result<crate::connector::client::Saved, crate::connector::client::CallError>,
 ) -> Attempt {
     match result {
-        Ok(saved) if saved.answer.is_success() => match saved.id {
+        Ok(saved) if saved.accepted() => match saved.id {
             Some(id) => Attempt::Saved(id),
             None => Attempt::Final("saved without id"),
         },

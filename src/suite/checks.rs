@@ -180,7 +180,7 @@ fn judge_write<'a>(
             );
             None
         }
-        Ok(saved) if !saved.answer.is_success() => {
+        Ok(saved) if !saved.accepted() => {
             tally.broken(
                 format!("{subject} was rejected: {}", answer_summary(&saved.answer)),
                 vec![saved.answer.exchange],
@@ -249,7 +249,7 @@ fn explained_elsewhere(context: &Context<'_>, delivery: &Delivery, judged: Dimen
 }
 
 fn rejected(delivery: &Delivery) -> bool {
-    matches!(&delivery.create, Ok(saved) if !saved.answer.is_success())
+    matches!(&delivery.create, Ok(saved) if !saved.accepted())
 }
 
 fn deliveries<'a>(context: &Context<'a>, kind: RecordKind) -> impl Iterator<Item = &'a Delivery> {
@@ -494,7 +494,7 @@ fn stored_view(delivery: &Delivery) -> Option<(Record, usize)> {
         return Some((record.clone(), answer.exchange));
     }
     let saved: Option<&Saved> = match &delivery.update {
-        Some((_, Ok(saved))) if saved.answer.is_success() => Some(saved),
+        Some((_, Ok(saved))) if saved.accepted() => Some(saved),
         _ => delivery.create.as_ref().ok(),
     };
     saved.and_then(|saved| Some((saved.echoed.clone()?, saved.answer.exchange)))
@@ -683,7 +683,7 @@ fn save_returns_id(context: &Context<'_>, kind: RecordKind) -> Finding {
     let mut tally = Tally::default();
     for delivery in deliveries(context, kind) {
         let required = kind == RecordKind::Member || is_happy(delivery, context.profile);
-        let accepted = matches!(&delivery.create, Ok(saved) if saved.answer.is_success());
+        let accepted = matches!(&delivery.create, Ok(saved) if saved.accepted());
         // Rejections of leads without owner or source are judged by their own rules.
         if accepted || required {
             judge_create_with_id(&mut tally, delivery);
@@ -827,7 +827,7 @@ fn update_in_place(context: &Context<'_>, kind: RecordKind) -> Finding {
                 );
                 continue;
             }
-            Ok(saved) if !saved.answer.is_success() => {
+            Ok(saved) if !saved.accepted() => {
                 tally.broken(
                     format!(
                         "updating {} with id `{id}` answered {}",
@@ -1345,6 +1345,33 @@ fn resend_creates_no_duplicate(context: &Context<'_>) -> Finding {
             reason: format!("the resend got no answer: {}", error.message),
             evidence: vec![error.exchange],
         },
+        // The profile's conflict answer names the record it holds: it must be the first one.
+        Ok(saved) if saved.conflict => match saved.id.as_deref() {
+            Some(id) if id == probe.first_id => Finding::Pass {
+                reason: format!(
+                    "resending {} was answered with the declared conflict, naming the first record `{id}`: no duplicate",
+                    probe.label
+                ),
+                evidence: vec![saved.answer.exchange],
+            },
+            Some(id) => Finding::Violated {
+                reason: format!(
+                    "resending {} was answered with the declared conflict naming `{id}`, not the first record `{}`",
+                    probe.label, probe.first_id
+                ),
+                evidence: vec![saved.answer.exchange],
+                soft: false,
+            },
+            None => Finding::Violated {
+                reason: format!(
+                    "resending {} was answered with the declared conflict, but it names no record",
+                    probe.label
+                ),
+                evidence: vec![saved.answer.exchange],
+                soft: false,
+            },
+        },
+        // Without a declared conflict, a plain 409 still says "already there".
         Ok(saved) if saved.answer.status == 409 => Finding::Pass {
             reason: "the resend was refused as a conflict (409): no duplicate".into(),
             evidence: vec![saved.answer.exchange],

@@ -628,3 +628,30 @@ async fn owners_and_sources_read_back_by_id_are_judged_by_id() {
         .collect();
     assert!(failed.contains(&"STAFF-004"), "{failed:?}");
 }
+
+#[tokio::test]
+async fn each_fault_of_a_new_shape_fails_exactly_its_rules() {
+    use spoke::partner::Fault;
+    let profile = parse(TYPED_CRM);
+    for fault in [
+        Fault::StaffLookupUndeclaredNone,
+        Fault::StaffPageCountShort,
+        Fault::StaffTotalOverstated,
+        Fault::ConflictNamesAnotherRecord,
+    ] {
+        assert!(fault.applies_to(&profile), "{fault}");
+        let report = spoke::certify::certify(
+            mock_certify(profile.clone(), [fault].into_iter().collect(), 3),
+            &(),
+        )
+        .await
+        .unwrap();
+        let caught: std::collections::BTreeSet<String> = report
+            .verdicts
+            .iter()
+            .filter(|v| matches!(v.outcome, Outcome::Fail | Outcome::Warn))
+            .map(|v| v.rule.clone())
+            .collect();
+        assert_eq!(caught, fault.expected(&profile), "{fault}");
+    }
+}
