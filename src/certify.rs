@@ -147,6 +147,19 @@ pub async fn certify(
     };
     let client = PartnerClient::new(profile.clone(), &base_url, credentials, limits)
         .map_err(CertifyError::Invalid)?;
+    // OAuth: the client id and secret are checked before the run, so a refusal is told as
+    // what it is rather than as every rule's error.
+    if let Err(error) = client.authenticate().await {
+        if let Some(running) = running {
+            let _ = running.stop().await;
+        }
+        let message = format!("{}: auth: {error}", options.profile.file_name);
+        return Err(if error.is_refusal() {
+            CertifyError::Invalid(message)
+        } else {
+            CertifyError::Run(message)
+        });
+    }
     let scenario = Scenario::core();
     let observations = run_session(&client, options.seed, &scenario, progress).await;
     if let Some(running) = running {

@@ -1,8 +1,12 @@
 //! The partner client: turns profile operations into HTTP calls (reqwest), follows paging,
 //! decodes answers through the profile, and records every exchange.
 
-use super::exchange::{truncate_evidence, Exchange, Recorder, Redactor};
-use crate::auth::Credentials;
+mod oauth;
+
+pub use oauth::{TokenError, TOKEN_PURPOSE};
+
+use super::exchange::{truncate_evidence, Exchange, Recorder, Redactor, REDACTED};
+use crate::auth::{Credentials, Secret};
 use crate::model::{Record, RecordKind};
 use crate::profile::body::{self, Payload};
 use crate::profile::path::scalar_text;
@@ -232,6 +236,8 @@ pub struct PartnerClient {
     recorder: Recorder,
     limits: ClientLimits,
     started: Instant,
+    /// The OAuth token, shared by clones.
+    tokens: Arc<oauth::TokenCache>,
 }
 
 impl PartnerClient {
@@ -277,6 +283,7 @@ impl PartnerClient {
             recorder: Recorder::default(),
             limits,
             started: Instant::now(),
+            tokens: Arc::default(),
         })
     }
 
@@ -405,10 +412,30 @@ impl PartnerClient {
     ) -> Result<Answer, CallError> {
         let mut retry_of = None;
         let mut attempt = 0u32;
+        // OAuth: a token answered 401 is replaced once, and the request sent again.
+        let mut refused: Option<Secret> = None;
+        let mut renewed = false;
         loop {
+            let token = match self.credentials.oauth2() {
+                Some(client) => Some(self.token(client, refused.take().as_ref()).await?),
+                None => None,
+            };
             let answer = self
-                .send_once(operation, purpose, method, url.clone(), body, retry_of)
+                .send_once(
+                    operation,
+                    purpose,
+                    method,
+                    url.clone(),
+                    body,
+                    retry_of,
+                    token.as_ref(),
+                )
                 .await?;
+            if answer.status == 401 && token.is_some() && !renewed {
+                renewed = true;
+                refused = token;
+                continue;
+            }
             let transient = matches!(answer.status, 429 | 503);
             if !transient || attempt >= self.limits.retries {
                 return Ok(answer);
@@ -435,6 +462,7 @@ impl PartnerClient {
         url: Url,
         body: Option<&str>,
         retry_of: Option<usize>,
+        token: Option<&Secret>,
     ) -> Result<Answer, CallError> {
         let method_value =
             reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
@@ -458,6 +486,9 @@ impl PartnerClient {
         if let Some((name, value)) = self.credentials.header() {
             request_headers.push((name.clone(), self.redactor.header(&name, &value)));
             request = request.header(name, value);
+        } else if let Some(token) = token {
+            request_headers.push(("authorization".to_owned(), REDACTED.to_owned()));
+            request = request.header("authorization", format!("Bearer {}", token.expose()));
         }
         let body_text = body.map(str::to_owned);
         if let Some(text) = &body_text {
@@ -711,13 +742,17 @@ impl PartnerClient {
     }
 
     /// The same client presenting other credentials; exchanges go to the same log, and the
-    /// real secrets stay redacted.
+    /// real secrets stay redacted. OAuth client credentials are presented as a token made up
+    /// from them (see [`Credentials::as_presented`]): a probe with wrong credentials fetches
+    /// no token.
     pub fn with_credentials(&self, credentials: Credentials) -> PartnerClient {
+        let credentials = credentials.as_presented();
         let mut redactor = self.redactor.clone();
         redactor.add(&credentials);
         PartnerClient {
             credentials,
             redactor,
+            tokens: Arc::default(),
             ..self.clone()
         }
     }

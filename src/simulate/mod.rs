@@ -354,6 +354,10 @@ impl Setup {
         let target = transport::Target::new(&profile, &base_url, &credentials, &limits).await;
         let client = PartnerClient::new(profile.clone(), &base_url, credentials, limits)?
             .without_recording();
+        client
+            .authenticate()
+            .await
+            .map_err(|e| format!("{}: auth: {e}", options.profile.file_name))?;
 
         Ok(Setup {
             running,
