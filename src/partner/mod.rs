@@ -5,6 +5,7 @@ mod error;
 pub mod faults;
 mod handlers;
 mod hostile;
+mod oauth;
 pub mod paging;
 pub mod sandbox;
 pub mod sender;
@@ -77,6 +78,8 @@ struct Shared {
     routes_by_action: bool,
     /// Readers of plain JSON write bodies, by operation (see `profile::stream`).
     stream_readers: std::collections::HashMap<OperationKind, crate::profile::stream::StreamReader>,
+    /// OAuth profiles: the token endpoint, and the tokens it issued (the only ones accepted).
+    issuer: Option<oauth::TokenIssuer>,
 }
 
 /// Rendered list pages by request, valid for one store generation.
@@ -118,7 +121,12 @@ pub struct PartnerOptions {
     pub sluggish_delay: std::time::Duration,
     /// Seeds the `flaky` fault's choice of requests.
     pub seed: u64,
+    /// How long an OAuth token issued by the mock lives (short, so a run sees a refresh).
+    pub token_lifetime: std::time::Duration,
 }
+
+/// How long the mock partner's OAuth tokens live unless told otherwise.
+pub const DEFAULT_TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl Default for PartnerOptions {
     fn default() -> Self {
@@ -128,6 +136,7 @@ impl Default for PartnerOptions {
             slow_delay: std::time::Duration::from_secs(30),
             sluggish_delay: std::time::Duration::from_millis(2_500),
             seed: 0,
+            token_lifetime: DEFAULT_TOKEN_LIFETIME,
         }
     }
 }
@@ -222,8 +231,12 @@ impl PartnerState {
             .collect();
         let fixed_paths = fixed_paths(&routes, &profile.tenancy);
         let routes_by_action = routes.iter().any(|route| route.action.is_some());
+        let issuer = credentials.oauth2().and_then(|client| {
+            oauth::TokenIssuer::new(&profile, client, options.token_lifetime, options.seed)
+        });
         PartnerState {
             shared: Arc::new(Shared {
+                issuer,
                 expected: credentials.expected(),
                 fixed_paths,
                 routes_by_action,
@@ -248,6 +261,24 @@ impl PartnerState {
     pub fn store(&self) -> &Store {
         &self.shared.store
     }
+
+    /// Revokes every OAuth token issued so far: the next request with one is answered 401.
+    /// Returns how many were live.
+    pub fn revoke_tokens(&self) -> usize {
+        self.shared
+            .issuer
+            .as_ref()
+            .map_or(0, |issuer| issuer.revoke_all())
+    }
+
+    /// The path the OAuth token endpoint is served at, and how long its tokens live; `None`
+    /// when the profile's scheme is not OAuth.
+    pub fn token_endpoint(&self) -> Option<(&str, std::time::Duration)> {
+        self.shared
+            .issuer
+            .as_ref()
+            .map(|issuer| (issuer.path(), issuer.lifetime()))
+    }
 }
 
 /// The mock partner's router: the profile's operations plus the admin routes.
@@ -256,6 +287,7 @@ pub fn router(state: PartnerState) -> Router {
         .route(&format!("{ADMIN_PREFIX}/store"), get(admin_dump))
         .route(&format!("{ADMIN_PREFIX}/reset"), post(admin_reset))
         .route(&format!("{ADMIN_PREFIX}/health"), get(|| async { "ok" }))
+        .route(&format!("{ADMIN_PREFIX}/oauth/revoke"), post(admin_revoke))
         .fallback(dispatch)
         .with_state(state)
 }
@@ -269,7 +301,16 @@ async fn admin_reset(State(state): State<PartnerState>) -> Json<serde_json::Valu
     Json(serde_json::json!({"reset": true}))
 }
 
+async fn admin_revoke(State(state): State<PartnerState>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({"revoked": state.revoke_tokens()}))
+}
+
 async fn dispatch(State(state): State<PartnerState>, request: Request) -> Response {
+    if let Some(issuer) = &state.shared.issuer {
+        if request.uri().path() == issuer.path() {
+            return issuer.serve(request).await;
+        }
+    }
     // Errors are answered in the format of the operation addressed, once it is known.
     let mut format = state.profile().partner.format;
     match handlers::handle(&state, request, &mut format).await {
@@ -444,8 +485,12 @@ pub async fn spawn_local(
     options: PartnerOptions,
 ) -> std::io::Result<(RunningPartner, Credentials)> {
     let credentials = Credentials::generated(&profile.auth, seed);
+    let profile_base = profile.partner.base_url.clone();
     let state = PartnerState::with_options(profile, sandbox, credentials.clone(), options);
     let running = spawn(state, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    // A token endpoint on another host is served here too, at its own path.
+    let origin = reqwest::Url::parse(&running.base_url()).map_err(std::io::Error::other)?;
+    let credentials = credentials.with_token_endpoint_at(&profile_base, &origin);
     Ok((running, credentials))
 }
 
