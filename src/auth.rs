@@ -65,7 +65,7 @@ pub enum Credentials {
         password: Secret,
     },
     /// OAuth 2.0 client credentials: the client fetches a bearer token with these.
-    OAuth2(OAuth2Client),
+    OAuth2(Box<OAuth2Client>),
 }
 
 /// What an OAuth 2.0 client-credentials client needs to fetch tokens (RFC 6749 §4.4).
@@ -311,7 +311,7 @@ impl Credentials {
                 username: fetch("username-env", &auth.username_env, "user name")?,
                 password: fetch("password-env", &auth.password_env, "password")?,
             },
-            AuthScheme::OAuth2ClientCredentials => Credentials::OAuth2(OAuth2Client {
+            AuthScheme::OAuth2ClientCredentials => Credentials::OAuth2(Box::new(OAuth2Client {
                 token_url: auth.token_url.clone().unwrap_or_default(),
                 moved_to: None,
                 client_id: fetch("client-id-env", &auth.client_id_env, "OAuth client id")?,
@@ -327,7 +327,7 @@ impl Credentials {
                     auth.client_id_env.clone().unwrap_or_default(),
                     auth.client_secret_env.clone().unwrap_or_default(),
                 ),
-            }),
+            })),
         })
     }
 

@@ -114,6 +114,14 @@ impl CallError {
     }
 }
 
+/// What one attempt at a request carries besides the request itself.
+struct Attempt<'a> {
+    /// The exchange it retries after a 503 or 429, if it does.
+    retry_of: Option<usize>,
+    /// The OAuth token to send, for OAuth credentials.
+    token: Option<&'a Secret>,
+}
+
 /// Values for an operation's `{id}` and `{email}` slots, with the tenancy.
 struct Slots<'a> {
     profile: &'a Profile,
@@ -427,8 +435,10 @@ impl PartnerClient {
                     method,
                     url.clone(),
                     body,
-                    retry_of,
-                    token.as_ref(),
+                    Attempt {
+                        retry_of,
+                        token: token.as_ref(),
+                    },
                 )
                 .await?;
             if answer.status == 401 && token.is_some() && !renewed {
@@ -461,9 +471,9 @@ impl PartnerClient {
         method: &str,
         url: Url,
         body: Option<&str>,
-        retry_of: Option<usize>,
-        token: Option<&Secret>,
+        attempt: Attempt<'_>,
     ) -> Result<Answer, CallError> {
+        let Attempt { retry_of, token } = attempt;
         let method_value =
             reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
         let mut request = self.http.request(method_value, url.clone());
