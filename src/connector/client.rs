@@ -256,6 +256,24 @@ impl PartnerClient {
         credentials: Credentials,
         limits: ClientLimits,
     ) -> Result<Self, String> {
+        Self::with_tls(
+            profile,
+            base_url,
+            credentials,
+            limits,
+            &crate::tls::ClientTls::none(),
+        )
+    }
+
+    /// A client for `profile` at `base_url` that also presents `tls`'s client certificate
+    /// and trusts its CAs.
+    pub fn with_tls(
+        profile: Arc<Profile>,
+        base_url: &str,
+        credentials: Credentials,
+        limits: ClientLimits,
+        tls: &crate::tls::ClientTls,
+    ) -> Result<Self, String> {
         let mut base_url =
             Url::parse(base_url).map_err(|error| format!("base URL `{base_url}`: {error}"))?;
         if !base_url.path().ends_with('/') {
@@ -274,12 +292,14 @@ impl PartnerClient {
                 attempt.follow()
             }
         });
-        let http = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .connect_timeout(limits.connect_timeout)
             .timeout(limits.request_timeout)
             .redirect(redirects)
             .danger_accept_invalid_certs(limits.insecure)
-            .user_agent(concat!("spoke/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("spoke/", env!("CARGO_PKG_VERSION")));
+        let http = tls
+            .configure(builder)?
             .build()
             .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
         Ok(PartnerClient {

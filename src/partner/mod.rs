@@ -462,12 +462,23 @@ pub struct RunningPartner {
     /// Its state (store included), to inspect from tests.
     pub state: PartnerState,
     server: crate::serve::StopHandle,
+    /// When it serves https: what a client needs to reach it (its CA, and the client
+    /// certificate when it asks for one).
+    tls: Option<crate::tls::ClientTls>,
 }
 
 impl RunningPartner {
     /// The base URL to reach it.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        match self.tls {
+            Some(_) => format!("https://{}", self.addr),
+            None => format!("http://{}", self.addr),
+        }
+    }
+
+    /// What a client needs to reach it over TLS; nothing for plain http.
+    pub fn client_tls(&self) -> crate::tls::ClientTls {
+        self.tls.clone().unwrap_or_default()
     }
 
     /// Stops serving and waits for the server to finish.
@@ -486,8 +497,24 @@ pub async fn spawn_local(
 ) -> std::io::Result<(RunningPartner, Credentials)> {
     let credentials = Credentials::generated(&profile.auth, seed);
     let profile_base = profile.partner.base_url.clone();
+    // A profile with [tls] is served over https with certificates made for this run, asking
+    // for a client certificate when the profile presents one.
+    let pki = match &profile.tls {
+        Some(tls) => Some((
+            crate::tls::MockPki::generate().map_err(std::io::Error::other)?,
+            tls.mutual(),
+        )),
+        None => None,
+    };
     let state = PartnerState::with_options(profile, sandbox, credentials.clone(), options);
-    let running = spawn(state, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    let running = match &pki {
+        Some((pki, mutual)) => {
+            let server = pki.server_tls(*mutual).map_err(std::io::Error::other)?;
+            spawn_tls(state, addr, &server, pki.client_tls(*mutual)).await?
+        }
+        None => spawn(state, addr).await?,
+    };
     // A token endpoint on another host is served here too, at its own path.
     let origin = reqwest::Url::parse(&running.base_url()).map_err(std::io::Error::other)?;
     let credentials = credentials.with_token_endpoint_at(&profile_base, &origin);
@@ -510,6 +537,34 @@ pub async fn spawn(state: PartnerState, addr: SocketAddr) -> std::io::Result<Run
         addr,
         state,
         server,
+        tls: None,
+    })
+}
+
+/// Starts the mock partner on `addr` serving https as `server` says; `client` is what a client
+/// needs to reach it (see [`RunningPartner::client_tls`]).
+pub async fn spawn_tls(
+    state: PartnerState,
+    addr: SocketAddr,
+    server: &crate::tls::ServerTls,
+    client: crate::tls::ClientTls,
+) -> std::io::Result<RunningPartner> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let listener = crate::tls::TlsListener::new(listener, server)?;
+    let app = router(state.clone());
+    let server = crate::serve::StopHandle::spawn(|stopped| async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok(RunningPartner {
+        addr,
+        state,
+        server,
+        tls: Some(client),
     })
 }
 
