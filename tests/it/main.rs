@@ -16,6 +16,7 @@ mod partner;
 mod profiles;
 mod properties;
 mod simulate;
+mod tls;
 mod twoway;
 mod waivers;
 mod xml;
