@@ -224,6 +224,11 @@ pub async fn certify(
             )
         });
     let mut verdicts = verdicts;
+    // Reasons quote the partner's answers: one echoing a credential (an OAuth token too,
+    // learnt when it arrived) must not carry it into the report.
+    for verdict in &mut verdicts {
+        verdict.reason = client.redactor().text(&verdict.reason);
+    }
     let mut personal_values = Vec::new();
     if let Some(two_way) = two_way {
         // A hook's error output could echo a credential; the reasons quote it.

@@ -773,3 +773,52 @@ async fn every_fault_is_caught_by_exactly_its_rules_with_oauth_too() {
         .unwrap();
     assert!(matrix.passed(), "{}", matrix.render());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_echoing_its_token_leaks_it_into_no_verdict() {
+    let server = MockServer::start().await;
+    let token = "at_echoed_by_partner_987654";
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            serde_json::json!({"access_token": token, "token_type": "Bearer", "expires_in": 600}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(ResponseTemplate::new(422).set_body_json(serde_json::json!({
+            "error": {"code": "nope", "message": format!("the token {token} may not do this")}
+        })))
+        .mount(&server)
+        .await;
+    let dir = tempdir("echo");
+    let file = oauth_profile_file(&dir, OAUTH_BASIC);
+    let json = dir.join("r.json");
+    let base = server.uri();
+    let args = [
+        "certify".to_owned(),
+        "--profile".to_owned(),
+        file.display().to_string(),
+        "--base-url".to_owned(),
+        base,
+        "--report".to_owned(),
+        format!("json:{}", json.display()),
+    ];
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_spoke"))
+            .args(args)
+            .env("ACME_CLIENT_ID", "id")
+            .env("ACME_CLIENT_SECRET", "secret")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("may not do this"), "{stdout}");
+    assert!(!stdout.contains(token), "{stdout}");
+    let report = std::fs::read_to_string(json).unwrap();
+    assert!(!report.contains(token));
+}
