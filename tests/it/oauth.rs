@@ -140,12 +140,15 @@ async fn a_token_expiring_between_calls_is_renewed_before_it_runs_out() {
     assert_eq!(list_sources(&client).await, 200);
     let exchanges = client.recorder().snapshot();
     let tokens = token_requests(&exchanges);
-    assert_eq!(tokens.len(), 2, "{exchanges:#?}");
-    assert!(
-        tokens[1].purpose.contains("about to expire"),
-        "{}",
-        tokens[1].purpose
-    );
+    // Two, unless a slow machine took most of a second over the first two calls.
+    assert!((2..=3).contains(&tokens.len()), "{exchanges:#?}");
+    for renewal in &tokens[1..] {
+        assert!(
+            renewal.purpose.contains("about to expire"),
+            "{}",
+            renewal.purpose
+        );
+    }
     assert!(exchanges.iter().all(|e| e.status == Some(200)));
 }
 
