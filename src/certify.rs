@@ -110,7 +110,7 @@ pub async fn certify(
         });
     let started = Instant::now();
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let (credentials, running) = if options.mock {
+    let (credentials, running, tls) = if options.mock {
         let partner_options = PartnerOptions {
             faults: options.faults.clone(),
             slow_delay: options.limits.request_timeout + Duration::from_secs(1),
@@ -127,13 +127,20 @@ pub async fn certify(
         )
         .await
         .map_err(|error| CertifyError::Run(format!("cannot start the mock partner: {error}")))?;
-        (credentials, Some(running))
+        let tls = running.client_tls();
+        (credentials, Some(running), tls)
     } else {
         let credentials =
             Credentials::resolve(&options.profile.auth, |name| std::env::var(name).ok()).map_err(
                 |error| CertifyError::Invalid(format!("{}: {error}", options.profile.file_name)),
             )?;
-        (credentials, None)
+        let tls = crate::tls::ClientTls::resolve(options.profile.tls.as_ref(), |name| {
+            std::env::var(name).ok()
+        })
+        .map_err(|error| {
+            CertifyError::Invalid(format!("{}: {error}", options.profile.file_name))
+        })?;
+        (credentials, None, tls)
     };
     let base_url = match (&running, &options.base_url) {
         (Some(running), _) => running.base_url(),
@@ -145,8 +152,21 @@ pub async fn certify(
         jitter_seed: options.seed,
         ..options.limits.clone()
     };
-    let client = PartnerClient::new(profile.clone(), &base_url, credentials, limits)
+    let client = PartnerClient::with_tls(profile.clone(), &base_url, credentials, limits, &tls)
         .map_err(CertifyError::Invalid)?;
+    // OAuth: the client id and secret are checked before the run, so a refusal is told as
+    // what it is rather than as every rule's error.
+    if let Err(error) = client.authenticate().await {
+        if let Some(running) = running {
+            let _ = running.stop().await;
+        }
+        let message = format!("{}: auth: {error}", options.profile.file_name);
+        return Err(if error.is_refusal() {
+            CertifyError::Invalid(message)
+        } else {
+            CertifyError::Run(message)
+        });
+    }
     let scenario = Scenario::core();
     let observations = run_session(&client, options.seed, &scenario, progress).await;
     if let Some(running) = running {
@@ -204,6 +224,11 @@ pub async fn certify(
             )
         });
     let mut verdicts = verdicts;
+    // Reasons quote the partner's answers: one echoing a credential (an OAuth token too,
+    // learnt when it arrived) must not carry it into the report.
+    for verdict in &mut verdicts {
+        verdict.reason = client.redactor().text(&verdict.reason);
+    }
     let mut personal_values = Vec::new();
     if let Some(two_way) = two_way {
         // A hook's error output could echo a credential; the reasons quote it.

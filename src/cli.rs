@@ -344,6 +344,13 @@ pub struct PartnerArgs {
     /// A generated sandbox instead: `STAFF,SOURCES` (e.g. 100000,10000), for scale runs.
     #[arg(long, value_name = "STAFF,SOURCES", value_parser = parse_synthetic, conflicts_with = "sandbox")]
     pub synthetic: Option<(usize, usize)>,
+    /// OAuth profiles: how long an issued token lives, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    pub token_lifetime: u64,
+    /// Profiles with [tls]: the folder to write the throwaway CA and the client certificate
+    /// and key into (default: a new folder in the system's temporary folder).
+    #[arg(long, value_name = "DIR")]
+    pub tls_dir: Option<PathBuf>,
 }
 
 /// `spoke connector`.
@@ -569,31 +576,86 @@ fn run_partner(args: PartnerArgs) -> Result<i32, Failure> {
             })?;
         let addr = listener.local_addr().map_err(Failure::run)?;
         let summary = describe(&profile, &sandbox);
+        // A profile with [tls]: https with a throwaway CA, whose client files are written out.
+        let pki = match &profile.tls {
+            Some(tls) => {
+                let pki = crate::tls::MockPki::generate()
+                    .map_err(|message| Failure::run(anyhow::anyhow!(message)))?;
+                let dir = args.tls_dir.clone().unwrap_or_else(|| {
+                    std::env::temp_dir().join(format!("spoke-partner-tls-{}", std::process::id()))
+                });
+                let files = pki.write_to(&dir).map_err(|error| {
+                    Failure::run(anyhow::anyhow!("cannot write into {}: {error}", dir.display()))
+                })?;
+                let server = pki
+                    .server_tls(tls.mutual())
+                    .map_err(|message| Failure::run(anyhow::anyhow!(message)))?;
+                Some((tls.clone(), files, server))
+            }
+            None => None,
+        };
+        let scheme = if pki.is_some() { "https" } else { "http" };
+        let exports = exports(&profile, pki.as_ref().map(|(tls, files, _)| (tls, files)));
         let state = PartnerState::with_options(
             profile,
             sandbox,
             credentials,
             partner::PartnerOptions {
                 faults: faults.clone(),
+                token_lifetime: Duration::from_secs(args.token_lifetime),
                 ..partner::PartnerOptions::default()
             },
         );
-        println!("spoke partner listening on http://{addr}");
+        println!("spoke partner listening on {scheme}://{addr}");
         if !faults.names().is_empty() {
             println!("faults on: {}", faults.names().join(", "));
         }
         println!("{summary}");
+        if let Some((path, lifetime)) = state.token_endpoint() {
+            println!(
+                "  {:<16} {:<6} {path}  (OAuth client credentials; tokens live {} s; POST {}/oauth/revoke revokes them)",
+                "token",
+                "POST",
+                lifetime.as_secs(),
+                partner::ADMIN_PREFIX
+            );
+        }
+        if let Some((_, files, server)) = &pki {
+            println!(
+                "tls: a server certificate for localhost and 127.0.0.1 from the throwaway CA {}{}",
+                files.ca.display(),
+                if server.mutual() {
+                    "; every client must present a certificate it signed"
+                } else {
+                    ""
+                }
+            );
+        }
+        for line in exports {
+            println!("{line}");
+        }
         println!(
-            "admin: GET http://{addr}{}/store, POST http://{addr}{}/reset; Ctrl-C stops",
+            "admin: GET {scheme}://{addr}{}/store, POST {scheme}://{addr}{}/reset; Ctrl-C stops",
             partner::ADMIN_PREFIX,
             partner::ADMIN_PREFIX
         );
-        axum::serve(listener, partner::router(state))
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
-            .map_err(Failure::run)?;
+        let stop = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        match pki {
+            Some((_, _, server)) => {
+                let listener = crate::tls::TlsListener::new(listener, &server)
+                    .map_err(Failure::run)?;
+                axum::serve(listener, partner::router(state))
+                    .with_graceful_shutdown(stop)
+                    .await
+                    .map_err(Failure::run)?;
+            }
+            None => axum::serve(listener, partner::router(state))
+                .with_graceful_shutdown(stop)
+                .await
+                .map_err(Failure::run)?,
+        }
         println!("spoke partner stopped");
         Ok(exit_codes::CONFORMANT)
     })
@@ -711,6 +773,42 @@ fn run_connector(args: ConnectorArgs) -> Result<i32, Failure> {
         })?;
     }
     Ok(report.exit_code)
+}
+
+/// What a client of `spoke partner` must export to reach it: the OAuth client's variables (as
+/// set for the partner) and the paths of the TLS files written for it.
+fn exports(
+    profile: &Profile,
+    tls: Option<(&crate::profile::TlsSection, &crate::tls::PkiFiles)>,
+) -> Vec<String> {
+    let mut lines = Vec::new();
+    let auth = &profile.auth;
+    if let (Some(id), Some(secret)) = (&auth.client_id_env, &auth.client_secret_env) {
+        lines.push(format!(
+            "  export {id} {secret}    # as set here: the token endpoint accepts only this client"
+        ));
+    }
+    if let Some((section, files)) = tls {
+        let mut assignments = Vec::new();
+        if let (Some(cert), Some(key)) = (&section.client_cert_env, &section.client_key_env) {
+            assignments.push(format!("{cert}={}", files.client_cert.display()));
+            assignments.push(format!("{key}={}", files.client_key.display()));
+        }
+        match &section.ca_cert_env {
+            Some(ca) => assignments.push(format!("{ca}={}", files.ca.display())),
+            None => lines.push(format!(
+                "  # the profile names no ca-cert-env: trust {} another way, or certify with --insecure",
+                files.ca.display()
+            )),
+        }
+        if !assignments.is_empty() {
+            lines.push(format!("  export {}", assignments.join(" ")));
+        }
+    }
+    if !lines.is_empty() {
+        lines.insert(0, "to reach it from another shell:".to_owned());
+    }
+    lines
 }
 
 fn describe(profile: &Profile, sandbox: &Sandbox) -> String {

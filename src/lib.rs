@@ -20,5 +20,6 @@ pub mod selftest;
 pub mod serve;
 pub mod simulate;
 pub mod suite;
+pub mod tls;
 pub mod twoway;
 pub mod xml;

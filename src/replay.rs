@@ -122,8 +122,11 @@ pub async fn replay(recording: &Recording, only: &[String]) -> Result<ReplayOutc
         .map(|url| url.path().trim_end_matches('/').to_owned())
         .unwrap_or_default();
     let profile = Arc::new(recording.profile.clone());
-    // The recording holds no secrets; the replayed partner checks none.
-    let credentials = Credentials::generated(&profile.auth, recording.seed);
+    // The recording holds no secrets; the replayed partner checks none. A token endpoint on
+    // another host is replayed here too.
+    let origin = reqwest::Url::parse(&format!("http://{addr}/")).map_err(|e| e.to_string())?;
+    let credentials = Credentials::generated(&profile.auth, recording.seed)
+        .with_token_endpoint_at(&profile.partner.base_url, &origin);
     let limits = ClientLimits {
         request_timeout: REPLAY_TIMEOUT,
         retry_backoff: Duration::from_millis(1),
@@ -350,6 +353,8 @@ struct RecordedCall {
     body: Option<String>,
     timed_out: bool,
     used: bool,
+    /// An OAuth token answer, recorded without its body: the replay makes one up.
+    token_answer: bool,
 }
 
 impl Player {
@@ -367,6 +372,12 @@ impl Player {
                     error.starts_with("no answer within") || error.starts_with("not sent")
                 }),
                 used: false,
+                token_answer: exchange
+                    .purpose
+                    .starts_with(crate::connector::client::TOKEN_PURPOSE)
+                    && exchange
+                        .status
+                        .is_some_and(|status| (200..300).contains(&status)),
             })
             .collect();
         let mut uses: HashMap<&str, usize> = HashMap::new();
@@ -651,11 +662,12 @@ async fn serve_recorded(
         let call = &player.recorded[index];
         call.status
             .map(|status| {
-                (
-                    status,
-                    call.headers.clone(),
-                    call.body.as_deref().map(|body| player.restore(index, body)),
-                )
+                let body = if call.token_answer {
+                    Some(REPLAY_TOKEN_ANSWER.to_owned())
+                } else {
+                    call.body.as_deref().map(|body| player.restore(index, body))
+                };
+                (status, call.headers.clone(), body)
             })
             .ok_or(player.recorded[index].timed_out)
     };
@@ -685,6 +697,11 @@ async fn serve_recorded(
         Err(false) => no_answer(),
     }
 }
+
+/// What a replay answers to a token request the run got a token for (the recording never
+/// holds the token): one that lives for the whole replay.
+const REPLAY_TOKEN_ANSWER: &str =
+    r#"{"access_token":"spoke-replay-token","token_type":"Bearer","expires_in":86400}"#;
 
 /// A response whose body breaks off: the client sees no usable answer, as a dropped
 /// connection, which judges the rule `error` rather than passing or failing it.

@@ -1,8 +1,12 @@
 //! The partner client: turns profile operations into HTTP calls (reqwest), follows paging,
 //! decodes answers through the profile, and records every exchange.
 
-use super::exchange::{truncate_evidence, Exchange, Recorder, Redactor};
-use crate::auth::Credentials;
+mod oauth;
+
+pub use oauth::{TokenError, TOKEN_PURPOSE};
+
+use super::exchange::{truncate_evidence, Exchange, Recorder, Redactor, REDACTED};
+use crate::auth::{Credentials, Secret};
 use crate::model::{Field, Record, RecordKind};
 use crate::profile::body::{self, Payload};
 use crate::profile::path::scalar_text;
@@ -163,6 +167,14 @@ impl CallError {
     }
 }
 
+/// What one attempt at a request carries besides the request itself.
+struct Attempt<'a> {
+    /// The exchange it retries after a 503 or 429, if it does.
+    retry_of: Option<usize>,
+    /// The OAuth token to send, for OAuth credentials.
+    token: Option<&'a Secret>,
+}
+
 /// Values for an operation's `{id}` and `{email}` slots, with the tenancy.
 struct Slots<'a> {
     profile: &'a Profile,
@@ -305,6 +317,8 @@ pub struct PartnerClient {
     recorder: Recorder,
     limits: ClientLimits,
     started: Instant,
+    /// The OAuth token, shared by clones.
+    tokens: Arc<oauth::TokenCache>,
 }
 
 impl PartnerClient {
@@ -314,6 +328,24 @@ impl PartnerClient {
         base_url: &str,
         credentials: Credentials,
         limits: ClientLimits,
+    ) -> Result<Self, String> {
+        Self::with_tls(
+            profile,
+            base_url,
+            credentials,
+            limits,
+            &crate::tls::ClientTls::none(),
+        )
+    }
+
+    /// A client for `profile` at `base_url` that also presents `tls`'s client certificate
+    /// and trusts its CAs.
+    pub fn with_tls(
+        profile: Arc<Profile>,
+        base_url: &str,
+        credentials: Credentials,
+        limits: ClientLimits,
+        tls: &crate::tls::ClientTls,
     ) -> Result<Self, String> {
         let mut base_url =
             Url::parse(base_url).map_err(|error| format!("base URL `{base_url}`: {error}"))?;
@@ -333,12 +365,14 @@ impl PartnerClient {
                 attempt.follow()
             }
         });
-        let http = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .connect_timeout(limits.connect_timeout)
             .timeout(limits.request_timeout)
             .redirect(redirects)
             .danger_accept_invalid_certs(limits.insecure)
-            .user_agent(concat!("spoke/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("spoke/", env!("CARGO_PKG_VERSION")));
+        let http = tls
+            .configure(builder)?
             .build()
             .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
         Ok(PartnerClient {
@@ -350,6 +384,7 @@ impl PartnerClient {
             recorder: Recorder::default(),
             limits,
             started: Instant::now(),
+            tokens: Arc::default(),
         })
     }
 
@@ -478,10 +513,32 @@ impl PartnerClient {
     ) -> Result<Answer, CallError> {
         let mut retry_of = None;
         let mut attempt = 0u32;
+        // OAuth: a token answered 401 is replaced once, and the request sent again.
+        let mut refused: Option<Secret> = None;
+        let mut renewed = false;
         loop {
+            let token = match self.credentials.oauth2() {
+                Some(client) => Some(self.token(client, refused.take().as_ref()).await?),
+                None => None,
+            };
             let answer = self
-                .send_once(operation, purpose, method, url.clone(), body, retry_of)
+                .send_once(
+                    operation,
+                    purpose,
+                    method,
+                    url.clone(),
+                    body,
+                    Attempt {
+                        retry_of,
+                        token: token.as_ref(),
+                    },
+                )
                 .await?;
+            if answer.status == 401 && token.is_some() && !renewed {
+                renewed = true;
+                refused = token;
+                continue;
+            }
             let transient = matches!(answer.status, 429 | 503);
             if !transient || attempt >= self.limits.retries {
                 return Ok(answer);
@@ -507,8 +564,9 @@ impl PartnerClient {
         method: &str,
         url: Url,
         body: Option<&str>,
-        retry_of: Option<usize>,
+        attempt: Attempt<'_>,
     ) -> Result<Answer, CallError> {
+        let Attempt { retry_of, token } = attempt;
         let method_value =
             reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
         let mut request = self.http.request(method_value, url.clone());
@@ -554,6 +612,9 @@ impl PartnerClient {
         if let Some((name, value)) = self.credentials.header() {
             request_headers.push((name.clone(), self.redactor.header(&name, &value)));
             request = request.header(name, value);
+        } else if let Some(token) = token {
+            request_headers.push(("authorization".to_owned(), REDACTED.to_owned()));
+            request = request.header("authorization", format!("Bearer {}", token.expose()));
         }
         let body_text = body.map(str::to_owned);
         if let Some(text) = &body_text {
@@ -819,13 +880,17 @@ impl PartnerClient {
     }
 
     /// The same client presenting other credentials; exchanges go to the same log, and the
-    /// real secrets stay redacted.
+    /// real secrets stay redacted. OAuth client credentials are presented as a token made up
+    /// from them (see [`Credentials::as_presented`]): a probe with wrong credentials fetches
+    /// no token.
     pub fn with_credentials(&self, credentials: Credentials) -> PartnerClient {
+        let credentials = credentials.as_presented();
         let mut redactor = self.redactor.clone();
         redactor.add(&credentials);
         PartnerClient {
             credentials,
             redactor,
+            tokens: Arc::default(),
             ..self.clone()
         }
     }

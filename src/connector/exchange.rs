@@ -47,6 +47,19 @@ pub struct Redactor {
     secrets: Vec<String>,
     secret_headers: Vec<String>,
     secret_query: Vec<String>,
+    learnt: Learnt,
+}
+
+/// Secrets learnt during a run (an OAuth access token), shared by every clone of a redactor:
+/// a token fetched by one client is redacted by all.
+#[derive(Clone, Default)]
+struct Learnt(Arc<std::sync::RwLock<Vec<String>>>);
+
+impl std::fmt::Debug for Learnt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let count = self.0.read().map_or(0, |secrets| secrets.len());
+        write!(f, "Learnt({count} secret(s))")
+    }
 }
 
 /// Secrets shorter than this are masked where they travel (headers, the key's query parameter)
@@ -77,6 +90,21 @@ impl Redactor {
             secrets: clean(secrets),
             secret_headers,
             secret_query,
+            learnt: Learnt::default(),
+        }
+    }
+
+    /// Learns a secret obtained at run time (an OAuth access token): from now on it is
+    /// redacted by this redactor and every clone of it.
+    pub fn learn(&self, secret: &str) {
+        let mut learnt = self
+            .learnt
+            .0
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !learnt.iter().any(|known| known == secret) {
+            learnt.push(secret.to_owned());
+            *learnt = clean(std::mem::take(&mut *learnt));
         }
     }
 
@@ -121,7 +149,12 @@ impl Redactor {
     /// Redacts every secret in `text`.
     pub fn text(&self, text: &str) -> String {
         let mut out = text.to_owned();
-        for secret in &self.secrets {
+        let learnt = self
+            .learnt
+            .0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for secret in learnt.iter().chain(&self.secrets) {
             if out.contains(secret.as_str()) {
                 out = out.replace(secret.as_str(), REDACTED);
             }
@@ -271,6 +304,17 @@ mod tests {
 mod free_text_tests {
     use super::*;
     use crate::auth::Secret;
+
+    #[test]
+    fn a_secret_learnt_at_run_time_is_redacted_by_every_clone() {
+        let redactor = Redactor::for_credentials(&Credentials::None);
+        let clone = redactor.clone();
+        assert_eq!(clone.text("token tok_run_98765"), "token tok_run_98765");
+        redactor.learn("tok_run_98765");
+        assert_eq!(clone.text("token tok_run_98765"), "token ***");
+        assert_eq!(clone.text("t=tok%5Frun%5F98765"), "t=***");
+        assert!(!format!("{clone:?}").contains("tok_run"));
+    }
 
     #[test]
     fn long_secrets_are_redacted_anywhere_short_ones_only_where_they_travel() {

@@ -57,6 +57,20 @@ impl ApiError {
         )
     }
 
+    /// 401: an OAuth token that is not (or no longer) valid.
+    pub fn invalid_token() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid-token",
+            "the access token is not valid (unknown, expired or revoked): fetch another",
+        )
+    }
+
+    /// The `WWW-Authenticate` challenge this error answers with, if any.
+    fn challenge(&self) -> Option<&'static str> {
+        (self.code == "invalid-token").then_some("Bearer error=\"invalid_token\"")
+    }
+
     /// 404: no such route or record.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not-found", message)
@@ -125,21 +139,36 @@ impl ApiError {
             self.field.as_deref(),
         );
         let content_type = format.content_type(None);
-        (
+        let challenge = self.challenge();
+        let mut response = (
             self.status,
             [(axum::http::header::CONTENT_TYPE, content_type)],
             body,
         )
-            .into_response()
+            .into_response();
+        with_challenge(&mut response, challenge);
+        response
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let challenge = self.challenge();
         let mut error = json!({"code": self.code, "message": self.message});
         if let Some(field) = self.field {
             error["field"] = json!(field);
         }
-        (self.status, axum::Json(json!({ "error": error }))).into_response()
+        let mut response = (self.status, axum::Json(json!({ "error": error }))).into_response();
+        with_challenge(&mut response, challenge);
+        response
+    }
+}
+
+fn with_challenge(response: &mut Response, challenge: Option<&'static str>) {
+    if let Some(challenge) = challenge {
+        response.headers_mut().insert(
+            axum::http::header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static(challenge),
+        );
     }
 }

@@ -63,14 +63,20 @@ pub(super) async fn handle(
     for (name, value) in form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()) {
         query.insert(name.into_owned(), value.into_owned());
     }
-    let auth = shared.expected.check(
-        |name| parts.headers.get(name).and_then(|v| v.to_str().ok()),
-        |name| query.get(name).map(String::as_str),
-    );
+    let auth = match &shared.issuer {
+        Some(issuer) => issuer.check(header_text("authorization")),
+        None => shared.expected.check(
+            |name| parts.headers.get(name).and_then(|v| v.to_str().ok()),
+            |name| query.get(name).map(String::as_str),
+        ),
+    };
     match auth {
         _ if shared.fault(Fault::AuthNotEnforced) => {}
         AuthCheck::Accepted => {}
         AuthCheck::Missing => return Err(ApiError::unauthenticated()),
+        // An OAuth token not issued here, expired or revoked: 401, so the client fetches
+        // another (RFC 6750 §3.1).
+        AuthCheck::Wrong if shared.issuer.is_some() => return Err(ApiError::invalid_token()),
         AuthCheck::Wrong => return Err(ApiError::forbidden()),
     }
     if shared.fault(Fault::Flaky) && shared.flaky_strikes() {

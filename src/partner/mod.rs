@@ -5,6 +5,7 @@ mod error;
 pub mod faults;
 mod handlers;
 mod hostile;
+mod oauth;
 pub mod paging;
 pub mod sandbox;
 pub mod sender;
@@ -78,6 +79,8 @@ struct Shared {
     routes_by_action: bool,
     /// Readers of plain JSON write bodies, by operation (see `profile::stream`).
     stream_readers: std::collections::HashMap<OperationKind, crate::profile::stream::StreamReader>,
+    /// OAuth profiles: the token endpoint, and the tokens it issued (the only ones accepted).
+    issuer: Option<oauth::TokenIssuer>,
 }
 
 /// Rendered list pages by request, valid for one store generation.
@@ -119,7 +122,12 @@ pub struct PartnerOptions {
     pub sluggish_delay: std::time::Duration,
     /// Seeds the `flaky` fault's choice of requests.
     pub seed: u64,
+    /// How long an OAuth token issued by the mock lives (short, so a run sees a refresh).
+    pub token_lifetime: std::time::Duration,
 }
+
+/// How long the mock partner's OAuth tokens live unless told otherwise.
+pub const DEFAULT_TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl Default for PartnerOptions {
     fn default() -> Self {
@@ -129,6 +137,7 @@ impl Default for PartnerOptions {
             slow_delay: std::time::Duration::from_secs(30),
             sluggish_delay: std::time::Duration::from_millis(2_500),
             seed: 0,
+            token_lifetime: DEFAULT_TOKEN_LIFETIME,
         }
     }
 }
@@ -251,8 +260,12 @@ impl PartnerState {
             members: numeric(crate::model::RecordKind::Member),
         };
         let routes_by_action = routes.iter().any(|route| route.action.is_some());
+        let issuer = credentials.oauth2().and_then(|client| {
+            oauth::TokenIssuer::new(&profile, client, options.token_lifetime, options.seed)
+        });
         PartnerState {
             shared: Arc::new(Shared {
+                issuer,
                 expected: credentials.expected(),
                 fixed_paths,
                 routes_by_action,
@@ -277,6 +290,24 @@ impl PartnerState {
     pub fn store(&self) -> &Store {
         &self.shared.store
     }
+
+    /// Revokes every OAuth token issued so far: the next request with one is answered 401.
+    /// Returns how many were live.
+    pub fn revoke_tokens(&self) -> usize {
+        self.shared
+            .issuer
+            .as_ref()
+            .map_or(0, |issuer| issuer.revoke_all())
+    }
+
+    /// The path the OAuth token endpoint is served at, and how long its tokens live; `None`
+    /// when the profile's scheme is not OAuth.
+    pub fn token_endpoint(&self) -> Option<(&str, std::time::Duration)> {
+        self.shared
+            .issuer
+            .as_ref()
+            .map(|issuer| (issuer.path(), issuer.lifetime()))
+    }
 }
 
 /// The mock partner's router: the profile's operations plus the admin routes.
@@ -285,6 +316,7 @@ pub fn router(state: PartnerState) -> Router {
         .route(&format!("{ADMIN_PREFIX}/store"), get(admin_dump))
         .route(&format!("{ADMIN_PREFIX}/reset"), post(admin_reset))
         .route(&format!("{ADMIN_PREFIX}/health"), get(|| async { "ok" }))
+        .route(&format!("{ADMIN_PREFIX}/oauth/revoke"), post(admin_revoke))
         .fallback(dispatch)
         .with_state(state)
 }
@@ -298,7 +330,16 @@ async fn admin_reset(State(state): State<PartnerState>) -> Json<serde_json::Valu
     Json(serde_json::json!({"reset": true}))
 }
 
+async fn admin_revoke(State(state): State<PartnerState>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({"revoked": state.revoke_tokens()}))
+}
+
 async fn dispatch(State(state): State<PartnerState>, request: Request) -> Response {
+    if let Some(issuer) = &state.shared.issuer {
+        if request.uri().path() == issuer.path() {
+            return issuer.serve(request).await;
+        }
+    }
     // Errors are answered in the format of the operation addressed, once it is known.
     let mut format = state.profile().partner.format;
     match handlers::handle(&state, request, &mut format).await {
@@ -454,12 +495,23 @@ pub struct RunningPartner {
     /// Its state (store included), to inspect from tests.
     pub state: PartnerState,
     server: crate::serve::StopHandle,
+    /// When it serves https: what a client needs to reach it (its CA, and the client
+    /// certificate when it asks for one).
+    tls: Option<crate::tls::ClientTls>,
 }
 
 impl RunningPartner {
     /// The base URL to reach it.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        match self.tls {
+            Some(_) => format!("https://{}", self.addr),
+            None => format!("http://{}", self.addr),
+        }
+    }
+
+    /// What a client needs to reach it over TLS; nothing for plain http.
+    pub fn client_tls(&self) -> crate::tls::ClientTls {
+        self.tls.clone().unwrap_or_default()
     }
 
     /// Stops serving and waits for the server to finish.
@@ -477,8 +529,28 @@ pub async fn spawn_local(
     options: PartnerOptions,
 ) -> std::io::Result<(RunningPartner, Credentials)> {
     let credentials = Credentials::generated(&profile.auth, seed);
+    let profile_base = profile.partner.base_url.clone();
+    // A profile with [tls] is served over https with certificates made for this run, asking
+    // for a client certificate when the profile presents one.
+    let pki = match &profile.tls {
+        Some(tls) => Some((
+            crate::tls::MockPki::generate().map_err(std::io::Error::other)?,
+            tls.mutual(),
+        )),
+        None => None,
+    };
     let state = PartnerState::with_options(profile, sandbox, credentials.clone(), options);
-    let running = spawn(state, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    let running = match &pki {
+        Some((pki, mutual)) => {
+            let server = pki.server_tls(*mutual).map_err(std::io::Error::other)?;
+            spawn_tls(state, addr, &server, pki.client_tls(*mutual)).await?
+        }
+        None => spawn(state, addr).await?,
+    };
+    // A token endpoint on another host is served here too, at its own path.
+    let origin = reqwest::Url::parse(&running.base_url()).map_err(std::io::Error::other)?;
+    let credentials = credentials.with_token_endpoint_at(&profile_base, &origin);
     Ok((running, credentials))
 }
 
@@ -498,6 +570,34 @@ pub async fn spawn(state: PartnerState, addr: SocketAddr) -> std::io::Result<Run
         addr,
         state,
         server,
+        tls: None,
+    })
+}
+
+/// Starts the mock partner on `addr` serving https as `server` says; `client` is what a client
+/// needs to reach it (see [`RunningPartner::client_tls`]).
+pub async fn spawn_tls(
+    state: PartnerState,
+    addr: SocketAddr,
+    server: &crate::tls::ServerTls,
+    client: crate::tls::ClientTls,
+) -> std::io::Result<RunningPartner> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let listener = crate::tls::TlsListener::new(listener, server)?;
+    let app = router(state.clone());
+    let server = crate::serve::StopHandle::spawn(|stopped| async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok(RunningPartner {
+        addr,
+        state,
+        server,
+        tls: Some(client),
     })
 }
 

@@ -59,7 +59,7 @@ fn render_problems(problems: &[Problem]) -> String {
     lines.join("\n")
 }
 
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 10] = [
     "partner",
     "tenancy",
     "auth",
@@ -69,6 +69,7 @@ const SECTIONS: [&str; 9] = [
     "operations",
     "records",
     "sends",
+    "tls",
 ];
 
 /// Collects problems and locates their keys in the source.
@@ -316,6 +317,14 @@ fn check(
         }
         None => None,
     };
+    let tls = match root.get("tls") {
+        Some(value) => {
+            let tls = checker.section::<TlsSection>(&["tls"], value);
+            broken |= tls.is_none();
+            tls
+        }
+        None => None,
+    };
 
     let partner = partner?;
     let profile = Profile {
@@ -330,6 +339,7 @@ fn check(
         operations,
         records,
         sends,
+        tls,
     };
     check_profile(
         checker,
@@ -847,6 +857,8 @@ fn check_profile(
         }
     }
     check_reference_types(checker, profile);
+    check_token_url(checker, profile);
+    check_tls(checker, profile);
     let mut routes: BTreeMap<Route, OperationKind> = BTreeMap::new();
     for (kind, operation) in &profile.operations {
         check_operation(checker, profile, *kind, operation, &mut routes);
@@ -1146,12 +1158,27 @@ fn check_auth(checker: &mut Checker<'_>, auth: &AuthSection) {
         ("key-env", auth.key_env.is_some()),
         ("username-env", auth.username_env.is_some()),
         ("password-env", auth.password_env.is_some()),
+        ("token-url", auth.token_url.is_some()),
+        ("client-id-env", auth.client_id_env.is_some()),
+        ("client-secret-env", auth.client_secret_env.is_some()),
+        ("scope", auth.scope.is_some()),
+        ("audience", auth.audience.is_some()),
+        ("client-auth", auth.client_auth.is_some()),
     ];
-    let (scheme_name, wanted): (&str, &[&str]) = match auth.scheme {
-        AuthScheme::None => ("none", &[]),
-        AuthScheme::Bearer => ("bearer", &["token-env"]),
-        AuthScheme::ApiKey => ("api-key", &["key-env", "header", "query"]),
-        AuthScheme::Basic => ("basic", &["username-env", "password-env"]),
+    let scheme_name = auth.scheme.key();
+    let wanted: &[&str] = match auth.scheme {
+        AuthScheme::None => &[],
+        AuthScheme::Bearer => &["token-env"],
+        AuthScheme::ApiKey => &["key-env", "header", "query"],
+        AuthScheme::Basic => &["username-env", "password-env"],
+        AuthScheme::OAuth2ClientCredentials => &[
+            "token-url",
+            "client-id-env",
+            "client-secret-env",
+            "scope",
+            "audience",
+            "client-auth",
+        ],
     };
     for (key, present) in given {
         if present && !wanted.contains(&key) {
@@ -1161,7 +1188,7 @@ fn check_auth(checker: &mut Checker<'_>, auth: &AuthSection) {
             );
         }
     }
-    let mut require = |key: &str, value: &Option<String>| {
+    let require = |checker: &mut Checker<'_>, key: &str, value: &Option<String>| {
         match value {
         None => checker.report(
             &["auth"],
@@ -1176,13 +1203,36 @@ fn check_auth(checker: &mut Checker<'_>, auth: &AuthSection) {
     };
     match auth.scheme {
         AuthScheme::None => {}
-        AuthScheme::Bearer => require("token-env", &auth.token_env),
+        AuthScheme::Bearer => require(checker, "token-env", &auth.token_env),
         AuthScheme::Basic => {
-            require("username-env", &auth.username_env);
-            require("password-env", &auth.password_env);
+            require(checker, "username-env", &auth.username_env);
+            require(checker, "password-env", &auth.password_env);
+        }
+        AuthScheme::OAuth2ClientCredentials => {
+            if auth.token_url.is_none() {
+                checker.report(
+                    &["auth"],
+                    "scheme `oauth2-client-credentials` needs `token-url` (the token endpoint: an absolute URL, or a path under base-url)",
+                );
+            }
+            require(checker, "client-id-env", &auth.client_id_env);
+            require(checker, "client-secret-env", &auth.client_secret_env);
+            if let Some(scope) = &auth.scope {
+                if let Err(message) = crate::auth::scope_tokens(scope) {
+                    checker.report(&["auth", "scope"], message);
+                }
+            }
+            if let Some(audience) = &auth.audience {
+                if audience.trim().is_empty() || audience.trim() != audience {
+                    checker.report(
+                        &["auth", "audience"],
+                        "must not be empty or have leading or trailing spaces",
+                    );
+                }
+            }
         }
         AuthScheme::ApiKey => {
-            require("key-env", &auth.key_env);
+            require(checker, "key-env", &auth.key_env);
             match (&auth.header, &auth.query) {
                 (Some(_), Some(_)) => checker.report(
                     &["auth", "query"],
@@ -1197,6 +1247,115 @@ fn check_auth(checker: &mut Checker<'_>, auth: &AuthSection) {
                 }
                 _ => {}
             }
+        }
+    }
+}
+
+/// `[auth] token-url`: where it is, that the client secret travels to it only over TLS (or on
+/// a loopback host), and that the mock partner can serve it beside the operations.
+fn check_token_url(checker: &mut Checker<'_>, profile: &Profile) {
+    let Some(token_url) = &profile.auth.token_url else {
+        return;
+    };
+    if profile.auth.scheme != AuthScheme::OAuth2ClientCredentials {
+        return;
+    }
+    let key = ["auth", "token-url"];
+    let endpoint = match crate::auth::TokenEndpoint::locate(token_url, &profile.partner.base_url) {
+        Ok(endpoint) => endpoint,
+        Err(message) => return checker.report(&key, message),
+    };
+    // Where the profile's own base-url puts it (a bad base-url is reported on its own).
+    if let Ok(base) = reqwest::Url::parse(&profile.partner.base_url) {
+        if let Ok(url) = endpoint.url(&crate::auth::with_trailing_slash(base)) {
+            if url.scheme() == "http" && !crate::auth::is_loopback(&url) {
+                checker.report(
+                    &key,
+                    format!(
+                        "the client secret is sent to the token endpoint, so it must be https (http only on a loopback host); it is {url}"
+                    ),
+                );
+            }
+        }
+    }
+    let path = endpoint.mock_path();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    for (kind, operation) in &profile.operations {
+        let Ok(pattern) = path_segments(&operation.path) else {
+            continue;
+        };
+        let same = pattern.len() == segments.len()
+            && pattern
+                .iter()
+                .zip(&segments)
+                .all(|(part, actual)| match (part, part.slot(), part.capture(actual)) {
+                    (PathSegment::Literal(text), _, _) => text == actual,
+                    (_, _, None) => false,
+                    (_, Some(Slot::Id | Slot::Email), Some(_)) => true,
+                    (_, Some(slot), Some(captured)) => {
+                        super::SlotValues::value(&profile.tenancy, slot) == Some(captured)
+                    }
+                    (_, None, Some(_)) => false,
+                });
+        if same {
+            checker.report(
+                &key,
+                format!(
+                    "the token endpoint's path {path} is also the path of operations.{}; they must differ",
+                    kind.key()
+                ),
+            );
+        }
+    }
+}
+
+/// `[tls]`: variable names, a key with every certificate, and an https partner.
+fn check_tls(checker: &mut Checker<'_>, profile: &Profile) {
+    let Some(tls) = &profile.tls else {
+        return;
+    };
+    let keys = [
+        ("client-cert-env", &tls.client_cert_env),
+        ("client-key-env", &tls.client_key_env),
+        ("ca-cert-env", &tls.ca_cert_env),
+    ];
+    if keys.iter().all(|(_, value)| value.is_none()) {
+        checker.report(
+            &["tls"],
+            "an empty [tls] section: give client-cert-env and client-key-env (a client certificate), ca-cert-env (CAs to trust), or both",
+        );
+        return;
+    }
+    for (key, value) in keys {
+        if let Some(name) = value {
+            if !is_env_name(name) {
+                checker.report(
+                    &["tls", key],
+                    "must be the name of an environment variable (letters, digits, `_`) that holds the path of a PEM file",
+                );
+            }
+        }
+    }
+    match (&tls.client_cert_env, &tls.client_key_env) {
+        (Some(_), None) => checker.report(
+            &["tls", "client-cert-env"],
+            "a client certificate needs its private key: add `client-key-env`",
+        ),
+        (None, Some(_)) => checker.report(
+            &["tls", "client-key-env"],
+            "a private key needs its certificate: add `client-cert-env`",
+        ),
+        _ => {}
+    }
+    if let Ok(base) = reqwest::Url::parse(&profile.partner.base_url) {
+        if base.scheme() == "http" {
+            checker.report(
+                &["tls"],
+                format!(
+                    "certificates are used only over https, but partner.base-url is {}",
+                    profile.partner.base_url
+                ),
+            );
         }
     }
 }

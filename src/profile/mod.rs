@@ -50,6 +50,8 @@ pub struct Profile {
     pub records: BTreeMap<RecordKind, spec::Mapping>,
     /// `[sends]`, for partners that also send data to the Connector.
     pub sends: Option<spec::SendsSection>,
+    /// `[tls]`: a client certificate to present, CAs to trust.
+    pub tls: Option<spec::TlsSection>,
 }
 
 impl Profile {

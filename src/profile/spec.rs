@@ -93,6 +93,60 @@ pub struct AuthSection {
     pub username_env: Option<String>,
     /// basic: the variable holding the password.
     pub password_env: Option<String>,
+    /// oauth2-client-credentials: the token endpoint, absolute or a path under `base-url`.
+    pub token_url: Option<String>,
+    /// oauth2-client-credentials: the variable holding the client id.
+    pub client_id_env: Option<String>,
+    /// oauth2-client-credentials: the variable holding the client secret.
+    pub client_secret_env: Option<String>,
+    /// oauth2-client-credentials: the scope asked for (space-separated scope tokens).
+    pub scope: Option<String>,
+    /// oauth2-client-credentials: the `audience` parameter some token endpoints want.
+    pub audience: Option<String>,
+    /// oauth2-client-credentials: how the client authenticates at the token endpoint.
+    pub client_auth: Option<ClientAuth>,
+}
+
+/// How an OAuth client proves who it is at the token endpoint (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientAuth {
+    /// `Authorization: Basic` with the client id and secret (the RFC's default).
+    #[default]
+    Basic,
+    /// `client_id` and `client_secret` in the form body.
+    Body,
+}
+
+impl ClientAuth {
+    /// The value's name in a profile.
+    pub fn key(self) -> &'static str {
+        match self {
+            ClientAuth::Basic => "basic",
+            ClientAuth::Body => "body",
+        }
+    }
+}
+
+/// `[tls]`: TLS material of the Connector's side, orthogonal to `[auth]`: the client certificate
+/// it presents (mutual TLS) and the CAs it trusts for the partner's server certificate. Each key
+/// names an environment variable holding the *path* of a PEM file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TlsSection {
+    /// The variable holding the path of the client certificate (PEM, leaf first).
+    pub client_cert_env: Option<String>,
+    /// The variable holding the path of the client certificate's private key (PEM).
+    pub client_key_env: Option<String>,
+    /// The variable holding the path of a PEM bundle of CAs to trust for the server.
+    pub ca_cert_env: Option<String>,
+}
+
+impl TlsSection {
+    /// Whether the Connector presents a client certificate (mutual TLS).
+    pub fn mutual(&self) -> bool {
+        self.client_cert_env.is_some()
+    }
 }
 
 /// An authentication scheme.
@@ -108,6 +162,23 @@ pub enum AuthScheme {
     ApiKey,
     /// HTTP basic authentication.
     Basic,
+    /// OAuth 2.0 client credentials grant (RFC 6749 §4.4): a bearer token fetched from the
+    /// token endpoint with the client id and secret, cached and refreshed.
+    #[serde(rename = "oauth2-client-credentials")]
+    OAuth2ClientCredentials,
+}
+
+impl AuthScheme {
+    /// The scheme's name in a profile.
+    pub fn key(self) -> &'static str {
+        match self {
+            AuthScheme::None => "none",
+            AuthScheme::Bearer => "bearer",
+            AuthScheme::ApiKey => "api-key",
+            AuthScheme::Basic => "basic",
+            AuthScheme::OAuth2ClientCredentials => "oauth2-client-credentials",
+        }
+    }
 }
 
 /// `[capabilities]`: what the integration carries.

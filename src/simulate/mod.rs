@@ -333,8 +333,12 @@ impl Setup {
         } else {
             None
         };
-        let (base_url, credentials) = match &running {
-            Some((running, credentials)) => (running.base_url(), credentials.clone()),
+        let (base_url, credentials, tls) = match &running {
+            Some((running, credentials)) => (
+                running.base_url(),
+                credentials.clone(),
+                running.client_tls(),
+            ),
             None => (
                 options
                     .base_url
@@ -342,6 +346,10 @@ impl Setup {
                     .unwrap_or_else(|| options.profile.partner.base_url.clone()),
                 Credentials::resolve(&options.profile.auth, |name| std::env::var(name).ok())
                     .map_err(|e| format!("{}: {e}", options.profile.file_name))?,
+                crate::tls::ClientTls::resolve(options.profile.tls.as_ref(), |name| {
+                    std::env::var(name).ok()
+                })
+                .map_err(|e| format!("{}: {e}", options.profile.file_name))?,
             ),
         };
         let profile = Arc::new(options.profile.clone());
@@ -352,8 +360,13 @@ impl Setup {
         // Plain-http partners get the lean transport for deliveries; anything else goes through
         // the general client, as do answers only it handles (redirects).
         let target = transport::Target::new(&profile, &base_url, &credentials, &limits).await;
-        let client = PartnerClient::new(profile.clone(), &base_url, credentials, limits)?
-            .without_recording();
+        let client =
+            PartnerClient::with_tls(profile.clone(), &base_url, credentials, limits, &tls)?
+                .without_recording();
+        client
+            .authenticate()
+            .await
+            .map_err(|e| format!("{}: auth: {e}", options.profile.file_name))?;
 
         Ok(Setup {
             running,

@@ -78,6 +78,10 @@ impl Target {
         if base.scheme() != "http" || !base.username().is_empty() || base.password().is_some() {
             return None;
         }
+        // OAuth tokens are fetched and renewed by the general client.
+        if credentials.oauth2().is_some() {
+            return None;
+        }
         if !base.path().ends_with('/') {
             let path = format!("{}/", base.path());
             base.set_path(&path);

@@ -1222,6 +1222,37 @@ fn generate(stream: &[u8]) -> String {
                 auth.push_str("\n[auth]\nscheme = \"none\"\n");
             }
         }
+        1 if c.chance(40) => {
+            // OAuth client credentials: the token endpoint under the base URL or on another
+            // host, the client in the Authorization header (said or by default) or the body.
+            let token_url = if c.chance(50) {
+                "/oauth2/token".to_owned()
+            } else {
+                format!("https://login.{}.example/oauth2/token", word(c))
+            };
+            let _ = write!(
+                auth,
+                "\n[auth]\nscheme = \"oauth2-client-credentials\"\ntoken-url = {}\nclient-id-env = {}\nclient-secret-env = {}\n",
+                q(&token_url),
+                q(&env(c, "CLIENT_ID")),
+                q(&env(c, "CLIENT_SECRET"))
+            );
+            match c.below(3) {
+                0 => auth.push_str("client-auth = \"body\"\n"),
+                1 => auth.push_str("client-auth = \"basic\"\n"),
+                _ => {}
+            }
+            if c.chance(50) {
+                auth.push_str("scope = \"leads.write staff:read\"\n");
+            }
+            if c.chance(30) {
+                let _ = writeln!(
+                    auth,
+                    "audience = {}",
+                    q(&format!("https://api.{}.example", word(c)))
+                );
+            }
+        }
         1 => {
             let _ = write!(
                 auth,
@@ -1322,15 +1353,25 @@ fn generate(stream: &[u8]) -> String {
 
     // The text, section by section.
     let mut out = format!("# generated profile; certify seed {seed}\n");
+    let name = format!("Generated {}", capitalized(&word(c)));
+    let base_url = c.pick(&[
+        "http://127.0.0.1:8080",
+        "https://sandbox.partner.example/api/v2",
+        "http://localhost:9000/",
+    ]);
+    // An https partner may take a client certificate, or be trusted through a private CA.
+    if base_url.starts_with("https") {
+        match c.below(4) {
+            0 => auth.push_str("\n[tls]\nclient-cert-env = \"SPOKE_CLIENT_CERT\"\nclient-key-env = \"SPOKE_CLIENT_KEY\"\n"),
+            1 => auth.push_str("\n[tls]\nca-cert-env = \"SPOKE_CA_CERT\"\n"),
+            _ => {}
+        }
+    }
     let _ = write!(
         out,
         "\n[partner]\nname = {}\nbase-url = {}\n",
-        q(&format!("Generated {}", capitalized(&word(c)))),
-        q(c.pick(&[
-            "http://127.0.0.1:8080",
-            "https://sandbox.partner.example/api/v2",
-            "http://localhost:9000/",
-        ]))
+        q(&name),
+        q(base_url),
     );
     if c.chance(50) {
         out.push_str("format = \"json\"\n");
@@ -1660,6 +1701,14 @@ fn the_generator_makes_valid_profiles_across_the_profile_space() {
         for op in profile.operations.values() {
             see(format!("format {:?}", profile.format_of(op)));
         }
+        if profile.auth.scheme == AuthScheme::OAuth2ClientCredentials {
+            let url = profile.auth.token_url.as_deref().unwrap_or_default();
+            see(format!("oauth under base {}", url.starts_with('/')));
+            see(format!("oauth client-auth {:?}", profile.auth.client_auth));
+        }
+        if let Some(tls) = &profile.tls {
+            see(format!("tls mutual {}", tls.mutual()));
+        }
         if profile.auth.scheme == AuthScheme::ApiKey {
             see(format!("api-key in query {}", profile.auth.query.is_some()));
         }
@@ -1788,8 +1837,24 @@ fn the_generator_makes_valid_profiles_across_the_profile_space() {
     ] {
         want(format!("caps {caps}"));
     }
-    for scheme in ["None", "Bearer", "ApiKey", "Basic"] {
+    for scheme in [
+        "None",
+        "Bearer",
+        "ApiKey",
+        "Basic",
+        "OAuth2ClientCredentials",
+    ] {
         want(format!("auth {scheme}"));
+    }
+    for shape in [
+        "oauth under base true",
+        "oauth under base false",
+        "oauth client-auth Some(Body)",
+        "oauth client-auth None",
+        "tls mutual true",
+        "tls mutual false",
+    ] {
+        want(shape.to_owned());
     }
     for format in ["Json", "Xml", "Soap11", "Soap12"] {
         want(format!("format {format}"));
