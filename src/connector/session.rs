@@ -667,8 +667,10 @@ pub fn prepare(
             };
             let reference = match profile.references.source {
                 SourceReference::Id => id.clone(),
-                // By-name partners resolve the name themselves, as InTouch spells it.
-                SourceReference::Name => intouch_name,
+                // By-name partners resolve the name themselves, as InTouch spells it; those
+                // taking exact values get their own spelling.
+                SourceReference::Name if profile.references.resolves_source_names() => intouch_name,
+                SourceReference::Name => partner_name.clone(),
             };
             sent.insert(Field::Source, reference);
             expected_source = Some((id, partner_name));
@@ -765,7 +767,7 @@ async fn probe_variants(
     let base_record = base.sent.clone();
     // (field, the partner's spelling, what reads back)
     let mut targets: Vec<(Field, String, String)> = Vec::new();
-    if profile.references.source == SourceReference::Name {
+    if profile.references.resolves_source_names() {
         let named: Vec<(&String, &String)> = sources
             .and_then(|sync| sync.list.as_ref())
             .map(|list| {

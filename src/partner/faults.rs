@@ -1,9 +1,7 @@
 //! Named misbehaviours of the mock partner, each caught by the rule(s) it names.
 
 use crate::model::{Field, RecordKind};
-use crate::profile::{
-    AbsentStyle, AuthScheme, OperationKind, PagingStyle, Profile, SourceReference,
-};
+use crate::profile::{AbsentStyle, AuthScheme, OperationKind, PagingStyle, Profile};
 use crate::suite::Catalog;
 use std::collections::BTreeSet;
 use std::fmt;
@@ -164,7 +162,7 @@ impl Fault {
             .operation(OperationKind::StaffList)
             .and_then(|op| op.paging.as_ref());
         let paged_staff = staff_paging.is_some_and(|paging| paging.style != PagingStyle::None);
-        let by_name = profile.references.source == SourceReference::Name;
+        let by_name = profile.references.resolves_source_names();
         let maps_external_id = [RecordKind::Prospect, RecordKind::Member]
             .into_iter()
             .any(|kind| {

@@ -41,7 +41,13 @@ pub(super) async fn handle(
     } else {
         None
     };
-    let matched = shared.match_route(&parts.method, &path, action.as_deref())?;
+    // Inserted pair by pair (the last of a repeated name wins, as with `collect`): collecting
+    // sorts through a buffer, several times the cost for the two or three pairs seen.
+    let mut query: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()) {
+        query.insert(name.into_owned(), value.into_owned());
+    }
+    let matched = shared.match_route(&parts.method, &path, action.as_deref(), &query)?;
     if let Some(operation) = shared.profile.operation(matched.kind) {
         *format = shared.profile.format_of(operation);
     }
@@ -57,12 +63,6 @@ pub(super) async fn handle(
         )));
     }
 
-    // Inserted pair by pair (the last of a repeated name wins, as with `collect`): collecting
-    // sorts through a buffer, several times the cost for the two or three pairs seen.
-    let mut query: BTreeMap<String, String> = BTreeMap::new();
-    for (name, value) in form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()) {
-        query.insert(name.into_owned(), value.into_owned());
-    }
     let auth = match &shared.issuer {
         Some(issuer) => issuer.check(header_text("authorization")),
         None => shared.expected.check(
@@ -795,7 +795,13 @@ fn save(
         OperationKind::ProspectUpdate | OperationKind::MemberUpdate
             if !shared.fault(Fault::UpdateCreatesDuplicate) =>
         {
-            Some(path_id.ok_or_else(|| ApiError::bad_request("the record id is missing"))?)
+            // In the path or query, or (a profile whose updates name the record in the body)
+            // the record's own id.
+            Some(
+                path_id
+                    .or(body_id)
+                    .ok_or_else(|| ApiError::bad_request("the record id is missing"))?,
+            )
         }
         _ => resent_id,
     };
@@ -1156,7 +1162,8 @@ impl Shared {
             (None, IdFrom::Body, Some(shown)) => {
                 wrap(&operation.record, codec.encode_answer(shown))
             }
-            _ => Value::Object(Default::default()),
+            // Null to begin with: the first path set makes it the object or array it needs.
+            _ => Value::Null,
         };
         if let Some(id_at) = conflict
             .id_at
@@ -1171,6 +1178,9 @@ impl Shared {
         }
         if let (Some(when), Some(equals)) = (&conflict.when, &conflict.equals) {
             when.set(&mut document, Value::String(equals.clone()));
+        }
+        if document.is_null() {
+            document = Value::Object(Default::default());
         }
         let response = respond(self, operation, status, document);
         if conflict.id_from == IdFrom::Location {

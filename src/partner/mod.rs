@@ -366,6 +366,7 @@ impl Shared {
         method: &axum::http::Method,
         path: &str,
         action: Option<&str>,
+        query: &std::collections::BTreeMap<String, String>,
     ) -> Result<Matched, ApiError> {
         // A known path served by one route of this method (and no SOAP action to tell it from
         // others) needs no matching.
@@ -403,7 +404,7 @@ impl Shared {
         let mut tenancy_mismatch = None;
         let mut unknown_action = false;
         // The most specific route wins: a literal segment beats an `{id}` or `{email}` slot.
-        let mut best: Option<&Route> = None;
+        let mut best: Option<(&Route, (u128, bool, usize))> = None;
         for route in &self.routes {
             if route.segments.len() != segments.len() {
                 continue;
@@ -442,11 +443,18 @@ impl Shared {
                 unknown_action = true;
                 continue;
             }
-            if best.is_none_or(|top| route.literals > top.literals) {
-                best = Some(route);
+            // Then the one whose declared query the request fits best (a lookup filtering
+            // the list's route by `?email=`).
+            let fit = self
+                .profile
+                .operation(route.kind)
+                .and_then(|operation| self.profile.query_fit(operation, query));
+            let rank = (route.literals, fit.is_some(), fit.unwrap_or(0));
+            if best.is_none_or(|(_, top)| rank > top) {
+                best = Some((route, rank));
             }
         }
-        if let Some(route) = best {
+        if let Some((route, _)) = best {
             let mut matched = Matched {
                 kind: route.kind,
                 path_id: None,
@@ -645,7 +653,15 @@ mod tests {
                     let method: axum::http::Method = method.parse().unwrap();
                     for action in [None, operation.soap_action.as_deref()] {
                         let matched = |state: &PartnerState| {
-                            format!("{:?}", state.shared.match_route(&method, &path, action))
+                            format!(
+                                "{:?}",
+                                state.shared.match_route(
+                                    &method,
+                                    &path,
+                                    action,
+                                    &Default::default()
+                                )
+                            )
                         };
                         assert_eq!(
                             matched(&with_lookup),

@@ -859,7 +859,7 @@ fn check_profile(
     check_reference_types(checker, profile);
     check_token_url(checker, profile);
     check_tls(checker, profile);
-    let mut routes: BTreeMap<Route, OperationKind> = BTreeMap::new();
+    let mut routes: Vec<(Route, OperationKind)> = Vec::new();
     for (kind, operation) in &profile.operations {
         check_operation(checker, profile, *kind, operation, &mut routes);
         check_body_format(checker, profile, *kind, operation);
@@ -988,6 +988,8 @@ fn check_reference_types(checker: &mut Checker<'_>, profile: &Profile) {
             .is_some_and(|map| matches!(map.value_type, ValueType::Integer | ValueType::Number))
     };
     let references = profile.references;
+    // A mapping that did not load is reported on its own.
+    let prospects_mapped = profile.records.contains_key(&RecordKind::Prospect);
     for (field, by_id, target, what) in [
         (
             Field::Owner,
@@ -1004,6 +1006,9 @@ fn check_reference_types(checker: &mut Checker<'_>, profile: &Profile) {
     ] {
         let typed = numeric(RecordKind::Prospect, field);
         let target_typed = numeric(target, Field::Id);
+        if !prospects_mapped {
+            continue;
+        }
         if typed && !by_id {
             checker.report(
                 &["records", "prospect", "fields", field.key(), "type"],
@@ -1059,6 +1064,12 @@ fn check_reference_types(checker: &mut Checker<'_>, profile: &Profile) {
         checker.report(
             &["records", "source", "fields", "name"],
             "source-create sends the name: it needs a `write` path",
+        );
+    }
+    if references.source_spelling.is_some() && references.source != SourceReference::Name {
+        checker.report(
+            &["references", "source-spelling"],
+            "applies to sources referenced by name (source = \"name\")",
         );
     }
     if references.owner_read == Some(references.owner) {
@@ -1285,10 +1296,8 @@ fn check_token_url(checker: &mut Checker<'_>, profile: &Profile) {
             continue;
         };
         let same = pattern.len() == segments.len()
-            && pattern
-                .iter()
-                .zip(&segments)
-                .all(|(part, actual)| match (part, part.slot(), part.capture(actual)) {
+            && pattern.iter().zip(&segments).all(|(part, actual)| {
+                match (part, part.slot(), part.capture(actual)) {
                     (PathSegment::Literal(text), _, _) => text == actual,
                     (_, _, None) => false,
                     (_, Some(Slot::Id | Slot::Email), Some(_)) => true,
@@ -1296,7 +1305,8 @@ fn check_token_url(checker: &mut Checker<'_>, profile: &Profile) {
                         super::SlotValues::value(&profile.tenancy, slot) == Some(captured)
                     }
                     (_, None, Some(_)) => false,
-                });
+                }
+            });
         if same {
             checker.report(
                 &key,
@@ -1371,7 +1381,7 @@ fn check_operation(
     profile: &Profile,
     kind: OperationKind,
     operation: &Operation,
-    routes: &mut BTreeMap<Route, OperationKind>,
+    routes: &mut Vec<(Route, OperationKind)>,
 ) {
     let key = kind.key();
     let role = kind.role();
@@ -1445,7 +1455,25 @@ fn check_operation(
                 })
                 .collect();
             let action = operation.soap_action.clone();
-            if let Some(other) = routes.insert((operation.method, shape, action), kind) {
+            let route = (operation.method, shape, action);
+            // Operations on one route are told apart by their query: each one's requests must
+            // fit it better than every other's (a lookup's `?email=` beside the list it filters).
+            let told_apart = |other: OperationKind| {
+                let Some(other_operation) = profile.operation(other) else {
+                    return true;
+                };
+                let best = |mine: &Operation, theirs: &Operation| {
+                    let sample = profile.sample_query(mine);
+                    profile.query_fit(mine, &sample) > profile.query_fit(theirs, &sample)
+                };
+                best(operation, other_operation) && best(other_operation, operation)
+            };
+            let clash = routes
+                .iter()
+                .find(|(known, other)| *known == route && !told_apart(*other))
+                .map(|(_, other)| *other);
+            routes.push((route, kind));
+            if let Some(other) = clash {
                 checker.report(
                     &["operations", key, "path"],
                     format!(
@@ -1464,13 +1492,23 @@ fn check_operation(
         }
         Err(message) => checker.report(&["operations", key, "path"], message),
     }
-    if kind.addresses_one_record() && !used_slots.contains(&Slot::Id) {
+    // An update may name its record by the id the body carries (`updateclient` with
+    // `Client.Id`): the record's id is then written.
+    let id_in_body = matches!(
+        kind,
+        OperationKind::ProspectUpdate | OperationKind::MemberUpdate
+    ) && profile
+        .records
+        .get(&kind.record())
+        .and_then(|mapping| mapping.fields.get(&Field::Id))
+        .is_some_and(|map| map.write.is_some());
+    if kind.addresses_one_record() && !used_slots.contains(&Slot::Id) && !id_in_body {
         checker.report(
             &["operations", key, "path"],
             if profile.format_of(operation).is_soap() {
                 format!("{key} addresses one record: its path, query or params must use {{id}}")
             } else {
-                format!("{key} addresses one record: its path or query must use {{id}}")
+                format!("{key} addresses one record: its path or query must use {{id}}, or (an update) the record's id must have a write path")
             },
         );
     }
@@ -1831,11 +1869,14 @@ fn check_body_format(
     let lists = role == OperationRole::List
         || (role == OperationRole::Lookup && operation.answer == Some(AnswerShape::List));
     let at = |name: &'static str| -> [&str; 3] { ["operations", key, name] };
+    // REST writes may fix values of their own body too (`params`); other REST operations
+    // send no body.
+    let rest_params = role == OperationRole::Write && !format.is_soap();
     if !format.is_xml() {
         for (name, present) in [
             ("item", operation.item.is_some()),
             ("soap-action", operation.soap_action.is_some()),
-            ("params", !operation.params.is_empty()),
+            ("params", !operation.params.is_empty() && !rest_params),
         ] {
             if present {
                 checker.report(
@@ -1868,10 +1909,10 @@ fn check_body_format(
                 "belongs to SOAP operations (soap11, soap12)",
             );
         }
-        if !operation.params.is_empty() {
+        if !operation.params.is_empty() && !rest_params {
             checker.report(
                 &at("params"),
-                "belongs to SOAP operations; a REST operation sends values in its path or query",
+                "belongs to SOAP operations and REST writes; a REST read sends values in its path or query",
             );
         }
     }

@@ -116,6 +116,61 @@ impl Profile {
         self.operations.contains_key(&read).then_some(read)
     }
 
+    /// How well a request's query fits `operation`'s declared parameters: `None` when one is
+    /// missing or holds another value, else the number it declares (more is more specific).
+    /// Operations sharing a route are told apart by it.
+    pub fn query_fit(
+        &self,
+        operation: &Operation,
+        query: &BTreeMap<String, String>,
+    ) -> Option<usize> {
+        for (name, template) in &operation.query {
+            let given = query.get(name)?;
+            let slotted = template
+                .slots()
+                .iter()
+                .any(|slot| matches!(slot, Slot::Id | Slot::Email));
+            let fits = if slotted {
+                body::extract_slot(template, given).is_some()
+            } else {
+                template
+                    .render(&self.tenancy, str::to_owned)
+                    .is_ok_and(|expected| expected == *given)
+            };
+            if !fits {
+                return None;
+            }
+        }
+        Some(operation.query.len())
+    }
+
+    /// The query a request of `operation` carries, with made-up values for `{id}` and
+    /// `{email}`: what the route check tells operations apart by.
+    pub fn sample_query(&self, operation: &Operation) -> BTreeMap<String, String> {
+        struct Sample<'a>(&'a Tenancy);
+        impl SlotValues for Sample<'_> {
+            fn value(&self, slot: Slot) -> Option<&str> {
+                match slot {
+                    Slot::Id => Some("ID-1"),
+                    Slot::Email => Some("someone@club.example"),
+                    other => self.0.value(other),
+                }
+            }
+        }
+        operation
+            .query
+            .iter()
+            .filter_map(|(name, template)| {
+                Some((
+                    name.clone(),
+                    template
+                        .render(&Sample(&self.tenancy), str::to_owned)
+                        .ok()?,
+                ))
+            })
+            .collect()
+    }
+
     /// Whether the profile carries `kind` records at all.
     pub fn carries(&self, kind: RecordKind) -> bool {
         match kind {

@@ -213,6 +213,20 @@ pub struct References {
     pub owner_read: Option<OwnerReference>,
     /// How a record read back names its source, when not as it is written.
     pub source_read: Option<SourceReference>,
+    /// Sources by name: whose spelling is sent, InTouch's (the partner resolves names
+    /// itself, ignoring case) or the partner's own, as listed (a picklist taking exact values).
+    pub source_spelling: Option<Spelling>,
+}
+
+/// Whose spelling of a matched name is sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Spelling {
+    /// InTouch's: the partner resolves it.
+    #[default]
+    Intouch,
+    /// The partner's own, as its list spells it.
+    Partner,
 }
 
 impl References {
@@ -224,6 +238,12 @@ impl References {
     /// How a source reads back.
     pub fn source_as_read(&self) -> SourceReference {
         self.source_read.unwrap_or(self.source)
+    }
+
+    /// Whether the partner takes source names in any spelling and resolves them itself.
+    pub fn resolves_source_names(&self) -> bool {
+        self.source == SourceReference::Name
+            && self.source_spelling.unwrap_or_default() == Spelling::Intouch
     }
 }
 

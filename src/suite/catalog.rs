@@ -102,9 +102,7 @@ impl Applies {
                     && !has(OperationKind::SourceList)
             }
             Applies::ProspectRead => has(OperationKind::ProspectRead),
-            Applies::SourceByName => {
-                profile.references.source == crate::profile::SourceReference::Name
-            }
+            Applies::SourceByName => profile.references.resolves_source_names(),
             Applies::OwnerByEmail => {
                 profile.references.owner == crate::profile::OwnerReference::Email
             }
@@ -136,7 +134,9 @@ impl Applies {
             Applies::ProspectRead => "the profile has no prospect read operation",
             Applies::Authenticated => "the profile declares no authentication",
             Applies::ExternalId => "the profile maps no external id",
-            Applies::SourceByName => "the profile references sources by id",
+            Applies::SourceByName => {
+                "the profile references sources by id, or by the partner's own spelling"
+            }
             Applies::OwnerByEmail => "the profile references owners by id",
             Applies::Sends => {
                 "the profile declares no [sends] section: the partner does not send data (`spoke connector` judges senders on their own)"

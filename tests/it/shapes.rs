@@ -655,3 +655,79 @@ async fn each_fault_of_a_new_shape_fails_exactly_its_rules() {
         assert_eq!(caught, fault.expected(&profile), "{fault}");
     }
 }
+
+/// A staff lookup on the list's own route, told apart by its query: a filter parameter, and
+/// (as query languages do) one parameter whose text differs.
+fn lookup_on_the_list_route(list_query: &str, lookup_query: &str) -> String {
+    format!(
+        r#"
+[partner]
+name = "Filtered List"
+base-url = "http://127.0.0.1:9"
+
+[capabilities]
+prospects = true
+staff-owner = true
+
+[operations.staff-list]
+method = "GET"
+path = "/users"
+{list_query}
+list = "items"
+
+[operations.staff-lookup]
+method = "GET"
+path = "/users"
+{lookup_query}
+answer = "list"
+list = "items"
+
+[operations.prospect-save]
+method = "POST"
+path = "/leads"
+
+[records.staff.fields]
+id = "id"
+email = "email"
+
+[records.prospect.fields]
+id = "id"
+first-name = "first"
+last-name = "last"
+owner = "owner_id"
+"#
+    )
+}
+
+#[tokio::test]
+async fn a_lookup_filtering_the_list_route_is_told_apart_by_its_query() {
+    for (list, lookup) in [
+        ("", "query = { email = \"{email}\" }"),
+        (
+            "query = { q = \"SELECT Id, Email FROM User WHERE IsActive = true\" }",
+            "query = { q = \"SELECT Id, Email FROM User WHERE Email = '{email}'\" }",
+        ),
+    ] {
+        let profile = parse(&lookup_on_the_list_route(list, lookup));
+        let report = spoke::certify::certify(mock_certify(profile, Faults::none(), 2), &())
+            .await
+            .unwrap();
+        let lookup_verdict = report
+            .verdicts
+            .iter()
+            .find(|v| v.rule == "STAFF-005")
+            .unwrap();
+        assert_eq!(
+            lookup_verdict.outcome,
+            Outcome::Pass,
+            "{}",
+            lookup_verdict.reason
+        );
+        assert_eq!(report.exit_code, 0);
+    }
+    // A list whose query the lookup's would also take cannot be told apart from it.
+    let same =
+        lookup_on_the_list_route("query = { q = \"active\" }", "query = { q = \"{email}\" }");
+    let error = Profile::parse("same.toml", &same).unwrap_err().to_string();
+    assert!(error.contains("could not be told apart"), "{error}");
+}
