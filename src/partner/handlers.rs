@@ -937,9 +937,7 @@ impl Shared {
 
     /// Where a saved record can be found: the read operation's path, or the write path + id.
     fn location_of(&self, kind: OperationKind, path: &str, id: &str) -> String {
-        let encoded_id =
-            percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC)
-                .to_string();
+        let encoded_id = path_segment(id);
         let read = self
             .profile
             .read_operation(kind.record())
@@ -963,15 +961,63 @@ impl Shared {
             if !ends_in_id {
                 return format!("{}/{encoded_id}", path.trim_end_matches('/'));
             }
-            if let Ok(rendered) = read.path.render(&Values(&self.profile.tenancy, id), |v| {
-                percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
-                    .to_string()
-            }) {
+            if let Ok(rendered) = read
+                .path
+                .render(&Values(&self.profile.tenancy, id), path_segment)
+            {
                 if read.query.is_empty() {
                     return rendered;
                 }
             }
         }
         format!("{}/{encoded_id}", path.trim_end_matches('/'))
+    }
+}
+
+/// What a path segment may hold unencoded (RFC 3986 `pchar`): unreserved characters,
+/// sub-delimiters, `:` and `@`.
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'!')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b';')
+    .remove(b'=')
+    .remove(b':')
+    .remove(b'@');
+
+/// `value` as one path segment: encoded only where a segment needs it, and never the dot
+/// segments `.` or `..`, which a client would resolve away.
+fn path_segment(value: &str) -> String {
+    if value == "." || value == ".." {
+        return value.replace('.', "%2E");
+    }
+    percent_encoding::utf8_percent_encode(value, PATH_SEGMENT).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_segment;
+
+    #[test]
+    fn a_path_segment_encodes_only_what_a_segment_needs() {
+        assert_eq!(path_segment("P-000002"), "P-000002");
+        assert_eq!(
+            path_segment("a_b.c~d!$&'()*+,;=:@e"),
+            "a_b.c~d!$&'()*+,;=:@e"
+        );
+        assert_eq!(path_segment("a/b?c#d e%f"), "a%2Fb%3Fc%23d%20e%25f");
+        assert_eq!(path_segment("Zoë"), "Zo%C3%AB");
+        assert_eq!(path_segment(".."), "%2E%2E");
+        assert_eq!(path_segment("."), "%2E");
     }
 }

@@ -164,6 +164,13 @@ async fn records_are_created_updated_in_place_and_read_back() {
             let saved = client.write(create, "create", &record, None).await.unwrap();
             assert_eq!(saved.answer.status, 201, "{name} {kind}");
             let id = saved.id.unwrap_or_else(|| panic!("{name} {kind}: no id"));
+            if let Some(location) = &saved.answer.location {
+                // Ids such as `P-000001` need no encoding in a path segment.
+                assert!(
+                    location.ends_with(&format!("/{id}")),
+                    "{name} {kind}: Location {location} does not end in the id `{id}` as it is"
+                );
+            }
             let mut changed = record.clone();
             changed.insert(Field::LastName, "Øster-Großmann".into());
             let update = profile.update_operation(kind).unwrap();
