@@ -25,7 +25,8 @@ pub struct LookupCheck {
     pub expected_id: Option<String>,
     /// The exchange.
     pub exchange: usize,
-    /// The id answered, or why no answer counts.
+    /// The id answered, or what went wrong, as a predicate of "the lookup" ("answered HTTP
+    /// 500"; without an answer, the transport's message).
     pub result: Result<Option<String>, String>,
     /// Whether the lookup got no answer at all (a transport failure or timeout).
     pub no_answer: bool,
@@ -443,7 +444,7 @@ async fn probe(
             if let Some(op) = read_like {
                 let purpose = format!("probe: {} with {label}", op.key());
                 probes.security.push(SecurityProbe {
-                    label: format!("{} with {label}", op.key()),
+                    label: format!("a {} call with {label}", op.key()),
                     result: intruder.call(op, &purpose, None, None, &[], None).await,
                 });
             }
@@ -453,7 +454,7 @@ async fn probe(
                 .await
                 .map(|saved| saved.answer);
             probes.security.push(SecurityProbe {
-                label: format!("{} with {label}", create.key()),
+                label: format!("a {} call with {label}", create.key()),
                 result,
             });
         }
@@ -527,13 +528,22 @@ async fn lookup(client: &PartnerClient, email: &str, expected: Option<&Record>) 
             answer.exchange,
             Ok(record.and_then(|record| record.get(&Field::Id).cloned())),
         ),
-        Err(LookupError::NotDeclared) => (0, Err("the profile declares no lookup".into())),
+        Err(LookupError::NotDeclared) => (
+            0,
+            Err("could not be made: the profile declares no lookup".into()),
+        ),
         Err(LookupError::Call(error)) => (error.exchange, Err(error.message)),
         Err(LookupError::Status(answer)) => (
             answer.exchange,
             Err(format!("answered HTTP {}", answer.status)),
         ),
-        Err(LookupError::Shape(answer, message)) => (answer.exchange, Err(message)),
+        Err(LookupError::Shape(answer, message)) => (
+            answer.exchange,
+            Err(format!(
+                "answered HTTP {} with nothing usable: {message}",
+                answer.status
+            )),
+        ),
     };
     LookupCheck {
         email: email.to_owned(),

@@ -73,6 +73,46 @@ pub fn check_for(rule: &str) -> Option<fn(&Context<'_>) -> Finding> {
     })
 }
 
+/// `text` as one sentence: its first letter a capital, a full stop at its end.
+pub fn sentence(text: &str) -> String {
+    let text = text.trim();
+    let mut chars = text.chars();
+    let Some(first) = chars.next() else {
+        return String::new();
+    };
+    let mut out: String = first.to_uppercase().chain(chars).collect();
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
+}
+
+/// `finding` with its reason written as one sentence.
+pub fn in_sentences(finding: Finding) -> Finding {
+    match finding {
+        Finding::Pass { reason, evidence } => Finding::Pass {
+            reason: sentence(&reason),
+            evidence,
+        },
+        Finding::Violated {
+            reason,
+            evidence,
+            soft,
+        } => Finding::Violated {
+            reason: sentence(&reason),
+            evidence,
+            soft,
+        },
+        Finding::Inconclusive { reason } => Finding::Inconclusive {
+            reason: sentence(&reason),
+        },
+        Finding::Error { reason, evidence } => Finding::Error {
+            reason: sentence(&reason),
+            evidence,
+        },
+    }
+}
+
 /// Collects what a check finds across many cases, then decides.
 #[derive(Default)]
 struct Tally {
@@ -267,12 +307,12 @@ fn list_head_finding(list: &ListOutcome, what: &str) -> Option<Finding> {
             evidence: Vec::new(),
             soft: false,
         }),
-        Some(ListFailure::BadPage {
-            page: 1,
-            exchange,
-            message,
-        }) => Some(Finding::Violated {
-            reason: format!("{what}: {message}"),
+        Some(
+            failure @ ListFailure::BadPage {
+                page: 1, exchange, ..
+            },
+        ) => Some(Finding::Violated {
+            reason: list_failure(failure, what),
             evidence: vec![*exchange],
             soft: false,
         }),
@@ -289,16 +329,36 @@ fn list_head_finding(list: &ListOutcome, what: &str) -> Option<Finding> {
     }
 }
 
+/// A list that could not be read to its end, as a clause about `what` (e.g. "staff list").
+fn list_failure(failure: &ListFailure, what: &str) -> String {
+    match failure {
+        ListFailure::NotDeclared => format!("the profile declares no {what} call"),
+        ListFailure::Unreachable { page, message, .. } => {
+            format!("page {page} of the {what} got no answer: {message}")
+        }
+        ListFailure::BadPage { page, message, .. } if message.starts_with("answered ") => {
+            format!("page {page} of the {what} {message}")
+        }
+        ListFailure::BadPage { page, message, .. } => {
+            format!("page {page} of the {what} answered with nothing usable: {message}")
+        }
+        ListFailure::Loop { page, message, .. } => {
+            format!("the paging of the {what} does not end: at page {page}, {message}")
+        }
+        ListFailure::TooManyPages { cap } => format!("the {what} did not end within {cap} pages"),
+    }
+}
+
 fn staff_list_exists(context: &Context<'_>) -> Finding {
     let Some(staff) = &context.observations.staff else {
         return not_run("the staff sync did not run");
     };
-    if let Some(finding) = list_head_finding(&staff.list, "staff-list") {
+    if let Some(finding) = list_head_finding(&staff.list, "staff list") {
         return finding;
     }
     Finding::Pass {
         reason: format!(
-            "answered with {} staff over {} page(s)",
+            "the staff list answered {} staff over {} page(s)",
             staff.list.records.len(),
             staff.list.exchanges.len()
         ),
@@ -313,9 +373,9 @@ fn not_run(reason: &str) -> Finding {
     }
 }
 
-fn depends_on_list(list: &ListOutcome, rule: &str) -> Option<Finding> {
-    list_head_finding(list, "list").map(|_| Finding::Error {
-        reason: format!("the list could not be read (see {rule})"),
+fn depends_on_list(list: &ListOutcome, what: &str, rule: &str) -> Option<Finding> {
+    list_head_finding(list, what).map(|_| Finding::Error {
+        reason: format!("the {what} could not be read, so this rule cannot be judged (see {rule})"),
         evidence: list.exchanges.iter().take(1).copied().collect(),
     })
 }
@@ -332,7 +392,7 @@ fn staff_entries_complete(context: &Context<'_>) -> Finding {
     let Some(staff) = &context.observations.staff else {
         return not_run("the staff sync did not run");
     };
-    if let Some(finding) = depends_on_list(&staff.list, "STAFF-001") {
+    if let Some(finding) = depends_on_list(&staff.list, "staff list", "STAFF-001") {
         return finding;
     }
     if let Some((exchange, problem)) = staff.list.item_problems.first() {
@@ -373,13 +433,16 @@ fn staff_entries_complete(context: &Context<'_>) -> Finding {
         String::new()
     } else {
         format!(
-            "; {} without email can never be matched: {}",
+            "; the {} without an email can never be matched: {}",
             without_email.len(),
             names(&without_email)
         )
     };
     Finding::Pass {
-        reason: format!("{} staff, each with an id{note}", staff.list.records.len()),
+        reason: format!(
+            "all {} staff entries have an id{note}",
+            staff.list.records.len()
+        ),
         evidence: staff.list.exchanges.iter().take(1).copied().collect(),
     }
 }
@@ -388,7 +451,7 @@ fn staff_list_complete(context: &Context<'_>) -> Finding {
     let Some(staff) = &context.observations.staff else {
         return not_run("the staff sync did not run");
     };
-    if let Some(finding) = depends_on_list(&staff.list, "STAFF-001") {
+    if let Some(finding) = depends_on_list(&staff.list, "staff list", "STAFF-001") {
         return finding;
     }
     list_complete(&staff.list, "staff")
@@ -403,13 +466,13 @@ fn list_complete(list: &ListOutcome, what: &str) -> Finding {
             timed_out: true,
         }) => {
             return Finding::Error {
-                reason: format!("page {page} got no answer: {message}"),
+                reason: format!("page {page} of the {what} list got no answer: {message}"),
                 evidence: vec![*exchange],
             }
         }
         Some(failure) => {
             return Finding::Violated {
-                reason: failure.describe(),
+                reason: list_failure(failure, &format!("{what} list")),
                 evidence: failure.exchange().into_iter().collect(),
                 soft: false,
             }
@@ -440,7 +503,7 @@ fn list_complete(list: &ListOutcome, what: &str) -> Finding {
     }
     Finding::Pass {
         reason: format!(
-            "{} {what} over {} page(s), paging ended, no id twice",
+            "the {what} list of {} entries over {} page(s) ended, with no id twice",
             list.records.len(),
             list.exchanges.len()
         ),
@@ -515,7 +578,7 @@ fn read_failed(tally: &mut Tally, delivery: &Delivery) -> bool {
 
 fn matched_owner_kept(context: &Context<'_>) -> Finding {
     if let Some(staff) = &context.observations.staff {
-        if let Some(finding) = depends_on_list(&staff.list, "STAFF-001") {
+        if let Some(finding) = depends_on_list(&staff.list, "staff list", "STAFF-001") {
             return finding;
         }
     }
@@ -562,7 +625,7 @@ fn matched_owner_kept(context: &Context<'_>) -> Finding {
     }
     let missing = context.observations.world.missing.clone();
     tally.finish(
-        |n| format!("{n} prospect(s) with a matched owner accepted and kept their owner"),
+        |n| format!("{n} prospect(s) with a matched owner were accepted and kept their owner"),
         || Finding::Inconclusive {
             reason: missing
                 .first()
@@ -591,7 +654,7 @@ fn lookup_agrees(context: &Context<'_>) -> Finding {
             (Ok(found), expected) if found == expected => tally.examined.push(lookup.exchange),
             (Ok(Some(found)), Some(expected)) => tally.broken(
                 format!(
-                    "the lookup of `{}` answered staff `{found}`, the list has `{expected}`",
+                    "the lookup of `{}` answered staff `{found}`, but the list has `{expected}`",
                     lookup.email
                 ),
                 vec![lookup.exchange],
@@ -605,7 +668,7 @@ fn lookup_agrees(context: &Context<'_>) -> Finding {
             ),
             (Ok(None), Some(expected)) => tally.broken(
                 format!(
-                    "the lookup of `{}` answered none, the list has staff `{expected}` (emails compare ignoring case)",
+                    "the lookup of `{}` answered none, but the list has staff `{expected}` (emails compare ignoring case)",
                     lookup.email
                 ),
                 vec![lookup.exchange],
@@ -614,7 +677,7 @@ fn lookup_agrees(context: &Context<'_>) -> Finding {
         }
     }
     tally.finish(
-        |n| format!("{n} lookup(s) agreed with the list, unknown emails answered none"),
+        |n| format!("{n} lookup(s) agreed with the list, and unknown emails were answered none"),
         || not_run("no lookup was made"),
     )
 }
@@ -704,8 +767,9 @@ fn absent_accepted(
             tally.cases += 1;
             tally.error(
                 format!(
-                    "{} was sent with a {field} the run did not intend",
-                    delivery.label
+                    "{} was sent with {} {field} the run did not intend",
+                    delivery.label,
+                    if field == Field::Owner { "an" } else { "a" }
                 ),
                 Vec::new(),
             );
@@ -736,7 +800,7 @@ fn absent_accepted(
         }
     }
     tally.finish(
-        |n| format!("accepted with an id: {n} × {what}"),
+        |n| format!("{n} {what} were accepted with an id"),
         || not_run("no such prospect was delivered"),
     )
 }
@@ -746,7 +810,7 @@ fn unowned_accepted(context: &Context<'_>) -> Finding {
         context,
         |d| matches!(d.case, Some((OwnerCase::None, _))),
         Field::Owner,
-        "prospect with no owner",
+        "prospect(s) with no owner",
     )
 }
 
@@ -755,7 +819,7 @@ fn unmatched_owner_accepted(context: &Context<'_>) -> Finding {
         context,
         |d| matches!(d.case, Some((OwnerCase::Unmatched, _))),
         Field::Owner,
-        "prospect whose owner has no match",
+        "prospect(s) whose owner has no match",
     )
 }
 
@@ -764,7 +828,7 @@ fn sourceless_accepted(context: &Context<'_>) -> Finding {
         context,
         |d| matches!(d.case, Some((_, SourceCase::None))),
         Field::Source,
-        "prospect with no source",
+        "prospect(s) with no source",
     )
 }
 
@@ -803,7 +867,7 @@ fn update_in_place(context: &Context<'_>, kind: RecordKind) -> Finding {
                 if let Some(new_id) = saved.id.as_deref().filter(|new_id| *new_id != id) {
                     tally.broken(
                         format!(
-                            "updating {} with id `{id}` answered another id, `{new_id}`: a duplicate",
+                            "updating {} with id `{id}` answered another id, `{new_id}`, so it created a duplicate",
                             delivery.label
                         ),
                         vec![saved.answer.exchange],
@@ -899,10 +963,10 @@ fn prospect_round_trip(context: &Context<'_>) -> Finding {
                 continue;
             }
             let message = format!(
-                "{}: {field} was sent as {value:?} and reads back as {}",
+                "{} was sent with {field} {value:?} but reads back with {}",
                 delivery.label,
                 got.map(|g| format!("{g:?}"))
-                    .unwrap_or_else(|| "nothing".into())
+                    .unwrap_or_else(|| "none".into())
             );
             if ROUND_TRIP_MUST.contains(field) {
                 tally.broken(message, vec![answer.exchange]);
@@ -912,7 +976,7 @@ fn prospect_round_trip(context: &Context<'_>) -> Finding {
         }
     }
     tally.finish(
-        |n| format!("{n} prospect(s) read back with names, type, status, email and contact fields as sent"),
+        |n| format!("{n} prospect(s) read back with their names, type, status, email and contact fields as sent"),
         || Finding::Error {
             reason: "no prospect came back with an id, so none could be read back (see LEAD-001)"
                 .into(),
@@ -935,7 +999,7 @@ fn source_list_exists(context: &Context<'_>) -> Finding {
     }
     if let Some(failure) = &list.failure {
         return Finding::Violated {
-            reason: failure.describe(),
+            reason: list_failure(failure, "lead-source list"),
             evidence: failure.exchange().into_iter().collect(),
             soft: false,
         };
@@ -961,7 +1025,7 @@ fn source_list_exists(context: &Context<'_>) -> Finding {
     }
     Finding::Pass {
         reason: format!(
-            "{} lead sources, each with an id and a name",
+            "the list has {} lead sources, each with an id and a name",
             list.records.len()
         ),
         evidence: list.exchanges.iter().take(1).copied().collect(),
@@ -991,7 +1055,7 @@ fn sources_match_ignoring_case(context: &Context<'_>) -> Finding {
         return not_run("the lead-source sync did not run");
     };
     if let Some(list) = &sync.list {
-        if let Some(finding) = depends_on_list(list, "SRC-001") {
+        if let Some(finding) = depends_on_list(list, "lead-source list", "SRC-001") {
             return finding;
         }
     }
@@ -1062,7 +1126,7 @@ fn sources_match_ignoring_case(context: &Context<'_>) -> Finding {
     }
     let missing = context.observations.world.missing.clone();
     tally.finish(
-        |n| format!("{n} prospect(s) with a source in other letter case kept the partner's source, none duplicated"),
+        |n| format!("{n} prospect(s) with a source in other letter case kept the partner's source, and none was duplicated"),
         || Finding::Inconclusive {
             reason: missing
                 .iter()
@@ -1131,7 +1195,7 @@ fn created_sources_persist(context: &Context<'_>) -> Finding {
         if relist.failure.is_none() && !again.is_empty() && tally.broken.is_empty() {
             tally.broken(
                 format!(
-                    "a second sync would create these again (not in the list): {}",
+                    "a second sync would create these again, as the list lacks them: {}",
                     names(&again)
                 ),
                 relist.exchanges.clone(),
@@ -1245,7 +1309,7 @@ fn within_latency_budget(context: &Context<'_>) -> Finding {
     let worst = slow[0];
     Finding::Violated {
         reason: format!(
-            "{} of {answered} calls took longer than {budget} ms; the slowest, {} {}, took {} ms",
+            "{} of {answered} calls took longer than {budget} ms, and the slowest ({}, {}) took {} ms",
             slow.len(),
             worst.operation.as_deref().unwrap_or(&worst.method),
             worst.purpose,
@@ -1268,7 +1332,7 @@ fn no_transient_errors(context: &Context<'_>) -> Finding {
     }
     if retried.is_empty() {
         return Finding::Pass {
-            reason: format!("{answered} calls, none answered 503 or 429"),
+            reason: format!("none of {answered} calls was answered 503 or 429"),
             evidence: Vec::new(),
         };
     }
@@ -1306,7 +1370,7 @@ fn resend_creates_no_duplicate(context: &Context<'_>) -> Finding {
             evidence: vec![error.exchange],
         },
         Ok(saved) if saved.answer.status == 409 => Finding::Pass {
-            reason: "the resend was refused as a conflict (409): no duplicate".into(),
+            reason: "the resend was refused as a conflict (409), so no duplicate was made".into(),
             evidence: vec![saved.answer.exchange],
         },
         Ok(saved) if !saved.answer.is_success() => Finding::Violated {
@@ -1328,7 +1392,7 @@ fn resend_creates_no_duplicate(context: &Context<'_>) -> Finding {
             },
             Some(id) => Finding::Violated {
                 reason: format!(
-                    "resending {} with the same external id created a second record, `{id}` besides `{}`",
+                    "resending {} with the same external id created a second record, `{id}` beside `{}`",
                     probe.label, probe.first_id
                 ),
                 evidence: vec![saved.answer.exchange],
@@ -1388,7 +1452,7 @@ fn behaves_as_declared(context: &Context<'_>) -> Finding {
     operations.dedup();
     Finding::Violated {
         reason: format!(
-            "declared but not served: {}",
+            "these declared operations were not served: {}",
             operations
                 .into_iter()
                 .take(3)
