@@ -639,6 +639,11 @@ fn lookup_agrees(context: &Context<'_>) -> Finding {
     let Some(staff) = &context.observations.staff else {
         return not_run("the staff sync did not run");
     };
+    // The list is what the lookup must agree with: unread, nothing can be said.
+    if let Some(finding) = depends_on_list(&staff.list, "staff list", "STAFF-001") {
+        return finding;
+    }
+    let list_whole = staff.list.failure.is_none();
     let mut tally = Tally::default();
     for lookup in &staff.lookups {
         tally.cases += 1;
@@ -659,9 +664,16 @@ fn lookup_agrees(context: &Context<'_>) -> Finding {
                 ),
                 vec![lookup.exchange],
             ),
+            (Ok(Some(found)), None) if !list_whole => tally.error(
+                format!(
+                    "the lookup of `{}` answered staff `{found}`, who may be on the part of the staff list that could not be read (see STAFF-003)",
+                    lookup.email
+                ),
+                vec![lookup.exchange],
+            ),
             (Ok(Some(found)), None) => tally.broken(
                 format!(
-                    "the lookup of `{}` answered staff `{found}`, which the list does not have under that email",
+                    "the lookup of `{}` answered staff `{found}`, whom the list does not have under that email",
                     lookup.email
                 ),
                 vec![lookup.exchange],
