@@ -595,6 +595,13 @@ fn save(
         return create_source(shared, &mut data, operation, record, path);
     }
     shared.resolve_references(&mut data, kind, &mut record)?;
+    let unowned = kind == RecordKind::Prospect && !record.contains_key(&Field::Owner);
+    if unowned {
+        // The partner's own choice for leads that arrive without an owner.
+        if let Some(owner) = &shared.options.default_owner {
+            record.insert(Field::Owner, owner.clone());
+        }
+    }
     if shared.fault(Fault::DropOwner) {
         record.remove(&Field::Owner);
     }
@@ -670,7 +677,11 @@ fn save(
     } else {
         Some(Err(shared.shown(&data, &record).into_owned()))
     };
-    data.put(kind, record);
+    // The fault answers a new unowned lead as saved, and keeps nothing of it.
+    let discarded = unowned && status == StatusCode::CREATED && shared.fault(Fault::DiscardUnowned);
+    if !discarded {
+        data.put(kind, record);
+    }
     drop(data);
     match answer {
         None => Err(ApiError::internal(

@@ -118,6 +118,10 @@ pub struct PartnerOptions {
     pub sluggish_delay: std::time::Duration,
     /// Seeds the `flaky` fault's choice of requests.
     pub seed: u64,
+    /// The owner id given to prospects that arrive without one (a queue, a default owner):
+    /// conformant, since the guide leaves it to the partner to "assign them correctly as you
+    /// desire". `None` keeps them unowned.
+    pub default_owner: Option<String>,
 }
 
 impl Default for PartnerOptions {
@@ -128,6 +132,7 @@ impl Default for PartnerOptions {
             slow_delay: std::time::Duration::from_secs(30),
             sluggish_delay: std::time::Duration::from_millis(2_500),
             seed: 0,
+            default_owner: None,
         }
     }
 }

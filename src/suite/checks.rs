@@ -267,9 +267,9 @@ enum Dimension {
     Source,
 }
 
-/// Whether a rejection of `delivery` is explained by its *other* dimension: every other lead
-/// sharing that dimension's case was rejected too, whatever the judged dimension. Such
-/// rejections belong to the other dimension's rule, so each fault fails the rules it breaks.
+/// Whether a rejection or loss of `delivery` is explained by its *other* dimension: every other
+/// lead sharing that dimension's case was rejected or lost too, whatever the judged dimension.
+/// Such failures belong to the other dimension's rule, so each fault fails the rules it breaks.
 fn explained_elsewhere(context: &Context<'_>, delivery: &Delivery, judged: Dimension) -> bool {
     let Some((owner, source)) = delivery.case else {
         return false;
@@ -285,12 +285,54 @@ fn explained_elsewhere(context: &Context<'_>, delivery: &Delivery, judged: Dimen
             (_, None) => false,
         })
         .peekable();
-    others.peek().is_some() && others.all(rejected)
+    others.peek().is_some() && others.all(failed)
 }
 
 fn rejected(delivery: &Delivery) -> bool {
     matches!(&delivery.create, Ok(saved) if !saved.answer.is_success())
 }
+
+/// Whether `delivery` was rejected, or accepted and then lost.
+fn failed(delivery: &Delivery) -> bool {
+    rejected(delivery) || lost(delivery).is_some()
+}
+
+/// Whether an answer says the record is not there.
+fn says_gone(answer: &Answer) -> bool {
+    matches!(answer.status, 404 | 410)
+}
+
+/// How a delivery accepted with an id shows it was lost, and the exchange showing it: its
+/// read-back answered that the record is not there or, without a read operation, its update did.
+fn lost(delivery: &Delivery) -> Option<(String, usize)> {
+    delivery.id()?;
+    match (&delivery.read, &delivery.update) {
+        (Some(Ok((answer, None))), _) if says_gone(answer) => Some((
+            format!("reading it back answered {}", answer_summary(answer)),
+            answer.exchange,
+        )),
+        (None, Some((_, Ok(saved)))) if says_gone(&saved.answer) => Some((
+            format!(
+                "its update by that id answered {}",
+                answer_summary(&saved.answer)
+            ),
+            saved.answer.exchange,
+        )),
+        _ => None,
+    }
+}
+
+/// Whether a partner's answer holds a record rather than an acknowledgement such as
+/// `{"ok": true}` or `{"id": 5, "success": true}`: it carries a record's mandatory fields.
+fn is_record(record: &Record, kind: RecordKind) -> bool {
+    kind.mandatory_on_save()
+        .iter()
+        .all(|field| record.contains_key(field))
+}
+
+/// What the reason says of a value no read-back could show.
+const NOT_CHECKED: &str =
+    "not checked: no read operation, and the save answered an acknowledgement, not the record";
 
 fn deliveries<'a>(context: &Context<'a>, kind: RecordKind) -> impl Iterator<Item = &'a Delivery> {
     context
@@ -519,7 +561,8 @@ fn owner_matches(profile: &Profile, read_owner: Option<&String>, sent_owner: &st
     }
 }
 
-/// The record as the partner holds it: the read-back if made, else the echo of the last save.
+/// The record as the partner holds it: the read-back if made, else the last save's answer when
+/// that answer is the record (an acknowledgement is not a read-back).
 fn stored_view(delivery: &Delivery) -> Option<(Record, usize)> {
     if let Some(Ok((answer, Some(record)))) = &delivery.read {
         return Some((record.clone(), answer.exchange));
@@ -528,7 +571,9 @@ fn stored_view(delivery: &Delivery) -> Option<(Record, usize)> {
         Some((_, Ok(saved))) if saved.answer.is_success() => Some(saved),
         _ => delivery.create.as_ref().ok(),
     };
-    saved.and_then(|saved| Some((saved.echoed.clone()?, saved.answer.exchange)))
+    let saved = saved?;
+    let echoed = saved.echoed.as_ref()?;
+    is_record(echoed, delivery.kind).then(|| (echoed.clone(), saved.answer.exchange))
 }
 
 fn read_failure(delivery: &Delivery) -> Option<(String, Vec<usize>, bool)> {
@@ -583,10 +628,11 @@ fn matched_owner_kept(context: &Context<'_>) -> Finding {
         }
     }
     let mut tally = Tally::default();
+    let mut unchecked = 0;
     for delivery in deliveries(context, RecordKind::Prospect)
         .filter(|d| matches!(d.case, Some((OwnerCase::Matched, _))))
     {
-        if rejected(delivery) && explained_elsewhere(context, delivery, Dimension::Owner) {
+        if failed(delivery) && explained_elsewhere(context, delivery, Dimension::Owner) {
             continue;
         }
         let Some(sent_owner) = delivery.sent.get(&Field::Owner).cloned() else {
@@ -603,10 +649,21 @@ fn matched_owner_kept(context: &Context<'_>) -> Finding {
         if !judge_accepted(&mut tally, delivery) {
             continue;
         }
+        if let Some((how, exchange)) = lost(delivery) {
+            tally.broken(
+                format!("{} was accepted, then lost: {how}", delivery.label),
+                vec![exchange],
+            );
+            continue;
+        }
         if read_failed(&mut tally, delivery) {
             continue;
         }
-        if let Some((stored, exchange)) = stored_view(delivery) {
+        let Some((stored, exchange)) = stored_view(delivery) else {
+            unchecked += 1;
+            continue;
+        };
+        {
             tally.examined.push(exchange);
             if !owner_matches(context.profile, stored.get(&Field::Owner), &sent_owner) {
                 tally.broken(
@@ -625,7 +682,12 @@ fn matched_owner_kept(context: &Context<'_>) -> Finding {
     }
     let missing = context.observations.world.missing.clone();
     tally.finish(
-        |n| format!("{n} prospect(s) with a matched owner were accepted and kept their owner"),
+        |n| match unchecked {
+            0 => format!("{n} prospect(s) with a matched owner were accepted and kept their owner"),
+            _ => format!(
+                "{n} prospect(s) with a matched owner were accepted, and the owner of {unchecked} is {NOT_CHECKED}"
+            ),
+        },
         || Finding::Inconclusive {
             reason: missing
                 .first()
@@ -764,15 +826,9 @@ fn absent_accepted(
         Dimension::Source
     };
     let mut tally = Tally::default();
-    let known_staff: Vec<String> = context
-        .observations
-        .staff
-        .iter()
-        .flat_map(|s| &s.list.records)
-        .filter_map(|r| r.get(&Field::Id).cloned())
-        .collect();
+    let mut unchecked = 0;
     for delivery in deliveries(context, RecordKind::Prospect).filter(|d| select(d)) {
-        if rejected(delivery) && explained_elsewhere(context, delivery, judged) {
+        if failed(delivery) && explained_elsewhere(context, delivery, judged) {
             continue;
         }
         if delivery.sent.contains_key(&field) {
@@ -790,29 +846,37 @@ fn absent_accepted(
         if !judge_accepted(&mut tally, delivery) {
             continue;
         }
-        if field == Field::Owner {
-            if let Some((stored, exchange)) = stored_view(delivery) {
-                tally.examined.push(exchange);
-                if let Some(owner) = stored.get(&Field::Owner) {
-                    let assigned_known = match context.profile.references.owner {
-                        OwnerReference::Id => known_staff.contains(owner),
-                        OwnerReference::Email => true,
-                    };
-                    if !assigned_known {
-                        tally.broken(
-                            format!(
-                                "{} reads back with owner `{owner}`, who is not in the staff list",
-                                delivery.label
-                            ),
-                            vec![exchange],
-                        );
-                    }
-                }
+        // Accepted without an id is LEAD-001's question, and leaves nothing to read back.
+        if delivery.id().is_none() {
+            continue;
+        }
+        // Whatever the partner assigns (a queue, a default owner, anyone) is its own choice:
+        // the guide says "assign them correctly as you desire". Only keeping the lead counts.
+        if let Some((how, exchange)) = lost(delivery) {
+            tally.broken(
+                format!("{} was accepted, then lost: {how}", delivery.label),
+                vec![exchange],
+            );
+            continue;
+        }
+        if read_failed(&mut tally, delivery) {
+            continue;
+        }
+        match (&delivery.read, &delivery.update) {
+            (Some(Ok((answer, Some(_)))), _) => tally.examined.push(answer.exchange),
+            (None, Some((_, Ok(saved)))) if saved.answer.is_success() => {
+                tally.examined.push(saved.answer.exchange)
             }
+            _ => unchecked += 1,
         }
     }
     tally.finish(
-        |n| format!("{n} {what} were accepted with an id"),
+        |n| match unchecked {
+            0 => format!("{n} {what} were accepted and kept"),
+            _ => format!(
+                "{n} {what} were accepted, and whether {unchecked} of them were kept is not checked: no read operation, and no update by their id was answered"
+            ),
+        },
         || not_run("no such prospect was delivered"),
     )
 }
@@ -1072,6 +1136,7 @@ fn sources_match_ignoring_case(context: &Context<'_>) -> Finding {
         }
     }
     let mut tally = Tally::default();
+    let mut unchecked = 0;
     for delivery in deliveries(context, RecordKind::Prospect).filter(|d| {
         matches!(
             d.case,
@@ -1081,7 +1146,7 @@ fn sources_match_ignoring_case(context: &Context<'_>) -> Finding {
             ))
         )
     }) {
-        if rejected(delivery) && explained_elsewhere(context, delivery, Dimension::Source) {
+        if failed(delivery) && explained_elsewhere(context, delivery, Dimension::Source) {
             continue;
         }
         let Some(expected) = &delivery.expected_source else {
@@ -1103,13 +1168,22 @@ fn sources_match_ignoring_case(context: &Context<'_>) -> Finding {
         if !judge_accepted(&mut tally, delivery) {
             continue;
         }
+        if let Some((how, exchange)) = lost(delivery) {
+            tally.broken(
+                format!("{} was accepted, then lost: {how}", delivery.label),
+                vec![exchange],
+            );
+            continue;
+        }
         if read_failed(&mut tally, delivery) {
             continue;
         }
-        if let Some((stored, exchange)) = stored_view(delivery) {
-            tally.examined.push(exchange);
-            if !source_matches(context.profile, stored.get(&Field::Source), expected) {
-                tally.broken(
+        match stored_view(delivery) {
+            None => unchecked += 1,
+            Some((stored, exchange)) => {
+                tally.examined.push(exchange);
+                if !source_matches(context.profile, stored.get(&Field::Source), expected) {
+                    tally.broken(
                     format!(
                         "{} was sent with source `{sent}` (the partner's `{}`) but reads back with {}",
                         delivery.label,
@@ -1121,6 +1195,7 @@ fn sources_match_ignoring_case(context: &Context<'_>) -> Finding {
                     ),
                     vec![exchange],
                 );
+                }
             }
         }
         if let Some(relist) = &sync.relist {
@@ -1138,7 +1213,10 @@ fn sources_match_ignoring_case(context: &Context<'_>) -> Finding {
     }
     let missing = context.observations.world.missing.clone();
     tally.finish(
-        |n| format!("{n} prospect(s) with a source in other letter case kept the partner's source, and none was duplicated"),
+        |n| match unchecked {
+            0 => format!("{n} prospect(s) with a source in other letter case kept the partner's source, and none was duplicated"),
+            _ => format!("{n} prospect(s) with a source in other letter case were accepted and none was duplicated, and the source of {unchecked} is {NOT_CHECKED}"),
+        },
         || Finding::Inconclusive {
             reason: missing
                 .iter()
@@ -1418,10 +1496,24 @@ fn resend_creates_no_duplicate(context: &Context<'_>) -> Finding {
     }
 }
 
+/// The exchanges of writes that carried the partner's id of a record: the updates.
+fn writes_by_id(observations: &Observations) -> Vec<usize> {
+    let exchange = |result: &Result<Saved, CallError>| match result {
+        Ok(saved) => saved.answer.exchange,
+        Err(error) => error.exchange,
+    };
+    observations
+        .deliveries
+        .iter()
+        .filter_map(|d| d.update.as_ref().map(|(_, result)| exchange(result)))
+        .collect()
+}
+
 fn behaves_as_declared(context: &Context<'_>) -> Finding {
     if partner_calls(context).next().is_none() {
         return not_run("no call was answered");
     }
+    let by_id = writes_by_id(context.observations);
     let mut contradictions: Vec<&Exchange> = Vec::new();
     for exchange in context.exchanges {
         let (Some(key), Some(status)) = (&exchange.operation, exchange.status) else {
@@ -1431,10 +1523,13 @@ fn behaves_as_declared(context: &Context<'_>) -> Finding {
             continue;
         };
         // A 404 from a list or a create means the route is missing; from a read, an update or
-        // a lookup it can mean the record is.
+        // a lookup it can mean the record is. So can a save carrying the partner's id in its
+        // body: an update of a record the partner lost.
         let route_missing = match kind.role() {
             OperationRole::List => matches!(status, 404 | 405 | 501),
-            OperationRole::Write if !kind.addresses_one_record() => {
+            OperationRole::Write
+                if !kind.addresses_one_record() && !by_id.contains(&exchange.id) =>
+            {
                 matches!(status, 404 | 405 | 501)
             }
             _ => matches!(status, 405 | 501),
@@ -1478,6 +1573,7 @@ fn behaves_as_declared(context: &Context<'_>) -> Finding {
 
 fn spellings_resolved(context: &Context<'_>, field: Field) -> Finding {
     let mut tally = Tally::default();
+    let mut unchecked = 0;
     for probe in context
         .observations
         .probes
@@ -1505,8 +1601,15 @@ fn spellings_resolved(context: &Context<'_>, field: Field) -> Finding {
                 );
                 continue;
             }
-            None => saved.echoed.clone().map(|r| (r, saved.answer.exchange)),
+            None => saved
+                .echoed
+                .clone()
+                .filter(|r| is_record(r, RecordKind::Prospect))
+                .map(|r| (r, saved.answer.exchange)),
         };
+        if stored.is_none() {
+            unchecked += 1;
+        }
         if let Some((record, exchange)) = stored {
             // No value at all is a lost owner or source (STAFF-004, SRC-002), not a spelling.
             let got = record.get(&field);
@@ -1550,7 +1653,10 @@ fn spellings_resolved(context: &Context<'_>, field: Field) -> Finding {
         }
     }
     tally.finish(
-        |n| format!("{n} spelling(s) of the same {field} resolved to the partner's own"),
+        |n| match unchecked {
+            0 => format!("{n} spelling(s) of the same {field} resolved to the partner's own"),
+            _ => format!("{n} spelling(s) of the same {field} were accepted, and what {unchecked} resolved to is {NOT_CHECKED}"),
+        },
         || Finding::Inconclusive {
             reason: format!("no {field} was available to spell differently"),
         },

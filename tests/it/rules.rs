@@ -2,11 +2,20 @@
 //! failing (or not judged) against a faulty one.
 
 use crate::helpers::mock_certify;
+use serde_json::json;
+use spoke::auth::Credentials;
 use spoke::certify::certify;
-use spoke::partner::{Fault, Faults};
+use spoke::connector::session::run_session;
+use spoke::connector::{ClientLimits, PartnerClient};
+use spoke::intouch::Scenario;
+use spoke::partner::{self, Fault, Faults, PartnerOptions, Sandbox};
 use spoke::profile::Profile;
 use spoke::report::model::RunReport;
-use spoke::suite::Outcome;
+use spoke::suite::{self, Catalog, Outcome, Verdict};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 async fn run(profile: Profile, faults: &[Fault], seed: u64) -> RunReport {
     let faults: Faults = faults.iter().copied().collect();
@@ -35,5 +44,218 @@ async fn a_lookup_is_not_judged_against_a_staff_list_that_could_not_be_read() {
             reason.contains("staff list could not be read"),
             "{fault}: {reason}"
         );
+    }
+}
+
+/// The reference profile without its prospect read: the Connector then sees only what its
+/// writes are answered.
+fn reference_without_prospect_read() -> Profile {
+    let text = spoke::profile::REFERENCE_PROFILE.replace(
+        "[operations.prospect-read]\nmethod = \"GET\"\npath = \"/api/v1/clients/{client_id}/clubs/{club_id}/prospects/{id}\"\nrecord = \"data\"\n",
+        "",
+    );
+    assert_ne!(
+        text,
+        spoke::profile::REFERENCE_PROFILE,
+        "the read was removed"
+    );
+    Profile::parse("no-prospect-read.toml", &text).unwrap_or_else(|error| panic!("{error}"))
+}
+
+/// Runs a session against the mock partner started with `options`, and judges it.
+async fn judged_against(profile: &Profile, options: PartnerOptions) -> Vec<Verdict> {
+    let (running, credentials) =
+        partner::spawn_local(profile.clone(), Sandbox::default_seed(), 5, options)
+            .await
+            .expect("the mock partner starts");
+    let client = crate::helpers::client_for(profile, &running, &credentials);
+    let observations = run_session(&client, 5, &Scenario::core(), &()).await;
+    let exchanges = client.recorder().snapshot();
+    suite::judge(
+        &Catalog::builtin(),
+        profile,
+        &observations,
+        &exchanges,
+        &suite::Settings::default(),
+        &[],
+    )
+}
+
+fn find<'a>(verdicts: &'a [Verdict], rule: &str) -> &'a Verdict {
+    verdicts
+        .iter()
+        .find(|v| v.rule == rule)
+        .unwrap_or_else(|| panic!("{rule} was not judged"))
+}
+
+#[tokio::test]
+async fn a_partner_assigning_unowned_leads_to_a_queue_passes_the_unowned_rules() {
+    // `QUEUE-WEB` is no staff member: the guide leaves the assignment to the partner.
+    for profile in [Profile::reference(), reference_without_prospect_read()] {
+        let options = PartnerOptions {
+            default_owner: Some("QUEUE-WEB".into()),
+            ..PartnerOptions::default()
+        };
+        let verdicts = judged_against(&profile, options).await;
+        for rule in ["LEAD-002", "LEAD-003", "SRC-004", "STAFF-004"] {
+            let verdict = find(&verdicts, rule);
+            assert_eq!(
+                verdict.outcome,
+                Outcome::Pass,
+                "{} {rule}: {}",
+                profile.file_name,
+                verdict.reason
+            );
+        }
+        let failing: Vec<_> = verdicts
+            .iter()
+            .filter(|v| matches!(v.outcome, Outcome::Fail | Outcome::Warn))
+            .map(|v| format!("{}: {}", v.rule, v.reason))
+            .collect();
+        assert!(failing.is_empty(), "{}: {failing:#?}", profile.file_name);
+    }
+}
+
+#[tokio::test]
+async fn unowned_leads_accepted_then_lost_fail_the_rule_of_their_case() {
+    let report = run(Profile::reference(), &[Fault::DiscardUnowned], 8).await;
+    for rule in ["LEAD-002", "LEAD-003"] {
+        let (outcome, reason) = verdict(&report, rule);
+        assert_eq!(outcome, Outcome::Fail, "{rule}: {reason}");
+        assert!(
+            reason.contains("was accepted, then lost: reading it back answered HTTP 404"),
+            "{rule}: {reason}"
+        );
+    }
+    // The lead with neither owner nor source is LEAD-002's: owned leads without a source stay.
+    let (outcome, reason) = verdict(&report, "SRC-004");
+    assert_eq!(outcome, Outcome::Pass, "{reason}");
+
+    // Without a read operation, the update by the partner's id shows the loss.
+    let report = run(
+        reference_without_prospect_read(),
+        &[Fault::DiscardUnowned],
+        8,
+    )
+    .await;
+    for rule in ["LEAD-002", "LEAD-003"] {
+        let (outcome, reason) = verdict(&report, rule);
+        assert_eq!(outcome, Outcome::Fail, "{rule}: {reason}");
+        assert!(
+            reason.contains("then lost: its update by that id answered HTTP 404"),
+            "{rule}: {reason}"
+        );
+    }
+    let (outcome, reason) = verdict(&report, "PROFILE-001");
+    assert_eq!(
+        outcome,
+        Outcome::Pass,
+        "an update of a lost lead is no missing route: {reason}"
+    );
+}
+
+/// A partner without read operations whose writes answer acknowledgements, not records: a
+/// create answers `{"id": n, "success": true}`, an update `{"ok": true}`.
+async fn acknowledging_partner() -> MockServer {
+    struct Created(AtomicUsize);
+    impl Respond for Created {
+        fn respond(&self, _: &Request) -> ResponseTemplate {
+            let n = self.0.fetch_add(1, Ordering::Relaxed) + 1;
+            ResponseTemplate::new(201).set_body_json(json!({ "id": n, "success": true }))
+        }
+    }
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/staff"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "data": [
+            { "id": "S-1", "email": "Ana.Lopez@club.example" },
+            { "id": "S-2", "email": "Ben.Okafor@club.example" },
+        ] })))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/prospects"))
+        .respond_with(Created(AtomicUsize::new(0)))
+        .expect(1..)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path_regex("^/prospects/[0-9]+$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "ok": true })))
+        .expect(1..)
+        .mount(&server)
+        .await;
+    server
+}
+
+const ACKNOWLEDGING_PROFILE: &str = r#"
+[partner]
+name = "Acknowledging Partner"
+base-url = "http://127.0.0.1:9"
+
+[auth]
+scheme = "none"
+
+[capabilities]
+prospects = true
+staff-owner = true
+
+[operations.staff-list]
+method = "GET"
+path = "/staff"
+list = "data"
+
+[operations.prospect-create]
+method = "POST"
+path = "/prospects"
+id-from = "body"
+
+[operations.prospect-update]
+method = "PUT"
+path = "/prospects/{id}"
+
+[records.staff.fields]
+id = "id"
+email = "email"
+
+[records.prospect.fields]
+id = "id"
+first-name = "first_name"
+last-name = "last_name"
+email = "email"
+owner = "owner_id"
+"#;
+
+#[tokio::test]
+async fn an_acknowledgement_is_not_judged_as_the_stored_record() {
+    let server = acknowledging_partner().await;
+    let profile = Arc::new(Profile::parse("acknowledging.toml", ACKNOWLEDGING_PROFILE).unwrap());
+    let client = PartnerClient::new(
+        profile.clone(),
+        &server.uri(),
+        Credentials::None,
+        ClientLimits::default(),
+    )
+    .unwrap();
+    let observations = run_session(&client, 2, &Scenario::core(), &()).await;
+    let exchanges = client.recorder().snapshot();
+    let verdicts = suite::judge(
+        &Catalog::builtin(),
+        &profile,
+        &observations,
+        &exchanges,
+        &suite::Settings::default(),
+        &[],
+    );
+    let owner = find(&verdicts, "STAFF-004");
+    assert_eq!(owner.outcome, Outcome::Pass, "{}", owner.reason);
+    assert!(
+        owner.reason.contains("not checked: no read operation"),
+        "{}",
+        owner.reason
+    );
+    for rule in ["LEAD-001", "LEAD-002", "LEAD-003", "LEAD-004"] {
+        let verdict = find(&verdicts, rule);
+        assert_eq!(verdict.outcome, Outcome::Pass, "{rule}: {}", verdict.reason);
     }
 }
