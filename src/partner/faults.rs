@@ -116,6 +116,8 @@ faults! {
         "creates a second record when a create is resent with the same external id";
     MangleUnicode => "mangles-unicode", ["LEAD-005"],
         "stores names with every non-ASCII letter replaced by `?`";
+    UpperCaseNames => "upper-cases-names", ["LEAD-005"],
+        "stores first and last names in capitals (a warning: SmartMatch compares names ignoring case)";
     RejectMember => "reject-member", ["MEM-001"],
         "rejects every member with 422";
     AuthNotEnforced => "auth-not-enforced", ["SEC-001"],
@@ -208,7 +210,9 @@ impl Fault {
             }
             Fault::SaveReturnsNoId | Fault::UpdateCreatesDuplicate => true,
             Fault::RetryCreatesDuplicate => maps_external_id,
-            Fault::MangleUnicode => caps.prospects && has(OperationKind::ProspectRead),
+            Fault::MangleUnicode | Fault::UpperCaseNames => {
+                caps.prospects && has(OperationKind::ProspectRead)
+            }
             Fault::RejectMember => caps.members,
             Fault::AuthNotEnforced => profile.auth.scheme != AuthScheme::None,
             Fault::Malformed500 | Fault::Flaky | Fault::Slow => true,

@@ -605,6 +605,13 @@ fn save(
     if shared.fault(Fault::DropOwner) {
         record.remove(&Field::Owner);
     }
+    if shared.fault(Fault::UpperCaseNames) {
+        for field in [Field::FirstName, Field::LastName] {
+            if let Some(value) = record.get_mut(&field) {
+                *value = value.to_uppercase();
+            }
+        }
+    }
     if shared.fault(Fault::MangleUnicode) {
         for field in [Field::FirstName, Field::LastName] {
             if let Some(value) = record.get_mut(&field) {

@@ -5,7 +5,7 @@ use crate::connector::client::{Answer, CallError, ListFailure, ListOutcome, Save
 use crate::connector::session::{Delivery, Observations};
 use crate::connector::Exchange;
 use crate::intouch::{OwnerCase, SourceCase};
-use crate::model::{same_ignoring_case, Field, Record, RecordKind};
+use crate::model::{canonical_text, same_ignoring_case, Field, Record, RecordKind};
 use crate::profile::{OperationKind, OperationRole};
 use crate::profile::{OwnerReference, Profile, SourceReference};
 use std::collections::BTreeMap;
@@ -962,7 +962,13 @@ fn update_in_place(context: &Context<'_>, kind: RecordKind) -> Finding {
             // value is stored (LEAD-005's question), not whether the update arrived.
             let before = delivery.sent.get(&Field::LastName);
             let read_value = read.get(&Field::LastName);
-            if read_value.is_none() || read_value == before {
+            // Compared as SmartMatch compares names, so a partner storing names in capitals
+            // still shows whether the update arrived.
+            let alike = |a: Option<&String>, b: Option<&String>| match (a, b) {
+                (Some(a), Some(b)) => same_ignoring_case(a, b),
+                _ => false,
+            };
+            if read_value.is_none() || (alike(read_value, before) && !alike(read_value, expected)) {
                 tally.broken(
                     format!(
                         "after the update, {} reads back with last name {:?}, not {:?}: the update did not reach the record",
@@ -1007,6 +1013,27 @@ const ROUND_TRIP_MUST: [Field; 5] = [
     Field::Email,
 ];
 
+/// What alone tells `got` from `sent`, when the two are the same name as SmartMatch compares
+/// names: letter case, surrounding white space, composed or decomposed accents. `None` when
+/// they differ otherwise (transliterated, truncated, characters lost) or not at all.
+fn name_difference(sent: &str, got: &str) -> Option<String> {
+    if sent == got || !same_ignoring_case(sent, got) {
+        return None;
+    }
+    let cased = canonical_text(sent) != canonical_text(got);
+    let spaced = sent.trim() != sent || got.trim() != got;
+    let recomposed = !cased && sent.trim() != got.trim();
+    let differences: Vec<&str> = [
+        (cased, "letter case"),
+        (spaced, "surrounding white space"),
+        (recomposed, "the composition of accents (NFC/NFD)"),
+    ]
+    .into_iter()
+    .filter_map(|(differs, what)| differs.then_some(what))
+    .collect();
+    Some(differences.join(" and "))
+}
+
 fn prospect_round_trip(context: &Context<'_>) -> Finding {
     let mut tally = Tally::default();
     for delivery in deliveries(context, RecordKind::Prospect) {
@@ -1036,6 +1063,25 @@ fn prospect_round_trip(context: &Context<'_>) -> Finding {
                 (_, None) => false,
             };
             if same {
+                continue;
+            }
+            // A name that differs only as SmartMatch ignores (letter case, surrounding white
+            // space, composed or decomposed accents) still matches: a warning, not a failure.
+            let ignorable = match (field, got) {
+                (Field::FirstName | Field::LastName, Some(got)) => [Some(value), before_update]
+                    .into_iter()
+                    .flatten()
+                    .find_map(|sent| name_difference(sent, got)),
+                _ => None,
+            };
+            if let (Some(difference), Some(got)) = (ignorable, got) {
+                tally.soft.push((
+                    format!(
+                        "{} was sent with {field} {value:?} and reads back as {got:?}, which differs only in {difference} (SmartMatch compares names ignoring it)",
+                        delivery.label
+                    ),
+                    vec![answer.exchange],
+                ));
                 continue;
             }
             let message = format!(
@@ -1669,4 +1715,41 @@ fn source_spellings_resolved(context: &Context<'_>) -> Finding {
 
 fn owner_spellings_resolved(context: &Context<'_>) -> Finding {
     spellings_resolved(context, Field::Owner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_differing_only_as_smartmatch_ignores_are_told_apart_from_mangled_ones() {
+        assert_eq!(
+            name_difference("Zoë", "ZOË").as_deref(),
+            Some("letter case")
+        );
+        assert_eq!(
+            name_difference("Zoë", " Zoë ").as_deref(),
+            Some("surrounding white space")
+        );
+        assert_eq!(
+            name_difference("Zoë", "Zoe\u{308}").as_deref(),
+            Some("the composition of accents (NFC/NFD)")
+        );
+        assert_eq!(
+            name_difference("Straße", " STRASSE").as_deref(),
+            Some("letter case and surrounding white space")
+        );
+        for mangled in ["Zoe", "Zo?", "Zo", "Zoë-X"] {
+            assert_eq!(name_difference("Zoë", mangled), None, "{mangled}");
+        }
+        assert_eq!(name_difference("Zoë", "Zoë"), None);
+    }
+
+    #[test]
+    fn a_reason_becomes_one_sentence() {
+        assert_eq!(sentence("the list answered"), "The list answered.");
+        assert_eq!(sentence("`x` is gone."), "`x` is gone.");
+        assert_eq!(sentence("  ü "), "Ü.");
+        assert_eq!(sentence(""), "");
+    }
 }

@@ -259,3 +259,30 @@ async fn an_acknowledgement_is_not_judged_as_the_stored_record() {
         assert_eq!(verdict.outcome, Outcome::Pass, "{rule}: {}", verdict.reason);
     }
 }
+
+#[tokio::test]
+async fn names_read_back_in_other_letter_case_warn_and_mangled_names_fail() {
+    let report = run(Profile::reference(), &[Fault::UpperCaseNames], 4).await;
+    let (outcome, reason) = verdict(&report, "LEAD-005");
+    assert_eq!(outcome, Outcome::Warn, "{reason}");
+    assert!(
+        reason.contains("differs only in letter case (SmartMatch compares names ignoring it)"),
+        "{reason}"
+    );
+    assert_eq!(
+        report.exit_code, 0,
+        "a warning alone keeps the run conformant"
+    );
+    let others: Vec<&str> = report
+        .verdicts
+        .iter()
+        .filter(|v| matches!(v.outcome, Outcome::Fail | Outcome::Warn) && v.rule != "LEAD-005")
+        .map(|v| v.rule.as_str())
+        .collect();
+    assert!(others.is_empty(), "{others:?}");
+
+    let report = run(Profile::reference(), &[Fault::MangleUnicode], 4).await;
+    let (outcome, reason) = verdict(&report, "LEAD-005");
+    assert_eq!(outcome, Outcome::Fail, "{reason}");
+    assert!(!reason.contains("differs only"), "{reason}");
+}
