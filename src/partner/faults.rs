@@ -44,6 +44,8 @@ faults! {
         "answers the staff list with 500";
     StaffMissingEmail => "staff-missing-email", ["STAFF-002"],
         "keeps no staff emails: the list has none and the lookup finds nobody";
+    StaffSomeWithoutEmail => "staff-some-without-email", ["STAFF-002"],
+        "keeps no email for every tenth staff member (a warning: the others still match)";
     StaffPaginationTruncated => "staff-pagination-truncated", ["STAFF-003"],
         "the last staff page is unreachable (answers 500)";
     StaffPaginationLoop => "staff-pagination-loop", ["STAFF-003"],
@@ -170,6 +172,7 @@ impl Fault {
             Fault::NoStaffList
             | Fault::StaffList500
             | Fault::StaffMissingEmail
+            | Fault::StaffSomeWithoutEmail
             | Fault::SlowStaffList => caps.staff_owner,
             Fault::StaffListNoAnswer
             | Fault::StaffListStalledBody

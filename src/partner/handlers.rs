@@ -409,9 +409,10 @@ fn render_list(
             RecordKind::Staff => data
                 .staff
                 .iter()
+                .enumerate()
                 .skip(served.offset)
                 .take(served.limit)
-                .map(staff_record)
+                .map(|(index, staff)| shared.shown_staff(index, staff_record(staff)))
                 .collect(),
             _ => data
                 .sources
@@ -427,10 +428,7 @@ fn render_list(
         };
         (records, total)
     };
-    let encoded = items
-        .iter()
-        .map(|record| codec.encode(&shared.shown_staff(kind, record)))
-        .collect();
+    let encoded = items.iter().map(|record| codec.encode(record)).collect();
     let mut document = body::list_document(operation, encoded);
     paging::annotate(&paging_spec, &mut document, window, total, path, query);
     Ok(respond(shared, operation, StatusCode::OK, document))
@@ -443,17 +441,19 @@ fn lookup(
 ) -> Result<Response, ApiError> {
     let email = email.ok_or_else(|| ApiError::bad_request("the email to look up is missing"))?;
     let codec = shared.profile.codec(RecordKind::Staff);
-    let found = if shared.fault(Fault::StaffMissingEmail) {
-        None
-    } else if shared.fault(Fault::StaffLookupCaseSensitive) {
-        let data = shared.store.read();
+    let data = shared.store.read();
+    let found = if shared.fault(Fault::StaffLookupCaseSensitive) {
         data.staff
             .iter()
-            .find(|s| s.email.as_deref() == Some(email.as_str()))
-            .map(staff_record)
+            .position(|s| s.email.as_deref() == Some(email.as_str()))
     } else {
-        shared.store.read().staff_by_email(&email).map(staff_record)
-    };
+        data.staff_by_email(&email)
+            .and_then(|found| data.staff.iter().position(|s| s.id == found.id))
+    }
+    // Staff shown without an email cannot be found by one.
+    .map(|index| shared.shown_staff(index, staff_record(&data.staff[index])))
+    .filter(|record| record.contains_key(&Field::Email));
+    drop(data);
     match operation.answer {
         Some(LookupAnswer::List) => {
             let items: Vec<Value> = found.iter().map(|r| codec.encode(r)).collect();
@@ -767,13 +767,15 @@ fn create_source(
 }
 
 impl Shared {
-    /// A staff record as this partner shows it (without email under `staff-missing-email`).
-    fn shown_staff(&self, kind: RecordKind, record: &Record) -> Record {
-        let mut shown = record.clone();
-        if kind == RecordKind::Staff && self.fault(Fault::StaffMissingEmail) {
-            shown.remove(&Field::Email);
+    /// The staff record at `index` of the store as this partner shows it: without an email
+    /// under `staff-missing-email`, and for every tenth one under `staff-some-without-email`.
+    fn shown_staff(&self, index: usize, mut record: Record) -> Record {
+        let hidden = self.fault(Fault::StaffMissingEmail)
+            || (self.fault(Fault::StaffSomeWithoutEmail) && index % 10 == 9);
+        if hidden {
+            record.remove(&Field::Email);
         }
-        shown
+        record
     }
 
     /// Whether the `flaky` fault fails this request: a seeded share, never twice in a row.

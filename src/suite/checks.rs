@@ -464,27 +464,28 @@ fn staff_entries_complete(context: &Context<'_>) -> Finding {
         .filter(|r| !r.contains_key(&Field::Email))
         .filter_map(|r| r.get(&Field::Id).cloned())
         .collect();
-    if !without_email.is_empty() && without_email.len() == staff.list.records.len() {
+    let total = staff.list.records.len();
+    if !without_email.is_empty() && without_email.len() == total {
         return Finding::Violated {
-            reason: "no staff entry has an email: no owner can ever be matched".into(),
+            reason: "no staff entry has an email, so no owner can ever be matched".into(),
             evidence: staff.list.exchanges.clone(),
             soft: false,
         };
     }
-    let note = if without_email.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "; the {} without an email can never be matched: {}",
-            without_email.len(),
-            names(&without_email)
-        )
-    };
+    if !without_email.is_empty() {
+        // Each such staff member's leads arrive unowned; the others still match.
+        return Finding::Violated {
+            reason: format!(
+                "{} of {total} staff entries have no email, so their leads always arrive without an owner: {}",
+                without_email.len(),
+                names(&without_email)
+            ),
+            evidence: staff.list.exchanges.clone(),
+            soft: true,
+        };
+    }
     Finding::Pass {
-        reason: format!(
-            "all {} staff entries have an id{note}",
-            staff.list.records.len()
-        ),
+        reason: format!("all {total} staff entries have an id and an email"),
         evidence: staff.list.exchanges.iter().take(1).copied().collect(),
     }
 }

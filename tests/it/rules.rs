@@ -286,3 +286,26 @@ async fn names_read_back_in_other_letter_case_warn_and_mangled_names_fail() {
     assert_eq!(outcome, Outcome::Fail, "{reason}");
     assert!(!reason.contains("differs only"), "{reason}");
 }
+
+#[tokio::test]
+async fn staff_without_an_email_are_a_warning_naming_them_and_a_list_without_any_fails() {
+    let report = run(Profile::reference(), &[Fault::StaffSomeWithoutEmail], 6).await;
+    let (outcome, reason) = verdict(&report, "STAFF-002");
+    assert_eq!(outcome, Outcome::Warn, "{reason}");
+    assert!(
+        reason.starts_with("14 of 143 staff entries have no email")
+            && reason.contains("S-0010, S-0020"),
+        "{reason}"
+    );
+    assert_eq!(report.exit_code, 0);
+
+    let report = run(Profile::reference(), &[Fault::StaffMissingEmail], 6).await;
+    let (outcome, reason) = verdict(&report, "STAFF-002");
+    assert_eq!(outcome, Outcome::Fail, "{reason}");
+    assert!(reason.contains("no owner can ever be matched"), "{reason}");
+
+    let report = run(Profile::reference(), &[], 6).await;
+    let (outcome, reason) = verdict(&report, "STAFF-002");
+    assert_eq!(outcome, Outcome::Pass, "{reason}");
+    assert_eq!(reason, "All 143 staff entries have an id and an email.");
+}
