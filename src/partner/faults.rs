@@ -92,6 +92,8 @@ faults! {
         "resolves owner emails by exact spelling only (partners that take owners by email)";
     DropOwner => "drop-owner", ["STAFF-004"],
         "accepts prospects but stores no owner";
+    DropOwnerNumericIds => "drop-owner-numeric-ids", ["STAFF-004"],
+        "accepts prospects but stores no owner whose staff id is digits only (as if it took such ids for numbers it cannot find)";
     DiscardUnowned => "discard-unowned", ["LEAD-002", "LEAD-003", "LEAD-004", "LEAD-005"],
         "accepts prospects that have no owner and answers an id, but stores nothing (reading or updating them answers 404)";
     RejectSourceless => "reject-sourceless", ["SRC-004"],
@@ -192,7 +194,10 @@ impl Fault {
             | Fault::StaffPaginationLoop
             | Fault::StaffDuplicateAcrossPages => caps.staff_owner && paged_staff,
             Fault::StaffLookupCaseSensitive => caps.staff_owner && has(OperationKind::StaffLookup),
-            Fault::RejectUnowned | Fault::DropOwner | Fault::DiscardUnowned => caps.staff_owner,
+            Fault::RejectUnowned
+            | Fault::DropOwner
+            | Fault::DropOwnerNumericIds
+            | Fault::DiscardUnowned => caps.staff_owner,
             Fault::OwnerEmailCaseSensitive => {
                 caps.staff_owner
                     && profile.references.owner == crate::profile::OwnerReference::Email

@@ -602,7 +602,11 @@ fn save(
             record.insert(Field::Owner, owner.clone());
         }
     }
-    if shared.fault(Fault::DropOwner) {
+    let numeric_owner = record
+        .get(&Field::Owner)
+        .is_some_and(|owner| !owner.is_empty() && owner.bytes().all(|b| b.is_ascii_digit()));
+    if shared.fault(Fault::DropOwner) || (numeric_owner && shared.fault(Fault::DropOwnerNumericIds))
+    {
         record.remove(&Field::Owner);
     }
     if shared.fault(Fault::UpperCaseNames) {

@@ -309,3 +309,16 @@ async fn staff_without_an_email_are_a_warning_naming_them_and_a_list_without_any
     assert_eq!(outcome, Outcome::Pass, "{reason}");
     assert_eq!(reason, "All 143 staff entries have an id and an email.");
 }
+
+#[tokio::test]
+async fn owners_of_every_staff_id_shape_are_checked_on_every_seed() {
+    for seed in [1, 2, 3, 17, 99] {
+        let report = run(Profile::reference(), &[Fault::DropOwnerNumericIds], seed).await;
+        let (outcome, reason) = verdict(&report, "STAFF-004");
+        assert_eq!(outcome, Outcome::Fail, "seed {seed}: {reason}");
+        assert!(
+            reason.contains("was sent with owner `40025` but reads back with no owner"),
+            "seed {seed}: {reason}"
+        );
+    }
+}
