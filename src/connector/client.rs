@@ -285,6 +285,11 @@ impl PartnerClient {
         &self.profile
     }
 
+    /// The limits it keeps to.
+    pub fn limits(&self) -> &ClientLimits {
+        &self.limits
+    }
+
     /// The exchange log.
     pub fn recorder(&self) -> &Recorder {
         &self.recorder

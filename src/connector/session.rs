@@ -52,6 +52,9 @@ pub struct SourceSyncEntry {
     pub matched: Option<(String, String)>,
     /// The create call, when the source had no match and create is offered.
     pub created: Option<Result<Saved, CallError>>,
+    /// The same create sent again after delivery, when the list read afterwards has no source
+    /// of that name: a second sync would create it again unless the create is idempotent.
+    pub recreated: Option<Result<Saved, CallError>>,
 }
 
 impl SourceSyncEntry {
@@ -72,9 +75,22 @@ pub struct SourceSync {
     pub list: Option<ListOutcome>,
     /// One entry per InTouch source.
     pub entries: Vec<SourceSyncEntry>,
-    /// The list after delivery, where the profile has one.
+    /// The list after delivery, where the profile has one: the last of its reads.
     pub relist: Option<ListOutcome>,
+    /// How many times the list was read after delivery: more than once when a created source
+    /// was missing and the list was read again after a wait (see [`RELIST_WAITS`]).
+    pub relist_reads: usize,
+    /// The milliseconds waited, in all, before the last of those reads.
+    pub relist_waited_ms: u64,
 }
+
+/// The waits before reading the source list again while a created source is missing from it,
+/// as multiples of the client's retry backoff (50 ms by default: 100, 200, 400 and 800 ms), and
+/// the most waited in all: a list that shows new sources only after a moment still passes.
+pub const RELIST_WAITS: [u32; 4] = [2, 4, 8, 16];
+
+/// The longest wait, in all, for created sources to show in the list.
+pub const RELIST_MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// One record's delivery: create, update with the partner's id, read back.
 #[derive(Debug, Clone)]
@@ -331,11 +347,7 @@ pub async fn run_session(
     if let Some(sync) = &mut sources {
         if sync.list.is_some() {
             progress.step("lead-source sync: fetching the list again");
-            sync.relist = Some(
-                client
-                    .list_all(OperationKind::SourceList, "lead-source sync, second pass")
-                    .await,
-            );
+            relist_sources(client, &world, sync).await;
         }
     }
     Observations {
@@ -345,6 +357,84 @@ pub async fn run_session(
         deliveries,
         probes,
     }
+}
+
+/// Reads the source list after delivery, again after growing waits while a source created by
+/// the sync is missing from it; then creates once more each created source whose name the list
+/// still lacks, as a second sync would.
+async fn relist_sources(client: &PartnerClient, world: &World, sync: &mut SourceSync) {
+    let created: Vec<String> = sync
+        .entries
+        .iter()
+        .filter_map(|entry| match &entry.created {
+            Some(Ok(saved)) if saved.answer.is_success() => saved.id.clone(),
+            _ => None,
+        })
+        .collect();
+    // Only an id not listed at all can still appear; one listed under another name will not
+    // change by waiting.
+    let missing = |list: &ListOutcome| {
+        list.failure.is_none()
+            && created
+                .iter()
+                .any(|id| !list.records.iter().any(|r| r.get(&Field::Id) == Some(id)))
+    };
+    let mut list = client
+        .list_all(OperationKind::SourceList, "lead-source sync, second pass")
+        .await;
+    let mut reads = 1;
+    let mut waited = std::time::Duration::ZERO;
+    let backoff = client.limits().retry_backoff;
+    for factor in RELIST_WAITS {
+        if !missing(&list) {
+            break;
+        }
+        let wait = (backoff * factor).min(RELIST_MAX_WAIT.saturating_sub(waited));
+        if wait.is_zero() {
+            break;
+        }
+        tokio::time::sleep(wait).await;
+        waited += wait;
+        reads += 1;
+        list = client
+            .list_all(
+                OperationKind::SourceList,
+                &format!(
+                    "lead-source sync, second pass, read {reads} after {} ms",
+                    waited.as_millis()
+                ),
+            )
+            .await;
+    }
+    if list.failure.is_none() {
+        for entry in &mut sync.entries {
+            if !matches!(&entry.created, Some(Ok(saved)) if saved.answer.is_success() && saved.id.is_some())
+            {
+                continue;
+            }
+            let name = world.sources[entry.source].name.clone();
+            let listed = list.records.iter().any(|r| {
+                r.get(&Field::Name)
+                    .is_some_and(|n| same_ignoring_case(n, &name))
+            });
+            if !listed {
+                let record = Record::from([(Field::Name, name)]);
+                entry.recreated = Some(
+                    client
+                        .write(
+                            OperationKind::SourceCreate,
+                            "lead-source sync, second pass, create again",
+                            &record,
+                            None,
+                        )
+                        .await,
+                );
+            }
+        }
+    }
+    sync.relist = Some(list);
+    sync.relist_reads = reads;
+    sync.relist_waited_ms = waited.as_millis() as u64;
 }
 
 /// A truncated body in the operation's format: the partner must refuse it with a 4xx.
@@ -608,12 +698,15 @@ async fn sync_sources(
             source: index,
             matched,
             created,
+            recreated: None,
         });
     }
     SourceSync {
         list,
         entries,
         relist: None,
+        relist_reads: 0,
+        relist_waited_ms: 0,
     }
 }
 

@@ -110,6 +110,8 @@ faults! {
         "answers a source create with an id but never stores the source";
     SourceCreateDuplicates => "source-create-duplicates", ["SRC-003"],
         "stores every created source twice";
+    SourceCreateWrongId => "source-create-wrong-id", ["SRC-003"],
+        "stores a created source but answers the id of another, existing source";
     RejectNewSource => "reject-new-source", ["SRC-003", "SRC-005"],
         "refuses to create lead sources (422)";
     SaveReturnsNoId => "save-returns-no-id", ["LEAD-001", "MEM-001"],
@@ -211,7 +213,9 @@ impl Fault {
             Fault::SourceCreateNoId | Fault::RejectNewSource => {
                 caps.lead_source && has(OperationKind::SourceCreate)
             }
-            Fault::SourceCreateNoPersist | Fault::SourceCreateDuplicates => {
+            Fault::SourceCreateNoPersist
+            | Fault::SourceCreateDuplicates
+            | Fault::SourceCreateWrongId => {
                 caps.lead_source
                     && has(OperationKind::SourceCreate)
                     && has(OperationKind::SourceList)

@@ -321,7 +321,8 @@ fn list(
     path: &str,
     query: &BTreeMap<String, String>,
 ) -> Result<Response, ApiError> {
-    if !shared.options.faults.is_empty() {
+    // A lagging source list changes with time, not only with the store: no cache.
+    if !shared.options.faults.is_empty() || !shared.options.source_list_lag.is_zero() {
         return render_list(shared, matched, operation, path, query);
     }
     // The key names the list and its parameters in sorted order, each length-prefixed so
@@ -417,6 +418,7 @@ fn render_list(
             _ => data
                 .sources
                 .iter()
+                .filter(|source| shared.source_listed_yet(source))
                 .skip(window.offset)
                 .take(window.limit)
                 .map(source_record)
@@ -424,7 +426,11 @@ fn render_list(
         };
         let total = match kind {
             RecordKind::Staff => data.staff.len(),
-            _ => data.sources.len(),
+            _ => data
+                .sources
+                .iter()
+                .filter(|source| shared.source_listed_yet(source))
+                .count(),
         };
         (records, total)
     };
@@ -743,6 +749,11 @@ fn create_source(
             if !shared.fault(Fault::SourceCreateNoPersist) {
                 data.sources.push(source.clone());
             }
+            if !shared.options.source_list_lag.is_zero() {
+                if let Ok(mut created) = shared.sources_created.lock() {
+                    created.insert(source.id.clone(), std::time::Instant::now());
+                }
+            }
             if shared.fault(Fault::SourceCreateDuplicates) {
                 let twin = crate::model::LeadSource {
                     id: data.next_id(RecordKind::Source),
@@ -752,6 +763,18 @@ fn create_source(
             }
             (StatusCode::CREATED, source)
         }
+    };
+    // The fault answers the id of the first other source there is.
+    let source = match data.sources.iter().find(|other| other.id != source.id) {
+        Some(other)
+            if status == StatusCode::CREATED && shared.fault(Fault::SourceCreateWrongId) =>
+        {
+            crate::model::LeadSource {
+                id: other.id.clone(),
+                name: source.name,
+            }
+        }
+        _ => source,
     };
     let codec = shared.profile.codec(RecordKind::Source);
     let rendered = codec.encode(&source_record(&source));
@@ -780,6 +803,18 @@ impl Shared {
             record.remove(&Field::Email);
         }
         record
+    }
+
+    /// Whether `source` shows in the source list yet (see `PartnerOptions::source_list_lag`).
+    fn source_listed_yet(&self, source: &crate::model::LeadSource) -> bool {
+        let lag = self.options.source_list_lag;
+        if lag.is_zero() {
+            return true;
+        }
+        self.sources_created
+            .lock()
+            .map(|created| created.get(&source.id).is_none_or(|at| at.elapsed() >= lag))
+            .unwrap_or(true)
     }
 
     /// Whether the `flaky` fault fails this request: a seeded share, never twice in a row.

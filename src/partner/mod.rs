@@ -77,6 +77,8 @@ struct Shared {
     routes_by_action: bool,
     /// Readers of plain JSON write bodies, by operation (see `profile::stream`).
     stream_readers: std::collections::HashMap<OperationKind, crate::profile::stream::StreamReader>,
+    /// When each source created here was created, by id (kept only with a source-list lag).
+    sources_created: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
 /// Rendered list pages by request, valid for one store generation.
@@ -122,6 +124,9 @@ pub struct PartnerOptions {
     /// conformant, since the guide leaves it to the partner to "assign them correctly as you
     /// desire". `None` keeps them unowned.
     pub default_owner: Option<String>,
+    /// How long a created lead source stays out of the source list (an eventually consistent
+    /// list): conformant as long as the Connector's re-reads see it. Zero shows it at once.
+    pub source_list_lag: std::time::Duration,
 }
 
 impl Default for PartnerOptions {
@@ -133,6 +138,7 @@ impl Default for PartnerOptions {
             sluggish_delay: std::time::Duration::from_millis(2_500),
             seed: 0,
             default_owner: None,
+            source_list_lag: std::time::Duration::ZERO,
         }
     }
 }
@@ -240,6 +246,7 @@ impl PartnerState {
                 flaky_last: Default::default(),
                 pages: PageCache::default(),
                 stream_readers,
+                sources_created: Default::default(),
             }),
         }
     }

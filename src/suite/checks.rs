@@ -1288,6 +1288,17 @@ fn created_sources_persist(context: &Context<'_>) -> Finding {
     };
     let mut tally = Tally::default();
     let world = &context.observations.world;
+    let listed_before = |id: &str| {
+        sync.list
+            .iter()
+            .flat_map(|list| &list.records)
+            .any(|r| r.get(&Field::Id).is_some_and(|known| known == id))
+    };
+    let reads = match sync.relist_reads {
+        0 | 1 => String::new(),
+        n => format!(" (it was read {n} times over {} ms)", sync.relist_waited_ms),
+    };
+    let mut idempotent = 0;
     for entry in &sync.entries {
         let Some(created) = &entry.created else {
             continue;
@@ -1304,43 +1315,116 @@ fn created_sources_persist(context: &Context<'_>) -> Finding {
             );
             continue;
         }
-        let with_id = relist
+        let named = count_named(relist, name);
+        let listed_as = relist
             .records
             .iter()
-            .filter(|r| r.get(&Field::Id) == Some(&id))
-            .count();
-        let named = count_named(relist, name);
-        if with_id == 0 {
-            tally.broken(
-                format!("the created source `{name}` (id `{id}`) is not in the list afterwards"),
-                relist.exchanges.clone(),
-            );
-        } else if named > 1 {
-            tally.broken(
-                format!("the list has {named} sources named `{name}` after one create"),
-                relist.exchanges.clone(),
-            );
-        }
-    }
-    if let Some(relist) = &sync.relist {
-        let again: Vec<String> = world
-            .sources
-            .iter()
-            .filter(|s| count_named(relist, &s.name) == 0)
-            .map(|s| s.name.clone())
-            .collect();
-        if relist.failure.is_none() && !again.is_empty() && tally.broken.is_empty() {
-            tally.broken(
+            .find(|r| r.get(&Field::Id) == Some(&id))
+            .map(|r| r.get(&Field::Name).cloned().unwrap_or_default());
+        match listed_as {
+            None if named > 0 => tally.broken(
                 format!(
-                    "a second sync would create these again, as the list lacks them: {}",
-                    names(&again)
+                    "creating source `{name}` answered id `{id}`, but the list afterwards has `{name}` under another id{reads}"
                 ),
                 relist.exchanges.clone(),
-            );
+            ),
+            None => tally.broken(
+                format!(
+                    "the created source `{name}` (id `{id}`) is not in the list afterwards{reads}"
+                ),
+                relist.exchanges.clone(),
+            ),
+            Some(listed) if !same_ignoring_case(&listed, name) && listed_before(&id) => tally
+                .broken(
+                    format!(
+                        "creating source `{name}` answered id `{id}`, which is the existing source `{listed}`"
+                    ),
+                    relist.exchanges.clone(),
+                ),
+            // Listed under another name, a second sync finds no `name` and creates it again:
+            // fine only when the create answers the same source for the same name.
+            Some(listed) if !same_ignoring_case(&listed, name) => match &entry.recreated {
+                Some(Ok(again)) if again.answer.is_success() && again.id.as_deref() == Some(&id) => {
+                    idempotent += 1;
+                    tally.examined.push(again.answer.exchange);
+                }
+                Some(Err(error)) => tally.error(
+                    format!(
+                        "creating source `{name}` a second time got no answer: {}",
+                        error.message
+                    ),
+                    vec![error.exchange],
+                ),
+                again => {
+                    let answered = match again {
+                        Some(Ok(again)) if again.answer.is_success() => match &again.id {
+                            Some(other) => format!("id `{other}`"),
+                            None => "no id".to_owned(),
+                        },
+                        Some(Ok(again)) => answer_summary(&again.answer),
+                        _ => "nothing".to_owned(),
+                    };
+                    let mut evidence = relist.exchanges.clone();
+                    if let Some(Ok(again)) = again {
+                        evidence.push(again.answer.exchange);
+                    }
+                    tally.broken(
+                        format!(
+                            "the list names the created source `{name}` (id `{id}`) `{listed}`, so a second sync would create `{name}` again, and creating it again answered {answered}"
+                        ),
+                        evidence,
+                    );
+                }
+            },
+            Some(_) if named > 1 => tally.broken(
+                format!("the list has {named} sources named `{name}` after one create"),
+                relist.exchanges.clone(),
+            ),
+            Some(_) => tally.examined.extend(relist.exchanges.iter().copied()),
+        }
+        // The id the create answered is the one leads go out with: each must read back with it.
+        for delivery in deliveries(context, RecordKind::Prospect).filter(|d| {
+            matches!(d.case, Some((_, SourceCase::New)))
+                && d.expected_source
+                    .as_ref()
+                    .is_some_and(|(sid, _)| *sid == id)
+        }) {
+            if failed(delivery) {
+                continue;
+            }
+            let (Some((stored, exchange)), Some(expected)) =
+                (stored_view(delivery), &delivery.expected_source)
+            else {
+                continue;
+            };
+            if !source_matches(context.profile, stored.get(&Field::Source), expected) {
+                tally.broken(
+                    format!(
+                        "{} was sent with the created source `{name}` (id `{id}`) but reads back with {}",
+                        delivery.label,
+                        stored
+                            .get(&Field::Source)
+                            .map(|s| format!("source `{s}`"))
+                            .unwrap_or_else(|| "no source".into())
+                    ),
+                    vec![exchange],
+                );
+            }
         }
     }
+    let waited = match sync.relist_reads {
+        0 | 1 => String::new(),
+        _ => format!(" after {} ms", sync.relist_waited_ms),
+    };
     tally.finish(
-        |n| format!("{n} created source(s) got an id and are listed once; a second sync creates nothing"),
+        |n| match idempotent {
+            0 => format!(
+                "{n} created source(s) got an id that the list gives their name{waited}, each listed once, so a second sync creates nothing"
+            ),
+            k => format!(
+                "{n} created source(s) got an id that the list shows{waited}, and the {k} listed under another name were answered the same id when created again"
+            ),
+        },
         || Finding::Inconclusive {
             reason: "every InTouch source matched an existing one, so nothing was created".into(),
         },

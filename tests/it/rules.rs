@@ -322,3 +322,193 @@ async fn owners_of_every_staff_id_shape_are_checked_on_every_seed() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_source_list_that_shows_new_sources_after_a_moment_still_passes() {
+    let lagging = |lag_ms| PartnerOptions {
+        source_list_lag: std::time::Duration::from_millis(lag_ms),
+        ..PartnerOptions::default()
+    };
+    let verdicts = judged_against(&Profile::reference(), lagging(250)).await;
+    let created = find(&verdicts, "SRC-003");
+    assert_eq!(created.outcome, Outcome::Pass, "{}", created.reason);
+    assert!(
+        created.reason.contains(" ms, each listed once"),
+        "{}",
+        created.reason
+    );
+
+    // The re-reads are bounded: a list that never catches up in time fails.
+    let started = std::time::Instant::now();
+    let verdicts = judged_against(&Profile::reference(), lagging(10_000)).await;
+    let created = find(&verdicts, "SRC-003");
+    assert_eq!(created.outcome, Outcome::Fail, "{}", created.reason);
+    assert!(
+        created
+            .reason
+            .contains("is not in the list afterwards (it was read 5 times over"),
+        "{}",
+        created.reason
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn a_created_source_must_carry_the_id_the_create_answered() {
+    let report = run(Profile::reference(), &[Fault::SourceCreateWrongId], 12).await;
+    let (outcome, reason) = verdict(&report, "SRC-003");
+    assert_eq!(outcome, Outcome::Fail, "{reason}");
+    assert!(
+        reason.contains("which is the existing source `walk-in`"),
+        "{reason}"
+    );
+}
+
+/// A partner that lists a created source under its name with the accents dropped, and whose
+/// create answers the same id for a name it has (`idempotent`) or a new one each time.
+struct RenamingSources {
+    idempotent: bool,
+    created: std::sync::Mutex<Vec<(String, String)>>,
+}
+
+impl Respond for RenamingSources {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let mut created = self.created.lock().unwrap();
+        if request.method.as_str() == "GET" {
+            let mut data = vec![
+                json!({ "id": "LS-1", "name": "Walk-In" }),
+                json!({ "id": "LS-2", "name": "Café Walk-In" }),
+            ];
+            for (id, name) in created.iter() {
+                let plain: String = name
+                    .chars()
+                    .map(|c| match c {
+                        'ü' => 'u',
+                        'é' => 'e',
+                        other => other,
+                    })
+                    .collect();
+                data.push(json!({ "id": id, "name": plain }));
+            }
+            return ResponseTemplate::new(200).set_body_json(json!({ "data": data }));
+        }
+        let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
+        let name = body["name"].as_str().unwrap_or_default().to_owned();
+        let known = created
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(id, _)| id.clone());
+        let id = match known {
+            Some(id) if self.idempotent => id,
+            _ => {
+                let id = format!("LS-{}", 100 + created.len());
+                created.push((id.clone(), name.clone()));
+                id
+            }
+        };
+        ResponseTemplate::new(201).set_body_json(json!({ "data": { "id": id, "name": name } }))
+    }
+}
+
+const RENAMING_PROFILE: &str = r#"
+[partner]
+name = "Renaming Partner"
+base-url = "http://127.0.0.1:9"
+
+[auth]
+scheme = "none"
+
+[capabilities]
+prospects = true
+lead-source = true
+
+[operations.source-list]
+method = "GET"
+path = "/sources"
+list = "data"
+
+[operations.source-create]
+method = "POST"
+path = "/sources"
+record = "data"
+id-from = "body"
+
+[operations.prospect-create]
+method = "POST"
+path = "/prospects"
+id-from = "body"
+
+[operations.prospect-update]
+method = "PUT"
+path = "/prospects/{id}"
+
+[records.source.fields]
+id = "id"
+name = "name"
+
+[records.prospect.fields]
+id = "id"
+first-name = "first_name"
+last-name = "last_name"
+source = "source_id"
+"#;
+
+async fn judged_with_renaming_sources(idempotent: bool) -> Verdict {
+    let server = MockServer::start().await;
+    Mock::given(path("/sources"))
+        .respond_with(RenamingSources {
+            idempotent,
+            created: Default::default(),
+        })
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/prospects"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": "P-1" })))
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/prospects/P-1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "ok": true })))
+        .mount(&server)
+        .await;
+    let profile = Arc::new(Profile::parse("renaming.toml", RENAMING_PROFILE).unwrap());
+    let client = PartnerClient::new(
+        profile.clone(),
+        &server.uri(),
+        Credentials::None,
+        ClientLimits::default(),
+    )
+    .unwrap();
+    let observations = run_session(&client, 3, &Scenario::core(), &()).await;
+    let exchanges = client.recorder().snapshot();
+    let verdicts = suite::judge(
+        &Catalog::builtin(),
+        &profile,
+        &observations,
+        &exchanges,
+        &suite::Settings::default(),
+        &["SRC-003".to_owned()],
+    );
+    verdicts.into_iter().next().expect("SRC-003 was judged")
+}
+
+#[tokio::test]
+async fn a_source_listed_under_another_name_passes_only_when_its_create_is_idempotent() {
+    let verdict = judged_with_renaming_sources(true).await;
+    assert_eq!(verdict.outcome, Outcome::Pass, "{}", verdict.reason);
+    assert!(
+        verdict
+            .reason
+            .contains("were answered the same id when created again"),
+        "{}",
+        verdict.reason
+    );
+    let verdict = judged_with_renaming_sources(false).await;
+    assert_eq!(verdict.outcome, Outcome::Fail, "{}", verdict.reason);
+    assert!(
+        verdict.reason.contains("so a second sync would create"),
+        "{}",
+        verdict.reason
+    );
+}
