@@ -149,6 +149,8 @@ pub struct RetryProbe {
 pub struct SecurityProbe {
     /// What was tried.
     pub label: String,
+    /// Whether it was a write (a create or an update), which must change nothing.
+    pub writes: bool,
     /// What came back.
     pub result: Result<super::client::Answer, CallError>,
 }
@@ -171,6 +173,22 @@ pub struct VariantProbe {
     pub read: Option<Result<(super::client::Answer, Option<Record>), CallError>>,
 }
 
+/// The delivered record the credential probes tried to change, and how it read back after
+/// them with good credentials.
+#[derive(Debug, Clone)]
+pub struct SecurityTarget {
+    /// The delivery's label.
+    pub label: String,
+    /// The field the probes changed.
+    pub field: Field,
+    /// Its value as last saved with good credentials: what it must still be.
+    pub kept: String,
+    /// The value the probes sent.
+    pub probed: String,
+    /// The read-back after the probes, where the profile has a read operation.
+    pub read: Option<Result<(super::client::Answer, Option<Record>), CallError>>,
+}
+
 /// Deliberate probes beyond the guide's flow: bad input, resends, credentials.
 #[derive(Debug, Clone, Default)]
 pub struct Probes {
@@ -184,6 +202,8 @@ pub struct Probes {
     pub security: Vec<SecurityProbe>,
     /// The record the credential probes tried to save.
     pub security_record: Option<Record>,
+    /// The delivered record they tried to change, where one was delivered and updated.
+    pub security_target: Option<SecurityTarget>,
 }
 
 /// Everything one session observed.
@@ -505,15 +525,42 @@ async fn probe(
     if profile.auth.scheme != crate::profile::AuthScheme::None {
         progress.step("probing: requests without and with wrong credentials");
         let wrong = crate::auth::Credentials::generated(&profile.auth, seed ^ 0x5EC0_0001);
-        let mut record = world
-            .prospects
+        // An update of a record the partner holds (its update with good credentials was
+        // accepted), of a kind that can be read back, shows whether a refused write changed
+        // anything; without one, a create.
+        let updated = |d: &&Delivery| {
+            d.id().is_some()
+                && matches!(&d.update, Some((_, Ok(saved))) if saved.answer.is_success())
+        };
+        let target = deliveries
             .iter()
-            .chain(&world.members)
-            .next()
-            .map(|lead| lead.record.clone())
-            .unwrap_or_default();
-        record.insert(Field::FirstName, format!("Probe-{}", world.tag));
-        record.retain(|field, _| profile.codec(kind).path(*field).is_some());
+            .filter(updated)
+            .find(|d| profile.read_operation(d.kind).is_some())
+            .or_else(|| deliveries.iter().find(updated));
+        let probed = format!("Probe-{}", world.tag);
+        let (write_kind, target_id, mut record) = match target {
+            Some(delivery) => (
+                profile
+                    .update_operation(delivery.kind)
+                    .expect("an updated delivery has an update operation"),
+                delivery.id().map(str::to_owned),
+                delivery.latest_sent().clone(),
+            ),
+            None => (
+                create,
+                None,
+                world
+                    .prospects
+                    .iter()
+                    .chain(&world.members)
+                    .next()
+                    .map(|lead| lead.record.clone())
+                    .unwrap_or_default(),
+            ),
+        };
+        let written = target.map_or(kind, |delivery| delivery.kind);
+        record.insert(Field::FirstName, probed.clone());
+        record.retain(|field, _| profile.codec(written).path(*field).is_some());
         probes.security_record = Some(record.clone());
         for (label, credentials) in [
             ("no credentials", crate::auth::Credentials::None),
@@ -535,17 +582,48 @@ async fn probe(
                 let purpose = format!("probe: {} with {label}", op.key());
                 probes.security.push(SecurityProbe {
                     label: format!("a {} call with {label}", op.key()),
+                    writes: false,
                     result: intruder.call(op, &purpose, None, None, &[], None).await,
                 });
             }
-            let purpose = format!("probe: {} with {label}", create.key());
+            let what = match target {
+                Some(delivery) => format!("an update of {} with {label}", delivery.label),
+                None => format!("a {} call with {label}", write_kind.key()),
+            };
+            let purpose = format!("probe: {what}");
             let result = intruder
-                .write(create, &purpose, &record, None)
+                .write(write_kind, &purpose, &record, target_id.as_deref())
                 .await
                 .map(|saved| saved.answer);
             probes.security.push(SecurityProbe {
-                label: format!("a {} call with {label}", create.key()),
+                label: what,
+                writes: true,
                 result,
+            });
+        }
+        if let (Some(delivery), Some(id)) = (target, target_id) {
+            let read = match profile.read_operation(delivery.kind) {
+                Some(_) => Some(
+                    client
+                        .read(
+                            delivery.kind,
+                            &id,
+                            &format!("read back {} after the credential probes", delivery.label),
+                        )
+                        .await,
+                ),
+                None => None,
+            };
+            probes.security_target = Some(SecurityTarget {
+                label: delivery.label.clone(),
+                field: Field::FirstName,
+                kept: delivery
+                    .latest_sent()
+                    .get(&Field::FirstName)
+                    .cloned()
+                    .unwrap_or_default(),
+                probed,
+                read,
             });
         }
     }

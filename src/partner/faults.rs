@@ -128,6 +128,8 @@ faults! {
         "rejects every member with 422";
     AuthNotEnforced => "auth-not-enforced", ["SEC-001"],
         "accepts requests without credentials or with wrong ones";
+    SaveBeforeAuth => "save-before-auth", ["SEC-001"],
+        "carries out a write sent without or with wrong credentials, then answers it 401/403";
     Malformed500 => "malformed-500", ["ROB-001"],
         "answers a malformed body with 500 instead of a 4xx";
     LostAnswers => "lost-answers", [],
@@ -227,6 +229,13 @@ impl Fault {
             }
             Fault::RejectMember => caps.members,
             Fault::AuthNotEnforced => profile.auth.scheme != AuthScheme::None,
+            // A write refused yet stored shows only when the record can be read back.
+            Fault::SaveBeforeAuth => {
+                profile.auth.scheme != AuthScheme::None
+                    && [RecordKind::Prospect, RecordKind::Member]
+                        .into_iter()
+                        .any(|kind| profile.carries(kind) && profile.read_operation(kind).is_some())
+            }
             Fault::Malformed500 | Fault::Flaky | Fault::Slow => true,
             // Load runs only: a certify run does not resend, so the rule a lost answer breaks
             // depends on which lead it hits.

@@ -67,12 +67,35 @@ pub(super) async fn handle(
         |name| parts.headers.get(name).and_then(|v| v.to_str().ok()),
         |name| query.get(name).map(String::as_str),
     );
-    match auth {
-        _ if shared.fault(Fault::AuthNotEnforced) => {}
-        AuthCheck::Accepted => {}
-        AuthCheck::Missing => return Err(ApiError::unauthenticated()),
-        AuthCheck::Wrong => return Err(ApiError::forbidden()),
+    let refusal = match auth {
+        _ if shared.fault(Fault::AuthNotEnforced) => None,
+        AuthCheck::Accepted => None,
+        AuthCheck::Missing => Some(ApiError::unauthenticated()),
+        AuthCheck::Wrong => Some(ApiError::forbidden()),
+    };
+    match refusal {
+        // The fault carries the write out before it refuses it.
+        Some(refusal)
+            if shared.fault(Fault::SaveBeforeAuth)
+                && matched.kind.role() == OperationRole::Write =>
+        {
+            let _ = serve(shared, &matched, format, &path, &query, body).await;
+            Err(refusal)
+        }
+        Some(refusal) => Err(refusal),
+        None => serve(shared, &matched, format, &path, &query, body).await,
     }
+}
+
+/// Serves a request whose credentials were checked.
+async fn serve(
+    shared: &Shared,
+    matched: &Matched,
+    format: BodyFormat,
+    path: &str,
+    query: &BTreeMap<String, String>,
+    body: axum::body::Body,
+) -> Result<Response, ApiError> {
     if shared.fault(Fault::Flaky) && shared.flaky_strikes() {
         return Err(ApiError::unavailable());
     }
@@ -85,7 +108,7 @@ pub(super) async fn handle(
             .filter(|f| shared.fault(**f) && f.is_hostile())
         {
             if let Some(response) =
-                super::hostile::answer(*fault, &path, shared.options.slow_delay, format).await
+                super::hostile::answer(*fault, path, shared.options.slow_delay, format).await
             {
                 return Ok(response);
             }
@@ -95,7 +118,7 @@ pub(super) async fn handle(
         .profile
         .operation(matched.kind)
         .ok_or_else(|| ApiError::not_found("no such operation"))?;
-    let captured = check_query(shared, operation, &query)?;
+    let captured = check_query(shared, operation, query)?;
     let body = axum::body::to_bytes(body, shared.options.body_limit)
         .await
         .map_err(|_| ApiError::too_large(shared.options.body_limit))?;
@@ -107,7 +130,7 @@ pub(super) async fn handle(
             .and_then(|reader| reader.read(&shared.profile.codec(matched.kind.record()), &body));
         if let Some(record) = streamed {
             let id = matched.path_id.clone().or(captured.id);
-            return save(shared, &matched, operation, id, record, &path);
+            return save(shared, matched, operation, id, record, path);
         }
     }
     // SOAP requests all carry a document (their params); REST ones only when they write.
@@ -134,23 +157,23 @@ pub(super) async fn handle(
         .or(params.remove(&Slot::Email));
     if matched.kind == OperationKind::StaffList && shared.fault(Fault::SlowStaffList) {
         // Only the first page is slow: enough to break the budget, cheap to run.
-        let first_page = paging::window(&operation.paging.clone().unwrap_or_default(), &query)
+        let first_page = paging::window(&operation.paging.clone().unwrap_or_default(), query)
             .is_ok_and(|window| window.offset == 0);
         if first_page {
             tokio::time::sleep(shared.options.sluggish_delay).await;
         }
     }
     match matched.kind.role() {
-        OperationRole::List => list(shared, &matched, operation, &path, &query),
+        OperationRole::List => list(shared, matched, operation, path, query),
         OperationRole::Lookup => lookup(shared, operation, email),
-        OperationRole::Read => read(shared, &matched, operation, id),
+        OperationRole::Read => read(shared, matched, operation, id),
         OperationRole::Write => write(
             shared,
-            &matched,
+            matched,
             operation,
             id,
             document.as_ref().unwrap_or(&Value::Null),
-            &path,
+            path,
         ),
     }
 }

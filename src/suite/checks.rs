@@ -1477,8 +1477,72 @@ fn credentials_enforced(context: &Context<'_>) -> Finding {
             ),
         }
     }
+    // Refused must also mean unchanged: the record the refused updates named reads back as it
+    // was last saved with good credentials.
+    let mut unchanged = None;
+    if let Some(target) = &context.observations.probes.security_target {
+        let refused: Vec<usize> = context
+            .observations
+            .probes
+            .security
+            .iter()
+            .filter(|probe| probe.writes)
+            .filter_map(|probe| probe.result.as_ref().ok())
+            .filter(|answer| !answer.is_success())
+            .map(|answer| answer.exchange)
+            .collect();
+        match &target.read {
+            None => {
+                unchanged = Some(format!(
+                "whether the refused updates of {} changed it is not checked: no read operation",
+                target.label
+            ))
+            }
+            Some(Err(error)) => tally.error(
+                format!(
+                    "reading back {} after the credential probes got no answer: {}",
+                    target.label, error.message
+                ),
+                vec![error.exchange],
+            ),
+            Some(Ok((answer, None))) => tally.error(
+                format!(
+                    "reading back {} after the credential probes answered {}",
+                    target.label,
+                    answer_summary(answer)
+                ),
+                vec![answer.exchange],
+            ),
+            Some(Ok((answer, Some(record)))) => {
+                let got = record.get(&target.field);
+                let changed = got.is_some_and(|got| same_ignoring_case(got, &target.probed));
+                // An update that was accepted is already a failure above.
+                if changed && !refused.is_empty() {
+                    let mut evidence = refused.clone();
+                    evidence.push(answer.exchange);
+                    tally.broken(
+                        format!(
+                            "an update of {} sent without or with wrong credentials was stored although it was refused: it reads back with {} {:?}, not {:?}",
+                            target.label, target.field, target.probed, target.kept
+                        ),
+                        evidence,
+                    );
+                } else if !changed {
+                    tally.examined.push(answer.exchange);
+                    unchanged = Some(format!("{} read back unchanged", target.label));
+                }
+            }
+        }
+    }
     tally.finish(
-        |n| format!("{n} request(s) without or with wrong credentials were refused with 401/403"),
+        |n| match unchanged {
+            Some(note) => format!(
+                "{n} request(s) without or with wrong credentials were refused with 401/403, and {note}"
+            ),
+            None => format!(
+                "{n} request(s) without or with wrong credentials were refused with 401/403"
+            ),
+        },
         || not_run("no request without credentials was made"),
     )
 }

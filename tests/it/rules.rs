@@ -512,3 +512,29 @@ async fn a_source_listed_under_another_name_passes_only_when_its_create_is_idemp
         verdict.reason
     );
 }
+
+#[tokio::test]
+async fn a_refused_write_that_was_stored_anyway_breaks_sec_001() {
+    let clean = run(Profile::reference(), &[], 9).await;
+    let (outcome, reason) = verdict(&clean, "SEC-001");
+    assert_eq!(outcome, Outcome::Pass, "{reason}");
+    assert!(reason.contains("read back unchanged"), "{reason}");
+
+    for profile in [
+        Profile::reference(),
+        crate::helpers::fixture_profiles().remove(1).1,
+    ] {
+        let report = run(profile.clone(), &[Fault::SaveBeforeAuth], 9).await;
+        let (outcome, reason) = verdict(&report, "SEC-001");
+        assert!(
+            matches!(outcome, Outcome::Fail | Outcome::Warn),
+            "{}: {reason}",
+            profile.file_name
+        );
+        assert!(
+            reason.contains("was stored although it was refused"),
+            "{}: {reason}",
+            profile.file_name
+        );
+    }
+}
