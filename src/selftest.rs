@@ -67,6 +67,8 @@ pub struct MatrixRow {
     pub ok: bool,
     /// The run's exit code.
     pub exit_code: i32,
+    /// The reason of every verdict not skipped: (rule, reason).
+    pub reasons: Vec<(String, String)>,
 }
 
 /// The whole matrix.
@@ -218,6 +220,12 @@ pub async fn run_matrix_where(
                 }
                 Some(_) => !expected.is_empty() && observed == expected,
             };
+            let reasons = report
+                .verdicts
+                .iter()
+                .filter(|v| v.outcome != Outcome::Skip)
+                .map(|v| (v.rule.clone(), v.reason.clone()))
+                .collect();
             rows.push(MatrixRow {
                 profile: profile.file_name.clone(),
                 fault,
@@ -225,6 +233,7 @@ pub async fn run_matrix_where(
                 observed,
                 ok,
                 exit_code: report.exit_code,
+                reasons,
             });
         }
     }

@@ -9,6 +9,7 @@ use crate::inbound::{self, Call, CallKind, ConnectorOptions, ConnectorState};
 use crate::model::{Field, RecordKind};
 use crate::partner::Faults;
 use crate::profile::{SendStep, SendsSection};
+use crate::suite::checks::in_sentences;
 use crate::suite::{Applies, Catalog, Finding, Verdict};
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -548,7 +549,7 @@ pub async fn run(run: TwoWayRun<'_>, observations: &Observations) -> Result<TwoW
                 .any(|id| id.eq_ignore_ascii_case(&rule.id))
             {
                 let unchecked = Finding::Pass {
-                    reason: "check disabled".into(),
+                    reason: "The check is disabled.".into(),
                     evidence: Vec::new(),
                 };
                 return Verdict::from_finding(rule, unchecked);
@@ -558,17 +559,17 @@ pub async fn run(run: TwoWayRun<'_>, observations: &Observations) -> Result<TwoW
                 Some(step) if !sends.steps.contains(&step) => {
                     return Verdict::skipped(
                         rule,
-                        &format!("the profile's [sends] steps leave out `{}`", step.key()),
+                        &format!("The profile's [sends] steps leave out `{}`.", step.key()),
                     );
                 }
                 Some(step) => {
                     if let Some(reason) = failures.get(&step) {
                         return Verdict::from_finding(
                             rule,
-                            Finding::Error {
+                            in_sentences(Finding::Error {
                                 reason: format!("step {}: {reason}", step.key()),
                                 evidence,
-                            },
+                            }),
                         );
                     }
                 }
@@ -579,23 +580,19 @@ pub async fn run(run: TwoWayRun<'_>, observations: &Observations) -> Result<TwoW
                         .collect();
                     return Verdict::from_finding(
                         rule,
-                        Finding::Error {
+                        in_sentences(Finding::Error {
                             reason: format!("no step completed ({})", reasons.join("; ")),
                             evidence,
-                        },
+                        }),
                     );
                 }
                 None => {}
             }
             match check_for(&rule.id) {
-                Some(check) => Verdict::from_finding(rule, in_two_way_terms(check(&context))),
-                None => Verdict::from_finding(
-                    rule,
-                    Finding::Error {
-                        reason: format!("this build of spoke has no check for {}", rule.id),
-                        evidence: Vec::new(),
-                    },
-                ),
+                Some(check) => {
+                    Verdict::from_finding(rule, in_sentences(in_two_way_terms(check(&context))))
+                }
+                None => Verdict::without_check(rule),
             }
         })
         .collect();

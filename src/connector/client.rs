@@ -393,6 +393,11 @@ impl PartnerClient {
         &self.profile
     }
 
+    /// The limits it keeps to.
+    pub fn limits(&self) -> &ClientLimits {
+        &self.limits
+    }
+
     /// The exchange log.
     pub fn recorder(&self) -> &Recorder {
         &self.recorder

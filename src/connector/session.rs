@@ -25,7 +25,8 @@ pub struct LookupCheck {
     pub expected_id: Option<String>,
     /// The exchange.
     pub exchange: usize,
-    /// The id answered, or why no answer counts.
+    /// The id answered, or what went wrong, as a predicate of "the lookup" ("answered HTTP
+    /// 500"; without an answer, the transport's message).
     pub result: Result<Option<String>, String>,
     /// Whether the lookup got no answer at all (a transport failure or timeout).
     pub no_answer: bool,
@@ -51,6 +52,9 @@ pub struct SourceSyncEntry {
     pub matched: Option<(String, String)>,
     /// The create call, when the source had no match and create is offered.
     pub created: Option<Result<Saved, CallError>>,
+    /// The same create sent again after delivery, when the list read afterwards has no source
+    /// of that name: a second sync would create it again unless the create is idempotent.
+    pub recreated: Option<Result<Saved, CallError>>,
 }
 
 impl SourceSyncEntry {
@@ -71,9 +75,22 @@ pub struct SourceSync {
     pub list: Option<ListOutcome>,
     /// One entry per InTouch source.
     pub entries: Vec<SourceSyncEntry>,
-    /// The list after delivery, where the profile has one.
+    /// The list after delivery, where the profile has one: the last of its reads.
     pub relist: Option<ListOutcome>,
+    /// How many times the list was read after delivery: more than once when a created source
+    /// was missing and the list was read again after a wait (see [`RELIST_WAITS`]).
+    pub relist_reads: usize,
+    /// The milliseconds waited, in all, before the last of those reads.
+    pub relist_waited_ms: u64,
 }
+
+/// The waits before reading the source list again while a created source is missing from it,
+/// as multiples of the client's retry backoff (50 ms by default: 100, 200, 400 and 800 ms), and
+/// the most waited in all: a list that shows new sources only after a moment still passes.
+pub const RELIST_WAITS: [u32; 4] = [2, 4, 8, 16];
+
+/// The longest wait, in all, for created sources to show in the list.
+pub const RELIST_MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// One record's delivery: create, update with the partner's id, read back.
 #[derive(Debug, Clone)]
@@ -132,6 +149,8 @@ pub struct RetryProbe {
 pub struct SecurityProbe {
     /// What was tried.
     pub label: String,
+    /// Whether it was a write (a create or an update), which must change nothing.
+    pub writes: bool,
     /// What came back.
     pub result: Result<super::client::Answer, CallError>,
 }
@@ -157,6 +176,22 @@ pub struct VariantProbe {
     pub read: Option<Result<(super::client::Answer, Option<Record>), CallError>>,
 }
 
+/// The delivered record the credential probes tried to change, and how it read back after
+/// them with good credentials.
+#[derive(Debug, Clone)]
+pub struct SecurityTarget {
+    /// The delivery's label.
+    pub label: String,
+    /// The field the probes changed.
+    pub field: Field,
+    /// Its value as last saved with good credentials: what it must still be.
+    pub kept: String,
+    /// The value the probes sent.
+    pub probed: String,
+    /// The read-back after the probes, where the profile has a read operation.
+    pub read: Option<Result<(super::client::Answer, Option<Record>), CallError>>,
+}
+
 /// Deliberate probes beyond the guide's flow: bad input, resends, credentials.
 #[derive(Debug, Clone, Default)]
 pub struct Probes {
@@ -170,6 +205,8 @@ pub struct Probes {
     pub security: Vec<SecurityProbe>,
     /// The record the credential probes tried to save.
     pub security_record: Option<Record>,
+    /// The delivered record they tried to change, where one was delivered and updated.
+    pub security_target: Option<SecurityTarget>,
 }
 
 /// Everything one session observed.
@@ -333,11 +370,7 @@ pub async fn run_session(
     if let Some(sync) = &mut sources {
         if sync.list.is_some() {
             progress.step("lead-source sync: fetching the list again");
-            sync.relist = Some(
-                client
-                    .list_all(OperationKind::SourceList, "lead-source sync, second pass")
-                    .await,
-            );
+            relist_sources(client, &world, sync).await;
         }
     }
     Observations {
@@ -347,6 +380,84 @@ pub async fn run_session(
         deliveries,
         probes,
     }
+}
+
+/// Reads the source list after delivery, again after growing waits while a source created by
+/// the sync is missing from it; then creates once more each created source whose name the list
+/// still lacks, as a second sync would.
+async fn relist_sources(client: &PartnerClient, world: &World, sync: &mut SourceSync) {
+    let created: Vec<String> = sync
+        .entries
+        .iter()
+        .filter_map(|entry| match &entry.created {
+            Some(Ok(saved)) if saved.answer.is_success() => saved.id.clone(),
+            _ => None,
+        })
+        .collect();
+    // Only an id not listed at all can still appear; one listed under another name will not
+    // change by waiting.
+    let missing = |list: &ListOutcome| {
+        list.failure.is_none()
+            && created
+                .iter()
+                .any(|id| !list.records.iter().any(|r| r.get(&Field::Id) == Some(id)))
+    };
+    let mut list = client
+        .list_all(OperationKind::SourceList, "lead-source sync, second pass")
+        .await;
+    let mut reads = 1;
+    let mut waited = std::time::Duration::ZERO;
+    let backoff = client.limits().retry_backoff;
+    for factor in RELIST_WAITS {
+        if !missing(&list) {
+            break;
+        }
+        let wait = (backoff * factor).min(RELIST_MAX_WAIT.saturating_sub(waited));
+        if wait.is_zero() {
+            break;
+        }
+        tokio::time::sleep(wait).await;
+        waited += wait;
+        reads += 1;
+        list = client
+            .list_all(
+                OperationKind::SourceList,
+                &format!(
+                    "lead-source sync, second pass, read {reads} after {} ms",
+                    waited.as_millis()
+                ),
+            )
+            .await;
+    }
+    if list.failure.is_none() {
+        for entry in &mut sync.entries {
+            if !matches!(&entry.created, Some(Ok(saved)) if saved.answer.is_success() && saved.id.is_some())
+            {
+                continue;
+            }
+            let name = world.sources[entry.source].name.clone();
+            let listed = list.records.iter().any(|r| {
+                r.get(&Field::Name)
+                    .is_some_and(|n| same_ignoring_case(n, &name))
+            });
+            if !listed {
+                let record = Record::from([(Field::Name, name)]);
+                entry.recreated = Some(
+                    client
+                        .write(
+                            OperationKind::SourceCreate,
+                            "lead-source sync, second pass, create again",
+                            &record,
+                            None,
+                        )
+                        .await,
+                );
+            }
+        }
+    }
+    sync.relist = Some(list);
+    sync.relist_reads = reads;
+    sync.relist_waited_ms = waited.as_millis() as u64;
 }
 
 /// A truncated body in the operation's format: the partner must refuse it with a 4xx.
@@ -417,15 +528,42 @@ async fn probe(
     if profile.auth.scheme != crate::profile::AuthScheme::None {
         progress.step("probing: requests without and with wrong credentials");
         let wrong = crate::auth::Credentials::generated(&profile.auth, seed ^ 0x5EC0_0001);
-        let mut record = world
-            .prospects
+        // An update of a record the partner holds (its update with good credentials was
+        // accepted), of a kind that can be read back, shows whether a refused write changed
+        // anything; without one, a create.
+        let updated = |d: &&Delivery| {
+            d.id().is_some()
+                && matches!(&d.update, Some((_, Ok(saved))) if saved.answer.is_success())
+        };
+        let target = deliveries
             .iter()
-            .chain(&world.members)
-            .next()
-            .map(|lead| lead.record.clone())
-            .unwrap_or_default();
-        record.insert(Field::FirstName, format!("Probe-{}", world.tag));
-        record.retain(|field, _| profile.codec(kind).path(*field).is_some());
+            .filter(updated)
+            .find(|d| profile.read_operation(d.kind).is_some())
+            .or_else(|| deliveries.iter().find(updated));
+        let probed = format!("Probe-{}", world.tag);
+        let (write_kind, target_id, mut record) = match target {
+            Some(delivery) => (
+                profile
+                    .update_operation(delivery.kind)
+                    .expect("an updated delivery has an update operation"),
+                delivery.id().map(str::to_owned),
+                delivery.latest_sent().clone(),
+            ),
+            None => (
+                create,
+                None,
+                world
+                    .prospects
+                    .iter()
+                    .chain(&world.members)
+                    .next()
+                    .map(|lead| lead.record.clone())
+                    .unwrap_or_default(),
+            ),
+        };
+        let written = target.map_or(kind, |delivery| delivery.kind);
+        record.insert(Field::FirstName, probed.clone());
+        record.retain(|field, _| profile.codec(written).path(*field).is_some());
         probes.security_record = Some(record.clone());
         for (label, credentials) in [
             ("no credentials", crate::auth::Credentials::None),
@@ -446,18 +584,49 @@ async fn probe(
             if let Some(op) = read_like {
                 let purpose = format!("probe: {} with {label}", op.key());
                 probes.security.push(SecurityProbe {
-                    label: format!("{} with {label}", op.key()),
+                    label: format!("a {} call with {label}", op.key()),
+                    writes: false,
                     result: intruder.call(op, &purpose, None, None, &[], None).await,
                 });
             }
-            let purpose = format!("probe: {} with {label}", create.key());
+            let what = match target {
+                Some(delivery) => format!("an update of {} with {label}", delivery.label),
+                None => format!("a {} call with {label}", write_kind.key()),
+            };
+            let purpose = format!("probe: {what}");
             let result = intruder
-                .write(create, &purpose, &record, None)
+                .write(write_kind, &purpose, &record, target_id.as_deref())
                 .await
                 .map(|saved| saved.answer);
             probes.security.push(SecurityProbe {
-                label: format!("{} with {label}", create.key()),
+                label: what,
+                writes: true,
                 result,
+            });
+        }
+        if let (Some(delivery), Some(id)) = (target, target_id) {
+            let read = match profile.read_operation(delivery.kind) {
+                Some(_) => Some(
+                    client
+                        .read(
+                            delivery.kind,
+                            &id,
+                            &format!("read back {} after the credential probes", delivery.label),
+                        )
+                        .await,
+                ),
+                None => None,
+            };
+            probes.security_target = Some(SecurityTarget {
+                label: delivery.label.clone(),
+                field: Field::FirstName,
+                kept: delivery
+                    .latest_sent()
+                    .get(&Field::FirstName)
+                    .cloned()
+                    .unwrap_or_default(),
+                probed,
+                read,
             });
         }
     }
@@ -530,13 +699,22 @@ async fn lookup(client: &PartnerClient, email: &str, expected: Option<&Record>) 
             answer.exchange,
             Ok(record.and_then(|record| record.get(&Field::Id).cloned())),
         ),
-        Err(LookupError::NotDeclared) => (0, Err("the profile declares no lookup".into())),
+        Err(LookupError::NotDeclared) => (
+            0,
+            Err("could not be made: the profile declares no lookup".into()),
+        ),
         Err(LookupError::Call(error)) => (error.exchange, Err(error.message)),
         Err(LookupError::Status(answer)) => (
             answer.exchange,
             Err(format!("answered HTTP {}", answer.status)),
         ),
-        Err(LookupError::Shape(answer, message)) => (answer.exchange, Err(message)),
+        Err(LookupError::Shape(answer, message)) => (
+            answer.exchange,
+            Err(format!(
+                "answered HTTP {} with nothing usable: {message}",
+                answer.status
+            )),
+        ),
     };
     LookupCheck {
         email: email.to_owned(),
@@ -601,12 +779,15 @@ async fn sync_sources(
             source: index,
             matched,
             created,
+            recreated: None,
         });
     }
     SourceSync {
         list,
         entries,
         relist: None,
+        relist_reads: 0,
+        relist_waited_ms: 0,
     }
 }
 

@@ -143,7 +143,10 @@ fn record_id_is_the_partners_own(context: &SendContext<'_>) -> Finding {
         .collect();
     if problems.is_empty() {
         pass(
-            format!("no recordID of {} calls is a Connector uuid", calls.len()),
+            format!(
+                "none of the {} calls sends a Connector uuid as recordID",
+                calls.len()
+            ),
             &calls,
         )
     } else {
@@ -198,7 +201,7 @@ fn record_id_stable_across_updates(context: &SendContext<'_>) -> Finding {
     if problems.is_empty() {
         pass(
             format!(
-                "{} save(s); no record was sent under a second recordID",
+                "no record of {} save(s) was sent under a second recordID",
                 accepted.len()
             ),
             &accepted,
@@ -375,7 +378,7 @@ fn inactivation_is_a_status_change(context: &SendContext<'_>) -> Finding {
     }
     pass(
         format!(
-            "{} record(s) made inactive by a save with userStatus INACTIVE",
+            "{} record(s) were made inactive by a save with userStatus INACTIVE",
             inactivations.len()
         ),
         &inactivations,
@@ -437,7 +440,10 @@ fn sources_before_leads(context: &SendContext<'_>) -> Finding {
         return violated(problems);
     }
     if using.is_empty() {
-        return pass("no lead named a lead source; nothing to order", &[]);
+        return pass(
+            "no lead named a lead source, so there was nothing to order",
+            &[],
+        );
     }
     pass(
         format!("all {} lead(s) naming a source came after it", using.len()),
@@ -573,7 +579,9 @@ pub fn judge(catalog: &Catalog, context: &SendContext<'_>) -> Vec<Verdict> {
         .iter()
         .filter(|rule| rule.applies.contains(&Applies::Sends))
         .map(|rule| match check_for(&rule.id) {
-            Some(check) => Verdict::from_finding(rule, check(context)),
+            Some(check) => {
+                Verdict::from_finding(rule, crate::suite::checks::in_sentences(check(context)))
+            }
             None => Verdict::without_check(rule),
         })
         .collect()

@@ -128,10 +128,109 @@ pub fn other_case(text: &str) -> Option<String> {
         .find(|variant| variant != text && same_ignoring_case(variant, text))
 }
 
+/// The shape of a staff id, as far as a partner's handling of ids could tell two apart: which
+/// letter cases it uses, whether it has digits (or is nothing else), which punctuation, and
+/// roughly how long it is.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IdShape {
+    /// `none`, `upper`, `lower`, `mixed` or `uncased` (letters of scripts without case).
+    pub letters: &'static str,
+    /// `none`, `some` or `only`.
+    pub digits: &'static str,
+    /// The distinct characters that are neither letters nor digits, in order.
+    pub punctuation: String,
+    /// `short` (up to 8 characters), `medium` (up to 24) or `long`.
+    pub length: &'static str,
+}
+
+impl IdShape {
+    /// The shape of `id`.
+    pub fn of(id: &str) -> IdShape {
+        let (mut upper, mut lower, mut uncased, mut digits, mut others) = (
+            false,
+            false,
+            false,
+            0usize,
+            std::collections::BTreeSet::new(),
+        );
+        for c in id.chars() {
+            if c.is_uppercase() {
+                upper = true;
+            } else if c.is_lowercase() {
+                lower = true;
+            } else if c.is_alphabetic() {
+                uncased = true;
+            } else if c.is_numeric() {
+                digits += 1;
+            } else {
+                others.insert(c);
+            }
+        }
+        let count = id.chars().count();
+        IdShape {
+            letters: match (upper, lower, uncased) {
+                (true, true, _) => "mixed",
+                (true, false, _) => "upper",
+                (false, true, _) => "lower",
+                (false, false, true) => "uncased",
+                (false, false, false) => "none",
+            },
+            digits: match digits {
+                0 => "none",
+                n if n == count => "only",
+                _ => "some",
+            },
+            punctuation: others.into_iter().collect(),
+            length: match count {
+                0..=8 => "short",
+                9..=24 => "medium",
+                _ => "long",
+            },
+        }
+    }
+}
+
+/// The most id shapes given a matched owner each; beyond it the seed picks among them.
+pub const MAX_ID_SHAPES: usize = 8;
+
+/// One partner staff member (id, email) per shape of staff id among those InTouch can match
+/// (an email with another letter case), each picked by the seed; at most [`MAX_ID_SHAPES`].
+fn matchable_per_shape(
+    staff: &[(String, Option<String>)],
+    rng: &mut ChaCha8Rng,
+) -> Vec<(String, String)> {
+    let mut by_shape: std::collections::BTreeMap<IdShape, Vec<(String, String)>> =
+        Default::default();
+    for (id, email) in staff {
+        if let Some(email) = email.as_ref().filter(|email| other_case(email).is_some()) {
+            by_shape
+                .entry(IdShape::of(id))
+                .or_default()
+                .push((id.clone(), email.clone()));
+        }
+    }
+    let mut picked: Vec<(String, String)> = by_shape
+        .into_values()
+        .filter_map(|members| members.choose(rng).cloned())
+        .collect();
+    while picked.len() > MAX_ID_SHAPES {
+        let dropped = rng.random_range(0..picked.len());
+        picked.remove(dropped);
+    }
+    picked
+}
+
 /// Builds the world. Same seed, scenario and discovery give the same world.
+///
+/// Matched owners cover every shape of staff id the sandbox has (see [`IdShape`]): the
+/// scenario's matched cells take one shape each, in turn, and a shape left over gets a prospect
+/// of its own (owner matched, source none), so a partner mishandling one shape of id is caught
+/// whatever the seed.
 pub fn build_world(seed: u64, scenario: &Scenario, needs: Needs, discovered: &Discovered) -> World {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let tag = format!("{seed:06x}");
+    let matchable = matchable_per_shape(&discovered.staff, &mut rng);
+    let mut matched_used = 0usize;
     let mut world = World {
         seed,
         tag: tag.clone(),
@@ -142,22 +241,22 @@ pub fn build_world(seed: u64, scenario: &Scenario, needs: Needs, discovered: &Di
         missing: Vec::new(),
     };
 
-    let owner_of = |world: &mut World, case: OwnerCase, rng: &mut ChaCha8Rng| -> Option<usize> {
+    let mut owner_of = |world: &mut World,
+                        case: OwnerCase,
+                        rng: &mut ChaCha8Rng|
+     -> Option<usize> {
         let role = match case {
             OwnerCase::None => return None,
             OwnerCase::Matched => {
-                let candidates: Vec<&(String, Option<String>)> = discovered
-                    .staff
-                    .iter()
-                    .filter(|(_, email)| email.as_deref().and_then(other_case).is_some())
-                    .collect();
-                let Some((id, Some(email))) = candidates.choose(rng).map(|c| (*c).clone()) else {
+                if matchable.is_empty() {
                     note_missing(
                         world,
                         "the sandbox has no staff member with an email: add one so a matched owner can be tested",
                     );
                     return None;
-                };
+                }
+                let (id, email) = matchable[matched_used % matchable.len()].clone();
+                matched_used += 1;
                 StaffRole::Matched {
                     partner_id: id,
                     partner_email: email,
@@ -279,6 +378,9 @@ pub fn build_world(seed: u64, scenario: &Scenario, needs: Needs, discovered: &Di
                 case: Some((owner_case, source_case)),
             });
         }
+        if needs.owners {
+            cover_every_id_shape(&mut world, &matchable, scenario, &tag, &mut rng);
+        }
         if needs.owners && !world.staff.iter().any(|s| s.role == StaffRole::NoEmail) {
             world.staff.push(IntouchStaff {
                 id: format!("IT-STAFF-{}", world.staff.len() + 1),
@@ -315,6 +417,55 @@ pub fn build_world(seed: u64, scenario: &Scenario, needs: Needs, discovered: &Di
         }
     }
     world
+}
+
+/// Adds a prospect (owner matched, source none) for each staff member of `matchable` whose id
+/// shape no delivered prospect's owner has yet.
+fn cover_every_id_shape(
+    world: &mut World,
+    matchable: &[(String, String)],
+    scenario: &Scenario,
+    tag: &str,
+    rng: &mut ChaCha8Rng,
+) {
+    let owns_a_prospect = |world: &World, id: &str| {
+        world.prospects.iter().any(|lead| {
+            lead.owner.is_some_and(|index| {
+                matches!(&world.staff[index].role, StaffRole::Matched { partner_id, .. } if partner_id == id)
+            })
+        })
+    };
+    let mut number = scenario.prospects.len();
+    for (id, email) in matchable {
+        if owns_a_prospect(world, id) {
+            continue;
+        }
+        let role = StaffRole::Matched {
+            partner_id: id.clone(),
+            partner_email: email.clone(),
+        };
+        let owner = match world.staff.iter().position(|s| s.role == role) {
+            Some(index) => index,
+            None => {
+                world.staff.push(IntouchStaff {
+                    id: format!("IT-STAFF-{}", world.staff.len() + 1),
+                    email: other_case(email),
+                    name: names::full_name(rng),
+                    role,
+                });
+                world.staff.len() - 1
+            }
+        };
+        number += 1;
+        let record = contact(rng, tag, "prospect", number, "active");
+        world.prospects.push(Lead {
+            label: format!("prospect {number} (owner matched, staff id `{id}`, source none)"),
+            record,
+            owner: Some(owner),
+            source: None,
+            case: Some((OwnerCase::Matched, SourceCase::None)),
+        });
+    }
 }
 
 /// The `number`th lead of a load run: the owner and source case of one of the world's prospects
@@ -516,6 +667,54 @@ mod tests {
         assert!(world.staff.iter().any(|s| s.role == StaffRole::NoEmail));
         assert!(world.sources.iter().any(|s| s.name == "CAFÉ WALK-IN"));
         assert_eq!(world.members.len(), 2);
+    }
+
+    #[test]
+    fn every_shape_of_staff_id_gets_a_prospect_with_that_owner() {
+        let discovered = Discovered {
+            staff: vec![
+                ("S-0001".into(), Some("ana@club.example".into())),
+                ("S-0002".into(), Some("ben@club.example".into())),
+                ("40025".into(), Some("cem@club.example".into())),
+                ("coach-lena".into(), Some("lena@club.example".into())),
+                ("zoe_f.berlin".into(), Some("zoe@club.example".into())),
+                (
+                    "3f2b9c1e-8d4a-4b7f-9e21-5c6d7a8b9077".into(),
+                    Some("ida@club.example".into()),
+                ),
+                ("OnlyNoEmail".into(), None),
+            ],
+            sources: discovered().sources,
+        };
+        for seed in 0..20 {
+            let world = build_world(seed, &Scenario::core(), needs(), &discovered);
+            let owners: std::collections::BTreeSet<IdShape> = world
+                .prospects
+                .iter()
+                .filter_map(|lead| lead.owner)
+                .filter_map(|index| match &world.staff[index].role {
+                    StaffRole::Matched { partner_id, .. } => Some(IdShape::of(partner_id)),
+                    _ => None,
+                })
+                .collect();
+            // Five shapes with an email; the one without an email cannot be matched.
+            assert_eq!(owners.len(), 5, "seed {seed}: {owners:?}");
+            assert!(owners.contains(&IdShape::of("40025")));
+            // A handful of prospects, not one per staff member.
+            assert!(world.prospects.len() <= 11, "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn id_shapes_tell_case_digits_punctuation_and_length_apart() {
+        let shape = IdShape::of;
+        assert_eq!(shape("S-0001"), shape("S-9999"));
+        assert_ne!(shape("S-0001"), shape("s-0001"));
+        assert_ne!(shape("40025"), shape("S40025"));
+        assert_eq!(shape("40025").digits, "only");
+        assert_ne!(shape("a_b"), shape("a.b"));
+        assert_ne!(shape("abc"), shape("abcdefghijklmnopqrstuvwxyz"));
+        assert_eq!(shape("").length, "short");
     }
 
     #[test]

@@ -42,6 +42,8 @@ faults! {
         "answers the staff list with 500";
     StaffMissingEmail => "staff-missing-email", ["STAFF-002"],
         "keeps no staff emails: the list has none and the lookup finds nobody";
+    StaffSomeWithoutEmail => "staff-some-without-email", ["STAFF-002"],
+        "keeps no email for every tenth staff member (a warning: the others still match)";
     StaffPaginationTruncated => "staff-pagination-truncated", ["STAFF-003"],
         "the last staff page is unreachable (answers 500)";
     StaffPaginationLoop => "staff-pagination-loop", ["STAFF-003"],
@@ -96,6 +98,10 @@ faults! {
         "resolves owner emails by exact spelling only (partners that take owners by email)";
     DropOwner => "drop-owner", ["STAFF-004"],
         "accepts prospects but stores no owner";
+    DropOwnerNumericIds => "drop-owner-numeric-ids", ["STAFF-004"],
+        "accepts prospects but stores no owner whose staff id is digits only (as if it took such ids for numbers it cannot find)";
+    DiscardUnowned => "discard-unowned", ["LEAD-002", "LEAD-003", "LEAD-004", "LEAD-005"],
+        "accepts prospects that have no owner and answers an id, but stores nothing (reading or updating them answers 404)";
     RejectSourceless => "reject-sourceless", ["SRC-004"],
         "rejects prospects that have no lead source with 422";
     NoSourceList => "no-source-list", ["SRC-001", "PROFILE-001"],
@@ -110,6 +116,8 @@ faults! {
         "answers a source create with an id but never stores the source";
     SourceCreateDuplicates => "source-create-duplicates", ["SRC-003"],
         "stores every created source twice";
+    SourceCreateWrongId => "source-create-wrong-id", ["SRC-003"],
+        "stores a created source but answers the id of another, existing source";
     RejectNewSource => "reject-new-source", ["SRC-003", "SRC-005"],
         "refuses to create lead sources (422)";
     SaveReturnsNoId => "save-returns-no-id", ["LEAD-001", "MEM-001"],
@@ -120,10 +128,14 @@ faults! {
         "creates a second record when a create is resent with the same external id";
     MangleUnicode => "mangles-unicode", ["LEAD-005"],
         "stores names with every non-ASCII letter replaced by `?`";
+    UpperCaseNames => "upper-cases-names", ["LEAD-005"],
+        "stores first and last names in capitals (a warning: SmartMatch compares names ignoring case)";
     RejectMember => "reject-member", ["MEM-001"],
         "rejects every member with 422";
     AuthNotEnforced => "auth-not-enforced", ["SEC-001"],
         "accepts requests without credentials or with wrong ones";
+    SaveBeforeAuth => "save-before-auth", ["SEC-001"],
+        "carries out a write sent without or with wrong credentials, then answers it 401/403";
     Malformed500 => "malformed-500", ["ROB-001"],
         "answers a malformed body with 500 instead of a 4xx";
     LostAnswers => "lost-answers", [],
@@ -172,6 +184,7 @@ impl Fault {
             Fault::NoStaffList
             | Fault::StaffList500
             | Fault::StaffMissingEmail
+            | Fault::StaffSomeWithoutEmail
             | Fault::SlowStaffList => caps.staff_owner,
             Fault::StaffListNoAnswer
             | Fault::StaffListStalledBody
@@ -209,7 +222,10 @@ impl Fault {
                             .and_then(|create| profile.operation(create))
                             .is_some_and(|op| op.conflict.is_some())
                 }),
-            Fault::RejectUnowned | Fault::DropOwner => caps.staff_owner,
+            Fault::RejectUnowned
+            | Fault::DropOwner
+            | Fault::DropOwnerNumericIds
+            | Fault::DiscardUnowned => caps.staff_owner,
             Fault::OwnerEmailCaseSensitive => {
                 caps.staff_owner
                     && profile.references.owner == crate::profile::OwnerReference::Email
@@ -223,16 +239,27 @@ impl Fault {
             Fault::SourceCreateNoId | Fault::RejectNewSource => {
                 caps.lead_source && has(OperationKind::SourceCreate)
             }
-            Fault::SourceCreateNoPersist | Fault::SourceCreateDuplicates => {
+            Fault::SourceCreateNoPersist
+            | Fault::SourceCreateDuplicates
+            | Fault::SourceCreateWrongId => {
                 caps.lead_source
                     && has(OperationKind::SourceCreate)
                     && has(OperationKind::SourceList)
             }
             Fault::SaveReturnsNoId | Fault::UpdateCreatesDuplicate => true,
             Fault::RetryCreatesDuplicate => maps_external_id,
-            Fault::MangleUnicode => caps.prospects && has(OperationKind::ProspectRead),
+            Fault::MangleUnicode | Fault::UpperCaseNames => {
+                caps.prospects && has(OperationKind::ProspectRead)
+            }
             Fault::RejectMember => caps.members,
             Fault::AuthNotEnforced => profile.auth.scheme != AuthScheme::None,
+            // A write refused yet stored shows only when the record can be read back.
+            Fault::SaveBeforeAuth => {
+                profile.auth.scheme != AuthScheme::None
+                    && [RecordKind::Prospect, RecordKind::Member]
+                        .into_iter()
+                        .any(|kind| profile.carries(kind) && profile.read_operation(kind).is_some())
+            }
             Fault::Malformed500 | Fault::Flaky | Fault::Slow => true,
             // Load runs only: a certify run does not resend, so the rule a lost answer breaks
             // depends on which lead it hits.

@@ -70,15 +70,40 @@ pub(super) async fn handle(
             |name| query.get(name).map(String::as_str),
         ),
     };
-    match auth {
-        _ if shared.fault(Fault::AuthNotEnforced) => {}
-        AuthCheck::Accepted => {}
-        AuthCheck::Missing => return Err(ApiError::unauthenticated()),
+    let refusal = match auth {
+        _ if shared.fault(Fault::AuthNotEnforced) => None,
+        AuthCheck::Accepted => None,
+        AuthCheck::Missing => Some(ApiError::unauthenticated()),
         // An OAuth token not issued here, expired or revoked: 401, so the client fetches
         // another (RFC 6750 §3.1).
-        AuthCheck::Wrong if shared.issuer.is_some() => return Err(ApiError::invalid_token()),
-        AuthCheck::Wrong => return Err(ApiError::forbidden()),
+        AuthCheck::Wrong if shared.issuer.is_some() => Some(ApiError::invalid_token()),
+        AuthCheck::Wrong => Some(ApiError::forbidden()),
+    };
+    let headers = &parts.headers;
+    match refusal {
+        // The fault carries the write out before it refuses it.
+        Some(refusal)
+            if shared.fault(Fault::SaveBeforeAuth)
+                && matched.kind.role() == OperationRole::Write =>
+        {
+            let _ = serve(shared, &matched, format, &path, &query, headers, body).await;
+            Err(refusal)
+        }
+        Some(refusal) => Err(refusal),
+        None => serve(shared, &matched, format, &path, &query, headers, body).await,
     }
+}
+
+/// Serves a request whose credentials were checked.
+async fn serve(
+    shared: &Shared,
+    matched: &Matched,
+    format: BodyFormat,
+    path: &str,
+    query: &BTreeMap<String, String>,
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> Result<Response, ApiError> {
     if shared.fault(Fault::Flaky) && shared.flaky_strikes() {
         return Err(ApiError::unavailable());
     }
@@ -91,7 +116,7 @@ pub(super) async fn handle(
             .filter(|f| shared.fault(**f) && f.is_hostile())
         {
             if let Some(response) =
-                super::hostile::answer(*fault, &path, shared.options.slow_delay, format).await
+                super::hostile::answer(*fault, path, shared.options.slow_delay, format).await
             {
                 return Ok(response);
             }
@@ -101,8 +126,8 @@ pub(super) async fn handle(
         .profile
         .operation(matched.kind)
         .ok_or_else(|| ApiError::not_found("no such operation"))?;
-    check_fixed_headers(shared, operation, &parts.headers)?;
-    let captured = check_query(shared, operation, &query)?;
+    check_fixed_headers(shared, operation, headers)?;
+    let captured = check_query(shared, operation, query)?;
     let body = axum::body::to_bytes(body, shared.options.body_limit)
         .await
         .map_err(|_| ApiError::too_large(shared.options.body_limit))?;
@@ -114,7 +139,7 @@ pub(super) async fn handle(
             .and_then(|reader| reader.read(&shared.profile.codec(matched.kind.record()), &body));
         if let Some(record) = streamed {
             let id = matched.path_id.clone().or(captured.id);
-            return save(shared, &matched, operation, id, record, &path);
+            return save(shared, matched, operation, id, record, path);
         }
     }
     // SOAP requests all carry a document (their params); REST ones only when they write.
@@ -141,23 +166,23 @@ pub(super) async fn handle(
         .or(params.remove(&Slot::Email));
     if matched.kind == OperationKind::StaffList && shared.fault(Fault::SlowStaffList) {
         // Only the first page is slow: enough to break the budget, cheap to run.
-        let first_page = paging::window(&operation.paging.clone().unwrap_or_default(), &query)
+        let first_page = paging::window(&operation.paging.clone().unwrap_or_default(), query)
             .is_ok_and(|window| window.offset == 0);
         if first_page {
             tokio::time::sleep(shared.options.sluggish_delay).await;
         }
     }
     match matched.kind.role() {
-        OperationRole::List => list(shared, &matched, operation, &path, &query),
+        OperationRole::List => list(shared, matched, operation, path, query),
         OperationRole::Lookup => lookup(shared, operation, email),
-        OperationRole::Read => read(shared, &matched, operation, id),
+        OperationRole::Read => read(shared, matched, operation, id),
         OperationRole::Write => write(
             shared,
-            &matched,
+            matched,
             operation,
             id,
             document.as_ref().unwrap_or(&Value::Null),
-            &path,
+            path,
         ),
     }
 }
@@ -380,7 +405,8 @@ fn list(
     path: &str,
     query: &BTreeMap<String, String>,
 ) -> Result<Response, ApiError> {
-    if !shared.options.faults.is_empty() {
+    // A lagging source list changes with time, not only with the store: no cache.
+    if !shared.options.faults.is_empty() || !shared.options.source_list_lag.is_zero() {
         return render_list(shared, matched, operation, path, query);
     }
     // The key names the list and its parameters in sorted order, each length-prefixed so
@@ -468,13 +494,15 @@ fn render_list(
             RecordKind::Staff => data
                 .staff
                 .iter()
+                .enumerate()
                 .skip(served.offset)
                 .take(served.limit)
-                .map(staff_record)
+                .map(|(index, staff)| shared.shown_staff(index, staff_record(staff)))
                 .collect(),
             _ => data
                 .sources
                 .iter()
+                .filter(|source| shared.source_listed_yet(source))
                 .skip(window.offset)
                 .take(window.limit)
                 .map(source_record)
@@ -482,13 +510,17 @@ fn render_list(
         };
         let total = match kind {
             RecordKind::Staff => data.staff.len(),
-            _ => data.sources.len(),
+            _ => data
+                .sources
+                .iter()
+                .filter(|source| shared.source_listed_yet(source))
+                .count(),
         };
         (records, total)
     };
     let encoded = items
         .iter()
-        .map(|record| codec.encode_answer(&shared.shown_staff(kind, record)))
+        .map(|record| codec.encode_answer(record))
         .collect();
     let mut document = body::list_document(operation, encoded);
     let link = paging::annotate(&paging_spec, &mut document, window, total, path, query);
@@ -520,17 +552,19 @@ fn lookup(
 ) -> Result<Response, ApiError> {
     let email = email.ok_or_else(|| ApiError::bad_request("the email to look up is missing"))?;
     let codec = shared.profile.codec(RecordKind::Staff);
-    let found = if shared.fault(Fault::StaffMissingEmail) {
-        None
-    } else if shared.fault(Fault::StaffLookupCaseSensitive) {
-        let data = shared.store.read();
+    let data = shared.store.read();
+    let found = if shared.fault(Fault::StaffLookupCaseSensitive) {
         data.staff
             .iter()
-            .find(|s| s.email.as_deref() == Some(email.as_str()))
-            .map(staff_record)
+            .position(|s| s.email.as_deref() == Some(email.as_str()))
     } else {
-        shared.store.read().staff_by_email(&email).map(staff_record)
-    };
+        data.staff_by_email(&email)
+            .and_then(|found| data.staff.iter().position(|s| s.id == found.id))
+    }
+    // Staff shown without an email cannot be found by one.
+    .map(|index| shared.shown_staff(index, staff_record(&data.staff[index])))
+    .filter(|record| record.contains_key(&Field::Email));
+    drop(data);
     let list = operation.answer == Some(AnswerShape::List);
     let flagged = |mut document: Value, found: bool| {
         if let Some(flag) = &operation.found_field {
@@ -729,8 +763,26 @@ fn save(
         return create_source(shared, &mut data, operation, record, path);
     }
     shared.resolve_references(&mut data, kind, &mut record)?;
-    if shared.fault(Fault::DropOwner) {
+    let unowned = kind == RecordKind::Prospect && !record.contains_key(&Field::Owner);
+    if unowned {
+        // The partner's own choice for leads that arrive without an owner.
+        if let Some(owner) = &shared.options.default_owner {
+            record.insert(Field::Owner, owner.clone());
+        }
+    }
+    let numeric_owner = record
+        .get(&Field::Owner)
+        .is_some_and(|owner| !owner.is_empty() && owner.bytes().all(|b| b.is_ascii_digit()));
+    if shared.fault(Fault::DropOwner) || (numeric_owner && shared.fault(Fault::DropOwnerNumericIds))
+    {
         record.remove(&Field::Owner);
+    }
+    if shared.fault(Fault::UpperCaseNames) {
+        for field in [Field::FirstName, Field::LastName] {
+            if let Some(value) = record.get_mut(&field) {
+                *value = value.to_uppercase();
+            }
+        }
     }
     if shared.fault(Fault::MangleUnicode) {
         for field in [Field::FirstName, Field::LastName] {
@@ -846,7 +898,11 @@ fn save(
     } else {
         Some(Err(shared.shown(&data, &record).into_owned()))
     };
-    data.put(kind, record);
+    // The fault answers a new unowned lead as saved, and keeps nothing of it.
+    let discarded = unowned && status == StatusCode::CREATED && shared.fault(Fault::DiscardUnowned);
+    if !discarded {
+        data.put(kind, record);
+    }
     drop(data);
     match answer {
         None => Err(ApiError::internal(
@@ -910,6 +966,11 @@ fn create_source(
             if !shared.fault(Fault::SourceCreateNoPersist) {
                 data.sources.push(source.clone());
             }
+            if !shared.options.source_list_lag.is_zero() {
+                if let Ok(mut created) = shared.sources_created.lock() {
+                    created.insert(source.id.clone(), std::time::Instant::now());
+                }
+            }
             if shared.fault(Fault::SourceCreateDuplicates) {
                 let twin = crate::model::LeadSource {
                     id: data.next_id(RecordKind::Source),
@@ -919,6 +980,18 @@ fn create_source(
             }
             (StatusCode::CREATED, source)
         }
+    };
+    // The fault answers the id of the first other source there is.
+    let source = match data.sources.iter().find(|other| other.id != source.id) {
+        Some(other)
+            if status == StatusCode::CREATED && shared.fault(Fault::SourceCreateWrongId) =>
+        {
+            crate::model::LeadSource {
+                id: other.id.clone(),
+                name: source.name,
+            }
+        }
+        _ => source,
     };
     let codec = shared.profile.codec(RecordKind::Source);
     if operation.answer == Some(AnswerShape::Acknowledgement) {
@@ -949,13 +1022,27 @@ fn create_source(
 }
 
 impl Shared {
-    /// A staff record as this partner shows it (without email under `staff-missing-email`).
-    fn shown_staff(&self, kind: RecordKind, record: &Record) -> Record {
-        let mut shown = record.clone();
-        if kind == RecordKind::Staff && self.fault(Fault::StaffMissingEmail) {
-            shown.remove(&Field::Email);
+    /// The staff record at `index` of the store as this partner shows it: without an email
+    /// under `staff-missing-email`, and for every tenth one under `staff-some-without-email`.
+    fn shown_staff(&self, index: usize, mut record: Record) -> Record {
+        let hidden = self.fault(Fault::StaffMissingEmail)
+            || (self.fault(Fault::StaffSomeWithoutEmail) && index % 10 == 9);
+        if hidden {
+            record.remove(&Field::Email);
         }
-        shown
+        record
+    }
+
+    /// Whether `source` shows in the source list yet (see `PartnerOptions::source_list_lag`).
+    fn source_listed_yet(&self, source: &crate::model::LeadSource) -> bool {
+        let lag = self.options.source_list_lag;
+        if lag.is_zero() {
+            return true;
+        }
+        self.sources_created
+            .lock()
+            .map(|created| created.get(&source.id).is_none_or(|at| at.elapsed() >= lag))
+            .unwrap_or(true)
     }
 
     /// Whether the `flaky` fault fails this request: a seeded share, never twice in a row.
@@ -1280,9 +1367,7 @@ impl Shared {
 
     /// Where a saved record can be found: the read operation's path, or the write path + id.
     fn location_of(&self, kind: OperationKind, path: &str, id: &str) -> String {
-        let encoded_id =
-            percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC)
-                .to_string();
+        let encoded_id = path_segment(id);
         let read = self
             .profile
             .read_operation(kind.record())
@@ -1306,15 +1391,63 @@ impl Shared {
             if !ends_in_id {
                 return format!("{}/{encoded_id}", path.trim_end_matches('/'));
             }
-            if let Ok(rendered) = read.path.render(&Values(&self.profile.tenancy, id), |v| {
-                percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
-                    .to_string()
-            }) {
+            if let Ok(rendered) = read
+                .path
+                .render(&Values(&self.profile.tenancy, id), path_segment)
+            {
                 if read.query.is_empty() {
                     return rendered;
                 }
             }
         }
         format!("{}/{encoded_id}", path.trim_end_matches('/'))
+    }
+}
+
+/// What a path segment may hold unencoded (RFC 3986 `pchar`): unreserved characters,
+/// sub-delimiters, `:` and `@`.
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'!')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b';')
+    .remove(b'=')
+    .remove(b':')
+    .remove(b'@');
+
+/// `value` as one path segment: encoded only where a segment needs it, and never the dot
+/// segments `.` or `..`, which a client would resolve away.
+fn path_segment(value: &str) -> String {
+    if value == "." || value == ".." {
+        return value.replace('.', "%2E");
+    }
+    percent_encoding::utf8_percent_encode(value, PATH_SEGMENT).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_segment;
+
+    #[test]
+    fn a_path_segment_encodes_only_what_a_segment_needs() {
+        assert_eq!(path_segment("P-000002"), "P-000002");
+        assert_eq!(
+            path_segment("a_b.c~d!$&'()*+,;=:@e"),
+            "a_b.c~d!$&'()*+,;=:@e"
+        );
+        assert_eq!(path_segment("a/b?c#d e%f"), "a%2Fb%3Fc%23d%20e%25f");
+        assert_eq!(path_segment("Zoë"), "Zo%C3%AB");
+        assert_eq!(path_segment(".."), "%2E%2E");
+        assert_eq!(path_segment("."), "%2E");
     }
 }

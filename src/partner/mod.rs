@@ -81,6 +81,8 @@ struct Shared {
     stream_readers: std::collections::HashMap<OperationKind, crate::profile::stream::StreamReader>,
     /// OAuth profiles: the token endpoint, and the tokens it issued (the only ones accepted).
     issuer: Option<oauth::TokenIssuer>,
+    /// When each source created here was created, by id (kept only with a source-list lag).
+    sources_created: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
 /// Rendered list pages by request, valid for one store generation.
@@ -124,6 +126,13 @@ pub struct PartnerOptions {
     pub seed: u64,
     /// How long an OAuth token issued by the mock lives (short, so a run sees a refresh).
     pub token_lifetime: std::time::Duration,
+    /// The owner id given to prospects that arrive without one (a queue, a default owner):
+    /// conformant, since the guide leaves it to the partner to "assign them correctly as you
+    /// desire". `None` keeps them unowned.
+    pub default_owner: Option<String>,
+    /// How long a created lead source stays out of the source list (an eventually consistent
+    /// list): conformant as long as the Connector's re-reads see it. Zero shows it at once.
+    pub source_list_lag: std::time::Duration,
 }
 
 /// How long the mock partner's OAuth tokens live unless told otherwise.
@@ -138,6 +147,8 @@ impl Default for PartnerOptions {
             sluggish_delay: std::time::Duration::from_millis(2_500),
             seed: 0,
             token_lifetime: DEFAULT_TOKEN_LIFETIME,
+            default_owner: None,
+            source_list_lag: std::time::Duration::ZERO,
         }
     }
 }
@@ -277,6 +288,7 @@ impl PartnerState {
                 flaky_last: Default::default(),
                 pages: PageCache::default(),
                 stream_readers,
+                sources_created: Default::default(),
             }),
         }
     }

@@ -184,7 +184,13 @@ mod tests {
     fn the_default_sandbox_spans_several_pages_and_has_edge_cases() {
         let sandbox = Sandbox::default_seed();
         assert!(sandbox.staff.len() >= 120);
-        assert!(sandbox.staff.iter().any(|s| s.email.is_none()));
+        // Every staff member has an email: a clean run warns about none (the
+        // `staff-some-without-email` fault hides some).
+        assert!(sandbox.staff.iter().all(|s| s.email.is_some()));
+        let digits_only = |id: &str| id.chars().all(|c| c.is_ascii_digit());
+        assert!(sandbox.staff.iter().any(|s| digits_only(&s.id)));
+        assert!(sandbox.staff.iter().any(|s| s.id.contains('_')));
+        assert!(sandbox.staff.iter().any(|s| s.id.len() > 30));
         assert!(sandbox
             .staff
             .iter()

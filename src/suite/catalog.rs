@@ -123,23 +123,23 @@ impl Applies {
     /// Why a rule is skipped when this does not hold.
     pub fn skip_reason(self) -> &'static str {
         match self {
-            Applies::Prospects => "the profile does not receive prospects",
-            Applies::Members => "the profile does not receive members",
-            Applies::StaffOwner => "the profile does not support a staff owner",
-            Applies::LeadSource => "the profile does not support a lead source",
-            Applies::StaffLookup => "the profile offers no staff lookup by email",
-            Applies::SourceList => "the profile has no lead-source list",
-            Applies::SourceCreate => "the profile has no lead-source create",
-            Applies::CreateOnlySources => "the profile's lead sources are not create-only",
-            Applies::ProspectRead => "the profile has no prospect read operation",
-            Applies::Authenticated => "the profile declares no authentication",
-            Applies::ExternalId => "the profile maps no external id",
+            Applies::Prospects => "The profile does not receive prospects.",
+            Applies::Members => "The profile does not receive members.",
+            Applies::StaffOwner => "The profile does not support a staff owner.",
+            Applies::LeadSource => "The profile does not support a lead source.",
+            Applies::StaffLookup => "The profile offers no staff lookup by email.",
+            Applies::SourceList => "The profile has no lead-source list.",
+            Applies::SourceCreate => "The profile has no lead-source create call.",
+            Applies::CreateOnlySources => "The profile's lead sources are not create-only.",
+            Applies::ProspectRead => "The profile has no prospect read operation.",
+            Applies::Authenticated => "The profile declares no authentication.",
+            Applies::ExternalId => "The profile maps no external id.",
             Applies::SourceByName => {
-                "the profile references sources by id, or by the partner's own spelling"
+                "The profile references sources by id, or by the partner's own spelling."
             }
-            Applies::OwnerByEmail => "the profile references owners by id",
+            Applies::OwnerByEmail => "The profile references owners by id.",
             Applies::Sends => {
-                "the profile declares no [sends] section: the partner does not send data (`spoke connector` judges senders on their own)"
+                "The profile declares no [sends] section: the partner does not send data (`spoke connector` judges senders on their own)."
             }
         }
     }

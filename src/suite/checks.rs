@@ -5,7 +5,7 @@ use crate::connector::client::{Answer, CallError, ListFailure, ListOutcome, Save
 use crate::connector::session::{Delivery, Observations};
 use crate::connector::Exchange;
 use crate::intouch::{OwnerCase, SourceCase};
-use crate::model::{same_ignoring_case, Field, Record, RecordKind};
+use crate::model::{canonical_text, same_ignoring_case, Field, Record, RecordKind};
 use crate::profile::{OperationKind, OperationRole};
 use crate::profile::{OwnerReference, Profile, SourceReference};
 use std::collections::BTreeMap;
@@ -71,6 +71,46 @@ pub fn check_for(rule: &str) -> Option<fn(&Context<'_>) -> Finding> {
         "PROFILE-001" => behaves_as_declared,
         _ => return None,
     })
+}
+
+/// `text` as one sentence: its first letter a capital, a full stop at its end.
+pub fn sentence(text: &str) -> String {
+    let text = text.trim();
+    let mut chars = text.chars();
+    let Some(first) = chars.next() else {
+        return String::new();
+    };
+    let mut out: String = first.to_uppercase().chain(chars).collect();
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
+}
+
+/// `finding` with its reason written as one sentence.
+pub fn in_sentences(finding: Finding) -> Finding {
+    match finding {
+        Finding::Pass { reason, evidence } => Finding::Pass {
+            reason: sentence(&reason),
+            evidence,
+        },
+        Finding::Violated {
+            reason,
+            evidence,
+            soft,
+        } => Finding::Violated {
+            reason: sentence(&reason),
+            evidence,
+            soft,
+        },
+        Finding::Inconclusive { reason } => Finding::Inconclusive {
+            reason: sentence(&reason),
+        },
+        Finding::Error { reason, evidence } => Finding::Error {
+            reason: sentence(&reason),
+            evidence,
+        },
+    }
 }
 
 /// Collects what a check finds across many cases, then decides.
@@ -227,9 +267,9 @@ enum Dimension {
     Source,
 }
 
-/// Whether a rejection of `delivery` is explained by its *other* dimension: every other lead
-/// sharing that dimension's case was rejected too, whatever the judged dimension. Such
-/// rejections belong to the other dimension's rule, so each fault fails the rules it breaks.
+/// Whether a rejection or loss of `delivery` is explained by its *other* dimension: every other
+/// lead sharing that dimension's case was rejected or lost too, whatever the judged dimension.
+/// Such failures belong to the other dimension's rule, so each fault fails the rules it breaks.
 fn explained_elsewhere(context: &Context<'_>, delivery: &Delivery, judged: Dimension) -> bool {
     let Some((owner, source)) = delivery.case else {
         return false;
@@ -245,12 +285,54 @@ fn explained_elsewhere(context: &Context<'_>, delivery: &Delivery, judged: Dimen
             (_, None) => false,
         })
         .peekable();
-    others.peek().is_some() && others.all(rejected)
+    others.peek().is_some() && others.all(failed)
 }
 
 fn rejected(delivery: &Delivery) -> bool {
     matches!(&delivery.create, Ok(saved) if !saved.accepted())
 }
+
+/// Whether `delivery` was rejected, or accepted and then lost.
+fn failed(delivery: &Delivery) -> bool {
+    rejected(delivery) || lost(delivery).is_some()
+}
+
+/// Whether an answer says the record is not there.
+fn says_gone(answer: &Answer) -> bool {
+    matches!(answer.status, 404 | 410)
+}
+
+/// How a delivery accepted with an id shows it was lost, and the exchange showing it: its
+/// read-back answered that the record is not there or, without a read operation, its update did.
+fn lost(delivery: &Delivery) -> Option<(String, usize)> {
+    delivery.id()?;
+    match (&delivery.read, &delivery.update) {
+        (Some(Ok((answer, None))), _) if says_gone(answer) => Some((
+            format!("reading it back answered {}", answer_summary(answer)),
+            answer.exchange,
+        )),
+        (None, Some((_, Ok(saved)))) if says_gone(&saved.answer) => Some((
+            format!(
+                "its update by that id answered {}",
+                answer_summary(&saved.answer)
+            ),
+            saved.answer.exchange,
+        )),
+        _ => None,
+    }
+}
+
+/// Whether a partner's answer holds a record rather than an acknowledgement such as
+/// `{"ok": true}` or `{"id": 5, "success": true}`: it carries a record's mandatory fields.
+fn is_record(record: &Record, kind: RecordKind) -> bool {
+    kind.mandatory_on_save()
+        .iter()
+        .all(|field| record.contains_key(field))
+}
+
+/// What the reason says of a value no read-back could show.
+const NOT_CHECKED: &str =
+    "not checked: no read operation, and the save answered an acknowledgement, not the record";
 
 fn deliveries<'a>(context: &Context<'a>, kind: RecordKind) -> impl Iterator<Item = &'a Delivery> {
     context
@@ -267,12 +349,12 @@ fn list_head_finding(list: &ListOutcome, what: &str) -> Option<Finding> {
             evidence: Vec::new(),
             soft: false,
         }),
-        Some(ListFailure::BadPage {
-            page: 1,
-            exchange,
-            message,
-        }) => Some(Finding::Violated {
-            reason: format!("{what}: {message}"),
+        Some(
+            failure @ ListFailure::BadPage {
+                page: 1, exchange, ..
+            },
+        ) => Some(Finding::Violated {
+            reason: list_failure(failure, what),
             evidence: vec![*exchange],
             soft: false,
         }),
@@ -289,16 +371,39 @@ fn list_head_finding(list: &ListOutcome, what: &str) -> Option<Finding> {
     }
 }
 
+/// A list that could not be read to its end, as a clause about `what` (e.g. "staff list").
+fn list_failure(failure: &ListFailure, what: &str) -> String {
+    match failure {
+        ListFailure::NotDeclared => format!("the profile declares no {what} call"),
+        ListFailure::Unreachable { page, message, .. } => {
+            format!("page {page} of the {what} got no answer: {message}")
+        }
+        ListFailure::BadPage { page, message, .. } if message.starts_with("answered ") => {
+            format!("page {page} of the {what} {message}")
+        }
+        ListFailure::BadPage { page, message, .. } => {
+            format!("page {page} of the {what} answered with nothing usable: {message}")
+        }
+        ListFailure::Loop { page, message, .. } => {
+            format!("the paging of the {what} does not end: at page {page}, {message}")
+        }
+        ListFailure::TooManyPages { cap } => format!("the {what} did not end within {cap} pages"),
+        ListFailure::Incomplete { message, .. } => {
+            format!("the pages of the {what} disagree with the partner's own count: {message}")
+        }
+    }
+}
+
 fn staff_list_exists(context: &Context<'_>) -> Finding {
     let Some(staff) = &context.observations.staff else {
         return not_run("the staff sync did not run");
     };
-    if let Some(finding) = list_head_finding(&staff.list, "staff-list") {
+    if let Some(finding) = list_head_finding(&staff.list, "staff list") {
         return finding;
     }
     Finding::Pass {
         reason: format!(
-            "answered with {} staff over {} page(s)",
+            "the staff list answered {} staff over {} page(s)",
             staff.list.records.len(),
             staff.list.exchanges.len()
         ),
@@ -313,9 +418,9 @@ fn not_run(reason: &str) -> Finding {
     }
 }
 
-fn depends_on_list(list: &ListOutcome, rule: &str) -> Option<Finding> {
-    list_head_finding(list, "list").map(|_| Finding::Error {
-        reason: format!("the list could not be read (see {rule})"),
+fn depends_on_list(list: &ListOutcome, what: &str, rule: &str) -> Option<Finding> {
+    list_head_finding(list, what).map(|_| Finding::Error {
+        reason: format!("the {what} could not be read, so this rule cannot be judged (see {rule})"),
         evidence: list.exchanges.iter().take(1).copied().collect(),
     })
 }
@@ -332,7 +437,7 @@ fn staff_entries_complete(context: &Context<'_>) -> Finding {
     let Some(staff) = &context.observations.staff else {
         return not_run("the staff sync did not run");
     };
-    if let Some(finding) = depends_on_list(&staff.list, "STAFF-001") {
+    if let Some(finding) = depends_on_list(&staff.list, "staff list", "STAFF-001") {
         return finding;
     }
     if let Some((exchange, problem)) = staff.list.item_problems.first() {
@@ -362,24 +467,28 @@ fn staff_entries_complete(context: &Context<'_>) -> Finding {
         .filter(|r| !r.contains_key(&Field::Email))
         .filter_map(|r| r.get(&Field::Id).cloned())
         .collect();
-    if !without_email.is_empty() && without_email.len() == staff.list.records.len() {
+    let total = staff.list.records.len();
+    if !without_email.is_empty() && without_email.len() == total {
         return Finding::Violated {
-            reason: "no staff entry has an email: no owner can ever be matched".into(),
+            reason: "no staff entry has an email, so no owner can ever be matched".into(),
             evidence: staff.list.exchanges.clone(),
             soft: false,
         };
     }
-    let note = if without_email.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "; {} without email can never be matched: {}",
-            without_email.len(),
-            names(&without_email)
-        )
-    };
+    if !without_email.is_empty() {
+        // Each such staff member's leads arrive unowned; the others still match.
+        return Finding::Violated {
+            reason: format!(
+                "{} of {total} staff entries have no email, so their leads always arrive without an owner: {}",
+                without_email.len(),
+                names(&without_email)
+            ),
+            evidence: staff.list.exchanges.clone(),
+            soft: true,
+        };
+    }
     Finding::Pass {
-        reason: format!("{} staff, each with an id{note}", staff.list.records.len()),
+        reason: format!("all {total} staff entries have an id and an email"),
         evidence: staff.list.exchanges.iter().take(1).copied().collect(),
     }
 }
@@ -388,7 +497,7 @@ fn staff_list_complete(context: &Context<'_>) -> Finding {
     let Some(staff) = &context.observations.staff else {
         return not_run("the staff sync did not run");
     };
-    if let Some(finding) = depends_on_list(&staff.list, "STAFF-001") {
+    if let Some(finding) = depends_on_list(&staff.list, "staff list", "STAFF-001") {
         return finding;
     }
     list_complete(&staff.list, "staff")
@@ -403,13 +512,13 @@ fn list_complete(list: &ListOutcome, what: &str) -> Finding {
             timed_out: true,
         }) => {
             return Finding::Error {
-                reason: format!("page {page} got no answer: {message}"),
+                reason: format!("page {page} of the {what} list got no answer: {message}"),
                 evidence: vec![*exchange],
             }
         }
         Some(failure) => {
             return Finding::Violated {
-                reason: failure.describe(),
+                reason: list_failure(failure, &format!("{what} list")),
                 evidence: failure.exchange().into_iter().collect(),
                 soft: false,
             }
@@ -440,7 +549,7 @@ fn list_complete(list: &ListOutcome, what: &str) -> Finding {
     }
     Finding::Pass {
         reason: format!(
-            "{} {what} over {} page(s), paging ended, no id twice",
+            "the {what} list of {} entries over {} page(s) ended, with no id twice",
             list.records.len(),
             list.exchanges.len()
         ),
@@ -488,7 +597,8 @@ fn staff_email<'a>(context: &Context<'a>, id: Option<&str>) -> Option<&'a str> {
         .map(String::as_str)
 }
 
-/// The record as the partner holds it: the read-back if made, else the echo of the last save.
+/// The record as the partner holds it: the read-back if made, else the last save's answer when
+/// that answer is the record (an acknowledgement is not a read-back).
 fn stored_view(delivery: &Delivery) -> Option<(Record, usize)> {
     if let Some(Ok((answer, Some(record)))) = &delivery.read {
         return Some((record.clone(), answer.exchange));
@@ -497,7 +607,9 @@ fn stored_view(delivery: &Delivery) -> Option<(Record, usize)> {
         Some((_, Ok(saved))) if saved.accepted() => Some(saved),
         _ => delivery.create.as_ref().ok(),
     };
-    saved.and_then(|saved| Some((saved.echoed.clone()?, saved.answer.exchange)))
+    let saved = saved?;
+    let echoed = saved.echoed.as_ref()?;
+    is_record(echoed, delivery.kind).then(|| (echoed.clone(), saved.answer.exchange))
 }
 
 fn read_failure(delivery: &Delivery) -> Option<(String, Vec<usize>, bool)> {
@@ -547,15 +659,16 @@ fn read_failed(tally: &mut Tally, delivery: &Delivery) -> bool {
 
 fn matched_owner_kept(context: &Context<'_>) -> Finding {
     if let Some(staff) = &context.observations.staff {
-        if let Some(finding) = depends_on_list(&staff.list, "STAFF-001") {
+        if let Some(finding) = depends_on_list(&staff.list, "staff list", "STAFF-001") {
             return finding;
         }
     }
     let mut tally = Tally::default();
+    let mut unchecked = 0;
     for delivery in deliveries(context, RecordKind::Prospect)
         .filter(|d| matches!(d.case, Some((OwnerCase::Matched, _))))
     {
-        if rejected(delivery) && explained_elsewhere(context, delivery, Dimension::Owner) {
+        if failed(delivery) && explained_elsewhere(context, delivery, Dimension::Owner) {
             continue;
         }
         let Some(sent_owner) = delivery.sent.get(&Field::Owner).cloned() else {
@@ -572,10 +685,21 @@ fn matched_owner_kept(context: &Context<'_>) -> Finding {
         if !judge_accepted(&mut tally, delivery) {
             continue;
         }
+        if let Some((how, exchange)) = lost(delivery) {
+            tally.broken(
+                format!("{} was accepted, then lost: {how}", delivery.label),
+                vec![exchange],
+            );
+            continue;
+        }
         if read_failed(&mut tally, delivery) {
             continue;
         }
-        if let Some((stored, exchange)) = stored_view(delivery) {
+        let Some((stored, exchange)) = stored_view(delivery) else {
+            unchecked += 1;
+            continue;
+        };
+        {
             tally.examined.push(exchange);
             let expected_id = delivery.expected_owner.as_deref();
             let matches = owner_matches(
@@ -602,7 +726,12 @@ fn matched_owner_kept(context: &Context<'_>) -> Finding {
     }
     let missing = context.observations.world.missing.clone();
     tally.finish(
-        |n| format!("{n} prospect(s) with a matched owner accepted and kept their owner"),
+        |n| match unchecked {
+            0 => format!("{n} prospect(s) with a matched owner were accepted and kept their owner"),
+            _ => format!(
+                "{n} prospect(s) with a matched owner were accepted, and the owner of {unchecked} is {NOT_CHECKED}"
+            ),
+        },
         || Finding::Inconclusive {
             reason: missing
                 .first()
@@ -616,6 +745,11 @@ fn lookup_agrees(context: &Context<'_>) -> Finding {
     let Some(staff) = &context.observations.staff else {
         return not_run("the staff sync did not run");
     };
+    // The list is what the lookup must agree with: unread, nothing can be said.
+    if let Some(finding) = depends_on_list(&staff.list, "staff list", "STAFF-001") {
+        return finding;
+    }
+    let list_whole = staff.list.failure.is_none();
     let mut tally = Tally::default();
     for lookup in &staff.lookups {
         tally.cases += 1;
@@ -631,21 +765,28 @@ fn lookup_agrees(context: &Context<'_>) -> Finding {
             (Ok(found), expected) if found == expected => tally.examined.push(lookup.exchange),
             (Ok(Some(found)), Some(expected)) => tally.broken(
                 format!(
-                    "the lookup of `{}` answered staff `{found}`, the list has `{expected}`",
+                    "the lookup of `{}` answered staff `{found}`, but the list has `{expected}`",
+                    lookup.email
+                ),
+                vec![lookup.exchange],
+            ),
+            (Ok(Some(found)), None) if !list_whole => tally.error(
+                format!(
+                    "the lookup of `{}` answered staff `{found}`, who may be on the part of the staff list that could not be read (see STAFF-003)",
                     lookup.email
                 ),
                 vec![lookup.exchange],
             ),
             (Ok(Some(found)), None) => tally.broken(
                 format!(
-                    "the lookup of `{}` answered staff `{found}`, which the list does not have under that email",
+                    "the lookup of `{}` answered staff `{found}`, whom the list does not have under that email",
                     lookup.email
                 ),
                 vec![lookup.exchange],
             ),
             (Ok(None), Some(expected)) => tally.broken(
                 format!(
-                    "the lookup of `{}` answered none, the list has staff `{expected}` (emails compare ignoring case)",
+                    "the lookup of `{}` answered none, but the list has staff `{expected}` (emails compare ignoring case)",
                     lookup.email
                 ),
                 vec![lookup.exchange],
@@ -654,7 +795,7 @@ fn lookup_agrees(context: &Context<'_>) -> Finding {
         }
     }
     tally.finish(
-        |n| format!("{n} lookup(s) agreed with the list, unknown emails answered none"),
+        |n| format!("{n} lookup(s) agreed with the list, and unknown emails were answered none"),
         || not_run("no lookup was made"),
     )
 }
@@ -729,23 +870,18 @@ fn absent_accepted(
         Dimension::Source
     };
     let mut tally = Tally::default();
-    let known_staff: Vec<String> = context
-        .observations
-        .staff
-        .iter()
-        .flat_map(|s| &s.list.records)
-        .filter_map(|r| r.get(&Field::Id).cloned())
-        .collect();
+    let mut unchecked = 0;
     for delivery in deliveries(context, RecordKind::Prospect).filter(|d| select(d)) {
-        if rejected(delivery) && explained_elsewhere(context, delivery, judged) {
+        if failed(delivery) && explained_elsewhere(context, delivery, judged) {
             continue;
         }
         if delivery.sent.contains_key(&field) {
             tally.cases += 1;
             tally.error(
                 format!(
-                    "{} was sent with a {field} the run did not intend",
-                    delivery.label
+                    "{} was sent with {} {field} the run did not intend",
+                    delivery.label,
+                    if field == Field::Owner { "an" } else { "a" }
                 ),
                 Vec::new(),
             );
@@ -754,29 +890,37 @@ fn absent_accepted(
         if !judge_accepted(&mut tally, delivery) {
             continue;
         }
-        if field == Field::Owner {
-            if let Some((stored, exchange)) = stored_view(delivery) {
-                tally.examined.push(exchange);
-                if let Some(owner) = stored.get(&Field::Owner) {
-                    let assigned_known = match context.profile.references.owner {
-                        OwnerReference::Id => known_staff.contains(owner),
-                        OwnerReference::Email => true,
-                    };
-                    if !assigned_known {
-                        tally.broken(
-                            format!(
-                                "{} reads back with owner `{owner}`, who is not in the staff list",
-                                delivery.label
-                            ),
-                            vec![exchange],
-                        );
-                    }
-                }
+        // Accepted without an id is LEAD-001's question, and leaves nothing to read back.
+        if delivery.id().is_none() {
+            continue;
+        }
+        // Whatever the partner assigns (a queue, a default owner, anyone) is its own choice:
+        // the guide says "assign them correctly as you desire". Only keeping the lead counts.
+        if let Some((how, exchange)) = lost(delivery) {
+            tally.broken(
+                format!("{} was accepted, then lost: {how}", delivery.label),
+                vec![exchange],
+            );
+            continue;
+        }
+        if read_failed(&mut tally, delivery) {
+            continue;
+        }
+        match (&delivery.read, &delivery.update) {
+            (Some(Ok((answer, Some(_)))), _) => tally.examined.push(answer.exchange),
+            (None, Some((_, Ok(saved)))) if saved.answer.is_success() => {
+                tally.examined.push(saved.answer.exchange)
             }
+            _ => unchecked += 1,
         }
     }
     tally.finish(
-        |n| format!("accepted with an id: {n} × {what}"),
+        |n| match unchecked {
+            0 => format!("{n} {what} were accepted and kept"),
+            _ => format!(
+                "{n} {what} were accepted, and whether {unchecked} of them were kept is not checked: no read operation, and no update by their id was answered"
+            ),
+        },
         || not_run("no such prospect was delivered"),
     )
 }
@@ -786,7 +930,7 @@ fn unowned_accepted(context: &Context<'_>) -> Finding {
         context,
         |d| matches!(d.case, Some((OwnerCase::None, _))),
         Field::Owner,
-        "prospect with no owner",
+        "prospect(s) with no owner",
     )
 }
 
@@ -795,7 +939,7 @@ fn unmatched_owner_accepted(context: &Context<'_>) -> Finding {
         context,
         |d| matches!(d.case, Some((OwnerCase::Unmatched, _))),
         Field::Owner,
-        "prospect whose owner has no match",
+        "prospect(s) whose owner has no match",
     )
 }
 
@@ -804,7 +948,7 @@ fn sourceless_accepted(context: &Context<'_>) -> Finding {
         context,
         |d| matches!(d.case, Some((_, SourceCase::None))),
         Field::Source,
-        "prospect with no source",
+        "prospect(s) with no source",
     )
 }
 
@@ -843,7 +987,7 @@ fn update_in_place(context: &Context<'_>, kind: RecordKind) -> Finding {
                 if let Some(new_id) = saved.id.as_deref().filter(|new_id| *new_id != id) {
                     tally.broken(
                         format!(
-                            "updating {} with id `{id}` answered another id, `{new_id}`: a duplicate",
+                            "updating {} with id `{id}` answered another id, `{new_id}`, so it created a duplicate",
                             delivery.label
                         ),
                         vec![saved.answer.exchange],
@@ -862,7 +1006,13 @@ fn update_in_place(context: &Context<'_>, kind: RecordKind) -> Finding {
             // value is stored (LEAD-005's question), not whether the update arrived.
             let before = delivery.sent.get(&Field::LastName);
             let read_value = read.get(&Field::LastName);
-            if read_value.is_none() || read_value == before {
+            // Compared as SmartMatch compares names, so a partner storing names in capitals
+            // still shows whether the update arrived.
+            let alike = |a: Option<&String>, b: Option<&String>| match (a, b) {
+                (Some(a), Some(b)) => same_ignoring_case(a, b),
+                _ => false,
+            };
+            if read_value.is_none() || (alike(read_value, before) && !alike(read_value, expected)) {
                 tally.broken(
                     format!(
                         "after the update, {} reads back with last name {:?}, not {:?}: the update did not reach the record",
@@ -907,6 +1057,27 @@ const ROUND_TRIP_MUST: [Field; 5] = [
     Field::Email,
 ];
 
+/// What alone tells `got` from `sent`, when the two are the same name as SmartMatch compares
+/// names: letter case, surrounding white space, composed or decomposed accents. `None` when
+/// they differ otherwise (transliterated, truncated, characters lost) or not at all.
+fn name_difference(sent: &str, got: &str) -> Option<String> {
+    if sent == got || !same_ignoring_case(sent, got) {
+        return None;
+    }
+    let cased = canonical_text(sent) != canonical_text(got);
+    let spaced = sent.trim() != sent || got.trim() != got;
+    let recomposed = !cased && sent.trim() != got.trim();
+    let differences: Vec<&str> = [
+        (cased, "letter case"),
+        (spaced, "surrounding white space"),
+        (recomposed, "the composition of accents (NFC/NFD)"),
+    ]
+    .into_iter()
+    .filter_map(|(differs, what)| differs.then_some(what))
+    .collect();
+    Some(differences.join(" and "))
+}
+
 fn prospect_round_trip(context: &Context<'_>) -> Finding {
     let mut tally = Tally::default();
     for delivery in deliveries(context, RecordKind::Prospect) {
@@ -938,11 +1109,30 @@ fn prospect_round_trip(context: &Context<'_>) -> Finding {
             if same {
                 continue;
             }
+            // A name that differs only as SmartMatch ignores (letter case, surrounding white
+            // space, composed or decomposed accents) still matches: a warning, not a failure.
+            let ignorable = match (field, got) {
+                (Field::FirstName | Field::LastName, Some(got)) => [Some(value), before_update]
+                    .into_iter()
+                    .flatten()
+                    .find_map(|sent| name_difference(sent, got)),
+                _ => None,
+            };
+            if let (Some(difference), Some(got)) = (ignorable, got) {
+                tally.soft.push((
+                    format!(
+                        "{} was sent with {field} {value:?} and reads back as {got:?}, which differs only in {difference} (SmartMatch compares names ignoring it)",
+                        delivery.label
+                    ),
+                    vec![answer.exchange],
+                ));
+                continue;
+            }
             let message = format!(
-                "{}: {field} was sent as {value:?} and reads back as {}",
+                "{} was sent with {field} {value:?} but reads back with {}",
                 delivery.label,
                 got.map(|g| format!("{g:?}"))
-                    .unwrap_or_else(|| "nothing".into())
+                    .unwrap_or_else(|| "none".into())
             );
             if ROUND_TRIP_MUST.contains(field) {
                 tally.broken(message, vec![answer.exchange]);
@@ -952,7 +1142,7 @@ fn prospect_round_trip(context: &Context<'_>) -> Finding {
         }
     }
     tally.finish(
-        |n| format!("{n} prospect(s) read back with names, type, status, email and contact fields as sent"),
+        |n| format!("{n} prospect(s) read back with their names, type, status, email and contact fields as sent"),
         || Finding::Error {
             reason: "no prospect came back with an id, so none could be read back (see LEAD-001)"
                 .into(),
@@ -975,7 +1165,7 @@ fn source_list_exists(context: &Context<'_>) -> Finding {
     }
     if let Some(failure) = &list.failure {
         return Finding::Violated {
-            reason: failure.describe(),
+            reason: list_failure(failure, "lead-source list"),
             evidence: failure.exchange().into_iter().collect(),
             soft: false,
         };
@@ -1001,7 +1191,7 @@ fn source_list_exists(context: &Context<'_>) -> Finding {
     }
     Finding::Pass {
         reason: format!(
-            "{} lead sources, each with an id and a name",
+            "the list has {} lead sources, each with an id and a name",
             list.records.len()
         ),
         evidence: list.exchanges.iter().take(1).copied().collect(),
@@ -1031,11 +1221,12 @@ fn sources_match_ignoring_case(context: &Context<'_>) -> Finding {
         return not_run("the lead-source sync did not run");
     };
     if let Some(list) = &sync.list {
-        if let Some(finding) = depends_on_list(list, "SRC-001") {
+        if let Some(finding) = depends_on_list(list, "lead-source list", "SRC-001") {
             return finding;
         }
     }
     let mut tally = Tally::default();
+    let mut unchecked = 0;
     for delivery in deliveries(context, RecordKind::Prospect).filter(|d| {
         matches!(
             d.case,
@@ -1045,7 +1236,7 @@ fn sources_match_ignoring_case(context: &Context<'_>) -> Finding {
             ))
         )
     }) {
-        if rejected(delivery) && explained_elsewhere(context, delivery, Dimension::Source) {
+        if failed(delivery) && explained_elsewhere(context, delivery, Dimension::Source) {
             continue;
         }
         let Some(expected) = &delivery.expected_source else {
@@ -1067,13 +1258,22 @@ fn sources_match_ignoring_case(context: &Context<'_>) -> Finding {
         if !judge_accepted(&mut tally, delivery) {
             continue;
         }
+        if let Some((how, exchange)) = lost(delivery) {
+            tally.broken(
+                format!("{} was accepted, then lost: {how}", delivery.label),
+                vec![exchange],
+            );
+            continue;
+        }
         if read_failed(&mut tally, delivery) {
             continue;
         }
-        if let Some((stored, exchange)) = stored_view(delivery) {
-            tally.examined.push(exchange);
-            if !source_matches(context.profile, stored.get(&Field::Source), expected) {
-                tally.broken(
+        match stored_view(delivery) {
+            None => unchecked += 1,
+            Some((stored, exchange)) => {
+                tally.examined.push(exchange);
+                if !source_matches(context.profile, stored.get(&Field::Source), expected) {
+                    tally.broken(
                     format!(
                         "{} was sent with source `{sent}` (the partner's `{}`) but reads back with {}",
                         delivery.label,
@@ -1085,6 +1285,7 @@ fn sources_match_ignoring_case(context: &Context<'_>) -> Finding {
                     ),
                     vec![exchange],
                 );
+                }
             }
         }
         if let Some(relist) = &sync.relist {
@@ -1102,7 +1303,10 @@ fn sources_match_ignoring_case(context: &Context<'_>) -> Finding {
     }
     let missing = context.observations.world.missing.clone();
     tally.finish(
-        |n| format!("{n} prospect(s) with a source in other letter case kept the partner's source, none duplicated"),
+        |n| match unchecked {
+            0 => format!("{n} prospect(s) with a source in other letter case kept the partner's source, and none was duplicated"),
+            _ => format!("{n} prospect(s) with a source in other letter case were accepted and none was duplicated, and the source of {unchecked} is {NOT_CHECKED}"),
+        },
         || Finding::Inconclusive {
             reason: missing
                 .iter()
@@ -1127,6 +1331,17 @@ fn created_sources_persist(context: &Context<'_>) -> Finding {
     };
     let mut tally = Tally::default();
     let world = &context.observations.world;
+    let listed_before = |id: &str| {
+        sync.list
+            .iter()
+            .flat_map(|list| &list.records)
+            .any(|r| r.get(&Field::Id).is_some_and(|known| known == id))
+    };
+    let reads = match sync.relist_reads {
+        0 | 1 => String::new(),
+        n => format!(" (it was read {n} times over {} ms)", sync.relist_waited_ms),
+    };
+    let mut idempotent = 0;
     for entry in &sync.entries {
         let Some(created) = &entry.created else {
             continue;
@@ -1143,43 +1358,116 @@ fn created_sources_persist(context: &Context<'_>) -> Finding {
             );
             continue;
         }
-        let with_id = relist
+        let named = count_named(relist, name);
+        let listed_as = relist
             .records
             .iter()
-            .filter(|r| r.get(&Field::Id) == Some(&id))
-            .count();
-        let named = count_named(relist, name);
-        if with_id == 0 {
-            tally.broken(
-                format!("the created source `{name}` (id `{id}`) is not in the list afterwards"),
-                relist.exchanges.clone(),
-            );
-        } else if named > 1 {
-            tally.broken(
-                format!("the list has {named} sources named `{name}` after one create"),
-                relist.exchanges.clone(),
-            );
-        }
-    }
-    if let Some(relist) = &sync.relist {
-        let again: Vec<String> = world
-            .sources
-            .iter()
-            .filter(|s| count_named(relist, &s.name) == 0)
-            .map(|s| s.name.clone())
-            .collect();
-        if relist.failure.is_none() && !again.is_empty() && tally.broken.is_empty() {
-            tally.broken(
+            .find(|r| r.get(&Field::Id) == Some(&id))
+            .map(|r| r.get(&Field::Name).cloned().unwrap_or_default());
+        match listed_as {
+            None if named > 0 => tally.broken(
                 format!(
-                    "a second sync would create these again (not in the list): {}",
-                    names(&again)
+                    "creating source `{name}` answered id `{id}`, but the list afterwards has `{name}` under another id{reads}"
                 ),
                 relist.exchanges.clone(),
-            );
+            ),
+            None => tally.broken(
+                format!(
+                    "the created source `{name}` (id `{id}`) is not in the list afterwards{reads}"
+                ),
+                relist.exchanges.clone(),
+            ),
+            Some(listed) if !same_ignoring_case(&listed, name) && listed_before(&id) => tally
+                .broken(
+                    format!(
+                        "creating source `{name}` answered id `{id}`, which is the existing source `{listed}`"
+                    ),
+                    relist.exchanges.clone(),
+                ),
+            // Listed under another name, a second sync finds no `name` and creates it again:
+            // fine only when the create answers the same source for the same name.
+            Some(listed) if !same_ignoring_case(&listed, name) => match &entry.recreated {
+                Some(Ok(again)) if again.answer.is_success() && again.id.as_deref() == Some(&id) => {
+                    idempotent += 1;
+                    tally.examined.push(again.answer.exchange);
+                }
+                Some(Err(error)) => tally.error(
+                    format!(
+                        "creating source `{name}` a second time got no answer: {}",
+                        error.message
+                    ),
+                    vec![error.exchange],
+                ),
+                again => {
+                    let answered = match again {
+                        Some(Ok(again)) if again.answer.is_success() => match &again.id {
+                            Some(other) => format!("id `{other}`"),
+                            None => "no id".to_owned(),
+                        },
+                        Some(Ok(again)) => answer_summary(&again.answer),
+                        _ => "nothing".to_owned(),
+                    };
+                    let mut evidence = relist.exchanges.clone();
+                    if let Some(Ok(again)) = again {
+                        evidence.push(again.answer.exchange);
+                    }
+                    tally.broken(
+                        format!(
+                            "the list names the created source `{name}` (id `{id}`) `{listed}`, so a second sync would create `{name}` again, and creating it again answered {answered}"
+                        ),
+                        evidence,
+                    );
+                }
+            },
+            Some(_) if named > 1 => tally.broken(
+                format!("the list has {named} sources named `{name}` after one create"),
+                relist.exchanges.clone(),
+            ),
+            Some(_) => tally.examined.extend(relist.exchanges.iter().copied()),
+        }
+        // The id the create answered is the one leads go out with: each must read back with it.
+        for delivery in deliveries(context, RecordKind::Prospect).filter(|d| {
+            matches!(d.case, Some((_, SourceCase::New)))
+                && d.expected_source
+                    .as_ref()
+                    .is_some_and(|(sid, _)| *sid == id)
+        }) {
+            if failed(delivery) {
+                continue;
+            }
+            let (Some((stored, exchange)), Some(expected)) =
+                (stored_view(delivery), &delivery.expected_source)
+            else {
+                continue;
+            };
+            if !source_matches(context.profile, stored.get(&Field::Source), expected) {
+                tally.broken(
+                    format!(
+                        "{} was sent with the created source `{name}` (id `{id}`) but reads back with {}",
+                        delivery.label,
+                        stored
+                            .get(&Field::Source)
+                            .map(|s| format!("source `{s}`"))
+                            .unwrap_or_else(|| "no source".into())
+                    ),
+                    vec![exchange],
+                );
+            }
         }
     }
+    let waited = match sync.relist_reads {
+        0 | 1 => String::new(),
+        _ => format!(" after {} ms", sync.relist_waited_ms),
+    };
     tally.finish(
-        |n| format!("{n} created source(s) got an id and are listed once; a second sync creates nothing"),
+        |n| match idempotent {
+            0 => format!(
+                "{n} created source(s) got an id that the list gives their name{waited}, each listed once, so a second sync creates nothing"
+            ),
+            k => format!(
+                "{n} created source(s) got an id that the list shows{waited}, and the {k} listed under another name were answered the same id when created again"
+            ),
+        },
         || Finding::Inconclusive {
             reason: "every InTouch source matched an existing one, so nothing was created".into(),
         },
@@ -1232,8 +1520,72 @@ fn credentials_enforced(context: &Context<'_>) -> Finding {
             ),
         }
     }
+    // Refused must also mean unchanged: the record the refused updates named reads back as it
+    // was last saved with good credentials.
+    let mut unchanged = None;
+    if let Some(target) = &context.observations.probes.security_target {
+        let refused: Vec<usize> = context
+            .observations
+            .probes
+            .security
+            .iter()
+            .filter(|probe| probe.writes)
+            .filter_map(|probe| probe.result.as_ref().ok())
+            .filter(|answer| !answer.is_success())
+            .map(|answer| answer.exchange)
+            .collect();
+        match &target.read {
+            None => {
+                unchanged = Some(format!(
+                "whether the refused updates of {} changed it is not checked: no read operation",
+                target.label
+            ))
+            }
+            Some(Err(error)) => tally.error(
+                format!(
+                    "reading back {} after the credential probes got no answer: {}",
+                    target.label, error.message
+                ),
+                vec![error.exchange],
+            ),
+            Some(Ok((answer, None))) => tally.error(
+                format!(
+                    "reading back {} after the credential probes answered {}",
+                    target.label,
+                    answer_summary(answer)
+                ),
+                vec![answer.exchange],
+            ),
+            Some(Ok((answer, Some(record)))) => {
+                let got = record.get(&target.field);
+                let changed = got.is_some_and(|got| same_ignoring_case(got, &target.probed));
+                // An update that was accepted is already a failure above.
+                if changed && !refused.is_empty() {
+                    let mut evidence = refused.clone();
+                    evidence.push(answer.exchange);
+                    tally.broken(
+                        format!(
+                            "an update of {} sent without or with wrong credentials was stored although it was refused: it reads back with {} {:?}, not {:?}",
+                            target.label, target.field, target.probed, target.kept
+                        ),
+                        evidence,
+                    );
+                } else if !changed {
+                    tally.examined.push(answer.exchange);
+                    unchanged = Some(format!("{} read back unchanged", target.label));
+                }
+            }
+        }
+    }
     tally.finish(
-        |n| format!("{n} request(s) without or with wrong credentials were refused with 401/403"),
+        |n| match unchanged {
+            Some(note) => format!(
+                "{n} request(s) without or with wrong credentials were refused with 401/403, and {note}"
+            ),
+            None => format!(
+                "{n} request(s) without or with wrong credentials were refused with 401/403"
+            ),
+        },
         || not_run("no request without credentials was made"),
     )
 }
@@ -1285,7 +1637,7 @@ fn within_latency_budget(context: &Context<'_>) -> Finding {
     let worst = slow[0];
     Finding::Violated {
         reason: format!(
-            "{} of {answered} calls took longer than {budget} ms; the slowest, {} {}, took {} ms",
+            "{} of {answered} calls took longer than {budget} ms, and the slowest ({}, {}) took {} ms",
             slow.len(),
             worst.operation.as_deref().unwrap_or(&worst.method),
             worst.purpose,
@@ -1308,7 +1660,7 @@ fn no_transient_errors(context: &Context<'_>) -> Finding {
     }
     if retried.is_empty() {
         return Finding::Pass {
-            reason: format!("{answered} calls, none answered 503 or 429"),
+            reason: format!("none of {answered} calls was answered 503 or 429"),
             evidence: Vec::new(),
         };
     }
@@ -1373,7 +1725,7 @@ fn resend_creates_no_duplicate(context: &Context<'_>) -> Finding {
         },
         // Without a declared conflict, a plain 409 still says "already there".
         Ok(saved) if saved.answer.status == 409 => Finding::Pass {
-            reason: "the resend was refused as a conflict (409): no duplicate".into(),
+            reason: "the resend was refused as a conflict (409), so no duplicate was made".into(),
             evidence: vec![saved.answer.exchange],
         },
         Ok(saved) if !saved.answer.is_success() => Finding::Violated {
@@ -1395,7 +1747,7 @@ fn resend_creates_no_duplicate(context: &Context<'_>) -> Finding {
             },
             Some(id) => Finding::Violated {
                 reason: format!(
-                    "resending {} with the same external id created a second record, `{id}` besides `{}`",
+                    "resending {} with the same external id created a second record, `{id}` beside `{}`",
                     probe.label, probe.first_id
                 ),
                 evidence: vec![saved.answer.exchange],
@@ -1409,10 +1761,24 @@ fn resend_creates_no_duplicate(context: &Context<'_>) -> Finding {
     }
 }
 
+/// The exchanges of writes that carried the partner's id of a record: the updates.
+fn writes_by_id(observations: &Observations) -> Vec<usize> {
+    let exchange = |result: &Result<Saved, CallError>| match result {
+        Ok(saved) => saved.answer.exchange,
+        Err(error) => error.exchange,
+    };
+    observations
+        .deliveries
+        .iter()
+        .filter_map(|d| d.update.as_ref().map(|(_, result)| exchange(result)))
+        .collect()
+}
+
 fn behaves_as_declared(context: &Context<'_>) -> Finding {
     if partner_calls(context).next().is_none() {
         return not_run("no call was answered");
     }
+    let by_id = writes_by_id(context.observations);
     let mut contradictions: Vec<&Exchange> = Vec::new();
     for exchange in context.exchanges {
         let (Some(key), Some(status)) = (&exchange.operation, exchange.status) else {
@@ -1422,10 +1788,13 @@ fn behaves_as_declared(context: &Context<'_>) -> Finding {
             continue;
         };
         // A 404 from a list or a create means the route is missing; from a read, an update or
-        // a lookup it can mean the record is.
+        // a lookup it can mean the record is. So can a save carrying the partner's id in its
+        // body: an update of a record the partner lost.
         let route_missing = match kind.role() {
             OperationRole::List => matches!(status, 404 | 405 | 501),
-            OperationRole::Write if !kind.addresses_one_record() => {
+            OperationRole::Write
+                if !kind.addresses_one_record() && !by_id.contains(&exchange.id) =>
+            {
                 matches!(status, 404 | 405 | 501)
             }
             _ => matches!(status, 405 | 501),
@@ -1455,7 +1824,7 @@ fn behaves_as_declared(context: &Context<'_>) -> Finding {
     operations.dedup();
     Finding::Violated {
         reason: format!(
-            "declared but not served: {}",
+            "these declared operations were not served: {}",
             operations
                 .into_iter()
                 .take(3)
@@ -1469,6 +1838,7 @@ fn behaves_as_declared(context: &Context<'_>) -> Finding {
 
 fn spellings_resolved(context: &Context<'_>, field: Field) -> Finding {
     let mut tally = Tally::default();
+    let mut unchecked = 0;
     for probe in context
         .observations
         .probes
@@ -1496,8 +1866,15 @@ fn spellings_resolved(context: &Context<'_>, field: Field) -> Finding {
                 );
                 continue;
             }
-            None => saved.echoed.clone().map(|r| (r, saved.answer.exchange)),
+            None => saved
+                .echoed
+                .clone()
+                .filter(|r| is_record(r, RecordKind::Prospect))
+                .map(|r| (r, saved.answer.exchange)),
         };
+        if stored.is_none() {
+            unchecked += 1;
+        }
         if let Some((record, exchange)) = stored {
             // No value at all is a lost owner or source (STAFF-004, SRC-002), not a spelling.
             let got = record.get(&field);
@@ -1541,7 +1918,10 @@ fn spellings_resolved(context: &Context<'_>, field: Field) -> Finding {
         }
     }
     tally.finish(
-        |n| format!("{n} spelling(s) of the same {field} resolved to the partner's own"),
+        |n| match unchecked {
+            0 => format!("{n} spelling(s) of the same {field} resolved to the partner's own"),
+            _ => format!("{n} spelling(s) of the same {field} were accepted, and what {unchecked} resolved to is {NOT_CHECKED}"),
+        },
         || Finding::Inconclusive {
             reason: format!("no {field} was available to spell differently"),
         },
@@ -1554,4 +1934,41 @@ fn source_spellings_resolved(context: &Context<'_>) -> Finding {
 
 fn owner_spellings_resolved(context: &Context<'_>) -> Finding {
     spellings_resolved(context, Field::Owner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_differing_only_as_smartmatch_ignores_are_told_apart_from_mangled_ones() {
+        assert_eq!(
+            name_difference("Zoë", "ZOË").as_deref(),
+            Some("letter case")
+        );
+        assert_eq!(
+            name_difference("Zoë", " Zoë ").as_deref(),
+            Some("surrounding white space")
+        );
+        assert_eq!(
+            name_difference("Zoë", "Zoe\u{308}").as_deref(),
+            Some("the composition of accents (NFC/NFD)")
+        );
+        assert_eq!(
+            name_difference("Straße", " STRASSE").as_deref(),
+            Some("letter case and surrounding white space")
+        );
+        for mangled in ["Zoe", "Zo?", "Zo", "Zoë-X"] {
+            assert_eq!(name_difference("Zoë", mangled), None, "{mangled}");
+        }
+        assert_eq!(name_difference("Zoë", "Zoë"), None);
+    }
+
+    #[test]
+    fn a_reason_becomes_one_sentence() {
+        assert_eq!(sentence("the list answered"), "The list answered.");
+        assert_eq!(sentence("`x` is gone."), "`x` is gone.");
+        assert_eq!(sentence("  ü "), "Ü.");
+        assert_eq!(sentence(""), "");
+    }
 }

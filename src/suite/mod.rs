@@ -44,13 +44,13 @@ pub fn judge(
                 .any(|id| id.eq_ignore_ascii_case(&rule.id));
             if disabled {
                 let unchecked = Finding::Pass {
-                    reason: "check disabled".into(),
+                    reason: "The check is disabled.".into(),
                     evidence: Vec::new(),
                 };
                 return Verdict::from_finding(rule, unchecked);
             }
             match checks::check_for(&rule.id) {
-                Some(check) => Verdict::from_finding(rule, check(&context)),
+                Some(check) => Verdict::from_finding(rule, checks::in_sentences(check(&context))),
                 None => Verdict::without_check(rule),
             }
         })

@@ -91,7 +91,7 @@ impl Verdict {
         Verdict::from_finding(
             rule,
             Finding::Error {
-                reason: format!("this build of spoke has no check for {}", rule.id),
+                reason: format!("This build of spoke has no check for {}.", rule.id),
                 evidence: Vec::new(),
             },
         )

@@ -109,6 +109,82 @@ async fn selftest_catches_every_fault_with_exactly_its_rules_on_every_fixture() 
         for_certify,
         "every fault but the load-run ones applies to some fixture"
     );
+    let mut malformed = Vec::new();
+    for row in &matrix.rows {
+        for (rule, reason) in &row.reasons {
+            if let Err(problem) = one_sentence(reason) {
+                let fault = row.fault.map(|f| f.name()).unwrap_or("(none)");
+                malformed.push(format!(
+                    "{} {fault} {rule}: {problem}: {reason}",
+                    row.profile
+                ));
+            }
+        }
+    }
+    malformed.sort();
+    malformed.dedup();
+    assert!(malformed.is_empty(), "{malformed:#?}");
+}
+
+/// Whether `reason` reads as one sentence: a capital (or a digit or a quoted value) first, a
+/// full stop last, and no second sentence outside quotes and parentheses.
+fn one_sentence(reason: &str) -> Result<(), &'static str> {
+    let first = reason.chars().next().ok_or("empty")?;
+    if !(first.is_uppercase() || first.is_ascii_digit() || first == '`') {
+        return Err("does not start with a capital");
+    }
+    if !reason.ends_with('.') || reason.ends_with("..") {
+        return Err("does not end in one full stop");
+    }
+    if reason.contains('\n') {
+        return Err("has a line break");
+    }
+    // What the partner said, and quoted values, may hold anything.
+    let mut plain = String::new();
+    let (mut quoted, mut nested) = (false, 0usize);
+    // Each quoted or parenthesised stretch stands as one word, `X`.
+    for c in reason.chars() {
+        match c {
+            '`' | '"' if nested == 0 => {
+                if !quoted {
+                    plain.push('X');
+                }
+                quoted = !quoted;
+            }
+            '(' if !quoted => {
+                if nested == 0 {
+                    plain.push('X');
+                }
+                nested += 1;
+            }
+            ')' if !quoted => nested = nested.saturating_sub(1),
+            _ if !quoted && nested == 0 => plain.push(c),
+            _ => {}
+        }
+    }
+    let body = plain.strip_suffix('.').unwrap_or(&plain);
+    let second = body
+        .match_indices(". ")
+        .any(|(at, _)| body[at + 2..].starts_with(char::is_uppercase));
+    if second || body.ends_with(':') || body.contains(";;") {
+        return Err("reads as more than one sentence");
+    }
+    if plain.contains("  ") || plain.contains(" .") || plain.contains(" ,") {
+        return Err("has a double space or a space before a stop or a comma");
+    }
+    Ok(())
+}
+
+#[test]
+fn a_reason_is_judged_as_one_sentence() {
+    assert_eq!(
+        one_sentence("The lookup of `x` answered HTTP 200 with nothing usable: no record."),
+        Ok(())
+    );
+    assert_eq!(one_sentence("4 prospect(s) were accepted."), Ok(()));
+    assert!(one_sentence("the lookup of `x` the answer holds no staff record").is_err());
+    assert!(one_sentence("Saved. Then lost.").is_err());
+    assert!(one_sentence("Saved (as `a. B`).").is_ok());
 }
 
 #[tokio::test]

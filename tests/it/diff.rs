@@ -51,8 +51,11 @@ fn a_rule_that_got_worse_exits_1_with_both_verdicts_and_the_changed_answers() {
         stdout.contains("LEAD-003   MUST   pass → fail (worse)"),
         "{stdout}"
     );
-    assert!(stdout.contains("was: accepted with an id"), "{stdout}");
-    assert!(stdout.contains("now: prospect 7 (owner none"), "{stdout}");
+    assert!(
+        stdout.contains("was: 3 prospect(s) with no owner were accepted"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("now: Prospect 7 (owner none"), "{stdout}");
     // The same request, answered 201 before and 422 now, with the new body.
     assert!(
         stdout.contains("POST /api/v1/clients/C-1001/clubs/CLUB-7/prospects (deliver prospect 7"),

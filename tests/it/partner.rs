@@ -61,11 +61,19 @@ async fn each_fixture_serves_its_whole_staff_list_across_pages() {
             .operation(OperationKind::StaffList)
             .and_then(|operation| operation.paging.as_ref())
             .is_some_and(|paging| paging.style != spoke::profile::PagingStyle::None);
-        if paged {
+        // Pages smaller than the sandbox's staff take several requests.
+        let page_size = profile
+            .operation(OperationKind::StaffList)
+            .and_then(|operation| operation.paging.as_ref())
+            .and_then(|paging| paging.max_page_size.min(paging.page_size).or(paging.page_size))
+            .unwrap_or(50) as usize;
+        if paged && page_size < sandbox.staff.len() {
             assert!(
                 outcome.exchanges.len() > 1,
                 "{name}: expected several pages"
             );
+        } else if paged {
+            assert!(outcome.exchanges.len() <= 2, "{name}: one page, and the one after it");
         } else {
             assert_eq!(outcome.exchanges.len(), 1, "{name}: one unpaged answer");
         }
@@ -87,6 +95,26 @@ async fn each_fixture_serves_its_whole_staff_list_across_pages() {
     }
 }
 
+/// The id the partner's staff list gives the staff member with `email`.
+async fn partner_id_of(client: &spoke::connector::PartnerClient, email: &str) -> String {
+    let list = client.list_all(OperationKind::StaffList, "staff").await;
+    list.records
+        .iter()
+        .find(|r| r.get(&Field::Email).map(String::as_str) == Some(email))
+        .map(|r| r[&Field::Id].clone())
+        .expect("the sandbox has the staff member")
+}
+
+/// The id the partner's source list gives the source named `name`.
+async fn partner_source_id(client: &spoke::connector::PartnerClient, name: &str) -> String {
+    let list = client.list_all(OperationKind::SourceList, "sources").await;
+    list.records
+        .iter()
+        .find(|r| r.get(&Field::Name).map(String::as_str) == Some(name))
+        .map(|r| r[&Field::Id].clone())
+        .expect("the sandbox has the source")
+}
+
 #[tokio::test]
 async fn lookups_ignore_email_case_and_answer_none_for_unknown_emails() {
     for (name, profile) in fixture_profiles() {
@@ -99,7 +127,9 @@ async fn lookups_ignore_email_case_and_answer_none_for_unknown_emails() {
             .lookup_staff("MARIA.SCHMIDT@partner-club.EXAMPLE", "lookup")
             .await
             .unwrap_or_else(|error| panic!("{name}: {error:?}"));
-        assert_eq!(found.unwrap()[&Field::Id], "S-0002", "{name}");
+        // The id the partner's own list gives that staff member (numbered where its ids are).
+        let listed = partner_id_of(&client, "Maria.Schmidt@Partner-Club.example").await;
+        assert_eq!(found.unwrap()[&Field::Id], listed, "{name}");
         let (_, none) = client
             .lookup_staff("nobody@nowhere.example", "lookup")
             .await
@@ -162,8 +192,15 @@ async fn records_are_created_updated_in_place_and_read_back() {
             let record = kept_fields(&profile, kind, &record);
             let create = profile.create_operation(kind).unwrap();
             let saved = client.write(create, "create", &record, None).await.unwrap();
-            assert_eq!(saved.answer.status, 201, "{name} {kind}");
+            assert!(saved.answer.is_success(), "{name} {kind}: {:?}", saved.answer);
             let id = saved.id.unwrap_or_else(|| panic!("{name} {kind}: no id"));
+            if let Some(location) = &saved.answer.location {
+                // Ids such as `P-000001` need no encoding in a path segment.
+                assert!(
+                    location.ends_with(&format!("/{id}")),
+                    "{name} {kind}: Location {location} does not end in the id `{id}` as it is"
+                );
+            }
             let mut changed = record.clone();
             changed.insert(Field::LastName, "Øster-Großmann".into());
             let update = profile.update_operation(kind).unwrap();
@@ -171,7 +208,12 @@ async fn records_are_created_updated_in_place_and_read_back() {
                 .write(update, "update", &changed, Some(&id))
                 .await
                 .unwrap();
-            assert_eq!(updated.answer.status, 200, "{name} {kind}");
+            // The record, or an acknowledgement (204 with nothing in it) where the profile says.
+            assert!(
+                matches!(updated.answer.status, 200 | 204),
+                "{name} {kind}: {}",
+                updated.answer.status
+            );
             let stored = running.state.store().read().records(kind).unwrap().len();
             assert_eq!(stored, 1, "{name} {kind}: the update created a duplicate");
             if profile.read_operation(kind).is_some() {
@@ -225,19 +267,24 @@ async fn owners_and_sources_by_reference_resolve_ignoring_case() {
         let (running, credentials) = spawn_partner(&profile).await;
         let client = client_for(&profile, &running, &credentials);
         let mut record = kept_fields(&profile, RecordKind::Prospect, &prospect(&profile, "ref"));
+        let owner_id = partner_id_of(&client, "Maria.Schmidt@Partner-Club.example").await;
+        let source_id = partner_source_id(&client, "İstanbul Expo").await;
         let owner = match profile.references.owner {
-            OwnerReference::Id => "S-0002".to_owned(),
+            OwnerReference::Id => owner_id.clone(),
             OwnerReference::Email => "maria.schmidt@PARTNER-CLUB.example".to_owned(),
         };
         let source = match profile.references.source {
-            SourceReference::Id => "LS-13".to_owned(),
-            SourceReference::Name => "İSTANBUL EXPO".to_owned(),
+            SourceReference::Id => source_id.clone(),
+            SourceReference::Name if profile.references.resolves_source_names() => {
+                "İSTANBUL EXPO".to_owned()
+            }
+            SourceReference::Name => "İstanbul Expo".to_owned(),
         };
         record.insert(Field::Owner, owner);
         record.insert(Field::Source, source);
         let create = profile.create_operation(RecordKind::Prospect).unwrap();
         let saved = client.write(create, "owned", &record, None).await.unwrap();
-        assert_eq!(saved.answer.status, 201, "{name}: {:?}", saved.answer.json);
+        assert!(saved.accepted(), "{name}: {:?}", saved.answer.json);
         let stored = running
             .state
             .store()
@@ -247,19 +294,17 @@ async fn owners_and_sources_by_reference_resolve_ignoring_case() {
             .next()
             .map(|stored| stored.unpack())
             .unwrap();
-        assert_eq!(stored[&Field::Owner], "S-0002", "{name}");
-        let expected_source = Sandbox::default_seed()
+        assert_eq!(stored[&Field::Owner], owner_id, "{name}");
+        // Stored under the partner's own id, however it was named.
+        let stored_source = running
+            .state
+            .store()
+            .read()
             .sources
             .iter()
             .find(|s| s.name == "İstanbul Expo")
             .map(|s| s.id.clone());
-        if profile.references.source == SourceReference::Name {
-            assert_eq!(
-                Some(&stored[&Field::Source]),
-                expected_source.as_ref(),
-                "{name}"
-            );
-        }
+        assert_eq!(Some(&stored[&Field::Source]), stored_source.as_ref(), "{name}");
         let sources_before = Sandbox::default_seed().sources.len();
         assert_eq!(
             running.state.store().read().sources.len(),

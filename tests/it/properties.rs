@@ -37,7 +37,7 @@ struct Regression {
 }
 
 /// What the properties found, minimised by hand; each comment names where the bug was.
-const REGRESSIONS: [Regression; 5] = [
+const REGRESSIONS: [Regression; 6] = [
     // src/partner/mod.rs, `Shared::match_route`: the first operation (in operation-kind order)
     // whose path fits a request gets it, so prospect-update's `{id}` catches `POST /crm/members`
     // and the member is decoded with the prospect mapping (422). The validator accepts the two
@@ -216,6 +216,59 @@ status = "status"
 
 [records.member.values]
 status = { active = "A" }
+"#,
+    },
+    // src/connector/session.rs, `probe`: the credential probes updated the first delivered
+    // record, a prospect the profile cannot read back, so an update refused yet stored
+    // (`save-before-auth`) went unseen although members can be read back.
+    Regression {
+        name: "probe-a-record-that-reads-back",
+        fault: Some(Fault::SaveBeforeAuth),
+        rules: &["SEC-001"],
+        profile: r#"
+[partner]
+name = "Unreadable prospects"
+base-url = "http://127.0.0.1:8080"
+
+[auth]
+scheme = "bearer"
+token-env = "SPOKE_PROBE_TOKEN"
+
+[capabilities]
+prospects = true
+members = true
+
+[operations.prospect-create]
+method = "POST"
+path = "/contacts/create"
+
+[operations.prospect-update]
+method = "POST"
+path = "/contacts"
+query = { "ref" = "{id}" }
+
+[operations.member-create]
+method = "POST"
+path = "/members"
+id-from = "location"
+
+[operations.member-update]
+method = "POST"
+path = "/members/{id}"
+
+[operations.member-read]
+method = "GET"
+path = "/members/{id}"
+
+[records.prospect.fields]
+id = "id"
+first-name = "first_name"
+last-name = "last_name"
+
+[records.member.fields]
+id = "id"
+first-name = "first_name"
+last-name = "last_name"
 "#,
     },
 ];

@@ -310,7 +310,7 @@ fn steps_whose_call_never_comes_end_in_errors_after_the_step_timeout() {
         .find(|(rule, _, _)| rule == "SEND-005")
         .unwrap();
     assert!(
-        reason.contains("step convert: the step hook did not finish within 0.2 s"),
+        reason.contains("Step convert: the step hook did not finish within 0.2 s"),
         "{reason}"
     );
 }
