@@ -8,6 +8,7 @@ pub mod certify;
 pub mod cli;
 pub mod connector;
 pub mod digest;
+pub mod encoded;
 pub mod exit_codes;
 pub mod inbound;
 pub mod intouch;
