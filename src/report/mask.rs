@@ -4,6 +4,7 @@
 
 use crate::connector::session::Observations;
 use crate::connector::Exchange;
+use crate::encoded::{Hit, Scan, Spelling};
 use crate::model::{Field, Record};
 use crate::suite::Verdict;
 
@@ -50,13 +51,43 @@ pub fn shape(value: &str) -> String {
     out
 }
 
-/// Replaces the personal values of a run, in every spelling they travel in, in one pass over
-/// each text (aho-corasick: hundreds of values times every piece of evidence would otherwise
-/// cost a scan each).
+/// Replaces the personal values of a run wherever they stand as words, however the text spells
+/// them: as they are, JSON-escaped (`Zo\u00eb`), as XML character references (`Zo&#xEB;`) or
+/// percent-encoded (`Zo%C3%AB`); the mask is written the same way. One pass over each text
+/// (aho-corasick), and a map built once for the run: the cost grows with the evidence and the
+/// number of values, not with their product.
 #[derive(Debug)]
 pub struct Masker {
-    values: Option<aho_corasick::AhoCorasick>,
-    masks: Vec<String>,
+    automaton: Option<aho_corasick::AhoCorasick>,
+    patterns: Vec<Pattern>,
+}
+
+/// One value to find, and what replaces it.
+#[derive(Debug)]
+struct Pattern {
+    /// The mask, one character for each character of the value...
+    mask: Vec<char>,
+    /// ...and the `~N` that tells it apart from other values of its shape, inserted before
+    /// character `suffix_at` of the value.
+    suffix: String,
+    suffix_at: usize,
+    /// The whole mask, for the value found as it is.
+    text: String,
+}
+
+impl Pattern {
+    fn new(mask: Vec<char>, suffix: &str) -> Pattern {
+        let suffix_at = mask.iter().rposition(|c| *c == '@').unwrap_or(mask.len());
+        let mut text: String = mask[..suffix_at].iter().collect();
+        text.push_str(suffix);
+        text.extend(&mask[suffix_at..]);
+        Pattern {
+            mask,
+            suffix: suffix.to_owned(),
+            suffix_at,
+            text,
+        }
+    }
 }
 
 impl Masker {
@@ -123,41 +154,85 @@ impl Masker {
         Masker::for_values(values)
     }
 
-    /// A masker for these personal values (and their URL-encoded spellings).
+    /// A masker for these personal values (values shorter than three characters are left
+    /// alone: they would mask unrelated text).
     pub fn for_values(values: Vec<String>) -> Masker {
-        let mut replacements: Vec<(String, String)> = Vec::new();
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mut shapes = DistinctShapes::default();
+        let mut spellings: Vec<String> = Vec::new();
+        let mut patterns: Vec<Pattern> = Vec::new();
         for value in values {
-            let value = value.trim().to_owned();
-            if value.chars().count() < MIN_LENGTH {
+            let value = value.trim();
+            if value.chars().count() < MIN_LENGTH || !seen.insert(value.to_owned()) {
                 continue;
             }
-            let mask = shapes.mask(&value);
-            for spelling in spellings(&value) {
-                if spelling != mask && !replacements.iter().any(|(seen, _)| *seen == spelling) {
-                    let masked = if spelling == value {
-                        mask.clone()
-                    } else {
-                        form_urlencoded::byte_serialize(mask.as_bytes()).collect()
-                    };
-                    replacements.push((spelling, masked));
+            let (plain, number) = shapes.number(value);
+            let suffix = if number == 0 {
+                String::new()
+            } else {
+                format!("~{}", number + 1)
+            };
+            if plain == value && suffix.is_empty() {
+                continue;
+            }
+            let mask: Vec<char> = plain.chars().collect();
+            // Form encoding writes a space as `+`, which no decoding reads back.
+            if value.contains(' ') {
+                let plus = value.replace(' ', "+");
+                if seen.insert(plus.clone()) {
+                    let plus_mask = mask.iter().map(|c| if *c == ' ' { '+' } else { *c });
+                    spellings.push(plus);
+                    patterns.push(Pattern::new(plus_mask.collect(), &suffix));
                 }
             }
+            spellings.push(value.to_owned());
+            patterns.push(Pattern::new(mask, &suffix));
         }
-        let (values, masks): (Vec<String>, Vec<String>) = replacements.into_iter().unzip();
-        let values = aho_corasick::AhoCorasick::builder()
-            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
-            .build(&values)
-            .ok();
-        Masker { values, masks }
+        let automaton = (!spellings.is_empty())
+            .then(|| {
+                aho_corasick::AhoCorasick::builder()
+                    .match_kind(aho_corasick::MatchKind::Standard)
+                    .build(&spellings)
+                    .ok()
+            })
+            .flatten();
+        Masker {
+            automaton,
+            patterns,
+        }
     }
 
-    /// `text` with every personal value masked.
+    /// `text` with every personal value masked where it stands as a word (a value found inside
+    /// a longer word, like `Lea` in `Lead`, is another word and stays).
     pub fn text(&self, text: &str) -> String {
-        match &self.values {
-            Some(values) => values.replace_all(text, &self.masks),
-            None => text.to_owned(),
+        let Some(automaton) = &self.automaton else {
+            return text.to_owned();
+        };
+        let depth = usize::from(crate::encoded::may_hold_escapes(text));
+        let scan = Scan::new(text, depth);
+        // The deepest layer holds every value the shallower ones do, and tells words apart
+        // where an escape stands beside one (`Lea\u0064` is `Lead`).
+        let layer = scan.depth();
+        let hits = scan.hits(automaton, layer..=layer, |layer_text, start, end, _| {
+            stands_alone(layer_text, start, end)
+        });
+        if hits.is_empty() {
+            return text.to_owned();
         }
+        let mut out = String::with_capacity(text.len());
+        let mut at = 0;
+        for hit in hits {
+            out.push_str(&text[at..hit.start]);
+            let pattern = &self.patterns[hit.pattern];
+            if hit.layer == 0 {
+                out.push_str(&pattern.text);
+            } else {
+                write_like(&scan, &hit, pattern, &mut out);
+            }
+            at = hit.end;
+        }
+        out.push_str(&text[at..]);
+        out
     }
 
     /// Masks the evidence of an exchange.
@@ -194,30 +269,99 @@ impl Masker {
 /// so what matched ignoring case still does.
 #[derive(Debug, Default)]
 struct DistinctShapes {
-    seen: std::collections::HashMap<unicase::UniCase<String>, Vec<unicase::UniCase<String>>>,
+    /// By folded shape: the folded values of that shape, each with its number (from 0).
+    seen: std::collections::HashMap<
+        unicase::UniCase<String>,
+        std::collections::HashMap<unicase::UniCase<String>, usize>,
+    >,
 }
 
 impl DistinctShapes {
-    fn mask(&mut self, value: &str) -> String {
+    /// The shape of `value` and its number among the distinct values of that shape (0 first).
+    fn number(&mut self, value: &str) -> (String, usize) {
         let plain = shape(value);
         let folded = |text: &str| unicase::UniCase::unicode(crate::model::canonical_text(text));
         let values = self.seen.entry(folded(&plain)).or_default();
-        let this = folded(value);
-        let number = match values.iter().position(|seen| *seen == this) {
-            Some(position) => position,
-            None => {
-                values.push(this);
-                values.len() - 1
-            }
+        let next = values.len();
+        let number = *values.entry(folded(value)).or_insert(next);
+        (plain, number)
+    }
+
+    #[cfg(test)]
+    fn mask(&mut self, value: &str) -> String {
+        let (plain, number) = self.number(value);
+        let suffix = if number == 0 {
+            String::new()
+        } else {
+            format!("~{}", number + 1)
         };
-        if number == 0 {
-            return plain;
+        Pattern::new(plain.chars().collect(), &suffix).text
+    }
+}
+
+/// Whether `start..end` of `text` is not part of a longer word: the characters on either side
+/// do not continue it (a letter beside a letter, a digit beside a digit).
+fn stands_alone(text: &str, start: usize, end: usize) -> bool {
+    fn class(c: char) -> u8 {
+        if c.is_alphabetic() || unicode_normalization::char::is_combining_mark(c) {
+            1
+        } else if c.is_numeric() {
+            2
+        } else {
+            0
         }
-        let suffix = format!("~{}", number + 1);
-        match plain.rfind('@') {
-            Some(at) => format!("{}{suffix}{}", &plain[..at], &plain[at..]),
-            None => plain + &suffix,
+    }
+    let continues = |a: Option<char>, b: Option<char>| match (a, b) {
+        (Some(a), Some(b)) => class(a) != 0 && class(a) == class(b),
+        _ => false,
+    };
+    let (before, first) = (
+        text[..start].chars().next_back(),
+        text[start..].chars().next(),
+    );
+    let (last, after) = (text[..end].chars().next_back(), text[end..].chars().next());
+    !continues(before, first) && !continues(last, after)
+}
+
+/// Writes the mask of a value found in the first decoded layer, each character spelt as the
+/// one it replaces was (`\u00e9` becomes `\u00f6`, `%C3%A9` becomes `%C3%B6`); characters the
+/// mask keeps (punctuation, an email's domain) are copied as they were written, and the `~` of
+/// a numbered mask is percent-encoded where the value was (as a query string writes it).
+fn write_like(scan: &Scan<'_>, hit: &Hit, pattern: &Pattern, out: &mut String) {
+    let decoded = &scan.layer(1)[hit.layer_start..hit.layer_end];
+    let written: Vec<(char, &str)> = decoded
+        .char_indices()
+        .map(|(offset, c)| {
+            let at = hit.layer_start + offset;
+            let (start, end) = scan.below(1, at, at + c.len_utf8());
+            (c, &scan.raw()[start..end])
+        })
+        .collect();
+    let percent = written
+        .iter()
+        .map(|(_, spelt)| Spelling::of(spelt))
+        .find(|spelling| matches!(spelling, Spelling::Percent(_)));
+    let suffix = |out: &mut String| match percent {
+        Some(spelling) => pattern.suffix.chars().for_each(|c| {
+            if c.is_ascii_alphanumeric() {
+                out.push(c);
+            } else {
+                spelling.write(c, out);
+            }
+        }),
+        None => out.push_str(&pattern.suffix),
+    };
+    for (index, (c, spelt)) in written.iter().enumerate() {
+        if index == pattern.suffix_at {
+            suffix(out);
         }
+        match pattern.mask.get(index) {
+            Some(mask) if mask != c => Spelling::of(spelt).write(*mask, out),
+            _ => out.push_str(spelt),
+        }
+    }
+    if written.len() == pattern.suffix_at {
+        suffix(out);
     }
 }
 
@@ -226,14 +370,6 @@ impl DistinctShapes {
 /// distinct staff look like duplicates, and a replay of it wrong).
 fn is_personal(field: &Field, value: &str) -> bool {
     *field != Field::Owner || value.contains('@')
-}
-
-/// The spellings a value travels in: as is, and URL-encoded (emails in a lookup's query).
-fn spellings(value: &str) -> Vec<String> {
-    let encoded: String = form_urlencoded::byte_serialize(value.as_bytes()).collect();
-    let percent = percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC)
-        .to_string();
-    vec![value.to_owned(), encoded, percent]
 }
 
 #[cfg(test)]
@@ -259,6 +395,54 @@ mod tests {
         assert_eq!(shapes.mask("BOB@club.example"), "XXX~2@club.example");
         assert_eq!(shapes.mask("Ana"), "Xxx");
         assert_eq!(shapes.mask("Bob"), "Xxx~2");
+    }
+
+    fn masker(values: &[&str]) -> Masker {
+        Masker::for_values(values.iter().map(|v| (*v).to_owned()).collect())
+    }
+
+    #[test]
+    fn values_are_masked_however_the_text_escapes_them() {
+        let masker = masker(&["Zoë Ñúñez", "Renée", "ana@club.example", "😀Ana"]);
+        assert_eq!(
+            masker.text(r#"{"name":"Zo\u00eb \u00d1\u00FA\u00f1ez","e":"ana@club.example"}"#),
+            r#"{"name":"Xx\u00f6 \u00d6\u00F6\u00f6xx","e":"xxx@club.example"}"#
+        );
+        assert_eq!(
+            masker.text("<n>Ren&#xE9;e</n><n>Ren&#233;e</n><e>ana&#64;club.example</e>"),
+            "<n>Xxx&#xF6;x</n><n>Xxx&#246;x</n><e>xxx&#64;club.example</e>"
+        );
+        assert_eq!(
+            masker.text(
+                "/staff?email=ana%40club.example&n=Ren%C3%A9e&z=Zo%C3%AB+%C3%91%C3%BA%C3%B1ez"
+            ),
+            "/staff?email=xxx%40club.example&n=Xxx%C3%B6x&z=Xx%C3%B6+%C3%96%C3%B6%C3%B6xx"
+        );
+        assert_eq!(masker.text(r#""\ud83d\ude00Ana""#), r#""\ud83d\ude00Xxx""#);
+        assert_eq!(masker.text(r"ana@club.example\/x"), r"xxx@club.example\/x");
+    }
+
+    #[test]
+    fn a_value_inside_a_longer_word_is_another_word() {
+        let masker = masker(&["Lea", "Bob", "Ana", "1990-04-01", "12345"]);
+        assert_eq!(
+            masker.text("Go struct field Lead.ownerId of type string; Lea Bobby ANA Ana."),
+            "Go struct field Lead.ownerId of type string; Xxx Bobby ANA Xxx~3."
+        );
+        assert_eq!(masker.text(r"Lea\u0064 Lea\u0020"), r"Lea\u0064 Xxx\u0020");
+        assert_eq!(
+            masker.text("born 1990-04-01T00:00:00Z, id 123456, zip 12345"),
+            "born 9999-99-99T00:00:00Z, id 123456, zip 99999"
+        );
+    }
+
+    #[test]
+    fn numbered_masks_keep_their_number_in_every_spelling() {
+        let masker = masker(&["ana@club.example", "bob@club.example"]);
+        assert_eq!(
+            masker.text(r"bob@club.example bob%40club.example b\u006fb@club.example"),
+            r"xxx~2@club.example xxx%7E2%40club.example x\u0078x~2@club.example"
+        );
     }
 
     #[test]
