@@ -103,6 +103,25 @@ impl<'t> Scan<'t> {
         layers: std::ops::RangeInclusive<usize>,
         accept: impl Fn(&str, usize, usize, usize) -> bool,
     ) -> Vec<Hit> {
+        let mut hits = self.all_hits(automaton, layers, accept);
+        hits.sort_by_key(|hit| (hit.start, std::cmp::Reverse(hit.end), hit.layer));
+        let mut chosen: Vec<Hit> = Vec::with_capacity(hits.len());
+        for hit in hits {
+            if chosen.last().is_none_or(|last| hit.start >= last.end) {
+                chosen.push(hit);
+            }
+        }
+        chosen
+    }
+
+    /// Every match of `automaton` in the layers `layers` that `accept` lets through, overlapping
+    /// or not, in no particular order.
+    pub fn all_hits(
+        &self,
+        automaton: &AhoCorasick,
+        layers: std::ops::RangeInclusive<usize>,
+        accept: impl Fn(&str, usize, usize, usize) -> bool,
+    ) -> Vec<Hit> {
         let mut hits = Vec::new();
         for layer in layers {
             if layer > self.depth() {
@@ -126,14 +145,7 @@ impl<'t> Scan<'t> {
                 });
             }
         }
-        hits.sort_by_key(|hit| (hit.start, std::cmp::Reverse(hit.end), hit.layer));
-        let mut chosen: Vec<Hit> = Vec::with_capacity(hits.len());
-        for hit in hits {
-            if chosen.last().is_none_or(|last| hit.start >= last.end) {
-                chosen.push(hit);
-            }
-        }
-        chosen
+        hits
     }
 }
 

@@ -711,15 +711,21 @@ impl PartnerClient {
     }
 
     /// The same client presenting other credentials; exchanges go to the same log, and the
-    /// real secrets stay redacted.
+    /// real secrets stay redacted (the others are learnt by the shared redactor too).
     pub fn with_credentials(&self, credentials: Credentials) -> PartnerClient {
-        let mut redactor = self.redactor.clone();
-        redactor.add(&credentials);
+        self.redactor.learn_credentials(&credentials);
         PartnerClient {
             credentials,
-            redactor,
             ..self.clone()
         }
+    }
+
+    /// The same client redacting through `redactor`, a handle shared with the run's output, so
+    /// that what the client learns (its credentials, tokens obtained at run time) is redacted
+    /// in everything the run writes.
+    pub fn with_redactor(self, redactor: Redactor) -> PartnerClient {
+        redactor.learn_credentials(&self.credentials);
+        PartnerClient { redactor, ..self }
     }
 
     /// Fetches a whole list, following its paging to the end.
