@@ -3,7 +3,7 @@
 
 use crate::auth::Credentials;
 use crate::connector::session::{run_session, Progress};
-use crate::connector::{ClientLimits, PartnerClient};
+use crate::connector::{ClientLimits, PartnerClient, Redactor};
 use crate::intouch::Scenario;
 use crate::partner::{self, Faults, PartnerOptions, Sandbox};
 use crate::profile::Profile;
@@ -43,6 +43,9 @@ pub struct CertifyOptions {
     pub show_personal_data: bool,
     /// How a two-way profile's sending steps run (profiles with `[sends]` only).
     pub two_way: crate::twoway::TwoWayOptions,
+    /// The run's redactor, shared with whatever writes the run's output: the client teaches it
+    /// the run's credentials and anything it learns on the way (tokens obtained at run time).
+    pub redactor: Redactor,
 }
 
 /// Why a run could not start.
@@ -146,7 +149,8 @@ pub async fn certify(
         ..options.limits.clone()
     };
     let client = PartnerClient::new(profile.clone(), &base_url, credentials, limits)
-        .map_err(CertifyError::Invalid)?;
+        .map_err(CertifyError::Invalid)?
+        .with_redactor(options.redactor.clone());
     let scenario = Scenario::core();
     let observations = run_session(&client, options.seed, &scenario, progress).await;
     if let Some(running) = running {
@@ -159,10 +163,11 @@ pub async fn certify(
             if sending_in_scope && exchanges.iter().any(|e| e.status.is_some()) =>
         {
             let quiet = matches!(actor, crate::twoway::Actor::Mock(_));
+            let redactor = client.redactor().clone();
             let announce = move |text: &str| {
                 // A blank line first: a progress line may still stand on stderr.
                 if !quiet {
-                    eprintln!("\n{text}");
+                    eprintln!("\n{}", redactor.text(text));
                 }
             };
             let run = crate::twoway::TwoWayRun {
@@ -206,11 +211,7 @@ pub async fn certify(
     let mut verdicts = verdicts;
     let mut personal_values = Vec::new();
     if let Some(two_way) = two_way {
-        // A hook's error output could echo a credential; the reasons quote it.
-        verdicts.extend(two_way.verdicts.into_iter().map(|mut verdict| {
-            verdict.reason = client.redactor().text(&verdict.reason);
-            verdict
-        }));
+        verdicts.extend(two_way.verdicts);
         for call in &two_way.calls {
             personal_values.extend(
                 crate::inbound::checks::PERSONAL_FIELDS
@@ -233,6 +234,10 @@ pub async fn certify(
         Vec::new()
     };
     let reproduce = |rule: &str| reproduce_command(&options, rule);
+    // A partner's message or a hook's error output quoted in a reason may echo a credential.
+    verdicts
+        .iter_mut()
+        .for_each(|v| v.reason = client.redactor().text(&v.reason));
     // Personal data is masked after judging: the verdicts are drawn from the real values.
     if !options.show_personal_data {
         let masker = Masker::for_run_and(&observations, personal_values);

@@ -13,6 +13,7 @@ pub mod exit_codes;
 pub mod inbound;
 pub mod intouch;
 pub mod model;
+pub mod output;
 pub mod partner;
 pub mod profile;
 pub mod replay;
