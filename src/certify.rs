@@ -10,7 +10,7 @@ use crate::profile::Profile;
 use crate::report::curl::curl_command;
 use crate::report::mask::Masker;
 use crate::report::model::{self, PartnerInfo, RunReport, Totals};
-use crate::suite::{self, Catalog};
+use crate::suite::{self, Catalog, Deadline};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -113,6 +113,13 @@ pub async fn certify(
         });
     let started = Instant::now();
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    // The deadline bounds the whole run: requests after it are not sent; past it, what the
+    // run has is judged and masked for a moment more, then rules end in `error` and bodies
+    // are withheld.
+    let deadline = options
+        .limits
+        .deadline
+        .map(|after| Deadline { started, after });
     let (credentials, running) = if options.mock {
         let partner_options = PartnerOptions {
             faults: options.faults.clone(),
@@ -150,6 +157,7 @@ pub async fn certify(
     };
     let client = PartnerClient::new(profile.clone(), &base_url, credentials, limits)
         .map_err(CertifyError::Invalid)?
+        .counting_from(started)
         .with_redactor(options.redactor.clone());
     let scenario = Scenario::core();
     let observations = run_session(&client, options.seed, &scenario, progress).await;
@@ -170,9 +178,14 @@ pub async fn certify(
                     eprintln!("\n{}", redactor.text(text));
                 }
             };
+            let mut two_way_options = options.two_way.clone();
+            if let Some(deadline) = deadline {
+                two_way_options.step_timeout =
+                    two_way_options.step_timeout.min(deadline.remaining());
+            }
             let run = crate::twoway::TwoWayRun {
                 sends,
-                options: &options.two_way,
+                options: &two_way_options,
                 actor,
                 seed: options.seed,
                 only: &options.only,
@@ -181,11 +194,18 @@ pub async fn certify(
                 run_started: started,
                 announce: &announce,
             };
-            Some(
-                crate::twoway::run(run, &observations)
+            let phase = crate::twoway::run(run, &observations);
+            let finished = match deadline {
+                _ if deadline.is_some_and(|deadline| deadline.passed()) => None,
+                Some(deadline) => tokio::time::timeout_at(deadline.at().into(), phase)
                     .await
-                    .map_err(CertifyError::Run)?,
-            )
+                    .ok(),
+                None => Some(phase.await),
+            };
+            match finished {
+                Some(outcome) => Some(TwoWay::Ran(outcome.map_err(CertifyError::Run)?)),
+                None => Some(TwoWay::Cut),
+            }
         }
         _ => None,
     };
@@ -193,13 +213,14 @@ pub async fn certify(
         latency_budget: options.latency_budget,
         disabled_checks: options.disabled_checks.clone(),
     };
-    let verdicts = suite::judge(
+    let verdicts = suite::judge_until(
         &catalog,
         &profile,
         &observations,
         &exchanges,
         &settings,
         &options.only,
+        deadline,
     );
     let unreachable =
         (!exchanges.is_empty() && exchanges.iter().all(|e| e.status.is_none())).then(|| {
@@ -210,7 +231,32 @@ pub async fn certify(
         });
     let mut verdicts = verdicts;
     let mut personal_values = Vec::new();
-    if let Some(two_way) = two_way {
+    if let (Some(TwoWay::Cut), Some(deadline)) = (&two_way, deadline) {
+        let reason = deadline.reason("the sending steps did not finish");
+        verdicts.extend(
+            catalog
+                .rules
+                .iter()
+                .filter(|rule| rule.applies.contains(&crate::suite::Applies::Sends))
+                .filter(|rule| {
+                    options.only.is_empty()
+                        || options
+                            .only
+                            .iter()
+                            .any(|id| id.eq_ignore_ascii_case(&rule.id))
+                })
+                .map(|rule| {
+                    crate::suite::Verdict::from_finding(
+                        rule,
+                        crate::suite::Finding::Error {
+                            reason: reason.clone(),
+                            evidence: Vec::new(),
+                        },
+                    )
+                }),
+        );
+    }
+    if let Some(TwoWay::Ran(two_way)) = two_way {
         verdicts.extend(two_way.verdicts);
         for call in &two_way.calls {
             personal_values.extend(
@@ -241,7 +287,20 @@ pub async fn certify(
     // Personal data is masked after judging: the verdicts are drawn from the real values.
     if !options.show_personal_data {
         let masker = Masker::for_run_and(&observations, personal_values);
-        exchanges.iter_mut().for_each(|e| masker.exchange(e));
+        for exchange in &mut exchanges {
+            if let Some(deadline) =
+                deadline.filter(|deadline| deadline.passed_by(Deadline::MASKING_GRACE))
+            {
+                // No time left to mask the bodies: they are not shown rather than shown unmasked.
+                let note = format!("[{}]", deadline.reason("withheld, not masked in time"));
+                for body in [&mut exchange.request_body, &mut exchange.response_body] {
+                    if body.is_some() {
+                        *body = Some(note.clone());
+                    }
+                }
+            }
+            masker.exchange(exchange);
+        }
         verdicts.iter_mut().for_each(|v| masker.verdict(v));
     }
     let curl_of = |id: usize| exchanges.iter().find(|e| e.id == id).map(curl_command);
@@ -278,6 +337,14 @@ pub async fn certify(
         exchanges,
         waivers: Vec::new(),
     })
+}
+
+/// How the two-way phase went.
+enum TwoWay {
+    /// It ran to its end.
+    Ran(crate::twoway::TwoWayOutcome),
+    /// The run's deadline passed before it ended.
+    Cut,
 }
 
 /// The command that replays `rule` with the same data.

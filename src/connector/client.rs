@@ -720,6 +720,12 @@ impl PartnerClient {
         }
     }
 
+    /// The same client counting the run's deadline (and its exchanges' start times) from
+    /// `started`, the start of the whole run, rather than from its own creation.
+    pub fn counting_from(self, started: Instant) -> PartnerClient {
+        PartnerClient { started, ..self }
+    }
+
     /// The same client redacting through `redactor`, a handle shared with the run's output, so
     /// that what the client learns (its credentials, tokens obtained at run time) is redacted
     /// in everything the run writes.
