@@ -65,14 +65,13 @@ pub struct Masker {
 /// One value to find, and what replaces it.
 #[derive(Debug)]
 struct Pattern {
-    /// The mask, one character for each character of the value...
-    mask: Vec<char>,
-    /// ...and the `~N` that tells it apart from other values of its shape, inserted before
-    /// character `suffix_at` of the value.
-    suffix: String,
-    suffix_at: usize,
-    /// The whole mask, for the value found as it is.
-    text: String,
+    /// The whole mask: one character for each character of the value, and the `~N` that tells
+    /// it apart from other values of its shape...
+    text: Box<str>,
+    /// ...inserted before character `suffix_at` of the value (before an email's `@`)...
+    suffix_at: u32,
+    /// ...`suffix_len` bytes long.
+    suffix_len: u8,
 }
 
 impl Pattern {
@@ -82,11 +81,22 @@ impl Pattern {
         text.push_str(suffix);
         text.extend(&mask[suffix_at..]);
         Pattern {
-            mask,
-            suffix: suffix.to_owned(),
-            suffix_at,
-            text,
+            text: text.into_boxed_str(),
+            suffix_at: suffix_at as u32,
+            suffix_len: suffix.len() as u8,
         }
+    }
+
+    /// The suffix, and the mask's characters without it (one for each of the value's).
+    fn parts(&self) -> (&str, Vec<char>) {
+        let at = self
+            .text
+            .char_indices()
+            .nth(self.suffix_at as usize)
+            .map_or(self.text.len(), |(at, _)| at);
+        let end = at + usize::from(self.suffix_len);
+        let chars = self.text[..at].chars().chain(self.text[end..].chars());
+        (&self.text[at..end], chars.collect())
     }
 }
 
@@ -100,16 +110,17 @@ impl Masker {
     /// A masker for the personal values of `observations` and `extra` (what a two-way partner
     /// sent back).
     pub fn for_run_and(observations: &Observations, extra: Vec<String>) -> Masker {
-        let mut values: Vec<String> = extra;
-        let take = |values: &mut Vec<String>, record: &Record| {
+        // Borrowed: a staff list of 100,000 is not copied to be looked at.
+        let mut values: Vec<&str> = extra.iter().map(String::as_str).collect();
+        fn take<'a>(values: &mut Vec<&'a str>, record: &'a Record) {
             for field in PERSONAL {
                 if let Some(value) = record.get(&field) {
                     if is_personal(&field, value) {
-                        values.push(value.clone());
+                        values.push(value);
                     }
                 }
             }
-        };
+        }
         for delivery in &observations.deliveries {
             take(&mut values, &delivery.sent);
             if let Some((record, _)) = &delivery.update {
@@ -124,7 +135,7 @@ impl Masker {
                 take(&mut values, record);
             }
             for lookup in &staff.lookups {
-                values.push(lookup.email.clone());
+                values.push(&lookup.email);
             }
         }
         for lead in observations
@@ -136,8 +147,8 @@ impl Masker {
             take(&mut values, &lead.record);
         }
         for staff in &observations.world.staff {
-            values.extend(staff.email.clone());
-            values.push(staff.name.clone());
+            values.extend(staff.email.as_deref());
+            values.push(&staff.name);
         }
         if let Some(record) = &observations.probes.security_record {
             take(&mut values, record);
@@ -146,7 +157,7 @@ impl Masker {
             if probe.field == Field::Owner {
                 for value in [&probe.sent, &probe.expected] {
                     if is_personal(&Field::Owner, value) {
-                        values.push(value.clone());
+                        values.push(value);
                     }
                 }
             }
@@ -156,14 +167,15 @@ impl Masker {
 
     /// A masker for these personal values (values shorter than three characters are left
     /// alone: they would mask unrelated text).
-    pub fn for_values(values: Vec<String>) -> Masker {
-        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+    pub fn for_values<S: AsRef<str>>(values: Vec<S>) -> Masker {
+        use std::borrow::Cow;
+        let mut seen: std::collections::HashSet<Cow<'_, str>> = std::collections::HashSet::new();
         let mut shapes = DistinctShapes::default();
-        let mut spellings: Vec<String> = Vec::new();
+        let mut spellings: Vec<Cow<'_, str>> = Vec::new();
         let mut patterns: Vec<Pattern> = Vec::new();
-        for value in values {
-            let value = value.trim();
-            if value.chars().count() < MIN_LENGTH || !seen.insert(value.to_owned()) {
+        for value in &values {
+            let value = value.as_ref().trim();
+            if value.chars().count() < MIN_LENGTH || !seen.insert(Cow::Borrowed(value)) {
                 continue;
             }
             let (plain, number) = shapes.number(value);
@@ -179,20 +191,23 @@ impl Masker {
             // Form encoding writes a space as `+`, which no decoding reads back.
             if value.contains(' ') {
                 let plus = value.replace(' ', "+");
-                if seen.insert(plus.clone()) {
+                if seen.insert(Cow::Owned(plus.clone())) {
                     let plus_mask = mask.iter().map(|c| if *c == ' ' { '+' } else { *c });
-                    spellings.push(plus);
+                    spellings.push(Cow::Owned(plus));
                     patterns.push(Pattern::new(plus_mask.collect(), &suffix));
                 }
             }
-            spellings.push(value.to_owned());
+            spellings.push(Cow::Borrowed(value));
             patterns.push(Pattern::new(mask, &suffix));
         }
         let automaton = (!spellings.is_empty())
             .then(|| {
                 aho_corasick::AhoCorasick::builder()
                     .match_kind(aho_corasick::MatchKind::Standard)
-                    .build(&spellings)
+                    // Thousands of staff make a large automaton: the compact kind, built once,
+                    // costs far less memory (and time to build) than the faster ones.
+                    .kind(Some(aho_corasick::AhoCorasickKind::NoncontiguousNFA))
+                    .build(spellings.iter().map(|spelling| spelling.as_bytes()))
                     .ok()
             })
             .flatten();
@@ -280,7 +295,15 @@ impl DistinctShapes {
     /// The shape of `value` and its number among the distinct values of that shape (0 first).
     fn number(&mut self, value: &str) -> (String, usize) {
         let plain = shape(value);
-        let folded = |text: &str| unicase::UniCase::unicode(crate::model::canonical_text(text));
+        let folded = |text: &str| {
+            // Composing ASCII changes nothing: most staff lists skip the normalisation.
+            let composed = if text.is_ascii() {
+                text.trim().to_owned()
+            } else {
+                crate::model::canonical_text(text)
+            };
+            unicase::UniCase::unicode(composed)
+        };
         let values = self.seen.entry(folded(&plain)).or_default();
         let next = values.len();
         let number = *values.entry(folded(value)).or_insert(next);
@@ -295,7 +318,7 @@ impl DistinctShapes {
         } else {
             format!("~{}", number + 1)
         };
-        Pattern::new(plain.chars().collect(), &suffix).text
+        Pattern::new(plain.chars().collect(), &suffix).text.into()
     }
 }
 
@@ -341,26 +364,28 @@ fn write_like(scan: &Scan<'_>, hit: &Hit, pattern: &Pattern, out: &mut String) {
         .iter()
         .map(|(_, spelt)| Spelling::of(spelt))
         .find(|spelling| matches!(spelling, Spelling::Percent(_)));
+    let (suffix_text, mask) = pattern.parts();
+    let suffix_at = pattern.suffix_at as usize;
     let suffix = |out: &mut String| match percent {
-        Some(spelling) => pattern.suffix.chars().for_each(|c| {
+        Some(spelling) => suffix_text.chars().for_each(|c| {
             if c.is_ascii_alphanumeric() {
                 out.push(c);
             } else {
                 spelling.write(c, out);
             }
         }),
-        None => out.push_str(&pattern.suffix),
+        None => out.push_str(suffix_text),
     };
     for (index, (c, spelt)) in written.iter().enumerate() {
-        if index == pattern.suffix_at {
+        if index == suffix_at {
             suffix(out);
         }
-        match pattern.mask.get(index) {
+        match mask.get(index) {
             Some(mask) if mask != c => Spelling::of(spelt).write(*mask, out),
             _ => out.push_str(spelt),
         }
     }
-    if written.len() == pattern.suffix_at {
+    if written.len() == suffix_at {
         suffix(out);
     }
 }
