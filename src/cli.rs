@@ -1084,6 +1084,9 @@ fn run_simulate(args: SimulateArgs, out: &Output) -> Result<i32, Failure> {
         duration: args.duration,
         limits: ClientLimits {
             request_timeout: Duration::from_millis(args.timeout_ms),
+            // A load run syncs staff lists of scale (100,000 staff are 4,000 pages of 25); the
+            // record and byte caps still bound a list that never ends.
+            max_pages: 10_000,
             ..ClientLimits::default()
         },
         retries: args.retries,

@@ -28,6 +28,10 @@ pub struct ClientLimits {
     pub max_body: usize,
     /// The most pages followed in one list.
     pub max_pages: usize,
+    /// The most records read from one list, across its pages.
+    pub max_list_records: usize,
+    /// The most body bytes read for one list, across its pages.
+    pub max_list_bytes: usize,
     /// Retries of a request answered 503 or 429.
     pub retries: u32,
     /// The first wait before a retry; doubled for each further one.
@@ -50,7 +54,9 @@ impl Default for ClientLimits {
             request_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
             max_body: 8 * 1024 * 1024,
-            max_pages: 50_000,
+            max_pages: 2_000,
+            max_list_records: 200_000,
+            max_list_bytes: 256 * 1024 * 1024,
             retries: 2,
             retry_backoff: Duration::from_millis(50),
             max_retry_wait: Duration::from_secs(5),
@@ -73,6 +79,8 @@ pub struct Answer {
     pub location: Option<String>,
     /// The `Retry-After` header in seconds, if any.
     pub retry_after: Option<Duration>,
+    /// Bytes of the body read.
+    pub body_bytes: usize,
     /// The body as a document: JSON as it is, XML and SOAP read into the same shape (a SOAP
     /// fault as `{"error": {"code", "message", ...}}`).
     pub json: Option<Value>,
@@ -179,6 +187,16 @@ pub enum ListFailure {
         /// The cap.
         cap: usize,
     },
+    /// More records than the client reads from one list.
+    TooManyRecords {
+        /// The cap.
+        cap: usize,
+    },
+    /// More bytes than the client reads for one list.
+    TooManyBytes {
+        /// The cap.
+        cap: usize,
+    },
 }
 
 impl ListFailure {
@@ -194,8 +212,17 @@ impl ListFailure {
                 format!("paging does not end: at page {page}, {message}")
             }
             ListFailure::TooManyPages { cap } => {
-                format!("the list did not end within {cap} pages")
+                format!("the list did not end within {cap} pages, the most spoke follows (paging may not end)")
             }
+            ListFailure::TooManyRecords { cap } => {
+                format!(
+                    "the list did not end within {cap} records, the most spoke reads from one list"
+                )
+            }
+            ListFailure::TooManyBytes { cap } => format!(
+                "the list did not end within {} MiB of pages, the most spoke reads for one list",
+                cap / (1024 * 1024)
+            ),
         }
     }
 
@@ -566,6 +593,7 @@ impl PartnerClient {
                 let id = self.recorder.push(exchange);
                 Ok(Answer {
                     exchange: id,
+                    body_bytes: bytes.len(),
                     status,
                     location,
                     retry_after,
@@ -746,6 +774,7 @@ impl PartnerClient {
         let mut state = PageState::new(&paging);
         let mut seen_pages: BTreeSet<u64> = BTreeSet::new();
         let mut next_url: Option<Url> = None;
+        let mut list_bytes = 0usize;
         for page in 1.. {
             if page > self.limits.max_pages {
                 outcome.failure = Some(ListFailure::TooManyPages {
@@ -795,6 +824,13 @@ impl PartnerClient {
                 }
             };
             outcome.exchanges.push(answer.exchange);
+            list_bytes = list_bytes.saturating_add(answer.body_bytes);
+            if list_bytes > self.limits.max_list_bytes {
+                outcome.failure = Some(ListFailure::TooManyBytes {
+                    cap: self.limits.max_list_bytes,
+                });
+                break;
+            }
             let bad = |message: String| ListFailure::BadPage {
                 page,
                 exchange: answer.exchange,
@@ -846,6 +882,13 @@ impl PartnerClient {
                     page,
                     exchange: answer.exchange,
                     message: "this page repeats an earlier page".into(),
+                });
+                break;
+            }
+            if outcome.records.len() > self.limits.max_list_records {
+                outcome.records.truncate(self.limits.max_list_records);
+                outcome.failure = Some(ListFailure::TooManyRecords {
+                    cap: self.limits.max_list_records,
                 });
                 break;
             }
