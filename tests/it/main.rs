@@ -14,6 +14,7 @@ mod openapi;
 mod partner;
 mod profiles;
 mod properties;
+mod redaction;
 mod simulate;
 mod twoway;
 mod waivers;
