@@ -75,14 +75,16 @@ struct Pattern {
 }
 
 impl Pattern {
-    fn new(mask: Vec<char>, suffix: &str) -> Pattern {
-        let suffix_at = mask.iter().rposition(|c| *c == '@').unwrap_or(mask.len());
-        let mut text: String = mask[..suffix_at].iter().collect();
+    /// The pattern of a value whose shape is `plain`, numbered by `suffix`.
+    fn new(plain: &str, suffix: &str) -> Pattern {
+        let at = plain.rfind('@').unwrap_or(plain.len());
+        let mut text = String::with_capacity(plain.len() + suffix.len());
+        text.push_str(&plain[..at]);
         text.push_str(suffix);
-        text.extend(&mask[suffix_at..]);
+        text.push_str(&plain[at..]);
         Pattern {
             text: text.into_boxed_str(),
-            suffix_at: suffix_at as u32,
+            suffix_at: plain[..at].chars().count() as u32,
             suffix_len: suffix.len() as u8,
         }
     }
@@ -187,18 +189,16 @@ impl Masker {
             if plain == value && suffix.is_empty() {
                 continue;
             }
-            let mask: Vec<char> = plain.chars().collect();
             // Form encoding writes a space as `+`, which no decoding reads back.
             if value.contains(' ') {
                 let plus = value.replace(' ', "+");
                 if seen.insert(Cow::Owned(plus.clone())) {
-                    let plus_mask = mask.iter().map(|c| if *c == ' ' { '+' } else { *c });
                     spellings.push(Cow::Owned(plus));
-                    patterns.push(Pattern::new(plus_mask.collect(), &suffix));
+                    patterns.push(Pattern::new(&plain.replace(' ', "+"), &suffix));
                 }
             }
             spellings.push(Cow::Borrowed(value));
-            patterns.push(Pattern::new(mask, &suffix));
+            patterns.push(Pattern::new(&plain, &suffix));
         }
         let automaton = (!spellings.is_empty())
             .then(|| {
@@ -284,29 +284,40 @@ impl Masker {
 /// so what matched ignoring case still does.
 #[derive(Debug, Default)]
 struct DistinctShapes {
-    /// By folded shape: the folded values of that shape, each with its number (from 0).
-    seen: std::collections::HashMap<
-        unicase::UniCase<String>,
-        std::collections::HashMap<unicase::UniCase<String>, usize>,
-    >,
+    /// By folded shape: how many distinct values of that shape were seen.
+    counts: std::collections::HashMap<u64, usize>,
+    /// By folded shape and folded value: the value's number (from 0).
+    numbers: std::collections::HashMap<(u64, u64), usize>,
+}
+
+/// A digest of `text` folded as names are compared (composed, Unicode case folding), taken
+/// without building the folded text: keys for 100,000 staff cost no copies. (A collision of
+/// two 64-bit digests would only give two values one number.)
+fn folded(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    // Composing ASCII changes nothing: most staff lists skip the normalisation.
+    if text.is_ascii() {
+        unicase::UniCase::unicode(text.trim()).hash(&mut hasher);
+    } else {
+        unicase::UniCase::unicode(crate::model::canonical_text(text)).hash(&mut hasher);
+    }
+    hasher.finish()
 }
 
 impl DistinctShapes {
     /// The shape of `value` and its number among the distinct values of that shape (0 first).
     fn number(&mut self, value: &str) -> (String, usize) {
         let plain = shape(value);
-        let folded = |text: &str| {
-            // Composing ASCII changes nothing: most staff lists skip the normalisation.
-            let composed = if text.is_ascii() {
-                text.trim().to_owned()
-            } else {
-                crate::model::canonical_text(text)
-            };
-            unicase::UniCase::unicode(composed)
-        };
-        let values = self.seen.entry(folded(&plain)).or_default();
-        let next = values.len();
-        let number = *values.entry(folded(value)).or_insert(next);
+        let shape_key = folded(&plain);
+        let number = *self
+            .numbers
+            .entry((shape_key, folded(value)))
+            .or_insert_with(|| {
+                let count = self.counts.entry(shape_key).or_default();
+                *count += 1;
+                *count - 1
+            });
         (plain, number)
     }
 
@@ -318,7 +329,7 @@ impl DistinctShapes {
         } else {
             format!("~{}", number + 1)
         };
-        Pattern::new(plain.chars().collect(), &suffix).text.into()
+        Pattern::new(&plain, &suffix).text.into()
     }
 }
 
