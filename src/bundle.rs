@@ -2,6 +2,7 @@
 //! `.zip`, with the SHA-256 of every file; and its offline verification, which re-checks the
 //! digests and re-derives the verdicts by replaying the recorded evidence.
 
+use crate::output::{Output, Redacted};
 use crate::replay::{self, Recording};
 use crate::report::model::RunReport;
 use crate::report::terminal::{self, Style};
@@ -116,7 +117,7 @@ pub struct ManifestFile {
 /// What a bundle records beyond the report.
 #[derive(Debug, Clone)]
 pub struct RunContext {
-    /// The profile's text with secrets removed.
+    /// The profile's text as run (its copy in the bundle goes through the run's redactor).
     pub profile_text: String,
     /// The profile's text as run, for its digest.
     pub profile_digest: String,
@@ -171,16 +172,18 @@ pub fn is_zip(path: &Path) -> bool {
         .is_some_and(|ext| ext.eq_ignore_ascii_case("zip"))
 }
 
-/// The bundle's files, manifest last, as `(name, bytes)`.
-pub fn contents(report: &RunReport, context: &RunContext) -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<(String, Vec<u8>)> = REPORTS
+/// The bundle's files, manifest last, as `(name, text)`: each through the run's redactor
+/// before its digest is taken, so the manifest lists the bytes written.
+pub fn contents(
+    output: &Output,
+    report: &RunReport,
+    context: &RunContext,
+) -> Vec<(String, Redacted)> {
+    let mut files: Vec<(String, Redacted)> = REPORTS
         .iter()
-        .map(|(name, render)| ((*name).to_owned(), render(report).into_bytes()))
+        .map(|(name, render)| ((*name).to_owned(), output.redact(&render(report))))
         .collect();
-    files.push((
-        PROFILE_FILE.to_owned(),
-        context.profile_text.clone().into_bytes(),
-    ));
+    let profile = output.redact(&context.profile_text);
     let manifest = Manifest {
         bundle_format_version: BUNDLE_FORMAT_VERSION,
         tool: report.tool.clone(),
@@ -190,8 +193,7 @@ pub fn contents(report: &RunReport, context: &RunContext) -> Vec<(String, Vec<u8
             name: report.partner.profile.clone(),
             digest: context.profile_digest.clone(),
             file: PROFILE_FILE.to_owned(),
-            redacted: crate::digest::sha256(context.profile_text.as_bytes())
-                != context.profile_digest,
+            redacted: crate::digest::sha256(profile.as_bytes()) != context.profile_digest,
         },
         partner: report.partner.name.clone(),
         base_url: report.partner.base_url.clone(),
@@ -206,17 +208,19 @@ pub fn contents(report: &RunReport, context: &RunContext) -> Vec<(String, Vec<u8
         exit_code: report.exit_code,
         files: files
             .iter()
-            .map(|(path, bytes)| ManifestFile {
+            .chain([&(PROFILE_FILE.to_owned(), profile.clone())])
+            .map(|(path, text)| ManifestFile {
                 path: path.clone(),
-                sha256: crate::digest::sha256(bytes),
-                size: bytes.len() as u64,
+                sha256: crate::digest::sha256(text.as_bytes()),
+                size: text.len() as u64,
             })
             .collect(),
     };
+    files.push((PROFILE_FILE.to_owned(), profile));
     let mut manifest_text =
         serde_json::to_string_pretty(&manifest).expect("a manifest always serialises");
     manifest_text.push('\n');
-    files.push((MANIFEST.to_owned(), manifest_text.into_bytes()));
+    files.push((MANIFEST.to_owned(), output.redact(&manifest_text)));
     files
 }
 
@@ -242,9 +246,14 @@ pub fn check_target(path: &Path) -> Result<(), BundleError> {
 /// Writes the bundle to `path` (a folder, or a `.zip`): first under a temporary name beside
 /// it, then renamed, so an interrupted run never leaves a bundle that looks complete. An
 /// existing folder is never overwritten; an existing zip is replaced whole.
-pub fn write(path: &Path, report: &RunReport, context: &RunContext) -> Result<(), BundleError> {
+pub fn write(
+    output: &Output,
+    path: &Path,
+    report: &RunReport,
+    context: &RunContext,
+) -> Result<(), BundleError> {
     check_target(path)?;
-    let files = contents(report, context);
+    let files = contents(output, report, context);
     let name = path
         .file_name()
         .unwrap_or_default()
@@ -265,7 +274,7 @@ pub fn write(path: &Path, report: &RunReport, context: &RunContext) -> Result<()
         }
         result
     } else {
-        let result = write_folder(&partial, &files).and_then(|()| {
+        let result = write_folder(output, &partial, &files).and_then(|()| {
             std::fs::rename(&partial, path).map_err(io(path))?;
             Ok(())
         });
@@ -276,26 +285,31 @@ pub fn write(path: &Path, report: &RunReport, context: &RunContext) -> Result<()
     }
 }
 
-fn write_folder(folder: &Path, files: &[(String, Vec<u8>)]) -> Result<(), BundleError> {
+fn write_folder(
+    output: &Output,
+    folder: &Path,
+    files: &[(String, Redacted)],
+) -> Result<(), BundleError> {
     std::fs::create_dir_all(folder).map_err(io(folder))?;
-    for (name, bytes) in files {
+    for (name, text) in files {
         let file = folder.join(name);
-        std::fs::write(&file, bytes).map_err(io(&file))?;
+        output.write_redacted(&file, text).map_err(io(&file))?;
     }
     Ok(())
 }
 
-fn write_zip(zip_path: &Path, files: &[(String, Vec<u8>)]) -> Result<(), BundleError> {
+/// Zips files that went through the run's redactor (a zip's compressed bytes could not be).
+fn write_zip(zip_path: &Path, files: &[(String, Redacted)]) -> Result<(), BundleError> {
     let file = std::fs::File::create(zip_path).map_err(io(zip_path))?;
     let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(file));
     let options = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated);
     let to_io = |error: zip::result::ZipError| std::io::Error::other(error.to_string());
-    for (name, bytes) in files {
+    for (name, text) in files {
         zip.start_file(name.as_str(), options)
             .map_err(to_io)
             .map_err(io(zip_path))?;
-        zip.write_all(bytes).map_err(io(zip_path))?;
+        zip.write_all(text.as_bytes()).map_err(io(zip_path))?;
     }
     let mut writer = zip.finish().map_err(to_io).map_err(io(zip_path))?;
     writer.flush().map_err(io(zip_path))?;

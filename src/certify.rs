@@ -3,14 +3,14 @@
 
 use crate::auth::Credentials;
 use crate::connector::session::{run_session, Progress};
-use crate::connector::{ClientLimits, PartnerClient};
+use crate::connector::{ClientLimits, PartnerClient, Redactor};
 use crate::intouch::Scenario;
 use crate::partner::{self, Faults, PartnerOptions, Sandbox};
 use crate::profile::Profile;
 use crate::report::curl::curl_command;
 use crate::report::mask::Masker;
 use crate::report::model::{self, PartnerInfo, RunReport, Totals};
-use crate::suite::{self, Catalog};
+use crate::suite::{self, Catalog, Deadline};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -43,6 +43,9 @@ pub struct CertifyOptions {
     pub show_personal_data: bool,
     /// How a two-way profile's sending steps run (profiles with `[sends]` only).
     pub two_way: crate::twoway::TwoWayOptions,
+    /// The run's redactor, shared with whatever writes the run's output: the client teaches it
+    /// the run's credentials and anything it learns on the way (tokens obtained at run time).
+    pub redactor: Redactor,
 }
 
 /// Why a run could not start.
@@ -110,6 +113,13 @@ pub async fn certify(
         });
     let started = Instant::now();
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    // The deadline bounds the whole run: requests after it are not sent; past it, what the
+    // run has is judged and masked for a moment more, then rules end in `error` and bodies
+    // are withheld.
+    let deadline = options
+        .limits
+        .deadline
+        .map(|after| Deadline { started, after });
     let (credentials, running, tls) = if options.mock {
         let partner_options = PartnerOptions {
             faults: options.faults.clone(),
@@ -153,7 +163,9 @@ pub async fn certify(
         ..options.limits.clone()
     };
     let client = PartnerClient::with_tls(profile.clone(), &base_url, credentials, limits, &tls)
-        .map_err(CertifyError::Invalid)?;
+        .map_err(CertifyError::Invalid)?
+        .counting_from(started)
+        .with_redactor(options.redactor.clone());
     // OAuth: the client id and secret are checked before the run, so a refusal is told as
     // what it is rather than as every rule's error.
     if let Err(error) = client.authenticate().await {
@@ -179,15 +191,21 @@ pub async fn certify(
             if sending_in_scope && exchanges.iter().any(|e| e.status.is_some()) =>
         {
             let quiet = matches!(actor, crate::twoway::Actor::Mock(_));
+            let redactor = client.redactor().clone();
             let announce = move |text: &str| {
                 // A blank line first: a progress line may still stand on stderr.
                 if !quiet {
-                    eprintln!("\n{text}");
+                    eprintln!("\n{}", redactor.text(text));
                 }
             };
+            let mut two_way_options = options.two_way.clone();
+            if let Some(deadline) = deadline {
+                two_way_options.step_timeout =
+                    two_way_options.step_timeout.min(deadline.remaining());
+            }
             let run = crate::twoway::TwoWayRun {
                 sends,
-                options: &options.two_way,
+                options: &two_way_options,
                 actor,
                 seed: options.seed,
                 only: &options.only,
@@ -196,11 +214,18 @@ pub async fn certify(
                 run_started: started,
                 announce: &announce,
             };
-            Some(
-                crate::twoway::run(run, &observations)
+            let phase = crate::twoway::run(run, &observations);
+            let finished = match deadline {
+                _ if deadline.is_some_and(|deadline| deadline.passed()) => None,
+                Some(deadline) => tokio::time::timeout_at(deadline.at().into(), phase)
                     .await
-                    .map_err(CertifyError::Run)?,
-            )
+                    .ok(),
+                None => Some(phase.await),
+            };
+            match finished {
+                Some(outcome) => Some(TwoWay::Ran(outcome.map_err(CertifyError::Run)?)),
+                None => Some(TwoWay::Cut),
+            }
         }
         _ => None,
     };
@@ -208,13 +233,14 @@ pub async fn certify(
         latency_budget: options.latency_budget,
         disabled_checks: options.disabled_checks.clone(),
     };
-    let verdicts = suite::judge(
+    let verdicts = suite::judge_until(
         &catalog,
         &profile,
         &observations,
         &exchanges,
         &settings,
         &options.only,
+        deadline,
     );
     let unreachable =
         (!exchanges.is_empty() && exchanges.iter().all(|e| e.status.is_none())).then(|| {
@@ -230,12 +256,33 @@ pub async fn certify(
         verdict.reason = client.redactor().text(&verdict.reason);
     }
     let mut personal_values = Vec::new();
-    if let Some(two_way) = two_way {
-        // A hook's error output could echo a credential; the reasons quote it.
-        verdicts.extend(two_way.verdicts.into_iter().map(|mut verdict| {
-            verdict.reason = client.redactor().text(&verdict.reason);
-            verdict
-        }));
+    if let (Some(TwoWay::Cut), Some(deadline)) = (&two_way, deadline) {
+        let reason = deadline.reason("the sending steps did not finish");
+        verdicts.extend(
+            catalog
+                .rules
+                .iter()
+                .filter(|rule| rule.applies.contains(&crate::suite::Applies::Sends))
+                .filter(|rule| {
+                    options.only.is_empty()
+                        || options
+                            .only
+                            .iter()
+                            .any(|id| id.eq_ignore_ascii_case(&rule.id))
+                })
+                .map(|rule| {
+                    crate::suite::Verdict::from_finding(
+                        rule,
+                        crate::suite::Finding::Error {
+                            reason: reason.clone(),
+                            evidence: Vec::new(),
+                        },
+                    )
+                }),
+        );
+    }
+    if let Some(TwoWay::Ran(two_way)) = two_way {
+        verdicts.extend(two_way.verdicts);
         for call in &two_way.calls {
             personal_values.extend(
                 crate::inbound::checks::PERSONAL_FIELDS
@@ -258,10 +305,27 @@ pub async fn certify(
         Vec::new()
     };
     let reproduce = |rule: &str| reproduce_command(&options, rule);
+    // A partner's message or a hook's error output quoted in a reason may echo a credential.
+    verdicts
+        .iter_mut()
+        .for_each(|v| v.reason = client.redactor().text(&v.reason));
     // Personal data is masked after judging: the verdicts are drawn from the real values.
     if !options.show_personal_data {
         let masker = Masker::for_run_and(&observations, personal_values);
-        exchanges.iter_mut().for_each(|e| masker.exchange(e));
+        for exchange in &mut exchanges {
+            if let Some(deadline) =
+                deadline.filter(|deadline| deadline.passed_by(Deadline::MASKING_GRACE))
+            {
+                // No time left to mask the bodies: they are not shown rather than shown unmasked.
+                let note = format!("[{}]", deadline.reason("withheld, not masked in time"));
+                for body in [&mut exchange.request_body, &mut exchange.response_body] {
+                    if body.is_some() {
+                        *body = Some(note.clone());
+                    }
+                }
+            }
+            masker.exchange(exchange);
+        }
         verdicts.iter_mut().for_each(|v| masker.verdict(v));
     }
     let curl_of = |id: usize| exchanges.iter().find(|e| e.id == id).map(curl_command);
@@ -298,6 +362,14 @@ pub async fn certify(
         exchanges,
         waivers: Vec::new(),
     })
+}
+
+/// How the two-way phase went.
+enum TwoWay {
+    /// It ran to its end.
+    Ran(crate::twoway::TwoWayOutcome),
+    /// The run's deadline passed before it ended.
+    Cut,
 }
 
 /// The command that replays `rule` with the same data.

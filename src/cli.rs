@@ -5,6 +5,7 @@ use crate::auth::Credentials;
 use crate::certify::{certify, CertifyError, CertifyOptions};
 use crate::connector::ClientLimits;
 use crate::exit_codes;
+use crate::output::Output;
 use crate::partner::{self, Fault, Faults, PartnerState, Sandbox};
 use crate::profile::{Profile, ProfileError};
 use crate::report::terminal::{self, Style};
@@ -442,21 +443,29 @@ impl Failure {
     }
 }
 
-/// Runs a parsed command line; returns the exit code.
+/// Runs a parsed command line; returns the exit code. Everything the command writes goes
+/// through one [`Output`], whose redactor learns the command's secrets as soon as they are
+/// known; a failure's message has been through it too.
 pub fn run(cli: Cli) -> Result<i32, Failure> {
-    match cli.command {
-        Command::Certify(args) => run_certify(args),
-        Command::Rules(args) => print_rules(args),
-        Command::Simulate(args) => run_simulate(args),
-        Command::Selftest(args) => run_selftest(args),
-        Command::Partner(args) => run_partner(args),
-        Command::Connector(args) => run_connector(args),
-        Command::Profile(ProfileCommand::Check { file }) => check_profile(&file),
-        Command::Diff(args) => run_diff(args),
+    let output = Output::default();
+    let out = &output;
+    let result = match cli.command {
+        Command::Certify(args) => run_certify(args, out),
+        Command::Rules(args) => print_rules(args, out),
+        Command::Simulate(args) => run_simulate(args, out),
+        Command::Selftest(args) => run_selftest(args, out),
+        Command::Partner(args) => run_partner(args, out),
+        Command::Connector(args) => run_connector(args, out),
+        Command::Profile(ProfileCommand::Check { file }) => check_profile(&file, out),
+        Command::Diff(args) => run_diff(args, out),
         Command::Act(args) => run_act(args),
-        Command::Bundle(BundleCommand::Verify { path }) => verify_bundle(&path),
-        Command::Replay(args) => run_replay(args),
-    }
+        Command::Bundle(BundleCommand::Verify { path }) => verify_bundle(&path, out),
+        Command::Replay(args) => run_replay(args, out),
+    };
+    result.map_err(|failure| Failure {
+        code: failure.code,
+        error: anyhow::anyhow!(output.redact(&format!("{:#}", failure.error)).into_string()),
+    })
 }
 
 fn run_act(args: ActArgs) -> Result<i32, Failure> {
@@ -481,14 +490,13 @@ fn run_act(args: ActArgs) -> Result<i32, Failure> {
     Ok(exit_codes::CONFORMANT)
 }
 
-fn run_diff(args: DiffArgs) -> Result<i32, Failure> {
+fn run_diff(args: DiffArgs, out: &Output) -> Result<i32, Failure> {
     let diff = crate::report::diff::diff_files(&args.old, &args.new).map_err(Failure::invalid)?;
     let text = match args.format {
         RulesFormat::Text => crate::report::diff::render_text(&diff),
         RulesFormat::Json => crate::report::diff::render_json(&diff) + "\n",
     };
-    // A reader that stops early (`| head`) is not an error.
-    let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+    out.print(&text);
     Ok(if diff.regressed() {
         exit_codes::NOT_CONFORMANT
     } else {
@@ -504,15 +512,15 @@ pub fn load_profile(path: Option<&PathBuf>) -> Result<Profile, Failure> {
     }
 }
 
-fn check_profile(file: &std::path::Path) -> Result<i32, Failure> {
+fn check_profile(file: &std::path::Path, out: &Output) -> Result<i32, Failure> {
     match Profile::load(file) {
         Ok(profile) => {
-            println!(
-                "{}: valid profile for {} ({} operations)",
+            out.print(&format!(
+                "{}: valid profile for {} ({} operations)\n",
                 file.display(),
                 profile.partner.name,
                 profile.operations.len()
-            );
+            ));
             Ok(exit_codes::CONFORMANT)
         }
         Err(error @ ProfileError::Invalid { .. }) => {
@@ -520,14 +528,14 @@ fn check_profile(file: &std::path::Path) -> Result<i32, Failure> {
                 unreachable!()
             };
             for problem in problems {
-                println!("{problem}");
+                out.print(&format!("{problem}\n"));
             }
-            eprintln!(
-                "{}: {} problem{}",
+            out.eprint(&format!(
+                "{}: {} problem{}\n",
                 file.display(),
                 problems.len(),
                 if problems.len() == 1 { "" } else { "s" }
-            );
+            ));
             Ok(exit_codes::INVALID_INPUT)
         }
         Err(error) => Err(Failure::invalid(error)),
@@ -539,14 +547,18 @@ fn parse_faults(names: &[String]) -> Result<Faults, Failure> {
         .map_err(|e| Failure::invalid(anyhow::anyhow!("--fault: {e}")))
 }
 
-fn run_partner(args: PartnerArgs) -> Result<i32, Failure> {
+fn run_partner(args: PartnerArgs, out: &Output) -> Result<i32, Failure> {
     if args.list_faults {
         for fault in Fault::ALL {
             let caught = match fault.caught_by() {
                 [] => "caught as: error verdicts, exit 3".to_owned(),
                 rules => format!("caught by: {}", rules.join(", ")),
             };
-            println!("{:<29} {} [{caught}]", fault.name(), fault.behaviour());
+            out.print(&format!(
+                "{:<29} {} [{caught}]\n",
+                fault.name(),
+                fault.behaviour()
+            ));
         }
         return Ok(exit_codes::CONFORMANT);
     }
@@ -560,6 +572,7 @@ fn run_partner(args: PartnerArgs) -> Result<i32, Failure> {
                 profile.file_name
             ))
         })?;
+    out.redactor().learn_credentials(&credentials);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -606,39 +619,39 @@ fn run_partner(args: PartnerArgs) -> Result<i32, Failure> {
                 ..partner::PartnerOptions::default()
             },
         );
-        println!("spoke partner listening on {scheme}://{addr}");
+        out.print(&format!("spoke partner listening on {scheme}://{addr}\n"));
         if !faults.names().is_empty() {
-            println!("faults on: {}", faults.names().join(", "));
+            out.print(&format!("faults on: {}\n", faults.names().join(", ")));
         }
-        println!("{summary}");
+        out.print(&format!("{summary}\n"));
         if let Some((path, lifetime)) = state.token_endpoint() {
-            println!(
-                "  {:<16} {:<6} {path}  (OAuth client credentials; tokens live {} s; POST {}/oauth/revoke revokes them)",
+            out.print(&format!(
+                "  {:<16} {:<6} {path}  (OAuth client credentials; tokens live {} s; POST {}/oauth/revoke revokes them)\n",
                 "token",
                 "POST",
                 lifetime.as_secs(),
                 partner::ADMIN_PREFIX
-            );
+            ));
         }
         if let Some((_, files, server)) = &pki {
-            println!(
-                "tls: a server certificate for localhost and 127.0.0.1 from the throwaway CA {}{}",
+            out.print(&format!(
+                "tls: a server certificate for localhost and 127.0.0.1 from the throwaway CA {}{}\n",
                 files.ca.display(),
                 if server.mutual() {
                     "; every client must present a certificate it signed"
                 } else {
                     ""
                 }
-            );
+            ));
         }
         for line in exports {
-            println!("{line}");
+            out.print(&format!("{line}\n"));
         }
-        println!(
-            "admin: GET {scheme}://{addr}{}/store, POST {scheme}://{addr}{}/reset; Ctrl-C stops",
+        out.print(&format!(
+            "admin: GET {scheme}://{addr}{}/store, POST {scheme}://{addr}{}/reset; Ctrl-C stops\n",
             partner::ADMIN_PREFIX,
             partner::ADMIN_PREFIX
-        );
+        ));
         let stop = async {
             let _ = tokio::signal::ctrl_c().await;
         };
@@ -656,12 +669,12 @@ fn run_partner(args: PartnerArgs) -> Result<i32, Failure> {
                 .await
                 .map_err(Failure::run)?,
         }
-        println!("spoke partner stopped");
+        out.print("spoke partner stopped\n");
         Ok(exit_codes::CONFORMANT)
     })
 }
 
-fn run_connector(args: ConnectorArgs) -> Result<i32, Failure> {
+fn run_connector(args: ConnectorArgs, out: &Output) -> Result<i32, Failure> {
     use crate::inbound::{self, store, ConnectorOptions, ConnectorState};
     let options = ConnectorOptions {
         tenant: store::Tenant {
@@ -679,7 +692,7 @@ fn run_connector(args: ConnectorArgs) -> Result<i32, Failure> {
     let intouch = inbound::starting_intouch(&options, seed).map_err(Failure::invalid)?;
     if args.dump {
         let text = serde_json::to_string_pretty(&intouch).map_err(Failure::run)?;
-        println!("{text}");
+        out.print(&format!("{text}\n"));
         return Ok(exit_codes::CONFORMANT);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -705,9 +718,9 @@ fn run_connector(args: ConnectorArgs) -> Result<i32, Failure> {
                     args.port
                 ))
             })?;
-        println!("spoke connector listening on {}", running.api_url());
-        println!(
-            "provider `{}`, client `{}`, club `{}`; InTouch holds {prospects} prospects and {members} members{}",
+        out.print(&format!("spoke connector listening on {}\n", running.api_url()));
+        out.print(&format!(
+            "provider `{}`, client `{}`, club `{}`; InTouch holds {prospects} prospects and {members} members{}\n",
             args.provider,
             args.client,
             args.club,
@@ -715,10 +728,10 @@ fn run_connector(args: ConnectorArgs) -> Result<i32, Failure> {
                 .as_ref()
                 .map(|p| format!(", kept in {}", p.display()))
                 .unwrap_or_default()
-        );
+        ));
         if !args.host.is_loopback() {
-            println!(
-                "listening beyond loopback: calls from other machines must come through TLS (SEND-008)"
+            out.print(
+                "listening beyond loopback: calls from other machines must come through TLS (SEND-008)\n",
             );
         }
         let mut stops = vec!["Ctrl-C".to_owned()];
@@ -728,12 +741,12 @@ fn run_connector(args: ConnectorArgs) -> Result<i32, Failure> {
         if let Some(duration) = args.duration {
             stops.push(format!("{} s", duration.as_secs_f64()));
         }
-        println!(
-            "admin: GET {}{}/intouch; stops after {}",
+        out.print(&format!(
+            "admin: GET {}{}/intouch; stops after {}\n",
             running.base_url(),
             inbound::ADMIN_PREFIX,
             stops.join(" or ")
-        );
+        ));
         let mut count = state.call_count();
         let enough_calls = async {
             match args.until {
@@ -763,9 +776,9 @@ fn run_connector(args: ConnectorArgs) -> Result<i32, Failure> {
             args.show_personal_data,
         ))
     })?;
-    print!("{}", inbound::checks::render_summary(&report));
+    out.print(&inbound::checks::render_summary(&report));
     for target in &args.reports {
-        target.write(&report).map_err(|error| {
+        target.write(out, &report).map_err(|error| {
             Failure::run(anyhow::anyhow!(
                 "cannot write {}: {error}",
                 target.path().display()
@@ -835,36 +848,46 @@ fn describe(profile: &Profile, sandbox: &Sandbox) -> String {
     lines.join("\n")
 }
 
-fn print_rules(args: RulesArgs) -> Result<i32, Failure> {
+fn print_rules(args: RulesArgs, out: &Output) -> Result<i32, Failure> {
     let catalog = Catalog::builtin();
+    let mut text = String::new();
     match args.format {
         RulesFormat::Json => {
-            let text = serde_json::to_string_pretty(&catalog).map_err(Failure::run)?;
-            println!("{text}");
+            text = serde_json::to_string_pretty(&catalog).map_err(Failure::run)?;
+            text.push('\n');
         }
         RulesFormat::Text => {
-            println!("rule catalog {}", catalog.catalog_version);
+            use std::fmt::Write;
+            let _ = writeln!(text, "rule catalog {}", catalog.catalog_version);
             for rule in &catalog.rules {
                 let applies: Vec<&str> = rule.applies.iter().map(|a| a.key()).collect();
-                println!("{:<10} {:<6} {}", rule.id, rule.level.as_str(), rule.title);
-                println!("{:<17} applies to: {}", "", applies.join(", "));
-                println!("{:<17} {}", "", rule.clause);
+                let _ = writeln!(
+                    text,
+                    "{:<10} {:<6} {}",
+                    rule.id,
+                    rule.level.as_str(),
+                    rule.title
+                );
+                let _ = writeln!(text, "{:<17} applies to: {}", "", applies.join(", "));
+                let _ = writeln!(text, "{:<17} {}", "", rule.clause);
             }
         }
     }
+    out.print(&text);
     Ok(exit_codes::CONFORMANT)
 }
 
 /// A progress line on a terminal's stderr; nothing elsewhere.
 struct TerminalProgress {
     active: bool,
+    out: Output,
 }
 
 impl crate::connector::session::Progress for TerminalProgress {
     fn step(&self, message: &str) {
         if self.active {
             let shown: String = message.chars().take(100).collect();
-            eprint!("\r\x1b[2K[spoke] {shown}");
+            self.out.eprint(&format!("\r\x1b[2K[spoke] {shown}"));
         }
     }
 }
@@ -872,7 +895,7 @@ impl crate::connector::session::Progress for TerminalProgress {
 impl TerminalProgress {
     fn finish(&self) {
         if self.active {
-            eprint!("\r\x1b[2K");
+            self.out.eprint("\r\x1b[2K");
         }
     }
 }
@@ -888,7 +911,7 @@ fn colour_wanted() -> bool {
         && std::env::var_os("CI").is_none()
 }
 
-fn run_certify(args: CertifyArgs) -> Result<i32, Failure> {
+fn run_certify(args: CertifyArgs, out: &Output) -> Result<i32, Failure> {
     let Target {
         profile,
         mock,
@@ -911,7 +934,17 @@ fn run_certify(args: CertifyArgs) -> Result<i32, Failure> {
         crate::bundle::check_target(path).map_err(Failure::invalid)?;
     }
     let seed = args.seed.unwrap_or_else(random_seed);
-    let bundle_profile = (profile.text.clone(), profile.auth.clone(), mock);
+    // Known before the run, so that nothing written during it can carry them; certify teaches
+    // the same redactor whatever its client learns on the way.
+    let credentials = if mock {
+        Some(Credentials::generated(&profile.auth, seed))
+    } else {
+        Credentials::resolve(&profile.auth, |name| std::env::var(name).ok()).ok()
+    };
+    if let Some(credentials) = &credentials {
+        out.redactor().learn_credentials(credentials);
+    }
+    let profile_text = profile.text.clone();
     let options = CertifyOptions {
         profile,
         profile_arg: args
@@ -941,6 +974,7 @@ fn run_certify(args: CertifyArgs) -> Result<i32, Failure> {
             non_interactive: args.non_interactive,
             connector_port: args.connector_port,
         },
+        redactor: out.redactor().clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -948,6 +982,7 @@ fn run_certify(args: CertifyArgs) -> Result<i32, Failure> {
         .map_err(Failure::run)?;
     let progress = TerminalProgress {
         active: progress_wanted(),
+        out: out.clone(),
     };
     let outcome = runtime.block_on(certify(options, &progress));
     progress.finish();
@@ -958,17 +993,14 @@ fn run_certify(args: CertifyArgs) -> Result<i32, Failure> {
     if let Some(waivers) = &waivers {
         crate::report::waivers::apply(&mut report, waivers, chrono::Utc::now().date_naive());
     }
-    print!(
-        "{}",
-        terminal::render(
-            &report,
-            Style {
-                color: colour_wanted()
-            }
-        )
-    );
+    out.print(&terminal::render(
+        &report,
+        Style {
+            color: colour_wanted(),
+        },
+    ));
     for target in &args.reports {
-        target.write(&report).map_err(|error| {
+        target.write(out, &report).map_err(|error| {
             Failure::run(anyhow::anyhow!(
                 "cannot write {}: {error}",
                 target.path().display()
@@ -976,36 +1008,26 @@ fn run_certify(args: CertifyArgs) -> Result<i32, Failure> {
         })?;
     }
     if let Some(path) = &args.bundle {
-        let (text, auth, mock) = bundle_profile;
-        let credentials = if mock {
-            Some(Credentials::generated(&auth, seed))
-        } else {
-            Credentials::resolve(&auth, |name| std::env::var(name).ok()).ok()
-        };
-        let redactor = credentials
-            .as_ref()
-            .map(crate::connector::Redactor::for_credentials)
-            .unwrap_or_default();
         let context = crate::bundle::RunContext {
-            profile_text: redactor.text(&text),
+            profile_text: profile_text.clone(),
             profile_digest: report.partner.profile_digest.clone(),
             latency_budget: Duration::from_millis(args.latency_budget_ms),
             request_timeout: Duration::from_millis(args.timeout_ms),
             finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         };
-        crate::bundle::write(path, &report, &context).map_err(Failure::run)?;
+        crate::bundle::write(out, path, &report, &context).map_err(Failure::run)?;
     }
     Ok(report.exit_code)
 }
 
-fn verify_bundle(path: &std::path::Path) -> Result<i32, Failure> {
+fn verify_bundle(path: &std::path::Path, out: &Output) -> Result<i32, Failure> {
     let bundle = crate::bundle::read(path).map_err(Failure::invalid)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(Failure::run)?;
     let verification = runtime.block_on(crate::bundle::verify(&bundle));
-    print!("{}", verification.render(&bundle));
+    out.print(&verification.render(&bundle));
     Ok(if verification.intact() {
         exit_codes::CONFORMANT
     } else {
@@ -1013,7 +1035,7 @@ fn verify_bundle(path: &std::path::Path) -> Result<i32, Failure> {
     })
 }
 
-fn run_replay(args: ReplayArgs) -> Result<i32, Failure> {
+fn run_replay(args: ReplayArgs, out: &Output) -> Result<i32, Failure> {
     let bundle = crate::bundle::read(&args.bundle).map_err(Failure::invalid)?;
     let recording = crate::bundle::recording(&bundle)
         .map_err(|why| Failure::invalid(anyhow::anyhow!("{}: {why}", args.bundle.display())))?;
@@ -1024,7 +1046,7 @@ fn run_replay(args: ReplayArgs) -> Result<i32, Failure> {
     let outcome = runtime
         .block_on(crate::replay::replay(&recording, &args.only))
         .map_err(|why| Failure::invalid(anyhow::anyhow!(why)))?;
-    print!("{}", crate::replay::render(&recording, &outcome));
+    out.print(&crate::replay::render(&recording, &outcome));
     Ok(if outcome.reproduced() {
         exit_codes::CONFORMANT
     } else {
@@ -1044,7 +1066,7 @@ fn random_seed() -> u64 {
     hasher.finish() % 1_000_000
 }
 
-fn run_selftest(args: SelftestArgs) -> Result<i32, Failure> {
+fn run_selftest(args: SelftestArgs, out: &Output) -> Result<i32, Failure> {
     let profiles = if args.profiles.is_empty() {
         crate::selftest::fixture_profiles()
     } else {
@@ -1064,7 +1086,7 @@ fn run_selftest(args: SelftestArgs) -> Result<i32, Failure> {
             &args.disable_check,
         ))
         .map_err(|error| Failure::run(anyhow::anyhow!("{error}")))?;
-    print!("{}", matrix.render());
+    out.print(&matrix.render());
     Ok(if matrix.passed() {
         exit_codes::CONFORMANT
     } else {
@@ -1072,8 +1094,9 @@ fn run_selftest(args: SelftestArgs) -> Result<i32, Failure> {
     })
 }
 
-/// A progress bar on a terminal; a plain line every two seconds elsewhere.
+/// A progress bar on a terminal (counts only); a plain line every two seconds elsewhere.
 struct LoadProgressDisplay {
+    out: Output,
     bar: Option<indicatif::ProgressBar>,
     last_line: std::sync::Mutex<std::time::Instant>,
     total: std::sync::atomic::AtomicUsize,
@@ -1099,10 +1122,10 @@ impl crate::simulate::LoadProgress for LoadProgressDisplay {
         };
         if last.elapsed() >= Duration::from_secs(2) {
             *last = std::time::Instant::now();
-            eprintln!(
-                "simulate: {done}/{} delivered or failed, {retried} retried, {failed} failed",
+            self.out.eprint(&format!(
+                "simulate: {done}/{} delivered or failed, {retried} retried, {failed} failed\n",
                 self.total.load(std::sync::atomic::Ordering::Relaxed)
-            );
+            ));
         }
     }
 
@@ -1113,7 +1136,7 @@ impl crate::simulate::LoadProgress for LoadProgressDisplay {
     }
 }
 
-fn run_simulate(args: SimulateArgs) -> Result<i32, Failure> {
+fn run_simulate(args: SimulateArgs, out: &Output) -> Result<i32, Failure> {
     let Target {
         profile,
         mock,
@@ -1137,6 +1160,14 @@ fn run_simulate(args: SimulateArgs) -> Result<i32, Failure> {
                 })?,
         ),
     };
+    let credentials = if mock {
+        Some(Credentials::generated(&profile.auth, args.seed))
+    } else {
+        Credentials::resolve(&profile.auth, |name| std::env::var(name).ok()).ok()
+    };
+    if let Some(credentials) = &credentials {
+        out.redactor().learn_credentials(credentials);
+    }
     let options = crate::simulate::SimulateOptions {
         profile,
         base_url: args.target.base_url.clone(),
@@ -1151,12 +1182,16 @@ fn run_simulate(args: SimulateArgs) -> Result<i32, Failure> {
         duration: args.duration,
         limits: ClientLimits {
             request_timeout: Duration::from_millis(args.timeout_ms),
+            // A load run syncs staff lists of scale (100,000 staff are 4,000 pages of 25); the
+            // record and byte caps still bound a list that never ends.
+            max_pages: 10_000,
             ..ClientLimits::default()
         },
         retries: args.retries,
     };
     let on_terminal = progress_wanted();
     let progress = LoadProgressDisplay {
+        out: out.clone(),
         bar: on_terminal.then(|| {
             let bar = indicatif::ProgressBar::new(0);
             if let Ok(style) =
@@ -1185,10 +1220,10 @@ fn run_simulate(args: SimulateArgs) -> Result<i32, Failure> {
     let report = runtime
         .block_on(crate::simulate::simulate(options, &progress))
         .map_err(|message| Failure::run(anyhow::anyhow!(message)))?;
-    print!("{}", report.render());
+    out.print(&report.render());
     if let Some(path) = report_path {
         let json = serde_json::to_string_pretty(&report).map_err(Failure::run)?;
-        std::fs::write(&path, json).map_err(|error| {
+        out.write(&path, &json).map_err(|error| {
             Failure::run(anyhow::anyhow!("cannot write {}: {error}", path.display()))
         })?;
     }

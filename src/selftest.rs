@@ -162,6 +162,7 @@ fn options(
         // The matrix reads verdicts only; masking evidence nobody sees would cost time.
         show_personal_data: true,
         two_way: Default::default(),
+        redactor: Default::default(),
     }
 }
 

@@ -32,6 +32,10 @@ pub struct ClientLimits {
     pub max_body: usize,
     /// The most pages followed in one list.
     pub max_pages: usize,
+    /// The most records read from one list, across its pages.
+    pub max_list_records: usize,
+    /// The most body bytes read for one list, across its pages.
+    pub max_list_bytes: usize,
     /// Retries of a request answered 503 or 429.
     pub retries: u32,
     /// The first wait before a retry; doubled for each further one.
@@ -54,7 +58,9 @@ impl Default for ClientLimits {
             request_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
             max_body: 8 * 1024 * 1024,
-            max_pages: 50_000,
+            max_pages: 2_000,
+            max_list_records: 200_000,
+            max_list_bytes: 256 * 1024 * 1024,
             retries: 2,
             retry_backoff: Duration::from_millis(50),
             max_retry_wait: Duration::from_secs(5),
@@ -77,6 +83,8 @@ pub struct Answer {
     pub location: Option<String>,
     /// The `Retry-After` header in seconds, if any.
     pub retry_after: Option<Duration>,
+    /// Bytes of the body read.
+    pub body_bytes: usize,
     /// The body as a document: JSON as it is, XML and SOAP read into the same shape (a SOAP
     /// fault as `{"error": {"code", "message", ...}}`).
     pub json: Option<Value>,
@@ -252,6 +260,16 @@ pub enum ListFailure {
         /// What disagrees.
         message: String,
     },
+    /// More records than the client reads from one list.
+    TooManyRecords {
+        /// The cap.
+        cap: usize,
+    },
+    /// More bytes than the client reads for one list.
+    TooManyBytes {
+        /// The cap.
+        cap: usize,
+    },
 }
 
 impl ListFailure {
@@ -267,9 +285,18 @@ impl ListFailure {
                 format!("paging does not end: at page {page}, {message}")
             }
             ListFailure::TooManyPages { cap } => {
-                format!("the list did not end within {cap} pages")
+                format!("the list did not end within {cap} pages, the most spoke follows (paging may not end)")
             }
             ListFailure::Incomplete { message, .. } => message.clone(),
+            ListFailure::TooManyRecords { cap } => {
+                format!(
+                    "the list did not end within {cap} records, the most spoke reads from one list"
+                )
+            }
+            ListFailure::TooManyBytes { cap } => format!(
+                "the list did not end within {} MiB of pages, the most spoke reads for one list",
+                cap / (1024 * 1024)
+            ),
         }
     }
 
@@ -738,6 +765,7 @@ impl PartnerClient {
                 let id = self.recorder.push(exchange);
                 Ok(Answer {
                     exchange: id,
+                    body_bytes: bytes.len(),
                     status,
                     location,
                     retry_after,
@@ -885,19 +913,31 @@ impl PartnerClient {
     }
 
     /// The same client presenting other credentials; exchanges go to the same log, and the
-    /// real secrets stay redacted. OAuth client credentials are presented as a token made up
-    /// from them (see [`Credentials::as_presented`]): a probe with wrong credentials fetches
-    /// no token.
+    /// real secrets stay redacted (the others are learnt by the shared redactor too). OAuth
+    /// client credentials are presented as a token made up from them (see
+    /// [`Credentials::as_presented`]): a probe with wrong credentials fetches no token.
     pub fn with_credentials(&self, credentials: Credentials) -> PartnerClient {
         let credentials = credentials.as_presented();
-        let mut redactor = self.redactor.clone();
-        redactor.add(&credentials);
+        self.redactor.learn_credentials(&credentials);
         PartnerClient {
             credentials,
-            redactor,
             tokens: Arc::default(),
             ..self.clone()
         }
+    }
+
+    /// The same client counting the run's deadline (and its exchanges' start times) from
+    /// `started`, the start of the whole run, rather than from its own creation.
+    pub fn counting_from(self, started: Instant) -> PartnerClient {
+        PartnerClient { started, ..self }
+    }
+
+    /// The same client redacting through `redactor`, a handle shared with the run's output, so
+    /// that what the client learns (its credentials, tokens obtained at run time) is redacted
+    /// in everything the run writes.
+    pub fn with_redactor(self, redactor: Redactor) -> PartnerClient {
+        redactor.learn_credentials(&self.credentials);
+        PartnerClient { redactor, ..self }
     }
 
     /// Fetches a whole list, following its paging to the end.
@@ -915,6 +955,7 @@ impl PartnerClient {
         // Set while a short page is being confirmed: the next page either holds more (the
         // partner pages by a smaller size than asked) or ends the list.
         let mut confirming = false;
+        let mut list_bytes = 0usize;
         for page in 1.. {
             if page > self.limits.max_pages {
                 outcome.failure = Some(ListFailure::TooManyPages {
@@ -968,6 +1009,13 @@ impl PartnerClient {
                 }
             };
             outcome.exchanges.push(answer.exchange);
+            list_bytes = list_bytes.saturating_add(answer.body_bytes);
+            if list_bytes > self.limits.max_list_bytes {
+                outcome.failure = Some(ListFailure::TooManyBytes {
+                    cap: self.limits.max_list_bytes,
+                });
+                break;
+            }
             let bad = |message: String| ListFailure::BadPage {
                 page,
                 exchange: answer.exchange,
@@ -1039,6 +1087,13 @@ impl PartnerClient {
                     page,
                     exchange: answer.exchange,
                     message: "this page repeats an earlier page".into(),
+                });
+                break;
+            }
+            if outcome.records.len() > self.limits.max_list_records {
+                outcome.records.truncate(self.limits.max_list_records);
+                outcome.failure = Some(ListFailure::TooManyRecords {
+                    cap: self.limits.max_list_records,
                 });
                 break;
             }

@@ -50,15 +50,15 @@ impl std::str::FromStr for ReportTarget {
 }
 
 impl ReportTarget {
-    /// Renders and writes the report.
-    pub fn write(&self, report: &RunReport) -> std::io::Result<()> {
+    /// Renders the report and writes it through the run's output (and so its redactor).
+    pub fn write(&self, output: &crate::output::Output, report: &RunReport) -> std::io::Result<()> {
         let (path, text) = match self {
             ReportTarget::Json(path) => (path, json::render(report)),
             ReportTarget::Junit(path) => (path, junit::render(report)),
             ReportTarget::Har(path) => (path, har::render(report)),
             ReportTarget::Html(path) => (path, html::render(report)),
         };
-        std::fs::write(path, text)
+        output.write(path, &text)
     }
 
     /// Where it goes.

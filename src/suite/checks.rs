@@ -388,6 +388,9 @@ fn list_failure(failure: &ListFailure, what: &str) -> String {
             format!("the paging of the {what} does not end: at page {page}, {message}")
         }
         ListFailure::TooManyPages { cap } => format!("the {what} did not end within {cap} pages"),
+        ListFailure::TooManyRecords { .. } | ListFailure::TooManyBytes { .. } => {
+            format!("the {what} did not end: {}", failure.describe())
+        }
         ListFailure::Incomplete { message, .. } => {
             format!("the pages of the {what} disagree with the partner's own count: {message}")
         }

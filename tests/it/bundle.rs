@@ -39,7 +39,8 @@ async fn mock_run(profile: Profile, faults: Faults, seed: u64) -> (RunReport, Ru
 async fn written_bundle(name: &str, faults: Faults) -> (PathBuf, RunReport) {
     let (report, context) = mock_run(Profile::reference(), faults, 11).await;
     let path = scratch(name).join("bundle");
-    bundle::write(&path, &report, &context).expect("the bundle is written");
+    bundle::write(&spoke::output::Output::default(), &path, &report, &context)
+        .expect("the bundle is written");
     (path, report)
 }
 
@@ -387,7 +388,7 @@ async fn replay_of_a_faulty_run_reproduces_its_failures() {
             .collect();
         assert!(!failed.is_empty(), "{fault:?} fails some rule");
         let path = scratch(&format!("replay-{}", fault.name())).join("b.zip");
-        bundle::write(&path, &report, &context).unwrap();
+        bundle::write(&spoke::output::Output::default(), &path, &report, &context).unwrap();
         let recording = bundle::recording(&bundle::read(&path).unwrap()).unwrap();
         let outcome = spoke::replay::replay(&recording, &[]).await.unwrap();
         assert!(outcome.reproduced(), "{fault:?}: {:?}", outcome.differences);
@@ -463,7 +464,7 @@ async fn replay_takes_the_recorded_latency_not_its_own() {
     let mut slow = report.clone();
     // As if one call had taken longer than the budget: ROB-002 warns in the recording.
     slow.exchanges[0].duration_ms = 60_000;
-    bundle::write(&path, &slow, &context).unwrap();
+    bundle::write(&spoke::output::Output::default(), &path, &slow, &context).unwrap();
     let recording = bundle::recording(&bundle::read(&path).unwrap()).unwrap();
     let outcome = spoke::replay::replay(&recording, &["ROB-002".into()])
         .await
@@ -495,7 +496,7 @@ async fn replay_of_a_run_that_timed_out_reproduces_its_error_verdicts() {
     let report = spoke::certify::certify(options, &()).await.unwrap();
     assert!(report.verdicts.iter().any(|v| v.outcome == Outcome::Error));
     let path = scratch("timeouts").join("b");
-    bundle::write(&path, &report, &context).unwrap();
+    bundle::write(&spoke::output::Output::default(), &path, &report, &context).unwrap();
     let verification = verify(&path).await;
     assert!(verification.intact(), "{:?}", verification.verdicts);
     assert_eq!(verification.verdicts_checked, report.verdicts.len());

@@ -523,14 +523,9 @@ async fn no_secret_or_personal_value_appears_in_any_artifact() {
         finished_at: masked.started_at.clone(),
     };
     let bundle_files =
-        spoke::bundle::contents(&masked, &context)
+        spoke::bundle::contents(&spoke::output::Output::default(), &masked, &context)
             .into_iter()
-            .map(|(name, bytes)| {
-                (
-                    name,
-                    String::from_utf8(bytes).expect("bundle files are text"),
-                )
-            });
+            .map(|(name, text)| (name, text.into_string()));
     let artifacts = every_artifact(&masked)
         .into_iter()
         .map(|(name, text)| (name.to_owned(), text))

@@ -518,6 +518,56 @@ async fn a_list_that_never_ends_stops_at_the_page_cap() {
     assert_eq!(outcome.records.len(), 5);
 }
 
+#[test]
+fn the_documented_list_caps_are_the_defaults() {
+    let limits = ClientLimits::default();
+    assert_eq!(limits.max_pages, 2_000, "the README documents 2,000 pages");
+    assert_eq!(limits.max_list_records, 200_000);
+    assert_eq!(limits.max_list_bytes, 256 * 1024 * 1024);
+}
+
+#[tokio::test]
+async fn a_list_stops_at_its_record_cap_and_at_its_byte_cap_and_says_so() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/staff"))
+        .respond_with(EndlessCursors)
+        .mount(&server)
+        .await;
+    let walk = |limits: ClientLimits| {
+        let client = client_at(
+            profile(NO_AUTH, &staff_list(CURSOR_PAGING)),
+            &server.uri(),
+            Credentials::None,
+            limits,
+        );
+        async move { sync_staff(&client).await }
+    };
+    let by_records = walk(ClientLimits {
+        max_list_records: 7,
+        ..ClientLimits::default()
+    })
+    .await;
+    assert_eq!(
+        by_records.failure,
+        Some(ListFailure::TooManyRecords { cap: 7 })
+    );
+    assert_eq!(by_records.records.len(), 7);
+    assert_eq!(by_records.exchanges.len(), 8);
+    let by_bytes = walk(ClientLimits {
+        max_list_bytes: 1_000,
+        ..ClientLimits::default()
+    })
+    .await;
+    assert_eq!(
+        by_bytes.failure,
+        Some(ListFailure::TooManyBytes { cap: 1_000 })
+    );
+    assert!(by_bytes.exchanges.len() < 20, "{:?}", by_bytes.exchanges);
+    let reason = by_records.failure.unwrap().describe();
+    assert!(reason.contains("7 records"), "{reason}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Origins
 // ---------------------------------------------------------------------------------------------

@@ -83,6 +83,7 @@ pub fn mock_certify(
         disabled_checks: Vec::new(),
         show_personal_data: false,
         two_way: Default::default(),
+        redactor: Default::default(),
     }
 }
 

@@ -101,3 +101,63 @@ async fn a_partner_that_never_answers_ends_at_the_deadline_with_exit_3() {
         "{last:?}"
     );
 }
+
+#[test]
+fn a_short_deadline_ends_a_run_over_a_large_staff_list_promptly_with_error_verdicts() {
+    // 50,000 staff are 2,000 pages: their walk, its masking and the reports would take their
+    // time; the deadline ends the run with what it has. The outer timeout only catches a run
+    // that does not end: this is not a measure of speed.
+    let dir = crate::helpers::root()
+        .join("target/test-scratch/deadline")
+        .join(std::process::id().to_string());
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("report.json");
+    let stdout = std::fs::File::create(dir.join("stdout.txt")).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_spoke"))
+        .args(["certify", "--synthetic", "50000,10", "--seed", "3"])
+        .args(["--deadline-ms", "1000", "--report"])
+        .arg(format!("json:{}", json.display()))
+        .env("NO_COLOR", "1")
+        .stdout(stdout)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            panic!("the run did not end within 120 s of a 1 s deadline");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let terminal = std::fs::read_to_string(dir.join("stdout.txt")).unwrap();
+    assert_eq!(status.code(), Some(3), "{terminal}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let errors: Vec<&serde_json::Value> = report["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["outcome"] == "error")
+        .collect();
+    let naming_the_deadline = errors
+        .iter()
+        .filter(|v| v["reason"].as_str().unwrap().contains("deadline"))
+        .count();
+    assert!(naming_the_deadline >= 5, "{terminal}");
+    let staff_list = report["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["rule"] == "STAFF-003")
+        .unwrap();
+    assert_eq!(staff_list["outcome"], "error", "{terminal}");
+    assert!(
+        staff_list["reason"].as_str().unwrap().contains("deadline"),
+        "{terminal}"
+    );
+    assert!(terminal.contains("deadline of 1000 ms"), "{terminal}");
+}

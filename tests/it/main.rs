@@ -15,6 +15,7 @@ mod openapi;
 mod partner;
 mod profiles;
 mod properties;
+mod redaction;
 mod rules;
 mod shapes;
 mod simulate;

@@ -65,7 +65,12 @@ async fn each_fixture_serves_its_whole_staff_list_across_pages() {
         let page_size = profile
             .operation(OperationKind::StaffList)
             .and_then(|operation| operation.paging.as_ref())
-            .and_then(|paging| paging.max_page_size.min(paging.page_size).or(paging.page_size))
+            .and_then(|paging| {
+                paging
+                    .max_page_size
+                    .min(paging.page_size)
+                    .or(paging.page_size)
+            })
             .unwrap_or(50) as usize;
         if paged && page_size < sandbox.staff.len() {
             assert!(
@@ -73,7 +78,10 @@ async fn each_fixture_serves_its_whole_staff_list_across_pages() {
                 "{name}: expected several pages"
             );
         } else if paged {
-            assert!(outcome.exchanges.len() <= 2, "{name}: one page, and the one after it");
+            assert!(
+                outcome.exchanges.len() <= 2,
+                "{name}: one page, and the one after it"
+            );
         } else {
             assert_eq!(outcome.exchanges.len(), 1, "{name}: one unpaged answer");
         }
@@ -192,7 +200,11 @@ async fn records_are_created_updated_in_place_and_read_back() {
             let record = kept_fields(&profile, kind, &record);
             let create = profile.create_operation(kind).unwrap();
             let saved = client.write(create, "create", &record, None).await.unwrap();
-            assert!(saved.answer.is_success(), "{name} {kind}: {:?}", saved.answer);
+            assert!(
+                saved.answer.is_success(),
+                "{name} {kind}: {:?}",
+                saved.answer
+            );
             let id = saved.id.unwrap_or_else(|| panic!("{name} {kind}: no id"));
             if let Some(location) = &saved.answer.location {
                 // Ids such as `P-000001` need no encoding in a path segment.
@@ -304,7 +316,11 @@ async fn owners_and_sources_by_reference_resolve_ignoring_case() {
             .iter()
             .find(|s| s.name == "İstanbul Expo")
             .map(|s| s.id.clone());
-        assert_eq!(Some(&stored[&Field::Source]), stored_source.as_ref(), "{name}");
+        assert_eq!(
+            Some(&stored[&Field::Source]),
+            stored_source.as_ref(),
+            "{name}"
+        );
         let sources_before = Sandbox::default_seed().sources.len();
         assert_eq!(
             running.state.store().read().sources.len(),
