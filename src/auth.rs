@@ -66,6 +66,14 @@ pub enum Credentials {
     },
     /// OAuth 2.0 client credentials: the client fetches a bearer token with these.
     OAuth2(Box<OAuth2Client>),
+    /// A scheme's credentials with more secret headers sent beside them (`[auth]
+    /// more-headers`).
+    Combined {
+        /// The scheme's own credentials.
+        primary: Box<Credentials>,
+        /// The further headers (lower-case names) and their secret values.
+        more: Vec<(String, Secret)>,
+    },
 }
 
 /// What an OAuth 2.0 client-credentials client needs to fetch tokens (RFC 6749 §4.4).
@@ -284,6 +292,32 @@ impl Credentials {
         auth: &AuthSection,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Credentials, MissingSecret> {
+        let mut more = Vec::new();
+        for (header, variable) in &auth.more_headers {
+            let value =
+                lookup(variable)
+                    .filter(|value| !value.is_empty())
+                    .ok_or(MissingSecret {
+                        key: "more-headers",
+                        variable: variable.clone(),
+                        what: "header value",
+                    })?;
+            more.push((header.to_ascii_lowercase(), Secret::new(value)));
+        }
+        let primary = Self::resolve_scheme(auth, &lookup)?;
+        Ok(match more.is_empty() {
+            true => primary,
+            false => Credentials::Combined {
+                primary: Box::new(primary),
+                more,
+            },
+        })
+    }
+
+    fn resolve_scheme(
+        auth: &AuthSection,
+        lookup: &impl Fn(&str) -> Option<String>,
+    ) -> Result<Credentials, MissingSecret> {
         let fetch = |key: &'static str, variable: &Option<String>, what: &'static str| {
             let variable = variable.clone().unwrap_or_default();
             lookup(&variable)
@@ -348,6 +382,11 @@ impl Credentials {
             Credentials::OAuth2(client) => {
                 vec![client.client_id.expose(), client.client_secret.expose()]
             }
+            Credentials::Combined { primary, more } => {
+                let mut secrets = primary.secrets();
+                secrets.extend(more.iter().map(|(_, value)| value.expose()));
+                secrets
+            }
         }
     }
 
@@ -355,6 +394,7 @@ impl Credentials {
     pub fn oauth2(&self) -> Option<&OAuth2Client> {
         match self {
             Credentials::OAuth2(client) => Some(client),
+            Credentials::Combined { primary, .. } => primary.oauth2(),
             _ => None,
         }
     }
@@ -362,6 +402,12 @@ impl Credentials {
     /// These credentials with a token endpoint outside `profile_base` moved to the same path
     /// at `origin`: an in-process mock partner or a replay serves it there.
     pub fn with_token_endpoint_at(mut self, profile_base: &str, origin: &Url) -> Credentials {
+        if let Credentials::Combined { primary, more } = self {
+            return Credentials::Combined {
+                primary: Box::new(primary.with_token_endpoint_at(profile_base, origin)),
+                more,
+            };
+        }
         if let Credentials::OAuth2(client) = &mut self {
             if let Ok(TokenEndpoint::Elsewhere(url)) =
                 TokenEndpoint::locate(&client.token_url, profile_base)
@@ -381,13 +427,33 @@ impl Credentials {
                 "{}-made-up-token",
                 client.client_secret.expose()
             ))),
+            Credentials::Combined { primary, more } => Credentials::Combined {
+                primary: Box::new(primary.as_presented()),
+                more,
+            },
             other => other,
         }
     }
 
-    /// The header to send, if the scheme uses one: (name, value).
+    /// Every header to send: the scheme's, then any more (name, value).
+    pub fn headers(&self) -> Vec<(String, String)> {
+        match self {
+            Credentials::Combined { primary, more } => primary
+                .header()
+                .into_iter()
+                .chain(
+                    more.iter()
+                        .map(|(name, value)| (name.clone(), value.expose().to_owned())),
+                )
+                .collect(),
+            other => other.header().into_iter().collect(),
+        }
+    }
+
+    /// The scheme's header to send, if it uses one: (name, value).
     pub fn header(&self) -> Option<(String, String)> {
         match self {
+            Credentials::Combined { primary, .. } => primary.header(),
             Credentials::None => None,
             Credentials::Bearer(token) => {
                 Some(("authorization".into(), format!("Bearer {}", token.expose())))
@@ -414,6 +480,7 @@ impl Credentials {
     /// The query parameter to send, if the scheme uses one: (name, value).
     pub fn query(&self) -> Option<(&str, &str)> {
         match self {
+            Credentials::Combined { primary, .. } => primary.query(),
             Credentials::ApiKey {
                 place: KeyPlace::Query(name),
                 key,
@@ -435,7 +502,7 @@ impl Credentials {
     /// What a request must carry, worked out once for a server that checks many.
     pub fn expected(&self) -> ExpectedCredentials {
         ExpectedCredentials {
-            header: self.header(),
+            headers: self.headers(),
             query: self
                 .query()
                 .map(|(name, value)| (name.to_owned(), value.to_owned())),
@@ -447,7 +514,7 @@ impl Credentials {
 /// The header or query parameter a request must carry, and its value (a secret: never shown).
 #[derive(Clone)]
 pub struct ExpectedCredentials {
-    header: Option<(String, String)>,
+    headers: Vec<(String, String)>,
     query: Option<(String, String)>,
     /// OAuth: only tokens the partner issued are accepted, which the issuer checks; this
     /// check alone lets nothing in.
@@ -457,7 +524,14 @@ pub struct ExpectedCredentials {
 impl fmt::Debug for ExpectedCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ExpectedCredentials")
-            .field("header", &self.header.as_ref().map(|(name, _)| name))
+            .field(
+                "headers",
+                &self
+                    .headers
+                    .iter()
+                    .map(|(name, _)| name)
+                    .collect::<Vec<_>>(),
+            )
             .field("query", &self.query.as_ref().map(|(name, _)| name))
             .finish_non_exhaustive()
     }
@@ -476,15 +550,33 @@ impl ExpectedCredentials {
                 Some(_) => AuthCheck::Wrong,
             };
         }
-        let (presented, expected) = match (&self.header, &self.query) {
-            (Some((name, expected)), _) => (header(name), expected),
-            (None, Some((name, expected))) => (query(name), expected),
-            (None, None) => return AuthCheck::Accepted,
-        };
-        match presented {
-            None => AuthCheck::Missing,
-            Some(value) if value == expected => AuthCheck::Accepted,
-            Some(_) => AuthCheck::Wrong,
+        // Every header and the query parameter must hold its value: none given is
+        // "missing", anything else short of all of them right is "wrong".
+        let mut given = 0;
+        let mut right = 0;
+        let expected: Vec<(Option<&str>, &str)> = self
+            .headers
+            .iter()
+            .map(|(name, value)| (header(name), value.as_str()))
+            .chain(
+                self.query
+                    .iter()
+                    .map(|(name, value)| (query(name), value.as_str())),
+            )
+            .collect();
+        if expected.is_empty() {
+            return AuthCheck::Accepted;
+        }
+        for (presented, value) in &expected {
+            if let Some(presented) = presented {
+                given += 1;
+                right += usize::from(presented == value);
+            }
+        }
+        match (given, right) {
+            (0, _) => AuthCheck::Missing,
+            (_, right) if right == expected.len() => AuthCheck::Accepted,
+            _ => AuthCheck::Wrong,
         }
     }
 }

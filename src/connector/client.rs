@@ -641,12 +641,14 @@ impl PartnerClient {
             request_headers.push(("soapaction".to_owned(), quoted.clone()));
             request = request.header("soapaction", quoted);
         }
-        if let Some((name, value)) = self.credentials.header() {
-            request_headers.push((name.clone(), self.redactor.header(&name, &value)));
-            request = request.header(name, value);
-        } else if let Some(token) = token {
+        let credential_headers = self.credentials.headers();
+        if let (None, Some(token)) = (self.credentials.header(), token) {
             request_headers.push(("authorization".to_owned(), REDACTED.to_owned()));
             request = request.header("authorization", format!("Bearer {}", token.expose()));
+        }
+        for (name, value) in credential_headers {
+            request_headers.push((name.clone(), self.redactor.header(&name, &value)));
+            request = request.header(name, value);
         }
         let body_text = body.map(str::to_owned);
         if let Some(text) = &body_text {

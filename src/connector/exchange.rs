@@ -152,7 +152,7 @@ impl Redactor {
         for header in ["authorization", "proxy-authorization"] {
             self.learn_header(header);
         }
-        if let Some((name, value)) = credentials.header() {
+        for (name, value) in credentials.headers() {
             self.learn_header(&name);
             // The credential without its scheme: what a partner echoing it shows.
             if let Some((_, credential)) = value.split_once(' ') {

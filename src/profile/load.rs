@@ -1162,6 +1162,38 @@ fn check_writes(
 }
 
 fn check_auth(checker: &mut Checker<'_>, auth: &AuthSection) {
+    // More secret headers: real header names, each holding a variable's name, none clashing
+    // with the scheme's own header.
+    let scheme_header = match auth.scheme {
+        AuthScheme::Bearer | AuthScheme::Basic | AuthScheme::OAuth2ClientCredentials => {
+            Some("authorization".to_owned())
+        }
+        AuthScheme::ApiKey => auth.header.as_ref().map(|h| h.to_ascii_lowercase()),
+        AuthScheme::None => None,
+    };
+    for (header, variable) in &auth.more_headers {
+        let at = ["auth", "more-headers", header.as_str()];
+        let valid = !header.is_empty()
+            && header
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !valid {
+            checker.report(&at, format!("`{header}` is not an HTTP header name"));
+        } else if scheme_header.as_deref() == Some(header.to_ascii_lowercase().as_str()) {
+            checker.report(&at, "the scheme already sends this header");
+        } else if matches!(
+            header.to_ascii_lowercase().as_str(),
+            "content-type" | "content-length" | "host" | "accept" | "soapaction"
+        ) {
+            checker.report(&at, format!("`{header}` is set by spoke itself"));
+        }
+        if !is_env_name(variable) {
+            checker.report(
+                &at,
+                "must be the name of an environment variable (letters, digits, `_`), never the secret itself",
+            );
+        }
+    }
     let given = [
         ("token-env", auth.token_env.is_some()),
         ("header", auth.header.is_some()),

@@ -105,6 +105,10 @@ pub struct AuthSection {
     pub audience: Option<String>,
     /// oauth2-client-credentials: how the client authenticates at the token endpoint.
     pub client_auth: Option<ClientAuth>,
+    /// Any scheme: more secret headers every request carries, header name → the variable
+    /// holding its value (a second API token, a user token beside an API key).
+    #[serde(default)]
+    pub more_headers: BTreeMap<String, String>,
 }
 
 /// How an OAuth client proves who it is at the token endpoint (RFC 6749 §2.3.1).

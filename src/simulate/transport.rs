@@ -107,7 +107,7 @@ impl Target {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        if let Some((name, value)) = credentials.header() {
+        for (name, value) in credentials.headers() {
             let mut value = HeaderValue::from_str(&value).ok()?;
             value.set_sensitive(true);
             headers.insert(HeaderName::from_bytes(name.as_bytes()).ok()?, value);

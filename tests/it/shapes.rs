@@ -731,3 +731,40 @@ async fn a_lookup_filtering_the_list_route_is_told_apart_by_its_query() {
     let error = Profile::parse("same.toml", &same).unwrap_err().to_string();
     assert!(error.contains("could not be told apart"), "{error}");
 }
+
+#[tokio::test]
+async fn a_second_secret_header_is_sent_checked_and_never_shown() {
+    let text = READ_BY_ID.replace(
+        "[capabilities]",
+        "[auth]\nscheme = \"api-key\"\nheader = \"x-api-key\"\nkey-env = \"SHAPE_KEY\"\nmore-headers = { \"x-api-token\" = \"SHAPE_TOKEN\" }\n\n[capabilities]",
+    );
+    let profile = parse(&text);
+    let credentials = Credentials::generated(&profile.auth, 7);
+    assert_eq!(credentials.headers().len(), 2);
+    let report = spoke::certify::certify(mock_certify(profile.clone(), Faults::none(), 4), &())
+        .await
+        .unwrap();
+    assert_eq!(report.exit_code, 0);
+    let sec = report
+        .verdicts
+        .iter()
+        .find(|v| v.rule == "SEC-001")
+        .unwrap();
+    assert_eq!(sec.outcome, Outcome::Pass, "{}", sec.reason);
+    // One of the two right is still refused by the mock.
+    let (running, credentials) = spawn_partner(&profile).await;
+    let key = credentials.headers()[0].clone();
+    let answer = reqwest::Client::new()
+        .get(format!("{}/staff", running.base_url()))
+        .header(key.0.as_str(), key.1.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 403);
+    running.stop().await.unwrap();
+    // Neither value ever shows in the evidence.
+    let json = serde_json::to_string(&report.exchanges).unwrap();
+    for (_, value) in Credentials::generated(&profile.auth, 4).headers() {
+        assert!(!json.contains(&value), "{value} leaked");
+    }
+}
