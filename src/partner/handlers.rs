@@ -131,8 +131,10 @@ async fn serve(
     let body = axum::body::to_bytes(body, shared.options.body_limit)
         .await
         .map_err(|_| ApiError::too_large(shared.options.body_limit))?;
-    // The plain JSON write of a partner without faults skips the JSON tree.
-    if shared.options.faults.is_empty() {
+    let twin = shared.twin_of(matched.kind);
+    // The plain JSON write of a partner without faults skips the JSON tree (and a route
+    // prospects and members share, which the tree tells apart).
+    if shared.options.faults.is_empty() && twin.is_none() {
         let streamed = shared
             .stream_readers
             .get(&matched.kind)
@@ -164,6 +166,26 @@ async fn serve(
         .clone()
         .or(captured.email)
         .or(params.remove(&Slot::Email));
+    // Prospects and members on one route: the record's id finds its kind, else the body's
+    // fixed values (a type the partner tells them apart by).
+    let twinned;
+    let (matched, operation) = match twin {
+        Some(twin)
+            if shared.is_twin_request(twin, matched.kind, id.as_deref(), document.as_ref()) =>
+        {
+            twinned = Matched {
+                kind: twin,
+                path_id: matched.path_id.clone(),
+                path_email: matched.path_email.clone(),
+            };
+            let operation = shared
+                .profile
+                .operation(twin)
+                .ok_or_else(|| ApiError::not_found("no such operation"))?;
+            (&twinned, operation)
+        }
+        _ => (matched, operation),
+    };
     if matched.kind == OperationKind::StaffList && shared.fault(Fault::SlowStaffList) {
         // Only the first page is slow: enough to break the budget, cheap to run.
         let first_page = paging::window(&operation.paging.clone().unwrap_or_default(), query)
@@ -369,6 +391,14 @@ fn answer_without_id(
         id_at.set(&mut document, Value::Null);
     }
     respond(shared, operation, status, document)
+}
+
+/// Where a write's record is in its request document.
+fn record_of<'d>(operation: &Operation, document: &'d Value) -> Option<&'d Value> {
+    match &operation.body {
+        Some(at) => at.get(document),
+        None => Some(document),
+    }
 }
 
 fn wrap(path: &Option<crate::profile::JsonPath>, value: Value) -> Value {
@@ -1022,6 +1052,55 @@ fn create_source(
 }
 
 impl Shared {
+    /// The operation of the other kind (prospect or member) on the same route, if the profile
+    /// declares one.
+    fn twin_of(&self, kind: OperationKind) -> Option<OperationKind> {
+        self.twins.get(&kind).copied()
+    }
+
+    /// Whether a request matched to `kind` is for its twin: a record of the twin's kind holds
+    /// its id, or (without an id) its body holds the twin's fixed values and not its own.
+    fn is_twin_request(
+        &self,
+        twin: OperationKind,
+        kind: OperationKind,
+        id: Option<&str>,
+        document: Option<&Value>,
+    ) -> bool {
+        let data = self.store.read();
+        let holds = |kind: OperationKind, id: &str| {
+            data.records(kind.record())
+                .is_some_and(|records| records.contains_key(id))
+        };
+        let body_id = |kind: OperationKind| {
+            let operation = self.profile.operation(kind)?;
+            let record = record_of(operation, document?)?;
+            let path = self.profile.codec(kind.record()).write_path(Field::Id)?;
+            crate::profile::path::scalar_text(path.get(record)?)
+        };
+        if let Some(id) = id
+            .map(str::to_owned)
+            .or_else(|| body_id(kind))
+            .or_else(|| body_id(twin))
+        {
+            return !holds(kind, &id) && holds(twin, &id);
+        }
+        let fits = |kind: OperationKind| {
+            let Some(operation) = self.profile.operation(kind) else {
+                return false;
+            };
+            document
+                .and_then(|document| record_of(operation, document))
+                .is_some_and(|record| {
+                    self.profile
+                        .codec(kind.record())
+                        .check_fixed(record)
+                        .is_empty()
+                })
+        };
+        !fits(kind) && fits(twin)
+    }
+
     /// The staff record at `index` of the store as this partner shows it: without an email
     /// under `staff-missing-email`, and for every tenth one under `staff-some-without-email`.
     fn shown_staff(&self, index: usize, mut record: Record) -> Record {

@@ -77,6 +77,8 @@ struct Shared {
     fixed_paths: std::collections::HashMap<String, Vec<usize>>,
     /// Some route is told apart by its SOAP action.
     routes_by_action: bool,
+    /// Prospect and member operations that share one route, each to the other.
+    twins: std::collections::HashMap<OperationKind, OperationKind>,
     /// Readers of plain JSON write bodies, by operation (see `profile::stream`).
     stream_readers: std::collections::HashMap<OperationKind, crate::profile::stream::StreamReader>,
     /// OAuth profiles: the token endpoint, and the tokens it issued (the only ones accepted).
@@ -214,6 +216,37 @@ fn fixed_paths(
     paths
 }
 
+/// Prospect and member operations of one role on the same route (method, path, action and
+/// query), each mapped to the other: partners that keep both in one resource, told apart by a
+/// field.
+fn twin_operations(profile: &Profile) -> std::collections::HashMap<OperationKind, OperationKind> {
+    use OperationKind::*;
+    let mut twins = std::collections::HashMap::new();
+    for (prospect, member) in [
+        (ProspectSave, MemberSave),
+        (ProspectCreate, MemberCreate),
+        (ProspectUpdate, MemberUpdate),
+        (ProspectRead, MemberRead),
+    ] {
+        let (Some(a), Some(b)) = (profile.operation(prospect), profile.operation(member)) else {
+            continue;
+        };
+        let same = a.method == b.method
+            && a.path.as_str() == b.path.as_str()
+            && a.soap_action == b.soap_action
+            && a.query.keys().eq(b.query.keys())
+            && a.query
+                .values()
+                .map(|t| t.as_str())
+                .eq(b.query.values().map(|t| t.as_str()));
+        if same {
+            twins.insert(prospect, member);
+            twins.insert(member, prospect);
+        }
+    }
+    twins
+}
+
 /// The mock partner's state: the profile it serves, the credentials it accepts and its store.
 #[derive(Debug, Clone)]
 pub struct PartnerState {
@@ -271,6 +304,7 @@ impl PartnerState {
             members: numeric(crate::model::RecordKind::Member),
         };
         let routes_by_action = routes.iter().any(|route| route.action.is_some());
+        let twins = twin_operations(&profile);
         let issuer = credentials.oauth2().and_then(|client| {
             oauth::TokenIssuer::new(&profile, client, options.token_lifetime, options.seed)
         });
@@ -280,6 +314,7 @@ impl PartnerState {
                 expected: credentials.expected(),
                 fixed_paths,
                 routes_by_action,
+                twins,
                 profile,
                 store: Store::numbered(sandbox, numeric),
                 routes,

@@ -1494,6 +1494,9 @@ fn check_operation(
                 let Some(other_operation) = profile.operation(other) else {
                     return true;
                 };
+                if twins(kind, other) {
+                    return twins_told_apart(profile, kind, other);
+                }
                 let best = |mine: &Operation, theirs: &Operation| {
                     let sample = profile.sample_query(mine);
                     profile.query_fit(mine, &sample) > profile.query_fit(theirs, &sample)
@@ -1518,7 +1521,11 @@ fn check_operation(
                         } else {
                             ""
                         }
-                    ),
+                    ) + if twins(kind, other) {
+                        " (prospects and members may share it when [records.prospect.fixed] and [records.member.fixed] write different values at one path)"
+                    } else {
+                        ""
+                    },
                 );
             }
         }
@@ -1882,6 +1889,54 @@ fn check_headers(checker: &mut Checker<'_>, at: &[&str], headers: &BTreeMap<Stri
             checker.report(&key, "a header value cannot hold control characters");
         }
     }
+}
+
+/// Whether `a` and `b` are the prospect and member operations of one role.
+fn twins(a: OperationKind, b: OperationKind) -> bool {
+    use OperationKind::*;
+    let pairs = [
+        (ProspectSave, MemberSave),
+        (ProspectCreate, MemberCreate),
+        (ProspectUpdate, MemberUpdate),
+        (ProspectRead, MemberRead),
+    ];
+    pairs.iter().any(|pair| *pair == (a, b) || *pair == (b, a))
+}
+
+/// Whether the mock partner can tell a prospect from a member on a route both use: reads and
+/// updates by the id (it knows which kind holds it), creates by a fixed value the two record
+/// mappings write differently at one path (a type field).
+fn twins_told_apart(profile: &Profile, a: OperationKind, b: OperationKind) -> bool {
+    if matches!(a.role(), OperationRole::Read) || a.addresses_one_record() {
+        return true;
+    }
+    let fixed = |kind: RecordKind| -> Vec<(String, String)> {
+        profile
+            .records
+            .get(&kind)
+            .map(|mapping| {
+                mapping
+                    .fixed
+                    .iter()
+                    .filter_map(|(path, value)| {
+                        Some((
+                            path.to_string(),
+                            value
+                                .template
+                                .render(&profile.tenancy, str::to_owned)
+                                .ok()?,
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (first, second) = (fixed(a.record()), fixed(b.record()));
+    first.iter().any(|(path, value)| {
+        second
+            .iter()
+            .any(|(other_path, other_value)| other_path == path && other_value != value)
+    })
 }
 
 /// A route as the mock partner tells operations apart: method, path shape, SOAP action.

@@ -768,3 +768,98 @@ async fn a_second_secret_header_is_sent_checked_and_never_shown() {
         assert!(!json.contains(&value), "{value} leaked");
     }
 }
+
+/// Prospects and members in one resource, told apart by a lifecycle field.
+const ONE_RESOURCE: &str = r#"
+[partner]
+name = "One Resource"
+base-url = "http://127.0.0.1:9"
+
+[capabilities]
+prospects = true
+members = true
+
+[operations.prospect-create]
+method = "POST"
+path = "/contacts"
+record = "data"
+
+[operations.prospect-update]
+method = "PATCH"
+path = "/contacts/{id}"
+record = "data"
+
+[operations.prospect-read]
+method = "GET"
+path = "/contacts/{id}"
+record = "data"
+
+[operations.member-create]
+method = "POST"
+path = "/contacts"
+record = "data"
+
+[operations.member-update]
+method = "PATCH"
+path = "/contacts/{id}"
+record = "data"
+
+[operations.member-read]
+method = "GET"
+path = "/contacts/{id}"
+record = "data"
+
+[records.prospect.fields]
+id = "id"
+external-id = "ref"
+first-name = "first"
+last-name = "last"
+status = "status"
+
+[records.prospect.fixed]
+lifecycle = "lead"
+
+[records.member.fields]
+id = "id"
+external-id = "ref"
+first-name = "first"
+last-name = "last"
+status = "status"
+
+[records.member.fixed]
+lifecycle = "customer"
+"#;
+
+#[tokio::test]
+async fn prospects_and_members_sharing_a_resource_are_told_apart_by_a_field() {
+    let profile = parse(ONE_RESOURCE);
+    let report = spoke::certify::certify(mock_certify(profile.clone(), Faults::none(), 6), &())
+        .await
+        .unwrap();
+    let bad: Vec<String> = report
+        .verdicts
+        .iter()
+        .filter(|v| matches!(v.outcome, Outcome::Fail | Outcome::Warn | Outcome::Error))
+        .map(|v| format!("{} {:?}: {}", v.rule, v.outcome, v.reason))
+        .collect();
+    assert!(bad.is_empty(), "{bad:#?}");
+    // Each kind lands in its own store.
+    let (running, credentials) = spawn_partner(&profile).await;
+    let client = client_for(&profile, &running, &credentials);
+    let member = Record::from([
+        (Field::FirstName, "Ana".to_owned()),
+        (Field::LastName, "López".to_owned()),
+    ]);
+    let saved = client
+        .write(OperationKind::MemberCreate, "member", &member, None)
+        .await
+        .unwrap();
+    assert!(saved.accepted());
+    assert_eq!(running.state.store().read().members.len(), 1);
+    assert_eq!(running.state.store().read().prospects.len(), 0);
+    running.stop().await.unwrap();
+    // Without a field to tell them apart, the profile is refused and says what would.
+    let text = ONE_RESOURCE.replace("lifecycle = \"customer\"", "lifecycle = \"lead\"");
+    let error = Profile::parse("same.toml", &text).unwrap_err().to_string();
+    assert!(error.contains("may share it"), "{error}");
+}
