@@ -7,6 +7,7 @@ use crate::connector::ClientLimits;
 use crate::partner::{Fault, Faults, Sandbox};
 use crate::profile::Profile;
 use crate::suite::Outcome;
+use futures_util::StreamExt;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -175,6 +176,58 @@ pub async fn run_matrix(
     run_matrix_where(profiles, seed, disabled_checks, |_, _| true).await
 }
 
+/// Certifies `profile` against the mock with `fault` alone and judges the row.
+async fn run_row(
+    profile: &Profile,
+    fault: Option<Fault>,
+    seed: u64,
+    disabled_checks: &[String],
+) -> Result<MatrixRow, CertifyError> {
+    let report = certify(options(profile, fault, seed, disabled_checks), &()).await?;
+    let observed: BTreeSet<String> = report
+        .verdicts
+        .iter()
+        .filter(|v| matches!(v.outcome, Outcome::Fail | Outcome::Warn))
+        .map(|v| v.rule.clone())
+        .collect();
+    let expected = fault.map(|f| f.expected(profile)).unwrap_or_default();
+    let expected_errors = fault
+        .map(|f| f.expected_errors(profile))
+        .unwrap_or_default();
+    let errors: BTreeSet<String> = report
+        .verdicts
+        .iter()
+        .filter(|v| v.outcome == Outcome::Error)
+        .map(|v| v.rule.clone())
+        .collect();
+    let ok = match fault {
+        None => observed.is_empty() && report.exit_code == crate::exit_codes::CONFORMANT,
+        // Faults that leave requests unanswered must end in error verdicts, no failures, and
+        // exit 3: we could not check, the partner did not fail.
+        Some(f) if f.shows_as_errors() => {
+            observed.is_empty()
+                && expected_errors.is_subset(&errors)
+                && report.exit_code == crate::exit_codes::RUN_FAILED
+        }
+        Some(_) => !expected.is_empty() && observed == expected,
+    };
+    let reasons = report
+        .verdicts
+        .iter()
+        .filter(|v| v.outcome != Outcome::Skip)
+        .map(|v| (v.rule.clone(), v.reason.clone()))
+        .collect();
+    Ok(MatrixRow {
+        profile: profile.file_name.clone(),
+        fault,
+        expected,
+        observed,
+        ok,
+        exit_code: report.exit_code,
+        reasons,
+    })
+}
+
 /// Runs the rows of the matrix that `keep(profile, fault)` selects.
 pub async fn run_matrix_where(
     profiles: &[Profile],
@@ -183,61 +236,29 @@ pub async fn run_matrix_where(
     keep: impl Fn(&Profile, Option<Fault>) -> bool,
 ) -> Result<Matrix, CertifyError> {
     let started = Instant::now();
-    let mut rows = Vec::new();
-    for profile in profiles {
-        let faults = std::iter::once(None).chain(
-            Fault::ALL
-                .iter()
-                .copied()
-                .filter(|fault| fault.applies_to(profile))
-                .map(Some),
-        );
-        for fault in faults.filter(|fault| keep(profile, *fault)) {
-            let report = certify(options(profile, fault, seed, disabled_checks), &()).await?;
-            let observed: BTreeSet<String> = report
-                .verdicts
-                .iter()
-                .filter(|v| matches!(v.outcome, Outcome::Fail | Outcome::Warn))
-                .map(|v| v.rule.clone())
-                .collect();
-            let expected = fault.map(|f| f.expected(profile)).unwrap_or_default();
-            let expected_errors = fault
-                .map(|f| f.expected_errors(profile))
-                .unwrap_or_default();
-            let errors: BTreeSet<String> = report
-                .verdicts
-                .iter()
-                .filter(|v| v.outcome == Outcome::Error)
-                .map(|v| v.rule.clone())
-                .collect();
-            let ok = match fault {
-                None => observed.is_empty() && report.exit_code == crate::exit_codes::CONFORMANT,
-                // Faults that leave requests unanswered must end in error verdicts, no
-                // failures, and exit 3: we could not check, the partner did not fail.
-                Some(f) if f.shows_as_errors() => {
-                    observed.is_empty()
-                        && expected_errors.is_subset(&errors)
-                        && report.exit_code == crate::exit_codes::RUN_FAILED
-                }
-                Some(_) => !expected.is_empty() && observed == expected,
-            };
-            let reasons = report
-                .verdicts
-                .iter()
-                .filter(|v| v.outcome != Outcome::Skip)
-                .map(|v| (v.rule.clone(), v.reason.clone()))
-                .collect();
-            rows.push(MatrixRow {
-                profile: profile.file_name.clone(),
-                fault,
-                expected,
-                observed,
-                ok,
-                exit_code: report.exit_code,
-                reasons,
-            });
-        }
-    }
+    let cells: Vec<(&Profile, Option<Fault>)> = profiles
+        .iter()
+        .flat_map(|profile| {
+            std::iter::once(None)
+                .chain(
+                    Fault::ALL
+                        .iter()
+                        .copied()
+                        .filter(|fault| fault.applies_to(profile))
+                        .map(Some),
+                )
+                .map(move |fault| (profile, fault))
+        })
+        .filter(|(profile, fault)| keep(profile, *fault))
+        .collect();
+    // A few runs at a time (each against its own mock partner), rows kept in matrix order.
+    let parallel = std::thread::available_parallelism().map_or(2, |n| n.get()) + 1;
+    let rows: Vec<Result<MatrixRow, CertifyError>> = futures_util::stream::iter(cells)
+        .map(|(profile, fault)| run_row(profile, fault, seed, disabled_checks))
+        .buffered(parallel)
+        .collect()
+        .await;
+    let rows = rows.into_iter().collect::<Result<Vec<_>, _>>()?;
     Ok(Matrix {
         rows,
         duration: started.elapsed(),
