@@ -104,6 +104,8 @@ faults! {
         "accepts prospects that have no owner and answers an id, but stores nothing (reading or updating them answers 404)";
     RejectSourceless => "reject-sourceless", ["SRC-004"],
         "rejects prospects that have no lead source with 422";
+    DiscardSourceless => "discard-sourceless", ["SRC-004", "LEAD-004", "LEAD-005"],
+        "accepts prospects that have no lead source and answers an id, but stores nothing (reading or updating them answers 404)";
     NoSourceList => "no-source-list", ["SRC-001", "PROFILE-001"],
         "has no lead-source list: the declared route answers 404";
     SourceCaseSensitive => "source-case-sensitive", ["SRC-002", "SRC-006"],
@@ -231,7 +233,7 @@ impl Fault {
                     && profile.references.owner == crate::profile::OwnerReference::Email
             }
             Fault::NullOwner500 => caps.staff_owner && profile.absent.owner == AbsentStyle::Null,
-            Fault::RejectSourceless => caps.lead_source,
+            Fault::RejectSourceless | Fault::DiscardSourceless => caps.lead_source,
             Fault::NoSourceList => caps.lead_source && has(OperationKind::SourceList),
             Fault::SourceCaseSensitive | Fault::SourceAsciiOnlyFolding => {
                 caps.lead_source && by_name && has(OperationKind::SourceList)

@@ -794,6 +794,7 @@ fn save(
     }
     shared.resolve_references(&mut data, kind, &mut record)?;
     let unowned = kind == RecordKind::Prospect && !record.contains_key(&Field::Owner);
+    let sourceless = kind == RecordKind::Prospect && !record.contains_key(&Field::Source);
     if unowned {
         // The partner's own choice for leads that arrive without an owner.
         if let Some(owner) = &shared.options.default_owner {
@@ -928,8 +929,10 @@ fn save(
     } else {
         Some(Err(shared.shown(&data, &record).into_owned()))
     };
-    // The fault answers a new unowned lead as saved, and keeps nothing of it.
-    let discarded = unowned && status == StatusCode::CREATED && shared.fault(Fault::DiscardUnowned);
+    // The faults answer a new unowned (sourceless) lead as saved, and keep nothing of it.
+    let discarded = status == StatusCode::CREATED
+        && ((unowned && shared.fault(Fault::DiscardUnowned))
+            || (sourceless && shared.fault(Fault::DiscardSourceless)));
     if !discarded {
         data.put(kind, record);
     }

@@ -660,6 +660,35 @@ fn read_failed(tally: &mut Tally, delivery: &Delivery) -> bool {
     true
 }
 
+/// What an accepted delivery shows of the record the partner holds.
+enum Held {
+    /// The record as read back (or as the save's answer gave it whole), and its exchange.
+    Record(Record, usize),
+    /// Nothing to judge it by: no read operation, and the save answered an acknowledgement.
+    NotChecked,
+    /// The lead was lost or could not be read back: already recorded in the tally.
+    Judged,
+}
+
+/// What an accepted `delivery` shows of the record the partner holds; a loss or a failed
+/// read-back is recorded in `tally` as the rule's own failure (or error).
+fn held(tally: &mut Tally, delivery: &Delivery) -> Held {
+    if let Some((how, exchange)) = lost(delivery) {
+        tally.broken(
+            format!("{} was accepted, then lost: {how}", delivery.label),
+            vec![exchange],
+        );
+        return Held::Judged;
+    }
+    if read_failed(tally, delivery) {
+        return Held::Judged;
+    }
+    match stored_view(delivery) {
+        Some((record, exchange)) => Held::Record(record, exchange),
+        None => Held::NotChecked,
+    }
+}
+
 fn matched_owner_kept(context: &Context<'_>) -> Finding {
     if let Some(staff) = &context.observations.staff {
         if let Some(finding) = depends_on_list(&staff.list, "staff list", "STAFF-001") {
@@ -688,43 +717,35 @@ fn matched_owner_kept(context: &Context<'_>) -> Finding {
         if !judge_accepted(&mut tally, delivery) {
             continue;
         }
-        if let Some((how, exchange)) = lost(delivery) {
+        let (stored, exchange) = match held(&mut tally, delivery) {
+            Held::Record(stored, exchange) => (stored, exchange),
+            Held::NotChecked => {
+                unchecked += 1;
+                continue;
+            }
+            Held::Judged => continue,
+        };
+        tally.examined.push(exchange);
+        let expected_id = delivery.expected_owner.as_deref();
+        let matches = owner_matches(
+            context.profile,
+            stored.get(&Field::Owner),
+            &sent_owner,
+            expected_id,
+            staff_email(context, expected_id),
+        );
+        if !matches {
             tally.broken(
-                format!("{} was accepted, then lost: {how}", delivery.label),
+                format!(
+                    "{} was sent with owner `{sent_owner}` but reads back with {}",
+                    delivery.label,
+                    stored
+                        .get(&Field::Owner)
+                        .map(|o| format!("owner `{o}`"))
+                        .unwrap_or_else(|| "no owner".into())
+                ),
                 vec![exchange],
             );
-            continue;
-        }
-        if read_failed(&mut tally, delivery) {
-            continue;
-        }
-        let Some((stored, exchange)) = stored_view(delivery) else {
-            unchecked += 1;
-            continue;
-        };
-        {
-            tally.examined.push(exchange);
-            let expected_id = delivery.expected_owner.as_deref();
-            let matches = owner_matches(
-                context.profile,
-                stored.get(&Field::Owner),
-                &sent_owner,
-                expected_id,
-                staff_email(context, expected_id),
-            );
-            if !matches {
-                tally.broken(
-                    format!(
-                        "{} was sent with owner `{sent_owner}` but reads back with {}",
-                        delivery.label,
-                        stored
-                            .get(&Field::Owner)
-                            .map(|o| format!("owner `{o}`"))
-                            .unwrap_or_else(|| "no owner".into())
-                    ),
-                    vec![exchange],
-                );
-            }
         }
     }
     let missing = context.observations.world.missing.clone();
@@ -921,7 +942,7 @@ fn absent_accepted(
         |n| match unchecked {
             0 => format!("{n} {what} were accepted and kept"),
             _ => format!(
-                "{n} {what} were accepted, and whether {unchecked} of them were kept is not checked: no read operation, and no update by their id was answered"
+                "{n} {what} were accepted, and whether {unchecked} of them were kept is not checked: no read operation, and no update by their id succeeded"
             ),
         },
         || not_run("no such prospect was delivered"),
@@ -1261,33 +1282,24 @@ fn sources_match_ignoring_case(context: &Context<'_>) -> Finding {
         if !judge_accepted(&mut tally, delivery) {
             continue;
         }
-        if let Some((how, exchange)) = lost(delivery) {
-            tally.broken(
-                format!("{} was accepted, then lost: {how}", delivery.label),
-                vec![exchange],
-            );
-            continue;
-        }
-        if read_failed(&mut tally, delivery) {
-            continue;
-        }
-        match stored_view(delivery) {
-            None => unchecked += 1,
-            Some((stored, exchange)) => {
+        match held(&mut tally, delivery) {
+            Held::Judged => continue,
+            Held::NotChecked => unchecked += 1,
+            Held::Record(stored, exchange) => {
                 tally.examined.push(exchange);
                 if !source_matches(context.profile, stored.get(&Field::Source), expected) {
                     tally.broken(
-                    format!(
-                        "{} was sent with source `{sent}` (the partner's `{}`) but reads back with {}",
-                        delivery.label,
-                        expected.1,
-                        stored
-                            .get(&Field::Source)
-                            .map(|s| format!("source `{s}`"))
-                            .unwrap_or_else(|| "no source".into())
-                    ),
-                    vec![exchange],
-                );
+                        format!(
+                            "{} was sent with source `{sent}` (the partner's `{}`) but reads back with {}",
+                            delivery.label,
+                            expected.1,
+                            stored
+                                .get(&Field::Source)
+                                .map(|s| format!("source `{s}`"))
+                                .unwrap_or_else(|| "no source".into())
+                        ),
+                        vec![exchange],
+                    );
                 }
             }
         }

@@ -538,3 +538,16 @@ async fn a_refused_write_that_was_stored_anyway_breaks_sec_001() {
         );
     }
 }
+
+#[tokio::test]
+async fn sourceless_leads_accepted_then_lost_fail_src_004_alone_among_the_case_rules() {
+    let report = run(Profile::reference(), &[Fault::DiscardSourceless], 8).await;
+    let (outcome, reason) = verdict(&report, "SRC-004");
+    assert_eq!(outcome, Outcome::Fail, "{reason}");
+    assert!(reason.contains("was accepted, then lost"), "{reason}");
+    // The lost leads with no owner, or a matched one, are SRC-004's: their owner explains nothing.
+    for rule in ["LEAD-002", "LEAD-003", "STAFF-004"] {
+        let (outcome, reason) = verdict(&report, rule);
+        assert_eq!(outcome, Outcome::Pass, "{rule}: {reason}");
+    }
+}
