@@ -412,6 +412,8 @@ fn check_mapping(
     let section = kind.key();
     let mut mapping = Mapping::default();
     let mut ok = true;
+    // Fields named, even where their mapping has a problem (reported on its own).
+    let mut declared = BTreeSet::new();
     for (name, raw_field) in &raw.fields {
         let at = ["records", section, "fields", name.as_str()];
         let field = match name.parse::<Field>() {
@@ -431,6 +433,7 @@ fn check_mapping(
                 continue;
             }
         };
+        declared.insert(field);
         match field_map(checker, &at, field, raw_field) {
             Some(map) => {
                 mapping.fields.insert(field, map);
@@ -493,6 +496,9 @@ fn check_mapping(
     for required in kind.required_fields() {
         let needed_side = required_side(kind, *required);
         let map = mapping.fields.get(required);
+        if map.is_none() && declared.contains(required) {
+            continue;
+        }
         let missing = match (map, needed_side) {
             (None, _) => Some(format!("a {kind} record must map `{required}`")),
             (Some(map), Side::Answer) if map.read.is_none() => Some(format!(
