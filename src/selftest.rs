@@ -12,22 +12,50 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 /// The fixture profiles, embedded so `spoke selftest` runs from any directory.
-pub const FIXTURE_PROFILES: [(&str, &str); 7] = [
+pub const FIXTURE_PROFILES: [(&str, &str); 16] = [
     (
         "fixtures/profiles/create-only-sources.toml",
         include_str!("../fixtures/profiles/create-only-sources.toml"),
+    ),
+    (
+        "fixtures/profiles/dynamics.toml",
+        include_str!("../fixtures/profiles/dynamics.toml"),
+    ),
+    (
+        "fixtures/profiles/glofox.toml",
+        include_str!("../fixtures/profiles/glofox.toml"),
+    ),
+    (
+        "fixtures/profiles/hubspot.toml",
+        include_str!("../fixtures/profiles/hubspot.toml"),
+    ),
+    (
+        "fixtures/profiles/keap.toml",
+        include_str!("../fixtures/profiles/keap.toml"),
     ),
     (
         "fixtures/profiles/members-only.toml",
         include_str!("../fixtures/profiles/members-only.toml"),
     ),
     (
+        "fixtures/profiles/mindbody.toml",
+        include_str!("../fixtures/profiles/mindbody.toml"),
+    ),
+    (
         "fixtures/profiles/nested-envelope.toml",
         include_str!("../fixtures/profiles/nested-envelope.toml"),
     ),
     (
+        "fixtures/profiles/pipedrive.toml",
+        include_str!("../fixtures/profiles/pipedrive.toml"),
+    ),
+    (
         "fixtures/profiles/reference.toml",
         include_str!("../fixtures/profiles/reference.toml"),
+    ),
+    (
+        "fixtures/profiles/salesforce.toml",
+        include_str!("../fixtures/profiles/salesforce.toml"),
     ),
     (
         "fixtures/profiles/soap.toml",
@@ -40,6 +68,14 @@ pub const FIXTURE_PROFILES: [(&str, &str); 7] = [
     (
         "fixtures/profiles/xml-rest.toml",
         include_str!("../fixtures/profiles/xml-rest.toml"),
+    ),
+    (
+        "fixtures/profiles/zendesk-sell.toml",
+        include_str!("../fixtures/profiles/zendesk-sell.toml"),
+    ),
+    (
+        "fixtures/profiles/zoho.toml",
+        include_str!("../fixtures/profiles/zoho.toml"),
     ),
 ];
 

@@ -46,6 +46,51 @@ async fn every_fixture_profile_passes_against_its_mock_partner() {
             "create-only-sources",
             set(&["SRC-001", "SRC-002", "SRC-003", "SRC-006", "STAFF-006"]),
         ),
+        (
+            "dynamics",
+            set(&["RETRY-001", "SRC-005", "SRC-006", "STAFF-006"]),
+        ),
+        (
+            "glofox",
+            set(&[
+                "LEAD-002",
+                "LEAD-003",
+                "MEM-001",
+                "MEM-002",
+                "RETRY-001",
+                "SRC-003",
+                "SRC-005",
+                "SRC-006",
+                "STAFF-001",
+                "STAFF-002",
+                "STAFF-003",
+                "STAFF-004",
+                "STAFF-005",
+                "STAFF-006",
+            ]),
+        ),
+        (
+            "hubspot",
+            set(&[
+                "MEM-001",
+                "MEM-002",
+                "SRC-003",
+                "SRC-005",
+                "SRC-006",
+                "STAFF-006",
+            ]),
+        ),
+        (
+            "keap",
+            set(&[
+                "MEM-001",
+                "MEM-002",
+                "RETRY-001",
+                "SRC-005",
+                "SRC-006",
+                "STAFF-006",
+            ]),
+        ),
         ("members-only", {
             let mut skips = set(&[
                 "STAFF-001",
@@ -68,11 +113,52 @@ async fn every_fixture_profile_passes_against_its_mock_partner() {
             ]));
             skips
         }),
+        (
+            "mindbody",
+            set(&[
+                "MEM-001",
+                "MEM-002",
+                "RETRY-001",
+                "SRC-003",
+                "SRC-005",
+                "SRC-006",
+                "STAFF-005",
+                "STAFF-006",
+            ]),
+        ),
         ("nested-envelope", set(&["SRC-005", "MEM-001", "MEM-002"])),
+        (
+            "pipedrive",
+            set(&[
+                "MEM-001",
+                "MEM-002",
+                "RETRY-001",
+                "SRC-003",
+                "SRC-005",
+                "SRC-006",
+                "STAFF-006",
+            ]),
+        ),
         ("reference", set(&["SRC-005", "SRC-006", "STAFF-006"])),
+        (
+            "salesforce",
+            set(&["SRC-003", "SRC-005", "SRC-006", "STAFF-006"]),
+        ),
         ("soap", set(&["SRC-005"])),
         ("two-way", set(&["SRC-005", "SRC-006", "STAFF-006"])),
         ("xml-rest", set(&["SRC-005", "SRC-006", "STAFF-006"])),
+        (
+            "zendesk-sell",
+            set(&[
+                "MEM-001",
+                "MEM-002",
+                "RETRY-001",
+                "SRC-005",
+                "SRC-006",
+                "STAFF-006",
+            ]),
+        ),
+        ("zoho", set(&["SRC-003", "SRC-005", "SRC-006", "STAFF-006"])),
     ];
     let profiles = fixture_profiles();
     assert_eq!(profiles.len(), expected_skips.len());
