@@ -175,7 +175,15 @@ impl Fault {
         let staff_paging = profile
             .operation(OperationKind::StaffList)
             .and_then(|op| op.paging.as_ref());
-        let paged_staff = staff_paging.is_some_and(|paging| paging.style != PagingStyle::None);
+        // Paged so that the default sandbox's staff span pages: a later page is asked for.
+        let paged_staff = staff_paging.is_some_and(|paging| {
+            let size = paging
+                .page_size
+                .unwrap_or(50)
+                .min(paging.max_page_size.unwrap_or(u64::MAX))
+                .min(crate::partner::paging::MAX_PAGE_SIZE as u64);
+            paging.style != PagingStyle::None && (size as usize) < default_staff_count()
+        });
         let by_name = profile.references.resolves_source_names();
         let maps_external_id = [RecordKind::Prospect, RecordKind::Member]
             .into_iter()
@@ -366,6 +374,12 @@ impl FromStr for Fault {
                 format!("unknown fault `{name}`; known faults: {}", known.join(", "))
             })
     }
+}
+
+/// How many staff the default sandbox holds (what the selftest's mock serves).
+fn default_staff_count() -> usize {
+    static COUNT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *COUNT.get_or_init(|| crate::partner::Sandbox::default_seed().staff.len())
 }
 
 /// A set of faults switched on together.

@@ -1223,6 +1223,12 @@ impl Shared {
                         created.id
                     }))
                 }
+                // A partner taking its own spelling (a picklist) matches it exactly.
+                SourceReference::Name if !self.profile.references.resolves_source_names() => data
+                    .sources
+                    .iter()
+                    .find(|s| s.name == source)
+                    .map(|s| s.id.clone()),
                 SourceReference::Name => data.source_by_name(&source).map(|s| s.id.clone()),
             };
             let source_id = source_id.ok_or_else(|| {

@@ -42,6 +42,9 @@ pub async fn spawn_partner(profile: &Profile) -> (RunningPartner, Credentials) {
     let running = partner::spawn(state, "127.0.0.1:0".parse().unwrap())
         .await
         .expect("the mock partner binds 127.0.0.1:0");
+    // A token endpoint on another host is served by the mock at its own path.
+    let origin = reqwest::Url::parse(&running.base_url()).expect("the mock's URL");
+    let credentials = credentials.with_token_endpoint_at(&profile.partner.base_url, &origin);
     (running, credentials)
 }
 

@@ -337,8 +337,13 @@ async fn requests_without_or_with_wrong_credentials_are_refused() {
             continue;
         }
         let (running, _) = spawn_partner(&profile).await;
-        let wrong = Credentials::generated(&profile.auth, 999);
-        for (credentials, expected) in [(Credentials::None, 401), (wrong, 403)] {
+        // OAuth credentials are presented as a token; one the mock did not issue gets 401.
+        let wrong = Credentials::generated(&profile.auth, 999).as_presented();
+        let wrong_status = match profile.auth.scheme {
+            spoke::profile::AuthScheme::OAuth2ClientCredentials => 401,
+            _ => 403,
+        };
+        for (credentials, expected) in [(Credentials::None, 401), (wrong, wrong_status)] {
             let client = client_for(&profile, &running, &credentials);
             let kind = *profile.operations.keys().next().unwrap();
             let record = kept_fields(&profile, kind.record(), &prospect(&profile, "auth"));

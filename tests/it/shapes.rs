@@ -863,3 +863,52 @@ async fn prospects_and_members_sharing_a_resource_are_told_apart_by_a_field() {
     let error = Profile::parse("same.toml", &text).unwrap_err().to_string();
     assert!(error.contains("may share it"), "{error}");
 }
+
+#[tokio::test]
+async fn a_partner_taking_its_own_spelling_gets_it_and_refuses_another() {
+    let text = READ_BY_ID.replace(
+        "source-read = \"id\"",
+        "source-read = \"id\"\nsource-spelling = \"partner\"",
+    );
+    let profile = parse(&text);
+    let report = spoke::certify::certify(mock_certify(profile.clone(), Faults::none(), 5), &())
+        .await
+        .unwrap();
+    assert_eq!(report.exit_code, 0);
+    let src006 = report
+        .verdicts
+        .iter()
+        .find(|v| v.rule == "SRC-006")
+        .unwrap();
+    assert_eq!(src006.outcome, Outcome::Skip);
+    let (running, credentials) = spawn_partner(&profile).await;
+    let client = client_for(&profile, &running, &credentials);
+    let lead = |source: &str| {
+        Record::from([
+            (Field::FirstName, "Ana".to_owned()),
+            (Field::LastName, "López".to_owned()),
+            (Field::Source, source.to_owned()),
+        ])
+    };
+    let exact = client
+        .write(
+            OperationKind::ProspectSave,
+            "exact",
+            &lead("İstanbul Expo"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(exact.accepted(), "{:?}", exact.answer);
+    let other = client
+        .write(
+            OperationKind::ProspectSave,
+            "other",
+            &lead("İSTANBUL EXPO"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(other.answer.status, 422);
+    running.stop().await.unwrap();
+}
