@@ -61,7 +61,8 @@ for staff in $sizes; do
         --seed "$run" "${flags[@]}" >"$work/out" 2>/dev/null
       code=$?
       set -e
-      read -r wall kib <"$work/time"
+      # The last line: a failing command's status comes first.
+      read -r wall kib < <(tail -n 1 "$work/time")
       walls+=("$wall")
       if [ "$kib" -gt "$rss" ]; then rss=$kib; fi
       totals=$(grep '^totals:' "$work/out" | sed 's/^totals: //; s/, 0 inconclusive//' || true)

@@ -191,11 +191,11 @@ pub async fn certify(
             if sending_in_scope && exchanges.iter().any(|e| e.status.is_some()) =>
         {
             let quiet = matches!(actor, crate::twoway::Actor::Mock(_));
-            let redactor = client.redactor().clone();
+            let output = crate::output::Output::new(client.redactor().clone());
             let announce = move |text: &str| {
                 // A blank line first: a progress line may still stand on stderr.
                 if !quiet {
-                    eprintln!("\n{}", redactor.text(text));
+                    output.eprint(&format!("\n{text}\n"));
                 }
             };
             let mut two_way_options = options.two_way.clone();
