@@ -71,14 +71,7 @@ async fn every_fixture_profile_passes_against_its_mock_partner() {
         ),
         (
             "hubspot",
-            set(&[
-                "MEM-001",
-                "MEM-002",
-                "SRC-003",
-                "SRC-005",
-                "SRC-006",
-                "STAFF-006",
-            ]),
+            set(&["SRC-003", "SRC-005", "SRC-006", "STAFF-006"]),
         ),
         (
             "keap",
@@ -116,8 +109,6 @@ async fn every_fixture_profile_passes_against_its_mock_partner() {
         (
             "mindbody",
             set(&[
-                "MEM-001",
-                "MEM-002",
                 "RETRY-001",
                 "SRC-003",
                 "SRC-005",
