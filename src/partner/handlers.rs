@@ -150,6 +150,27 @@ async fn serve(
     } else {
         None
     };
+    let early_id = matched.path_id.clone().or(captured.id.clone());
+    // Prospects and members on one route: the record's id finds its kind, else the body's
+    // fixed values (a type the partner tells them apart by).
+    let twinned;
+    let (matched, operation) = match twin {
+        Some(twin)
+            if shared.is_twin_request(twin, matched.kind, early_id.as_deref(), document.as_ref()) =>
+        {
+            twinned = Matched {
+                kind: twin,
+                path_id: matched.path_id.clone(),
+                path_email: matched.path_email.clone(),
+            };
+            let operation = shared
+                .profile
+                .operation(twin)
+                .ok_or_else(|| ApiError::not_found("no such operation"))?;
+            (&twinned, operation)
+        }
+        _ => (matched, operation),
+    };
     let mut params = match &document {
         Some(document) => {
             body::read_params(operation, &shared.profile.tenancy, document).map_err(param_error)?
@@ -166,26 +187,6 @@ async fn serve(
         .clone()
         .or(captured.email)
         .or(params.remove(&Slot::Email));
-    // Prospects and members on one route: the record's id finds its kind, else the body's
-    // fixed values (a type the partner tells them apart by).
-    let twinned;
-    let (matched, operation) = match twin {
-        Some(twin)
-            if shared.is_twin_request(twin, matched.kind, id.as_deref(), document.as_ref()) =>
-        {
-            twinned = Matched {
-                kind: twin,
-                path_id: matched.path_id.clone(),
-                path_email: matched.path_email.clone(),
-            };
-            let operation = shared
-                .profile
-                .operation(twin)
-                .ok_or_else(|| ApiError::not_found("no such operation"))?;
-            (&twinned, operation)
-        }
-        _ => (matched, operation),
-    };
     if matched.kind == OperationKind::StaffList && shared.fault(Fault::SlowStaffList) {
         // Only the first page is slow: enough to break the budget, cheap to run.
         let first_page = paging::window(&operation.paging.clone().unwrap_or_default(), query)
@@ -1092,9 +1093,12 @@ impl Shared {
             let Some(operation) = self.profile.operation(kind) else {
                 return false;
             };
-            document
-                .and_then(|document| record_of(operation, document))
-                .is_some_and(|record| {
+            let Some(document) = document else {
+                return false;
+            };
+            // The operation's own params, then the record's fixed values.
+            body::read_params(operation, &self.profile.tenancy, document).is_ok()
+                && record_of(operation, document).is_some_and(|record| {
                     self.profile
                         .codec(kind.record())
                         .check_fixed(record)

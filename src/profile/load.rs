@@ -1528,7 +1528,7 @@ fn check_operation(
                             ""
                         }
                     ) + if twins(kind, other) {
-                        " (prospects and members may share it when [records.prospect.fixed] and [records.member.fixed] write different values at one path)"
+                        " (prospects and members may share it when [records.prospect.fixed] and [records.member.fixed], or the two operations' params, write different values at one path)"
                     } else {
                         ""
                     },
@@ -1937,12 +1937,38 @@ fn twins_told_apart(profile: &Profile, a: OperationKind, b: OperationKind) -> bo
             })
             .unwrap_or_default()
     };
-    let (first, second) = (fixed(a.record()), fixed(b.record()));
-    first.iter().any(|(path, value)| {
-        second
-            .iter()
-            .any(|(other_path, other_value)| other_path == path && other_value != value)
-    })
+    // Or by a constant of the operations' own params (a body's `lead_status`).
+    let params = |kind: OperationKind| -> Vec<(String, String)> {
+        profile
+            .operation(kind)
+            .map(|operation| {
+                operation
+                    .params
+                    .iter()
+                    .filter(|(_, template)| {
+                        template
+                            .slots()
+                            .iter()
+                            .all(|slot| !matches!(slot, Slot::Id | Slot::Email))
+                    })
+                    .filter_map(|(path, template)| {
+                        Some((
+                            path.to_string(),
+                            template.render(&profile.tenancy, str::to_owned).ok()?,
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let differ = |first: &[(String, String)], second: &[(String, String)]| {
+        first.iter().any(|(path, value)| {
+            second
+                .iter()
+                .any(|(other_path, other_value)| other_path == path && other_value != value)
+        })
+    };
+    differ(&fixed(a.record()), &fixed(b.record())) || differ(&params(a), &params(b))
 }
 
 /// A route as the mock partner tells operations apart: method, path shape, SOAP action.

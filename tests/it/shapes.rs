@@ -912,3 +912,37 @@ async fn a_partner_taking_its_own_spelling_gets_it_and_refuses_another() {
     assert_eq!(other.answer.status, 422);
     running.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn creates_on_a_shared_route_may_be_told_apart_by_their_own_params() {
+    let text = ONE_RESOURCE
+        .replace("\n[records.prospect.fixed]\nlifecycle = \"lead\"\n", "\n")
+        .replace("\n[records.member.fixed]\nlifecycle = \"customer\"\n", "\n")
+        .replacen(
+            "[operations.prospect-create]\nmethod = \"POST\"\npath = \"/contacts\"\nrecord = \"data\"",
+            "[operations.prospect-create]\nmethod = \"POST\"\npath = \"/contacts\"\nrecord = \"data\"\nparams = { lead_status = \"LEAD\" }",
+            1,
+        )
+        .replacen(
+            "[operations.member-create]\nmethod = \"POST\"\npath = \"/contacts\"\nrecord = \"data\"",
+            "[operations.member-create]\nmethod = \"POST\"\npath = \"/contacts\"\nrecord = \"data\"\nparams = { lead_status = \"MEMBER\" }",
+            1,
+        );
+    let profile = parse(&text);
+    let report = spoke::certify::certify(mock_certify(profile.clone(), Faults::none(), 6), &())
+        .await
+        .unwrap();
+    assert_eq!(report.exit_code, 0, "{:#?}", report.verdicts);
+    let (running, credentials) = spawn_partner(&profile).await;
+    let client = client_for(&profile, &running, &credentials);
+    let member = Record::from([
+        (Field::FirstName, "Ana".to_owned()),
+        (Field::LastName, "López".to_owned()),
+    ]);
+    client
+        .write(OperationKind::MemberCreate, "member", &member, None)
+        .await
+        .unwrap();
+    assert_eq!(running.state.store().read().members.len(), 1);
+    running.stop().await.unwrap();
+}
