@@ -36,7 +36,7 @@ pub fn run(args: ServeArgs, out: &Output) -> Result<i32, Failure> {
             code: exit_codes::RUN_FAILED,
             error: error.into(),
         })?;
-    runtime.block_on(async {
+    let result = runtime.block_on(async {
         let running = start(options).await.map_err(|error| Failure {
             code: exit_codes::RUN_FAILED,
             error: error.into(),
@@ -48,17 +48,17 @@ pub fn run(args: ServeArgs, out: &Output) -> Result<i32, Failure> {
                 "PostgreSQL (queue shared with other instances)".to_owned()
             }
         };
-        out.print(&format!("spoke serve listening on {url}\n"));
-        out.print(&format!(
-            "database: {database}; {} worker(s)\n",
-            args.workers
-        ));
         if !running.interrupted.is_empty() {
             out.print(&format!(
                 "marked interrupted (left running by a stop): runs {:?}\n",
                 running.interrupted
             ));
         }
+        out.print(&format!("spoke serve listening on {url}\n"));
+        out.print(&format!(
+            "database: {database}; {} worker(s)\n",
+            args.workers
+        ));
         match &running.new_admin_token {
             // Shown once, on the terminal of whoever started the service; never logged again.
             Some(token) => out.print(&format!(
@@ -72,7 +72,11 @@ pub fn run(args: ServeArgs, out: &Output) -> Result<i32, Failure> {
         running.stop().await;
         out.print("spoke serve stopped\n");
         Ok(exit_codes::CONFORMANT)
-    })
+    });
+    // A session cut short may still be waiting on its partner in a blocking thread: the
+    // runs are marked interrupted already, so nothing waits for it.
+    runtime.shutdown_background();
+    result
 }
 
 async fn wait_for_stop() {

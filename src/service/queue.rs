@@ -20,22 +20,12 @@ pub const STALE_AFTER: Duration = Duration::from_secs(15);
 const POLL: Duration = Duration::from_millis(500);
 
 /// Registers this instance and marks interrupted what stopped instances left behind. With
-/// SQLite (one instance per file) every run still marked running was left by a stop; a second
-/// live instance on the same file is refused.
+/// SQLite (one instance per file, kept so by a file lock) every run still marked running was
+/// left by a stop.
 pub async fn start_instance(app: &AppState) -> Result<Vec<i64>, StorageError> {
     let storage = &app.storage;
     let me = app.instance.as_ref();
     let stale_before = now_ms() - STALE_AFTER.as_millis() as i64;
-    if storage.backend() == Backend::Sqlite {
-        let live = storage
-            .live_instances(me, now_ms() - 2 * HEARTBEAT.as_millis() as i64 - 1000)
-            .await?;
-        if !live.is_empty() {
-            return Err(StorageError::Conflict(
-                "another spoke serve is using this SQLite file; give each instance its own file, or share a PostgreSQL database (--db postgres://…)".into(),
-            ));
-        }
-    }
     storage.register_instance(me).await?;
     storage
         .sweep(me, stale_before, storage.backend() == Backend::Sqlite)

@@ -55,6 +55,9 @@ pub fn now_ms() -> i64 {
 pub struct Storage {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite: the lock on `<file>.lock` that keeps a second instance off the file; the
+    /// operating system lets it go when the process ends, however it ends.
+    _lock: Option<std::sync::Arc<std::fs::File>>,
 }
 
 /// An account: a person or a CI job, with one role.
@@ -299,6 +302,10 @@ impl Storage {
     pub async fn open(db: &str) -> Result<Storage> {
         sqlx::any::install_default_drivers();
         let (url, backend) = database_url(db)?;
+        let lock = match backend {
+            Backend::Sqlite => Some(std::sync::Arc::new(lock_file(&url)?)),
+            Backend::Postgres => None,
+        };
         let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
         let pool = match backend {
             // One writer at a time in SQLite; WAL lets pages read while a run is stored.
@@ -324,7 +331,11 @@ impl Storage {
                 .execute(&pool)
                 .await?;
         }
-        let storage = Storage { pool, backend };
+        let storage = Storage {
+            pool,
+            backend,
+            _lock: lock,
+        };
         storage.migrate().await?;
         Ok(storage)
     }
@@ -788,21 +799,6 @@ impl Storage {
         Ok(())
     }
 
-    /// Other instances whose heartbeat is newer than `since`.
-    pub async fn live_instances(&self, except: &str, since: i64) -> Result<Vec<String>> {
-        let rows = sqlx::query(
-            "SELECT id FROM instances WHERE id <> $1 AND stopped_at IS NULL AND heartbeat_at >= $2",
-        )
-        .bind(except)
-        .bind(since)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|row| row.try_get(0))
-            .collect::<std::result::Result<_, _>>()?)
-    }
-
     /// This instance is alive, and so are the runs it is running.
     pub async fn heartbeat(&self, instance: &str) -> Result<()> {
         let now = now_ms();
@@ -954,6 +950,25 @@ impl Storage {
     /// Closes the pool.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// Takes the lock of an SQLite database (`<file>.lock` beside it).
+fn lock_file(url: &str) -> Result<std::fs::File> {
+    let path = url.trim_start_matches("sqlite://");
+    let path = path.split_once('?').map_or(path, |(path, _)| path);
+    let lock_path = format!("{path}.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|error| StorageError::Conflict(format!("cannot open {lock_path}: {error}")))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(_) => Err(StorageError::Conflict(format!(
+            "another spoke serve is using {path}; give each instance its own file, or share a PostgreSQL database (--db postgres://…)"
+        ))),
     }
 }
 
