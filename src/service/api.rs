@@ -97,6 +97,7 @@ pub fn run_json(run: &RunRow) -> Value {
         "verdict": verdict(run),
         "totals": run.totals.as_deref().and_then(|t| serde_json::from_str::<Value>(t).ok()),
         "error": run.error,
+        "instance": run.worker,
         "links": {
             "self": base,
             "page": format!("/runs/{}", run.id),

@@ -101,6 +101,7 @@ pub fn document() -> Value {
                 "verdict": { "type": ["string", "null"], "enum": ["conformant", "not-conformant", "could-not-run", null] },
                 "totals": { "type": ["object", "null"] },
                 "error": { "type": ["string", "null"] },
+                "instance": { "type": ["string", "null"], "description": "The spoke serve instance that ran it" },
                 "links": { "type": "object" }
             } }
         }
