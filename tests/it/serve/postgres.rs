@@ -15,7 +15,11 @@ async fn fresh_database(test: &str) -> Option<String> {
         return None;
     };
     sqlx::any::install_default_drivers();
-    let admin = match sqlx::AnyPool::connect(&url).await {
+    let admin = match sqlx::any::AnyPoolOptions::new()
+        .acquire_timeout(std::time::Duration::from_secs(3))
+        .connect(&url)
+        .await
+    {
         Ok(pool) => pool,
         Err(error) => {
             eprintln!("note: {test} skipped: no PostgreSQL at SPOKE_TEST_POSTGRES_URL ({error})");
