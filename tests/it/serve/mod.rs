@@ -86,6 +86,7 @@ impl Serve {
                 }
                 Err(_) => {
                     let _ = child.kill();
+                    let _ = child.wait();
                     panic!(
                         "spoke serve did not start: {}",
                         output.lock().unwrap().as_str()
