@@ -59,10 +59,21 @@ pub enum CertifyError {
     Run(String),
 }
 
-/// Runs one certification and returns its report.
+/// Runs one certification and returns its report; a sandbox's secrets come from the process
+/// environment.
 pub async fn certify(
     options: CertifyOptions,
     progress: &dyn Progress,
+) -> Result<RunReport, CertifyError> {
+    certify_with_env(options, progress, &|name| std::env::var(name).ok()).await
+}
+
+/// [`certify`] with the profile's variables (secrets, TLS files) looked up in `env` instead of
+/// the process environment: a service gives each run its own secrets.
+pub async fn certify_with_env(
+    options: CertifyOptions,
+    progress: &dyn Progress,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
 ) -> Result<RunReport, CertifyError> {
     let catalog = Catalog::builtin();
     for id in &options.only {
@@ -140,16 +151,13 @@ pub async fn certify(
         let tls = running.client_tls();
         (credentials, Some(running), tls)
     } else {
-        let credentials =
-            Credentials::resolve(&options.profile.auth, |name| std::env::var(name).ok()).map_err(
-                |error| CertifyError::Invalid(format!("{}: {error}", options.profile.file_name)),
-            )?;
-        let tls = crate::tls::ClientTls::resolve(options.profile.tls.as_ref(), |name| {
-            std::env::var(name).ok()
-        })
-        .map_err(|error| {
+        let credentials = Credentials::resolve(&options.profile.auth, env).map_err(|error| {
             CertifyError::Invalid(format!("{}: {error}", options.profile.file_name))
         })?;
+        let tls =
+            crate::tls::ClientTls::resolve(options.profile.tls.as_ref(), env).map_err(|error| {
+                CertifyError::Invalid(format!("{}: {error}", options.profile.file_name))
+            })?;
         (credentials, None, tls)
     };
     let base_url = match (&running, &options.base_url) {

@@ -58,6 +58,31 @@ pub enum Command {
     /// Carry out one two-way step as the built-in mock partner would, from the SPOKE_*
     /// variables a certify `--step-hook` gets (try the hook mode with `--step-hook 'spoke act'`).
     Act(ActArgs),
+    /// Serve the web application: partners, profiles, runs with live progress, history,
+    /// diffs, waivers and reports, and a JSON API for CI.
+    Serve(ServeArgs),
+}
+
+/// `spoke serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// The database: a file path or sqlite://PATH (SQLite, created when missing), or
+    /// postgres://USER@HOST/DB (several instances share its queue).
+    #[arg(long, default_value = "spoke-serve.db")]
+    pub db: String,
+    /// The port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+    /// The address to bind.
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    pub host: IpAddr,
+    /// Runs this instance carries out at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: u16,
+    /// Variables of the server's environment that sandbox runs may read as secrets
+    /// (comma-separated or repeated); every other secret is given with the run.
+    #[arg(long = "secret-env", value_delimiter = ',', value_name = "VAR")]
+    pub secret_env: Vec<String>,
 }
 
 /// `spoke act`.
@@ -461,6 +486,7 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Act(args) => run_act(args),
         Command::Bundle(BundleCommand::Verify { path }) => verify_bundle(&path, out),
         Command::Replay(args) => run_replay(args, out),
+        Command::Serve(args) => crate::service::cli::run(args, out),
     };
     result.map_err(|failure| Failure {
         code: failure.code,

@@ -20,6 +20,7 @@ pub mod replay;
 pub mod report;
 pub mod selftest;
 pub mod serve;
+pub mod service;
 pub mod simulate;
 pub mod suite;
 pub mod tls;

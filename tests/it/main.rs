@@ -17,6 +17,7 @@ mod profiles;
 mod properties;
 mod redaction;
 mod rules;
+mod serve;
 mod shapes;
 mod simulate;
 mod tls;
