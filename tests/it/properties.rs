@@ -37,7 +37,7 @@ struct Regression {
 }
 
 /// What the properties found, minimised by hand; each comment names where the bug was.
-const REGRESSIONS: [Regression; 5] = [
+const REGRESSIONS: [Regression; 6] = [
     // src/partner/mod.rs, `Shared::match_route`: the first operation (in operation-kind order)
     // whose path fits a request gets it, so prospect-update's `{id}` catches `POST /crm/members`
     // and the member is decoded with the prospect mapping (422). The validator accepts the two
@@ -216,6 +216,43 @@ status = "status"
 
 [records.member.values]
 status = { active = "A" }
+"#,
+    },
+    // src/profile/load.rs, `check_paging`: offset lists may stop at a page count (reference.toml
+    // documents it; the client and the mock count pages of any style), yet `total-pages-field`,
+    // which that stop needs, was refused as not applying to offset: such a profile could not load.
+    Regression {
+        name: "offset-counts-pages",
+        fault: None,
+        rules: &["STAFF-003"],
+        profile: r#"
+[partner]
+name = "Offset page count"
+base-url = "http://127.0.0.1:8080"
+
+[capabilities]
+prospects = true
+staff-owner = true
+
+[operations.staff-list]
+method = "GET"
+path = "/staff"
+list = "data"
+paging = { style = "offset", offset-param = "offset", limit-param = "limit", page-size = 40, stop = "total-pages", total-pages-field = "meta.pages" }
+
+[operations.prospect-save]
+method = "POST"
+path = "/prospects"
+
+[records.staff.fields]
+id = "id"
+email = "email"
+
+[records.prospect.fields]
+id = "id"
+first-name = "first_name"
+last-name = "last_name"
+owner = "owner_id"
 "#,
     },
 ];
