@@ -795,7 +795,8 @@ fn save(
     let acknowledgement = operation.answer == Some(AnswerShape::Acknowledgement);
     let usual_json = shared.profile.format_of(operation) == BodyFormat::Json
         && !shared.fault(Fault::SaveReturnsNoId)
-        && !acknowledgement;
+        && !acknowledgement
+        && operation.id_at.is_none();
     let answer = if answer_lost {
         None
     } else if usual_json {
@@ -1076,13 +1077,9 @@ impl Shared {
         path: &str,
         operation_kind: OperationKind,
     ) -> Response {
-        let id_type = self.profile.codec(kind).value_type(Field::Id);
         match (&operation.id_at, operation.id_from.unwrap_or_default()) {
             (Some(id_at), IdFrom::Body) => {
-                let value = id.map_or(Value::Null, |id| match &operation.id_pattern {
-                    Some(pattern) => Value::String(crate::profile::codec::render_id(pattern, id)),
-                    None => crate::profile::codec::typed_value(id_type, id),
-                });
+                let value = id.map_or(Value::Null, |id| self.id_at_value(operation, kind, id));
                 respond(self, operation, status, id_at.wrap(value))
             }
             (_, id_from) => {
@@ -1100,6 +1097,18 @@ impl Shared {
                     _ => response,
                 }
             }
+        }
+    }
+
+    /// A record's id as a write's `id-at` holds it: inside the text of `id-pattern`, or typed
+    /// as the id field is.
+    fn id_at_value(&self, operation: &Operation, kind: RecordKind, id: &str) -> Value {
+        match &operation.id_pattern {
+            Some(pattern) => Value::String(crate::profile::codec::render_id(pattern, id)),
+            None => crate::profile::codec::typed_value(
+                self.profile.codec(kind).value_type(Field::Id),
+                id,
+            ),
         }
     }
 
@@ -1196,7 +1205,15 @@ impl Shared {
         id: &str,
         kind: OperationKind,
     ) -> Response {
-        let response = respond(self, operation, status, wrap(&operation.record, rendered));
+        let mut document = wrap(&operation.record, rendered);
+        // The id also where the profile says it is, beside the record.
+        if let Some(id_at) = &operation.id_at {
+            id_at.set(
+                &mut document,
+                self.id_at_value(operation, kind.record(), id),
+            );
+        }
+        let response = respond(self, operation, status, document);
         self.with_location(response, operation, path, id, kind)
     }
 

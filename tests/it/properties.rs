@@ -37,7 +37,7 @@ struct Regression {
 }
 
 /// What the properties found, minimised by hand; each comment names where the bug was.
-const REGRESSIONS: [Regression; 6] = [
+const REGRESSIONS: [Regression; 7] = [
     // src/partner/mod.rs, `Shared::match_route`: the first operation (in operation-kind order)
     // whose path fits a request gets it, so prospect-update's `{id}` catches `POST /crm/members`
     // and the member is decoded with the prospect mapping (422). The validator accepts the two
@@ -253,6 +253,33 @@ id = "id"
 first-name = "first_name"
 last-name = "last_name"
 owner = "owner_id"
+"#,
+    },
+    // src/partner/handlers.rs, `save` / `Shared::saved_response`: a write answering the record
+    // with `id-at` beside it (`meta.createdId`) got no id there from the mock, so the Connector
+    // found none.
+    Regression {
+        name: "id-at-beside-the-record",
+        fault: None,
+        rules: &["MEM-001"],
+        profile: r#"
+[partner]
+name = "Id beside the record"
+base-url = "http://127.0.0.1:8080"
+
+[capabilities]
+members = true
+
+[operations.member-save]
+method = "POST"
+path = "/members"
+record = "data"
+id-at = "meta.createdId"
+
+[records.member.fields]
+id = "id"
+first-name = "first_name"
+last-name = "last_name"
 "#,
     },
 ];
