@@ -179,7 +179,10 @@ fn check_fixed_headers(
         let expected = template
             .render(&shared.profile.tenancy, str::to_owned)
             .unwrap_or_default();
-        let given = headers.get(name.as_str()).and_then(|v| v.to_str().ok());
+        // As the bytes sent: a value rendered from a tenancy id may hold non-ASCII text.
+        let given = headers
+            .get(name.as_str())
+            .and_then(|v| std::str::from_utf8(v.as_bytes()).ok());
         let fits = match given {
             Some(given) if name.eq_ignore_ascii_case("accept") => given.split(',').any(|media| {
                 media.split(';').next().unwrap_or_default().trim()

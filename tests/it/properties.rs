@@ -37,7 +37,7 @@ struct Regression {
 }
 
 /// What the properties found, minimised by hand; each comment names where the bug was.
-const REGRESSIONS: [Regression; 7] = [
+const REGRESSIONS: [Regression; 8] = [
     // src/partner/mod.rs, `Shared::match_route`: the first operation (in operation-kind order)
     // whose path fits a request gets it, so prospect-update's `{id}` catches `POST /crm/members`
     // and the member is decoded with the prospect mapping (422). The validator accepts the two
@@ -275,6 +275,35 @@ method = "POST"
 path = "/members"
 record = "data"
 id-at = "meta.createdId"
+
+[records.member.fields]
+id = "id"
+first-name = "first_name"
+last-name = "last_name"
+"#,
+    },
+    // src/partner/handlers.rs, `check_fixed_headers`: a fixed header rendered from a non-ASCII
+    // tenancy id (`SiteId: Köln_Süd`) is sent as UTF-8, but the mock read header values as
+    // visible ASCII only and answered 400, "the header `SiteId` is required".
+    Regression {
+        name: "non-ascii-header-value",
+        fault: None,
+        rules: &["MEM-001"],
+        profile: r#"
+[partner]
+name = "Non-ASCII header"
+base-url = "http://127.0.0.1:8080"
+headers = { "SiteId" = "{club_id}" }
+
+[tenancy]
+club-id = "Köln_Süd"
+
+[capabilities]
+members = true
+
+[operations.member-save]
+method = "POST"
+path = "/members"
 
 [records.member.fields]
 id = "id"
