@@ -1345,6 +1345,24 @@ fn resend_creates_no_duplicate(context: &Context<'_>) -> Finding {
             reason: format!("the resend got no answer: {}", error.message),
             evidence: vec![error.exchange],
         },
+        // The profile's declared conflict, whatever its status, names the record already there.
+        Ok(saved) if saved.conflict => match saved.id.as_deref() {
+            Some(id) if id != probe.first_id => Finding::Violated {
+                reason: format!(
+                    "resending {} was answered as a conflict naming `{id}`, not `{}`",
+                    probe.label, probe.first_id
+                ),
+                evidence: vec![saved.answer.exchange],
+                soft: false,
+            },
+            _ => Finding::Pass {
+                reason: format!(
+                    "the resend was answered with the declared conflict ({}): no duplicate",
+                    saved.answer.status
+                ),
+                evidence: vec![saved.answer.exchange],
+            },
+        },
         Ok(saved) if saved.answer.status == 409 => Finding::Pass {
             reason: "the resend was refused as a conflict (409): no duplicate".into(),
             evidence: vec![saved.answer.exchange],

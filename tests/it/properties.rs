@@ -37,7 +37,7 @@ struct Regression {
 }
 
 /// What the properties found, minimised by hand; each comment names where the bug was.
-const REGRESSIONS: [Regression; 8] = [
+const REGRESSIONS: [Regression; 9] = [
     // src/partner/mod.rs, `Shared::match_route`: the first operation (in operation-kind order)
     // whose path fits a request gets it, so prospect-update's `{id}` catches `POST /crm/members`
     // and the member is decoded with the prospect mapping (422). The validator accepts the two
@@ -307,6 +307,33 @@ path = "/members"
 
 [records.member.fields]
 id = "id"
+first-name = "first_name"
+last-name = "last_name"
+"#,
+    },
+    // src/suite/checks.rs, `resend_creates_no_duplicate`: only a 409 counted as refusing a
+    // resend; the profile's declared conflict (a 400 saying DUPLICATES_DETECTED, with the
+    // existing id), which the client recognises, was judged a failed resend.
+    Regression {
+        name: "declared-conflict-of-another-status",
+        fault: None,
+        rules: &["RETRY-001"],
+        profile: r#"
+[partner]
+name = "Declared conflict"
+base-url = "http://127.0.0.1:8080"
+
+[capabilities]
+prospects = true
+
+[operations.prospect-save]
+method = "POST"
+path = "/prospects"
+conflict = { status = 400, when = "errorCode", equals = "DUPLICATES_DETECTED", id-at = "duplicateId" }
+
+[records.prospect.fields]
+id = "id"
+external-id = "external_id"
 first-name = "first_name"
 last-name = "last_name"
 "#,
