@@ -37,7 +37,7 @@ struct Regression {
 }
 
 /// What the properties found, minimised by hand; each comment names where the bug was.
-const REGRESSIONS: [Regression; 9] = [
+const REGRESSIONS: [Regression; 10] = [
     // src/partner/mod.rs, `Shared::match_route`: the first operation (in operation-kind order)
     // whose path fits a request gets it, so prospect-update's `{id}` catches `POST /crm/members`
     // and the member is decoded with the prospect mapping (422). The validator accepts the two
@@ -336,6 +336,35 @@ id = "id"
 external-id = "external_id"
 first-name = "first_name"
 last-name = "last_name"
+"#,
+    },
+    // src/suite/checks.rs, `prospect_round_trip`: a field only written (`{ write = ... }`, no
+    // read path) was expected to read back, so LEAD-005 found it read back as nothing.
+    Regression {
+        name: "write-only-field",
+        fault: None,
+        rules: &["LEAD-005"],
+        profile: r#"
+[partner]
+name = "Write-only field"
+base-url = "http://127.0.0.1:8080"
+
+[capabilities]
+prospects = true
+
+[operations.prospect-save]
+method = "POST"
+path = "/prospects"
+
+[operations.prospect-read]
+method = "GET"
+path = "/prospects/{id}"
+
+[records.prospect.fields]
+id = "id"
+first-name = "first_name"
+last-name = "last_name"
+company = { write = "company" }
 "#,
     },
 ];
