@@ -58,7 +58,8 @@ impl SourceSyncEntry {
     pub fn partner_id(&self) -> Option<String> {
         match (&self.matched, &self.created) {
             (Some((id, _)), _) => Some(id.clone()),
-            (None, Some(Ok(saved))) if saved.answer.is_success() => saved.id.clone(),
+            // A declared conflict names the source already there.
+            (None, Some(Ok(saved))) if saved.accepted() => saved.id.clone(),
             _ => None,
         }
     }
@@ -102,7 +103,7 @@ impl Delivery {
     /// The partner's id from the create, if accepted with one.
     pub fn id(&self) -> Option<&str> {
         match &self.create {
-            Ok(saved) if saved.answer.is_success() => saved.id.as_deref(),
+            Ok(saved) if saved.accepted() => saved.id.as_deref(),
             _ => None,
         }
     }

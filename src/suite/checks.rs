@@ -180,7 +180,8 @@ fn judge_write<'a>(
             );
             None
         }
-        Ok(saved) if !saved.answer.is_success() => {
+        // A declared conflict is accepted, with the id of the record already there.
+        Ok(saved) if !saved.accepted() => {
             tally.broken(
                 format!("{subject} was rejected: {}", answer_summary(&saved.answer)),
                 vec![saved.answer.exchange],
@@ -249,7 +250,7 @@ fn explained_elsewhere(context: &Context<'_>, delivery: &Delivery, judged: Dimen
 }
 
 fn rejected(delivery: &Delivery) -> bool {
-    matches!(&delivery.create, Ok(saved) if !saved.answer.is_success())
+    matches!(&delivery.create, Ok(saved) if !saved.accepted())
 }
 
 fn deliveries<'a>(context: &Context<'a>, kind: RecordKind) -> impl Iterator<Item = &'a Delivery> {

@@ -37,7 +37,7 @@ struct Regression {
 }
 
 /// What the properties found, minimised by hand; each comment names where the bug was.
-const REGRESSIONS: [Regression; 10] = [
+const REGRESSIONS: [Regression; 11] = [
     // src/partner/mod.rs, `Shared::match_route`: the first operation (in operation-kind order)
     // whose path fits a request gets it, so prospect-update's `{id}` catches `POST /crm/members`
     // and the member is decoded with the prospect mapping (422). The validator accepts the two
@@ -365,6 +365,43 @@ id = "id"
 first-name = "first_name"
 last-name = "last_name"
 company = { write = "company" }
+"#,
+    },
+    // src/suite/checks.rs, `judge_write`, and src/connector/session.rs,
+    // `SourceSyncEntry::partner_id`: a source create answered with the declared conflict (the
+    // name is there: "Duplicate of LS-01") is accepted with the existing id, but only 2xx answers
+    // were taken, so every create-only source sync failed.
+    Regression {
+        name: "source-create-conflict",
+        fault: None,
+        rules: &["SRC-005"],
+        profile: r#"
+[partner]
+name = "Source conflict"
+base-url = "http://127.0.0.1:8080"
+
+[capabilities]
+prospects = true
+lead-source = true
+
+[operations.source-create]
+method = "POST"
+path = "/sources"
+conflict = { status = 409, id-at = "message", pattern = "Duplicate of {id}" }
+
+[operations.prospect-save]
+method = "POST"
+path = "/prospects"
+
+[records.source.fields]
+id = "id"
+name = "name"
+
+[records.prospect.fields]
+id = "id"
+first-name = "first_name"
+last-name = "last_name"
+source = "source_id"
 "#,
     },
 ];
