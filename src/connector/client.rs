@@ -1104,7 +1104,12 @@ impl PartnerClient {
             }
         }
         if list {
-            let items = match operation.list.as_ref().and_then(|at| at.get(&document)) {
+            // Without `list`, the list is the document itself.
+            let at = match &operation.list {
+                Some(at) => at.get(&document),
+                None => Some(&document),
+            };
+            let items = match at {
                 None | Some(Value::Null) if declared(NoneAnswer::NullList) => {
                     return Ok((answer, None))
                 }

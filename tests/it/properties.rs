@@ -37,7 +37,7 @@ struct Regression {
 }
 
 /// What the properties found, minimised by hand; each comment names where the bug was.
-const REGRESSIONS: [Regression; 11] = [
+const REGRESSIONS: [Regression; 12] = [
     // src/partner/mod.rs, `Shared::match_route`: the first operation (in operation-kind order)
     // whose path fits a request gets it, so prospect-update's `{id}` catches `POST /crm/members`
     // and the member is decoded with the prospect mapping (422). The validator accepts the two
@@ -402,6 +402,48 @@ id = "id"
 first-name = "first_name"
 last-name = "last_name"
 source = "source_id"
+"#,
+    },
+    // src/connector/client.rs, `lookup_staff`: with `none = ["null-list"]` and no `list` (the
+    // answer is the array itself), the list was looked for at no path, found missing, and every
+    // lookup answered "nobody".
+    Regression {
+        name: "bare-list-lookup-with-null-list",
+        fault: None,
+        rules: &["STAFF-005"],
+        profile: r#"
+[partner]
+name = "Bare list lookup"
+base-url = "http://127.0.0.1:8080"
+
+[capabilities]
+prospects = true
+staff-owner = true
+
+[operations.staff-list]
+method = "GET"
+path = "/staff"
+
+[operations.staff-lookup]
+method = "GET"
+path = "/staff/search"
+query = { email = "{email}" }
+answer = "list"
+none = ["null-list"]
+
+[operations.prospect-save]
+method = "POST"
+path = "/prospects"
+
+[records.staff.fields]
+id = "id"
+email = "email"
+
+[records.prospect.fields]
+id = "id"
+first-name = "first_name"
+last-name = "last_name"
+owner = "owner_id"
 "#,
     },
 ];
