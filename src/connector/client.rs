@@ -1537,6 +1537,12 @@ impl PageState {
         paging.page_size.unwrap_or(50)
     }
 
+    /// The records of a full page: the size asked, or the partner's declared cap below it.
+    fn full_page(paging: &Paging) -> u64 {
+        let size = Self::size(paging);
+        paging.max_page_size.map_or(size, |cap| size.min(cap))
+    }
+
     /// The paging parameters of the next request.
     fn query(&self, paging: &Paging) -> Vec<(String, String)> {
         let mut query = Vec::new();
@@ -1585,7 +1591,7 @@ impl PageState {
         items: usize,
         link_header: Option<&str>,
     ) -> Step {
-        let size = Self::size(paging);
+        let size = Self::full_page(paging);
         let items = items as u64;
         self.fetched += items;
         if items > 0 {

@@ -37,7 +37,7 @@ struct Regression {
 }
 
 /// What the properties found, minimised by hand; each comment names where the bug was.
-const REGRESSIONS: [Regression; 12] = [
+const REGRESSIONS: [Regression; 13] = [
     // src/partner/mod.rs, `Shared::match_route`: the first operation (in operation-kind order)
     // whose path fits a request gets it, so prospect-update's `{id}` catches `POST /crm/members`
     // and the member is decoded with the prospect mapping (422). The validator accepts the two
@@ -430,6 +430,43 @@ path = "/staff/search"
 query = { email = "{email}" }
 answer = "list"
 none = ["null-list"]
+
+[operations.prospect-save]
+method = "POST"
+path = "/prospects"
+
+[records.staff.fields]
+id = "id"
+email = "email"
+
+[records.prospect.fields]
+id = "id"
+first-name = "first_name"
+last-name = "last_name"
+owner = "owner_id"
+"#,
+    },
+    // src/connector/client.rs, `PageState::advance`: pages were judged full by page-size alone;
+    // under the partner's declared cap (max-page-size 30 of 50 asked) every page looked short and
+    // was confirmed by the next, and a repeated (or refused) page while confirming ends a list,
+    // so a staff list looping back to its first page passed STAFF-003.
+    Regression {
+        name: "pages-capped-below-the-size-asked",
+        fault: Some(Fault::StaffPaginationLoop),
+        rules: &["STAFF-003"],
+        profile: r#"
+[partner]
+name = "Capped pages"
+base-url = "http://127.0.0.1:8080"
+
+[capabilities]
+prospects = true
+staff-owner = true
+
+[operations.staff-list]
+method = "GET"
+path = "/staff"
+paging = { style = "page-number", page-param = "page", size-param = "size", page-size = 50, max-page-size = 30, stop = "short-page" }
 
 [operations.prospect-save]
 method = "POST"
