@@ -1231,7 +1231,12 @@ impl PartnerClient {
             }
         }
         if list {
-            let items = match operation.list.as_ref().and_then(|at| at.get(&document)) {
+            // Without `list`, the list is the document itself.
+            let at = match &operation.list {
+                Some(at) => at.get(&document),
+                None => Some(&document),
+            };
+            let items = match at {
                 None | Some(Value::Null) if declared(NoneAnswer::NullList) => {
                     return Ok((answer, None))
                 }
@@ -1659,6 +1664,12 @@ impl PageState {
         paging.page_size.unwrap_or(50)
     }
 
+    /// The records of a full page: the size asked, or the partner's declared cap below it.
+    fn full_page(paging: &Paging) -> u64 {
+        let size = Self::size(paging);
+        paging.max_page_size.map_or(size, |cap| size.min(cap))
+    }
+
     /// The paging parameters of the next request.
     fn query(&self, paging: &Paging) -> Vec<(String, String)> {
         let mut query = Vec::new();
@@ -1707,7 +1718,7 @@ impl PageState {
         items: usize,
         link_header: Option<&str>,
     ) -> Step {
-        let size = Self::size(paging);
+        let size = Self::full_page(paging);
         let items = items as u64;
         self.fetched += items;
         if items > 0 {

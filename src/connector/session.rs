@@ -62,6 +62,7 @@ impl SourceSyncEntry {
     pub fn partner_id(&self) -> Option<String> {
         match (&self.matched, &self.created) {
             (Some((id, _)), _) => Some(id.clone()),
+            // A declared conflict names the source already there.
             (None, Some(Ok(saved))) if saved.accepted() => saved.id.clone(),
             _ => None,
         }

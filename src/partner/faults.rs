@@ -246,9 +246,13 @@ impl Fault {
             Fault::SourceCaseSensitive | Fault::SourceAsciiOnlyFolding => {
                 caps.lead_source && by_name && has(OperationKind::SourceList)
             }
-            Fault::SourceCreateNoId | Fault::RejectNewSource => {
-                caps.lead_source && has(OperationKind::SourceCreate)
+            // Sources listed by name alone have no id a create could leave out.
+            Fault::SourceCreateNoId => {
+                caps.lead_source
+                    && has(OperationKind::SourceCreate)
+                    && profile.codec(RecordKind::Source).maps(Field::Id)
             }
+            Fault::RejectNewSource => caps.lead_source && has(OperationKind::SourceCreate),
             Fault::SourceCreateNoPersist
             | Fault::SourceCreateDuplicates
             | Fault::SourceCreateWrongId => {

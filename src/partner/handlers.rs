@@ -156,7 +156,12 @@ async fn serve(
     let twinned;
     let (matched, operation) = match twin {
         Some(twin)
-            if shared.is_twin_request(twin, matched.kind, early_id.as_deref(), document.as_ref()) =>
+            if shared.is_twin_request(
+                twin,
+                matched.kind,
+                early_id.as_deref(),
+                document.as_ref(),
+            ) =>
         {
             twinned = Matched {
                 kind: twin,
@@ -233,7 +238,10 @@ fn check_fixed_headers(
         let expected = template
             .render(&shared.profile.tenancy, str::to_owned)
             .unwrap_or_default();
-        let given = headers.get(name.as_str()).and_then(|v| v.to_str().ok());
+        // As the bytes sent: a value rendered from a tenancy id may hold non-ASCII text.
+        let given = headers
+            .get(name.as_str())
+            .and_then(|v| std::str::from_utf8(v.as_bytes()).ok());
         let fits = match given {
             Some(given) if name.eq_ignore_ascii_case("accept") => given.split(',').any(|media| {
                 media.split(';').next().unwrap_or_default().trim()
@@ -917,7 +925,8 @@ fn save(
     let acknowledgement = operation.answer == Some(AnswerShape::Acknowledgement);
     let usual_json = shared.profile.format_of(operation) == BodyFormat::Json
         && !shared.fault(Fault::SaveReturnsNoId)
-        && !acknowledgement;
+        && !acknowledgement
+        && operation.id_at.is_none();
     let answer = if answer_lost {
         None
     } else if usual_json {
@@ -1293,13 +1302,9 @@ impl Shared {
         path: &str,
         operation_kind: OperationKind,
     ) -> Response {
-        let id_type = self.profile.codec(kind).value_type(Field::Id);
         match (&operation.id_at, operation.id_from.unwrap_or_default()) {
             (Some(id_at), IdFrom::Body) => {
-                let value = id.map_or(Value::Null, |id| match &operation.id_pattern {
-                    Some(pattern) => Value::String(crate::profile::codec::render_id(pattern, id)),
-                    None => crate::profile::codec::typed_value(id_type, id),
-                });
+                let value = id.map_or(Value::Null, |id| self.id_at_value(operation, kind, id));
                 respond(self, operation, status, id_at.wrap(value))
             }
             (_, id_from) => {
@@ -1317,6 +1322,18 @@ impl Shared {
                     _ => response,
                 }
             }
+        }
+    }
+
+    /// A record's id as a write's `id-at` holds it: inside the text of `id-pattern`, or typed
+    /// as the id field is.
+    fn id_at_value(&self, operation: &Operation, kind: RecordKind, id: &str) -> Value {
+        match &operation.id_pattern {
+            Some(pattern) => Value::String(crate::profile::codec::render_id(pattern, id)),
+            None => crate::profile::codec::typed_value(
+                self.profile.codec(kind).value_type(Field::Id),
+                id,
+            ),
         }
     }
 
@@ -1417,7 +1434,15 @@ impl Shared {
         id: &str,
         kind: OperationKind,
     ) -> Response {
-        let response = respond(self, operation, status, wrap(&operation.record, rendered));
+        let mut document = wrap(&operation.record, rendered);
+        // The id also where the profile says it is, beside the record.
+        if let Some(id_at) = &operation.id_at {
+            id_at.set(
+                &mut document,
+                self.id_at_value(operation, kind.record(), id),
+            );
+        }
+        let response = respond(self, operation, status, document);
         self.with_location(response, operation, path, id, kind)
     }
 

@@ -2306,7 +2306,12 @@ fn check_paging(checker: &mut Checker<'_>, key: &str, paging: &Paging) {
         ),
         PagingStyle::Offset => (
             &["offset-param", "limit-param", "page-size", "stop"],
-            &["total-field", "more-field", "max-page-size"],
+            &[
+                "total-field",
+                "total-pages-field",
+                "more-field",
+                "max-page-size",
+            ],
         ),
         PagingStyle::Cursor => (
             &["cursor-param", "next-field"],

@@ -108,20 +108,25 @@ impl JsonPath {
     /// they are equal): two such paths cannot both be written. Array steps that select
     /// different elements (`[type=work]`, `[type=home]`) keep two paths apart.
     pub fn overlaps(&self, other: &JsonPath) -> bool {
-        self.steps
-            .iter()
-            .zip(&other.steps)
-            .all(|(a, b)| match (a, b) {
+        for (a, b) in self.steps.iter().zip(&other.steps) {
+            let same_place = match (a, b) {
                 (Step::Key(a), Step::Key(b)) => a == b,
                 (Step::Index(a), Step::Index(b)) => a == b,
                 (Step::Match { key: ka, value: va }, Step::Match { key: kb, value: vb }) => {
                     ka != kb || va == vb
                 }
                 (Step::Flag(a), Step::Flag(b)) => a == b,
+                // An object's member and an array's element in one place: a document holds
+                // only one of the two, so one of the values would be lost.
+                (Step::Key(_), _) | (_, Step::Key(_)) => return true,
                 // An index and a selector may or may not meet: the writer keeps them apart.
-                (Step::Key(_), _) | (_, Step::Key(_)) => false,
                 _ => false,
-            })
+            };
+            if !same_place {
+                return false;
+            }
+        }
+        true
     }
 
     /// The value at this path, if every step exists.
@@ -489,6 +494,15 @@ mod tests {
         assert!(!work.overlaps(&home));
         assert!(work.overlaps(&work.clone()));
         assert!(whole.overlaps(&work));
+    }
+
+    #[test]
+    fn an_object_member_and_an_array_element_in_one_place_overlap() {
+        let member = JsonPath::parse("contact.email").unwrap();
+        let element = JsonPath::parse("contact[0].phone").unwrap();
+        assert!(member.overlaps(&element) && element.overlaps(&member));
+        let elsewhere = JsonPath::parse("other[0].phone").unwrap();
+        assert!(!member.overlaps(&elsewhere));
     }
 
     #[test]

@@ -624,7 +624,7 @@ pub struct Paging {
     /// Where the total number of records is: ends page-number and offset lists with
     /// `stop = "total"`; any style's walk is checked against it.
     pub total_field: Option<JsonPath>,
-    /// page-number: where the total number of pages is: ends the list with
+    /// page-number, offset: where the total number of pages is: ends the list with
     /// `stop = "total-pages"`; the walk is checked against it.
     pub total_pages_field: Option<JsonPath>,
     /// page-number, offset with `stop = "more-flag"`: a boolean, true while pages follow.

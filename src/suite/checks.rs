@@ -220,6 +220,7 @@ fn judge_write<'a>(
             );
             None
         }
+        // A declared conflict is accepted, with the id of the record already there.
         Ok(saved) if !saved.accepted() => {
             tally.broken(
                 format!("{subject} was rejected: {}", answer_summary(&saved.answer)),
@@ -1118,8 +1119,12 @@ fn prospect_round_trip(context: &Context<'_>) -> Finding {
         tally.cases += 1;
         tally.examined.push(answer.exchange);
         let sent = delivery.latest_sent();
+        let codec = context.profile.codec(RecordKind::Prospect);
         for (field, value) in sent {
-            if matches!(field, Field::Owner | Field::Source | Field::Id) {
+            // A field only written (the partner's answers do not carry it) cannot read back.
+            if matches!(field, Field::Owner | Field::Source | Field::Id)
+                || codec.read_path(*field).is_none()
+            {
                 continue;
             }
             let got = read.get(field);
