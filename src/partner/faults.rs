@@ -253,9 +253,14 @@ impl Fault {
                     && profile.codec(RecordKind::Source).maps(Field::Id)
             }
             Fault::RejectNewSource => caps.lead_source && has(OperationKind::SourceCreate),
-            Fault::SourceCreateNoPersist
-            | Fault::SourceCreateDuplicates
-            | Fault::SourceCreateWrongId => {
+            // A source known by its name alone has no id to be wrong about.
+            Fault::SourceCreateWrongId => {
+                caps.lead_source
+                    && has(OperationKind::SourceCreate)
+                    && has(OperationKind::SourceList)
+                    && profile.codec(RecordKind::Source).maps(Field::Id)
+            }
+            Fault::SourceCreateNoPersist | Fault::SourceCreateDuplicates => {
                 caps.lead_source
                     && has(OperationKind::SourceCreate)
                     && has(OperationKind::SourceList)

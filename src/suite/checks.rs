@@ -1024,7 +1024,13 @@ fn update_in_place(context: &Context<'_>, kind: RecordKind) -> Finding {
         if read_failed(&mut tally, delivery) {
             continue;
         }
-        if let Some(Ok((answer, Some(read)))) = &delivery.read {
+        // The update changes the last name: a partner that never answers it cannot show it.
+        let last_name_read = context
+            .profile
+            .codec(delivery.kind)
+            .read_path(Field::LastName)
+            .is_some();
+        if let (Some(Ok((answer, Some(read)))), true) = (&delivery.read, last_name_read) {
             tally.examined.push(answer.exchange);
             let expected = changed.get(&Field::LastName);
             // Still the old value: the update went elsewhere. Any other difference is how the

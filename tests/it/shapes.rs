@@ -946,3 +946,17 @@ async fn creates_on_a_shared_route_may_be_told_apart_by_their_own_params() {
     assert_eq!(running.state.store().read().members.len(), 1);
     running.stop().await.unwrap();
 }
+
+#[test]
+fn faults_about_source_ids_do_not_apply_to_sources_known_by_name_alone() {
+    use spoke::partner::Fault;
+    // TYPED_CRM lists its sources as plain names, with no create: add one.
+    let text = TYPED_CRM.replace(
+        "[operations.prospect-create]",
+        "[operations.source-create]\nmethod = \"POST\"\npath = \"/leadSources\"\nanswer = \"acknowledgement\"\n\n[operations.prospect-create]",
+    );
+    let profile = parse(&text);
+    assert!(Fault::SourceCreateNoPersist.applies_to(&profile));
+    assert!(!Fault::SourceCreateWrongId.applies_to(&profile));
+    assert!(!Fault::SourceCreateNoId.applies_to(&profile));
+}
