@@ -280,3 +280,33 @@ async fn certify_passes_through_a_partner_that_closes_idle_kept_alive_connection
     assert_eq!(report.exit_code, 0, "{:#?}", report.verdicts);
     assert!(proxy.seen().len() > 20, "{:?}", proxy.seen());
 }
+
+#[tokio::test]
+async fn a_redirect_loop_through_a_partner_that_silently_closes_reused_connections_is_a_loop() {
+    let profile = Profile::reference();
+    let credentials = Credentials::generated(&profile.auth, 7);
+    let options = spoke::partner::PartnerOptions {
+        faults: [spoke::partner::Fault::StaffListRedirectLoop]
+            .into_iter()
+            .collect(),
+        ..Default::default()
+    };
+    let state = PartnerState::with_options(
+        profile.clone(),
+        Sandbox::default_seed(),
+        credentials.clone(),
+        options,
+    );
+    let running = partner::spawn(state, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let proxy = Proxy::start(running.addr, Closing::AtSecondRequest).await;
+    let client = client_through(&profile, &proxy, &credentials);
+
+    let outcome = client.list_all(OperationKind::StaffList, "staff").await;
+
+    let Some(ListFailure::BadPage { message, .. }) = &outcome.failure else {
+        panic!("not a bad page: {:?}", outcome.failure);
+    };
+    assert!(message.contains("redirects did not end"), "{message}");
+}
