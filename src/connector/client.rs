@@ -857,7 +857,8 @@ impl PartnerClient {
                 let left = waited.saturating_sub(sent.elapsed());
                 *again.timeout_mut() = Some(left);
                 self.fresh.execute(again).await.map_err(|error| {
-                    let (failed, timed_out) = describe(error, left);
+                    // A timeout here spent what was left of the request's own time.
+                    let (failed, timed_out) = describe(error, waited);
                     redacted((
                         format!(
                             "the connection was closed before an answer ({closed}), and a \
