@@ -844,12 +844,12 @@ impl PartnerClient {
         let mut response = match self.http.execute(request).await {
             Ok(response) => response,
             Err(error) if closed_before_answer(&error) => {
-                let closed = describe(error, waited).0;
+                let closed = innermost(&error);
                 let Some(mut again) = again else {
                     return Err(redacted((
                         format!(
-                            "the connection was closed before an answer, and the request is not \
-                             sent again since the partner may have acted on it: {closed}"
+                            "the connection was closed before an answer ({closed}), and the \
+                             request is not sent again since the partner may have acted on it"
                         ),
                         false,
                     )));
