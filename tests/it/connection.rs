@@ -310,3 +310,47 @@ async fn a_redirect_loop_through_a_partner_that_silently_closes_reused_connectio
     };
     assert!(message.contains("redirects did not end"), "{message}");
 }
+
+#[tokio::test]
+async fn an_update_on_a_reused_connection_closed_before_an_answer_is_sent_again_being_idempotent() {
+    let (profile, running, credentials) = paged_partner().await;
+    let direct = crate::helpers::client_for(&profile, &running, &credentials);
+    let mut record = Record::from([
+        (Field::FirstName, "Ada".to_owned()),
+        (Field::LastName, "Kept".to_owned()),
+        (Field::ExternalId, "it-closed-2".to_owned()),
+    ]);
+    let created = direct
+        .write(OperationKind::ProspectCreate, "deliver", &record, None)
+        .await
+        .unwrap();
+    let id = created.id.expect("the create answers an id");
+    let proxy = Proxy::start(running.addr, Closing::AtSecondRequest).await;
+    let client = client_through(&profile, &proxy, &credentials);
+    let _ = client
+        .call(OperationKind::SourceList, "sources", None, None, &[], None)
+        .await;
+    record.insert(Field::LastName, "Updated".to_owned());
+
+    let saved = client
+        .write(OperationKind::ProspectUpdate, "update", &record, Some(&id))
+        .await
+        .expect("the fresh connection answers");
+
+    assert!(saved.accepted(), "HTTP {}", saved.answer.status);
+    let puts = proxy
+        .seen()
+        .into_iter()
+        .filter(|line| line.starts_with("PUT "))
+        .count();
+    assert_eq!(puts, 2, "{:?}", proxy.seen());
+    let data = running.state.store().read();
+    let held: Vec<_> = data
+        .records(RecordKind::Prospect)
+        .into_iter()
+        .flat_map(|records| records.values())
+        .filter(|stored| stored.get(Field::ExternalId) == Some("it-closed-2"))
+        .map(|stored| stored.get(Field::LastName).map(str::to_owned))
+        .collect();
+    assert_eq!(held, vec![Some("Updated".to_owned())]);
+}
