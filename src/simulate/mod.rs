@@ -1078,3 +1078,40 @@ impl LoadProgress for () {
     fn update(&self, _: usize, _: usize, _: usize) {}
     fn finish(&self) {}
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn audit(checked: usize, duplicated: Option<usize>) -> Audit {
+        Audit {
+            checked,
+            duplicated,
+            ..Audit::default()
+        }
+    }
+
+    #[test]
+    fn exactly_once_is_verified_only_when_every_delivery_was_checked_and_duplicates_counted() {
+        let none_failed = BTreeMap::new();
+        let judge = |delivered, audit: Option<Audit>| {
+            ExactlyOnce::judge(&none_failed, delivered, audit.as_ref())
+        };
+        assert_eq!(judge(10, Some(audit(10, Some(0)))), ExactlyOnce::Verified);
+        assert_eq!(judge(10, Some(audit(10, None))), ExactlyOnce::NotVerified);
+        assert_eq!(judge(10, Some(audit(4, Some(0)))), ExactlyOnce::NotVerified);
+        assert_eq!(judge(10, None), ExactlyOnce::NotVerified);
+        assert_eq!(judge(10, Some(audit(10, Some(1)))), ExactlyOnce::Broken);
+        // A sync alone saved nothing: nothing to verify.
+        assert_eq!(judge(0, None), ExactlyOnce::Verified);
+        let one_failed = BTreeMap::from([("rejected".to_owned(), 1)]);
+        assert_eq!(
+            ExactlyOnce::judge(&one_failed, 0, None),
+            ExactlyOnce::Broken
+        );
+        assert_eq!(
+            ExactlyOnce::NotVerified.exit_code(),
+            crate::exit_codes::NOT_VERIFIED
+        );
+    }
+}
