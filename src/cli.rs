@@ -1253,9 +1253,5 @@ fn run_simulate(args: SimulateArgs, out: &Output) -> Result<i32, Failure> {
             Failure::run(anyhow::anyhow!("cannot write {}: {error}", path.display()))
         })?;
     }
-    Ok(if report.clean() {
-        exit_codes::CONFORMANT
-    } else {
-        exit_codes::NOT_CONFORMANT
-    })
+    Ok(report.exactly_once.exit_code())
 }

@@ -73,6 +73,8 @@ pub struct Audit {
     pub lost: usize,
     /// Leads held more than once (`None` when the profile gives no way to count).
     pub duplicated: Option<usize>,
+    /// How duplicates were counted, or why they could not be.
+    pub duplicates: String,
     /// Leads with the wrong owner or source.
     pub wrong: usize,
     /// The first problems found, one line each.
@@ -132,15 +134,62 @@ pub struct SimulateReport {
     pub client_cpu_us_per_delivery: Option<f64>,
     /// The exactly-once audit, where the records can be counted.
     pub audit: Option<Audit>,
+    /// What the run shows of exactly-once delivery, and so its exit code.
+    pub exactly_once: ExactlyOnce,
+}
+
+/// What a simulation shows of exactly-once delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExactlyOnce {
+    /// Every delivery was saved, and the audit checked each one: none lost, duplicated or
+    /// wrong.
+    Verified,
+    /// A delivery failed, or the audit found a lead lost, duplicated or wrong.
+    Broken,
+    /// Nothing failed or was found wrong, but the audit could not count duplicates or could
+    /// not check every delivery: exactly once is not shown.
+    NotVerified,
+}
+
+impl ExactlyOnce {
+    /// Judges a run from its failed deliveries, its saved count and its audit.
+    fn judge(failed: &BTreeMap<String, usize>, delivered: usize, audit: Option<&Audit>) -> Self {
+        let failures = failed.values().sum::<usize>();
+        // A run that saved nothing (a sync alone) holds nothing to verify.
+        if failures == 0 && delivered == 0 {
+            return ExactlyOnce::Verified;
+        }
+        let Some(audit) = audit else {
+            return if failures > 0 {
+                ExactlyOnce::Broken
+            } else {
+                ExactlyOnce::NotVerified
+            };
+        };
+        if failures > 0 || audit.lost > 0 || audit.wrong > 0 || audit.duplicated.unwrap_or(0) > 0 {
+            ExactlyOnce::Broken
+        } else if audit.duplicated.is_none() || audit.checked < delivered {
+            ExactlyOnce::NotVerified
+        } else {
+            ExactlyOnce::Verified
+        }
+    }
+
+    /// The exit code of `spoke simulate` for it.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            ExactlyOnce::Verified => crate::exit_codes::CONFORMANT,
+            ExactlyOnce::Broken => crate::exit_codes::NOT_CONFORMANT,
+            ExactlyOnce::NotVerified => crate::exit_codes::NOT_VERIFIED,
+        }
+    }
 }
 
 impl SimulateReport {
-    /// Whether the run delivered everything exactly once.
+    /// Whether the run delivered everything exactly once, and showed it.
     pub fn clean(&self) -> bool {
-        self.failed.values().sum::<usize>() == 0
-            && self.audit.as_ref().is_none_or(|audit| {
-                audit.lost == 0 && audit.duplicated.unwrap_or(0) == 0 && audit.wrong == 0
-            })
+        self.exactly_once == ExactlyOnce::Verified
     }
 
     /// The summary for a terminal or a log.
@@ -205,9 +254,10 @@ impl SimulateReport {
                     audit
                         .duplicated
                         .map(|d| d.to_string())
-                        .unwrap_or_else(|| "not countable".into()),
+                        .unwrap_or_else(|| "not counted".into()),
                     audit.wrong
                 ));
+                out.push_str(&format!("  duplicates: {}\n", audit.duplicates));
                 for problem in &audit.problems {
                     out.push_str(&format!("  {problem}\n"));
                 }
@@ -216,6 +266,26 @@ impl SimulateReport {
                 out.push_str("exactly-once audit: not possible (the profile reads nothing back)\n")
             }
         }
+        out.push_str(&match self.exactly_once {
+            ExactlyOnce::Verified => {
+                "exactly once: verified (every delivery saved and checked)\n".to_owned()
+            }
+            ExactlyOnce::Broken => "exactly once: no (see the failures and the audit)\n".to_owned(),
+            ExactlyOnce::NotVerified => format!(
+                "exactly once: not verified (exit {}): nothing failed or was found wrong, but {}\n",
+                crate::exit_codes::NOT_VERIFIED,
+                match &self.audit {
+                    None => "nothing could be read back".to_owned(),
+                    Some(audit) if audit.duplicated.is_none() => {
+                        "duplicates could not be counted".to_owned()
+                    }
+                    Some(audit) => format!(
+                        "only {} of {} deliveries could be checked",
+                        audit.checked, self.delivered
+                    ),
+                }
+            ),
+        });
         out
     }
 }
@@ -495,6 +565,7 @@ pub async fn simulate(
     if let Some((running, _)) = running {
         let _ = running.stop().await;
     }
+    let exactly_once = ExactlyOnce::judge(&failed, delivered, audit.as_ref());
     Ok(SimulateReport {
         tool: concat!("spoke ", env!("CARGO_PKG_VERSION")).to_owned(),
         partner: profile.partner.name.clone(),
@@ -517,6 +588,7 @@ pub async fn simulate(
             .filter(|_| !results.is_empty())
             .map(|cpu| cpu.as_secs_f64() * 1e6 / results.len() as f64),
         audit,
+        exactly_once,
     })
 }
 
@@ -842,6 +914,7 @@ fn audit_store(running: &RunningPartner, plans: &[Plan], results: &[(usize, Deli
     let mut audit = Audit {
         method: "the mock partner's store, by external id".into(),
         duplicated: Some(0),
+        duplicates: "counted in the mock partner's store, by external id".into(),
         ..Audit::default()
     };
     let mut by_external: BTreeMap<(RecordKind, &str), Vec<&crate::partner::StoredRecord>> =
@@ -861,11 +934,13 @@ fn audit_store(running: &RunningPartner, plans: &[Plan], results: &[(usize, Deli
         .filter(|(_, outcome)| matches!(outcome, Delivered::Saved { .. }))
         .map(|(index, _)| *index)
         .collect();
+    let mut without_external = 0;
     for (index, plan) in plans.iter().enumerate() {
         if !delivered.contains(&index) {
             continue;
         }
         let Some(external) = plan.prepared.sent.get(&Field::ExternalId) else {
+            without_external += 1;
             continue;
         };
         audit.checked += 1;
@@ -909,6 +984,13 @@ fn audit_store(running: &RunningPartner, plans: &[Plan], results: &[(usize, Deli
                 audit.problems.push(problem);
             }
         }
+    }
+    if without_external > 0 {
+        audit.duplicates = format!(
+            "{}, except for {without_external} deliveries that carry none (the profile maps no \
+             external id), which could not be checked",
+            audit.duplicates
+        );
     }
     audit
 }
@@ -958,7 +1040,11 @@ async fn audit_by_reading(
         .collect()
         .await;
     let mut audit = Audit {
-        method: "read back by the partner's id (duplicates cannot be counted this way)".into(),
+        method: "read back by the partner's id".into(),
+        duplicates: "not counted: a lead saved twice is held under two ids, and the profile \
+                     declares no list of prospects or members, nor a lookup by external id, to \
+                     find the second"
+            .into(),
         ..Audit::default()
     };
     for problem in checks.into_iter().flatten() {
@@ -991,4 +1077,41 @@ impl LoadProgress for () {
     fn start(&self, _: usize) {}
     fn update(&self, _: usize, _: usize, _: usize) {}
     fn finish(&self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn audit(checked: usize, duplicated: Option<usize>) -> Audit {
+        Audit {
+            checked,
+            duplicated,
+            ..Audit::default()
+        }
+    }
+
+    #[test]
+    fn exactly_once_is_verified_only_when_every_delivery_was_checked_and_duplicates_counted() {
+        let none_failed = BTreeMap::new();
+        let judge = |delivered, audit: Option<Audit>| {
+            ExactlyOnce::judge(&none_failed, delivered, audit.as_ref())
+        };
+        assert_eq!(judge(10, Some(audit(10, Some(0)))), ExactlyOnce::Verified);
+        assert_eq!(judge(10, Some(audit(10, None))), ExactlyOnce::NotVerified);
+        assert_eq!(judge(10, Some(audit(4, Some(0)))), ExactlyOnce::NotVerified);
+        assert_eq!(judge(10, None), ExactlyOnce::NotVerified);
+        assert_eq!(judge(10, Some(audit(10, Some(1)))), ExactlyOnce::Broken);
+        // A sync alone saved nothing: nothing to verify.
+        assert_eq!(judge(0, None), ExactlyOnce::Verified);
+        let one_failed = BTreeMap::from([("rejected".to_owned(), 1)]);
+        assert_eq!(
+            ExactlyOnce::judge(&one_failed, 0, None),
+            ExactlyOnce::Broken
+        );
+        assert_eq!(
+            ExactlyOnce::NotVerified.exit_code(),
+            crate::exit_codes::NOT_VERIFIED
+        );
+    }
 }

@@ -5,7 +5,7 @@ use crate::helpers::{root, run_cli};
 use spoke::connector::ClientLimits;
 use spoke::partner::{Fault, Faults, Sandbox};
 use spoke::profile::Profile;
-use spoke::simulate::{simulate, SimulateOptions, SimulateReport};
+use spoke::simulate::{simulate, ExactlyOnce, SimulateOptions, SimulateReport};
 use std::time::{Duration, Instant};
 
 fn options(faults: &[Fault], leads: usize, members: usize) -> SimulateOptions {
@@ -58,6 +58,146 @@ async fn resends_to_a_partner_that_ignores_external_ids_show_as_duplicates() {
     assert!(audit.duplicated.unwrap() > 0, "{}", report.render());
     assert!(audit.problems.iter().any(|p| p.contains("held 2 times")));
     assert!(!report.clean());
+    assert_eq!(report.exactly_once, ExactlyOnce::Broken);
+}
+
+/// The reference profile without credentials, written to a folder of its own for the CLI.
+fn open_reference() -> (Profile, std::path::PathBuf) {
+    let text = std::fs::read_to_string(root().join("fixtures/profiles/reference.toml")).unwrap();
+    let text = text
+        .replace("scheme = \"bearer\"", "scheme = \"none\"")
+        .replace("token-env = \"SPOKE_REFERENCE_TOKEN\"", "");
+    let dir = std::env::temp_dir().join(format!(
+        "spoke-simulate-open-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("reference-open.toml");
+    std::fs::write(&path, &text).unwrap();
+    (Profile::parse("reference-open.toml", &text).unwrap(), path)
+}
+
+/// A mock partner of `profile` with `faults`, reached over the network as a real partner is.
+async fn partner_elsewhere(profile: &Profile, faults: &[Fault]) -> spoke::partner::RunningPartner {
+    let state = spoke::partner::PartnerState::with_options(
+        profile.clone(),
+        Sandbox::default_seed(),
+        spoke::auth::Credentials::generated(&profile.auth, 7),
+        spoke::partner::PartnerOptions {
+            faults: faults.iter().copied().collect(),
+            seed: 3,
+            ..Default::default()
+        },
+    );
+    spoke::partner::spawn(state, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_whose_duplicates_cannot_be_counted_is_not_verified_with_exit_4() {
+    // The partner really holds duplicates, but the profile offers no way to find them.
+    let (profile, path) = open_reference();
+    let running = partner_elsewhere(
+        &profile,
+        &[Fault::LostAnswers, Fault::RetryCreatesDuplicate],
+    )
+    .await;
+    let mut run_options = options(&[], 200, 0);
+    run_options.profile = profile.clone();
+    run_options.mock = false;
+    run_options.base_url = Some(running.base_url());
+    let report = run(run_options).await;
+    let held_twice = {
+        let data = running.state.store().read();
+        let mut seen = std::collections::BTreeMap::<String, usize>::new();
+        for record in data
+            .records(spoke::model::RecordKind::Prospect)
+            .into_iter()
+            .flat_map(|records| records.values())
+        {
+            if let Some(external) = record.get(spoke::model::Field::ExternalId) {
+                *seen.entry(external.to_owned()).or_default() += 1;
+            }
+        }
+        seen.values().filter(|count| **count > 1).count()
+    };
+    assert!(held_twice > 0, "the fault made no duplicates");
+    assert_eq!(
+        report.exactly_once,
+        ExactlyOnce::NotVerified,
+        "{}",
+        report.render()
+    );
+    assert!(!report.clean());
+    let rendered = report.render();
+    assert!(
+        rendered.contains("duplicates: not counted")
+            && rendered.contains("exactly once: not verified (exit 4)"),
+        "{rendered}"
+    );
+
+    let base_url = running.base_url();
+    let folder = path.parent().unwrap().to_owned();
+    let dir = folder.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        run_cli(
+            &[
+                "simulate",
+                "--profile",
+                path.to_str().unwrap(),
+                "--base-url",
+                &base_url,
+                "--leads",
+                "50",
+                "--seed",
+                "3",
+            ],
+            &dir,
+        )
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(spoke::exit_codes::NOT_VERIFIED),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::fs::remove_dir_all(folder).ok();
+}
+
+#[test]
+fn duplicates_counted_in_the_mock_partner_and_found_exit_1() {
+    let output = run_cli(
+        &[
+            "simulate",
+            "--mock",
+            "--fault",
+            "lost-answers,retry-creates-duplicate",
+            "--leads",
+            "200",
+            "--seed",
+            "3",
+        ],
+        &root(),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(spoke::exit_codes::NOT_CONFORMANT),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("duplicates: counted in the mock partner's store")
+            && stdout.contains("exactly once: no"),
+        "{stdout}"
+    );
 }
 
 #[tokio::test]
@@ -123,7 +263,8 @@ fn the_command_prints_the_summary_and_writes_the_json_report() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{stdout}");
     assert!(
-        stdout.contains("lost = 0, duplicated = 0, wrong = 0"),
+        stdout.contains("lost = 0, duplicated = 0, wrong = 0")
+            && stdout.contains("exactly once: verified"),
         "{stdout}"
     );
     let report: serde_json::Value =
@@ -258,11 +399,12 @@ fn records_written_straight_to_json_match_the_tree_byte_for_byte() {
 #[tokio::test]
 async fn every_fixture_profile_gets_every_lead_exactly_once_through_a_flaky_partner() {
     // XML and SOAP partners included: their bodies go through the general client's codec.
+    use spoke::model::{Field, RecordKind};
     for (name, profile) in crate::helpers::fixture_profiles() {
-        let carries_members = profile.carries(spoke::model::RecordKind::Member);
-        let carries_prospects = profile.carries(spoke::model::RecordKind::Prospect);
+        let carries_members = profile.carries(RecordKind::Member);
+        let carries_prospects = profile.carries(RecordKind::Prospect);
         let report = run(SimulateOptions {
-            profile,
+            profile: profile.clone(),
             leads: if carries_prospects { 120 } else { 0 },
             members: if carries_members { 40 } else { 0 },
             ..options(&[Fault::Flaky, Fault::LostAnswers], 0, 0)
@@ -282,6 +424,16 @@ async fn every_fixture_profile_gets_every_lead_exactly_once_through_a_flaky_part
             "{name}: {}",
             report.render()
         );
-        assert!(report.clean(), "{name}: {}", report.render());
+        // A delivery without an external id cannot be found in the store: not verified.
+        let all_keyed = [RecordKind::Prospect, RecordKind::Member]
+            .into_iter()
+            .filter(|kind| profile.carries(*kind))
+            .all(|kind| profile.codec(kind).maps(Field::ExternalId));
+        let expected = if all_keyed {
+            ExactlyOnce::Verified
+        } else {
+            ExactlyOnce::NotVerified
+        };
+        assert_eq!(report.exactly_once, expected, "{name}: {}", report.render());
     }
 }
