@@ -26,6 +26,7 @@ fn options(faults: &[Fault], leads: usize, members: usize) -> SimulateOptions {
             ..ClientLimits::default()
         },
         retries: 5,
+        shard: None,
     }
 }
 
