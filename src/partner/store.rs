@@ -809,6 +809,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn prospect(id: &str, external: Option<&str>) -> Record {
         let mut record = Record::from([(Field::Id, id.to_owned())]);
@@ -922,5 +923,70 @@ mod tests {
         data.put(RecordKind::Prospect, prospect("P-000002", Some("E-2")));
         assert_eq!(data.prospects.len(), 3 + others.len());
         assert_eq!(data.prospects.values().count(), data.prospects.len());
+    }
+
+    #[test]
+    fn pages_and_chunks_list_every_record_once_across_blocks_and_the_others() {
+        let mut data = StoreData::default();
+        for _ in 0..BLOCK + 500 {
+            let id = data.next_id(RecordKind::Prospect);
+            data.put(RecordKind::Prospect, prospect(&id, None));
+        }
+        for id in ["lead-z", "lead-a", "P-0000001"] {
+            data.put(RecordKind::Prospect, prospect(id, None));
+        }
+        let expected: Vec<String> = data
+            .prospects
+            .iter()
+            .map(|(id, _)| id.into_owned())
+            .collect();
+        // Page by page, each going on after the last id of the one before.
+        let mut listed = Vec::new();
+        let mut from = Position::default();
+        loop {
+            let mut out = b"[".to_vec();
+            let written = data.write_section(Section::Prospects, from, 333, &mut out, &mut true);
+            out.push(b']');
+            let page: Vec<Value> = serde_json::from_slice(&out).unwrap();
+            assert_eq!(page.len(), written.count);
+            listed.extend(page.iter().map(|r| r["id"].as_str().unwrap().to_owned()));
+            if written.next.is_none() {
+                break;
+            }
+            let last = written.last_id.unwrap();
+            from = data.position_after(Section::Prospects, &last).unwrap();
+        }
+        let first_difference = listed.iter().zip(&expected).position(|(a, b)| a != b);
+        assert!(
+            listed == expected,
+            "{} listed of {}; first difference at {first_difference:?}",
+            listed.len(),
+            expected.len()
+        );
+        // The whole dump, chunk by chunk, is one JSON document holding the same.
+        let store = Store::new(Sandbox::default_seed());
+        *store.write() = data;
+        let mut chunks = DumpChunks::default();
+        let mut whole = Vec::new();
+        let mut count = 0;
+        while let Some(chunk) = chunks.next_chunk(&store) {
+            whole.extend(chunk);
+            count += 1;
+        }
+        assert!(count > 4, "{count} chunks");
+        let dump: Value = serde_json::from_slice(&whole).unwrap();
+        let ids: Vec<&str> = dump["prospects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        assert!(
+            ids == expected,
+            "{} dumped of {}",
+            ids.len(),
+            expected.len()
+        );
+        assert_eq!(dump["members"], serde_json::json!([]));
     }
 }
