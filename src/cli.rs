@@ -689,10 +689,13 @@ fn run_partner(args: PartnerArgs, out: &Output) -> Result<i32, Failure> {
             out.print(&format!("{line}\n"));
         }
         out.print(&format!(
-            "admin: GET {scheme}://{addr}{}/store, POST {scheme}://{addr}{}/reset; Ctrl-C stops\n",
+            "admin: GET {scheme}://{addr}{}/store (a page: ?kind=prospects&limit=1000), POST {scheme}://{addr}{}/reset; Ctrl-C stops\n",
             partner::ADMIN_PREFIX,
             partner::ADMIN_PREFIX
         ));
+        if let Some(cap) = args.max_records {
+            out.print(&format!("holds at most {cap} prospects and members (507 past it)\n"));
+        }
         let stop = async {
             let _ = tokio::signal::ctrl_c().await;
         };
