@@ -363,3 +363,37 @@ async fn a_page_of_staff_goes_on_after_the_id_given_and_bad_parameters_are_named
         assert_eq!(answer["error"]["field"], field, "{query}: {answer}");
     }
 }
+
+#[tokio::test]
+async fn a_body_broken_off_by_the_client_is_a_400_not_a_413() {
+    use tower::ServiceExt;
+    let profile = Profile::reference();
+    let credentials = Credentials::generated(&profile.auth, 3);
+    let (name, value) = credentials.header().unwrap();
+    let state = PartnerState::new(profile, Sandbox::default_seed(), credentials);
+    let broken = futures_util::stream::iter([
+        Ok(axum::body::Bytes::from_static(b"{\"first_name\":")),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "reset",
+        )),
+    ]);
+    let request = axum::http::Request::post(PROSPECTS)
+        .header(name, value)
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from_stream(broken))
+        .unwrap();
+    let response = partner::router(state).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 400);
+    let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+        .await
+        .unwrap();
+    let answer: Value = serde_json::from_slice(&body).unwrap();
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ended before it was whole"),
+        "{answer}"
+    );
+}
