@@ -406,6 +406,18 @@ pub struct PartnerArgs {
     /// and key into (default: a new folder in the system's temporary folder).
     #[arg(long, value_name = "DIR")]
     pub tls_dir: Option<PathBuf>,
+    /// How long a client may take to send a request's headers before it is disconnected
+    /// (e.g. 10s, 500ms).
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub header_timeout: Duration,
+    /// How long a client may take to send a request's body; past it the answer is 408 and
+    /// the connection is closed.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub body_timeout: Duration,
+    /// The most prospects and members held; a create past it is answered 507 (updates of
+    /// held records still work).
+    #[arg(long, value_name = "N")]
+    pub max_records: Option<usize>,
 }
 
 /// `spoke connector`.
@@ -671,6 +683,9 @@ fn run_partner(args: PartnerArgs, out: &Output) -> Result<i32, Failure> {
             partner::PartnerOptions {
                 faults: faults.clone(),
                 token_lifetime: Duration::from_secs(args.token_lifetime),
+                header_timeout: args.header_timeout,
+                body_timeout: args.body_timeout,
+                max_records: args.max_records,
                 ..partner::PartnerOptions::default()
             },
         );
@@ -703,27 +718,26 @@ fn run_partner(args: PartnerArgs, out: &Output) -> Result<i32, Failure> {
             out.print(&format!("{line}\n"));
         }
         out.print(&format!(
-            "admin: GET {scheme}://{addr}{}/store, POST {scheme}://{addr}{}/reset; Ctrl-C stops\n",
+            "admin: GET {scheme}://{addr}{}/store (a page: ?kind=prospects&limit=1000), POST {scheme}://{addr}{}/reset; Ctrl-C stops\n",
             partner::ADMIN_PREFIX,
             partner::ADMIN_PREFIX
         ));
+        if let Some(cap) = args.max_records {
+            out.print(&format!("holds at most {cap} prospects and members (507 past it)\n"));
+        }
         let stop = async {
             let _ = tokio::signal::ctrl_c().await;
         };
+        let app = partner::router(state);
         match pki {
             Some((_, _, server)) => {
                 let listener = crate::tls::TlsListener::new(listener, &server)
                     .map_err(Failure::run)?;
-                axum::serve(listener, partner::router(state))
-                    .with_graceful_shutdown(stop)
-                    .await
-                    .map_err(Failure::run)?;
+                partner::listen::serve(listener, app, args.header_timeout, stop).await
             }
-            None => axum::serve(listener, partner::router(state))
-                .with_graceful_shutdown(stop)
-                .await
-                .map_err(Failure::run)?,
+            None => partner::listen::serve(listener, app, args.header_timeout, stop).await,
         }
+        .map_err(Failure::run)?;
         out.print("spoke partner stopped\n");
         Ok(exit_codes::CONFORMANT)
     })

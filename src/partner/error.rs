@@ -104,6 +104,39 @@ impl ApiError {
         )
     }
 
+    /// 408: the body did not arrive in time (the connection is closed after the answer).
+    pub fn body_timeout(timeout: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request-timeout",
+            format!(
+                "the request body did not arrive within {} ms (shorter than its Content-Length?)",
+                timeout.as_millis()
+            ),
+        )
+    }
+
+    /// 400: the body ended before it was whole (the client closed the connection early).
+    pub fn body_cut_short() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "the request body ended before it was whole",
+        )
+    }
+
+    /// 507: the store holds as many records as it may.
+    pub fn store_full(cap: usize) -> Self {
+        Self::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "store-full",
+            format!(
+                "the store holds its cap of {cap} prospects and members (--max-records): \
+                 nothing new is kept, updates of held records still are"
+            ),
+        )
+    }
+
     /// 422: the body is readable but its content is not acceptable.
     pub fn unprocessable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", message)
@@ -147,6 +180,7 @@ impl ApiError {
         )
             .into_response();
         with_challenge(&mut response, challenge);
+        close_after_timeout(&mut response);
         response
     }
 }
@@ -160,6 +194,7 @@ impl IntoResponse for ApiError {
         }
         let mut response = (self.status, axum::Json(json!({ "error": error }))).into_response();
         with_challenge(&mut response, challenge);
+        close_after_timeout(&mut response);
         response
     }
 }
@@ -169,6 +204,16 @@ fn with_challenge(response: &mut Response, challenge: Option<&'static str>) {
         response.headers_mut().insert(
             axum::http::header::WWW_AUTHENTICATE,
             axum::http::HeaderValue::from_static(challenge),
+        );
+    }
+}
+
+/// A 408 closes the connection: what is left of the late body would be read as the next request.
+fn close_after_timeout(response: &mut Response) {
+    if response.status() == StatusCode::REQUEST_TIMEOUT {
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
         );
     }
 }

@@ -128,9 +128,7 @@ async fn serve(
         .ok_or_else(|| ApiError::not_found("no such operation"))?;
     check_fixed_headers(shared, operation, headers)?;
     let captured = check_query(shared, operation, query)?;
-    let body = axum::body::to_bytes(body, shared.options.body_limit)
-        .await
-        .map_err(|_| ApiError::too_large(shared.options.body_limit))?;
+    let body = read_body(shared, body).await?;
     let twin = shared.twin_of(matched.kind);
     // The plain JSON write of a partner without faults skips the JSON tree (and a route
     // prospects and members share, which the tree tells apart).
@@ -319,6 +317,24 @@ fn check_query(
         }
     }
     Ok(captured)
+}
+
+/// The request's body, at most the body limit, read within the body timeout.
+async fn read_body(shared: &Shared, body: axum::body::Body) -> Result<axum::body::Bytes, ApiError> {
+    let limit = shared.options.body_limit;
+    let timeout = shared.options.body_timeout;
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Err(_) => Err(ApiError::body_timeout(timeout)),
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(error)) => {
+            let over_limit = std::error::Error::source(&error)
+                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+            Err(match over_limit {
+                true => ApiError::too_large(limit),
+                false => ApiError::body_cut_short(),
+            })
+        }
+    }
 }
 
 /// Reads a request body in `format` into its document; a SOAP fault or an unreadable body is a
@@ -914,7 +930,13 @@ fn save(
             }
             (StatusCode::OK, id)
         }
-        None => (StatusCode::CREATED, data.next_id(kind)),
+        None => {
+            let held = data.prospects.len() + data.members.len();
+            if let Some(cap) = shared.options.max_records.filter(|cap| held >= *cap) {
+                return Err(ApiError::store_full(cap));
+            }
+            (StatusCode::CREATED, data.next_id(kind))
+        }
     };
     record.insert(Field::Id, id.clone());
     let answer_lost =

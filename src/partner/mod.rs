@@ -1,16 +1,19 @@
 //! The mock partner: an axum server that serves any profile's API shape from an in-memory store,
 //! with reference behaviour by default.
 
+mod dump;
 mod error;
 pub mod faults;
 mod handlers;
 mod hostile;
+pub mod listen;
 mod oauth;
 pub mod paging;
 pub mod sandbox;
 pub mod sender;
 pub mod store;
 
+pub use dump::{DEFAULT_PAGE, MAX_PAGE};
 pub use error::ApiError;
 pub use faults::{Fault, Faults};
 pub use sandbox::{Sandbox, SandboxError};
@@ -20,7 +23,7 @@ use crate::auth::Credentials;
 use crate::profile::template::{path_segments, PathSegment};
 use crate::profile::{OperationKind, Profile, Slot};
 use axum::extract::{Request, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use std::net::SocketAddr;
@@ -135,7 +138,20 @@ pub struct PartnerOptions {
     /// How long a created lead source stays out of the source list (an eventually consistent
     /// list): conformant as long as the Connector's re-reads see it. Zero shows it at once.
     pub source_list_lag: std::time::Duration,
+    /// How long a client may take to send a request's headers before it is disconnected.
+    pub header_timeout: std::time::Duration,
+    /// How long a client may take to send a request's body once its headers are read; past
+    /// it the request is answered 408 and the connection closed.
+    pub body_timeout: std::time::Duration,
+    /// The most prospects and members held; a create past it is answered 507. `None`: no cap.
+    pub max_records: Option<usize>,
 }
+
+/// How long the mock partner waits for a request's headers unless told otherwise.
+pub const DEFAULT_HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long the mock partner waits for a request's body unless told otherwise.
+pub const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How long the mock partner's OAuth tokens live unless told otherwise.
 pub const DEFAULT_TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(300);
@@ -151,6 +167,9 @@ impl Default for PartnerOptions {
             token_lifetime: DEFAULT_TOKEN_LIFETIME,
             default_owner: None,
             source_list_lag: std::time::Duration::ZERO,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            max_records: None,
         }
     }
 }
@@ -360,16 +379,12 @@ impl PartnerState {
 /// The mock partner's router: the profile's operations plus the admin routes.
 pub fn router(state: PartnerState) -> Router {
     Router::new()
-        .route(&format!("{ADMIN_PREFIX}/store"), get(admin_dump))
+        .route(&format!("{ADMIN_PREFIX}/store"), get(dump::admin_dump))
         .route(&format!("{ADMIN_PREFIX}/reset"), post(admin_reset))
         .route(&format!("{ADMIN_PREFIX}/health"), get(|| async { "ok" }))
         .route(&format!("{ADMIN_PREFIX}/oauth/revoke"), post(admin_revoke))
         .fallback(dispatch)
         .with_state(state)
-}
-
-async fn admin_dump(State(state): State<PartnerState>) -> Json<serde_json::Value> {
-    Json(state.store().read().dump())
 }
 
 async fn admin_reset(State(state): State<PartnerState>) -> Json<serde_json::Value> {
@@ -384,7 +399,11 @@ async fn admin_revoke(State(state): State<PartnerState>) -> Json<serde_json::Val
 async fn dispatch(State(state): State<PartnerState>, request: Request) -> Response {
     if let Some(issuer) = &state.shared.issuer {
         if request.uri().path() == issuer.path() {
-            return issuer.serve(request).await;
+            // The token endpoint does nothing slow but read the body.
+            let timeout = state.shared.options.body_timeout;
+            return tokio::time::timeout(timeout, issuer.serve(request))
+                .await
+                .unwrap_or_else(|_| ApiError::body_timeout(timeout).into_response());
         }
     }
     // Errors are answered in the format of the operation addressed, once it is known.
@@ -614,12 +633,12 @@ pub async fn spawn(state: PartnerState, addr: SocketAddr) -> std::io::Result<Run
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let app = router(state.clone());
+    let header_timeout = state.shared.options.header_timeout;
     let server = crate::serve::StopHandle::spawn(|stopped| async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
+        listen::serve(listener, app, header_timeout, async {
+            let _ = stopped.await;
+        })
+        .await
     });
     Ok(RunningPartner {
         addr,
@@ -641,12 +660,12 @@ pub async fn spawn_tls(
     let addr = listener.local_addr()?;
     let listener = crate::tls::TlsListener::new(listener, server)?;
     let app = router(state.clone());
+    let header_timeout = state.shared.options.header_timeout;
     let server = crate::serve::StopHandle::spawn(|stopped| async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
+        listen::serve(listener, app, header_timeout, async {
+            let _ = stopped.await;
+        })
+        .await
     });
     Ok(RunningPartner {
         addr,

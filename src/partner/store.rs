@@ -4,7 +4,6 @@
 use super::sandbox::Sandbox;
 use crate::model::{same_ignoring_case, Field, LeadSource, Record, RecordKind, Staff};
 use indexmap::IndexMap;
-use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -195,6 +194,48 @@ impl Records {
             .iter()
             .map(|(id, record)| (std::borrow::Cow::Borrowed(id.as_str()), record));
         in_slots.chain(others)
+    }
+
+    /// Visits the records from `from` on, in the order of [`Records::iter`], until `visit`
+    /// declines one: gives back that one's position, or `None` once past the last record.
+    fn walk<'a>(
+        &'a self,
+        from: Position,
+        mut visit: impl FnMut(&'a StoredRecord) -> bool,
+    ) -> Option<Position> {
+        let (first_slot, first_other) = match from.0 {
+            At::Start | At::Index(_) => (Some(0), 0),
+            At::Slot(number) => (Some(number), 0),
+            At::Other(index) => (None, index),
+        };
+        if let Some(first_slot) = first_slot {
+            for (block, slots) in self.blocks.iter().enumerate().skip(first_slot / BLOCK) {
+                let start = (block * BLOCK).max(first_slot) - block * BLOCK;
+                for (offset, slot) in slots.iter().enumerate().skip(start) {
+                    if let Some(record) = slot {
+                        if !visit(record) {
+                            return Some(Position(At::Slot(block * BLOCK + offset)));
+                        }
+                    }
+                }
+            }
+        }
+        for (index, record) in self.others.values().enumerate().skip(first_other) {
+            if !visit(record) {
+                return Some(Position(At::Other(index)));
+            }
+        }
+        None
+    }
+
+    /// Where a walk goes on after the record under `id`; `None` when no record of this store
+    /// could be under it.
+    fn position_after(&self, id: &str) -> Option<Position> {
+        if let Some(index) = self.others.get_index_of(id) {
+            return Some(Position(At::Other(index + 1)));
+        }
+        let number = self.number_of(id)?;
+        Some(Position(At::Slot(number.saturating_add(1))))
     }
 
     /// The records, in the order of [`Records::iter`].
@@ -475,32 +516,248 @@ impl StoreData {
         broken
     }
 
-    /// The whole store as canonical JSON (the admin dump).
-    pub fn dump(&self) -> Value {
-        let records = |records: &Records| -> Vec<Value> {
-            records
-                .values()
-                .map(|record| record_json(&record.unpack()))
-                .collect()
+    /// Writes the records of `section` from `from` on, at most `limit`, as canonical JSON
+    /// objects, each after a comma unless it is the section's `first`.
+    pub fn write_section(
+        &self,
+        section: Section,
+        from: Position,
+        limit: usize,
+        out: &mut Vec<u8>,
+        first: &mut bool,
+    ) -> Written {
+        fn write(object: &dyn erased::Object, out: &mut Vec<u8>, first: &mut bool) {
+            if !std::mem::take(first) {
+                out.push(b',');
+            }
+            object.write(out);
+        }
+        let mut written = 0;
+        let last_id;
+        let next = match section {
+            Section::Staff | Section::Sources => {
+                let start = match from.0 {
+                    At::Index(index) => index,
+                    _ => 0,
+                };
+                let len = match section {
+                    Section::Staff => self.staff.len(),
+                    _ => self.sources.len(),
+                };
+                let end = len.min(start.saturating_add(limit));
+                for index in start..end {
+                    match section {
+                        Section::Staff => write(&&self.staff[index], out, first),
+                        _ => write(&&self.sources[index], out, first),
+                    }
+                }
+                written = end.saturating_sub(start);
+                last_id = (end > start).then(|| match section {
+                    Section::Staff => self.staff[end - 1].id.clone(),
+                    _ => self.sources[end - 1].id.clone(),
+                });
+                (end < len).then_some(Position(At::Index(end)))
+            }
+            Section::Prospects | Section::Members => {
+                let records = match section {
+                    Section::Prospects => &self.prospects,
+                    _ => &self.members,
+                };
+                let mut last = None;
+                let next = records.walk(from, |record| {
+                    if written == limit {
+                        return false;
+                    }
+                    write(&record, out, first);
+                    written += 1;
+                    last = Some(record);
+                    true
+                });
+                last_id = last.and_then(|record| record.get(Field::Id).map(str::to_owned));
+                next
+            }
         };
-        json!({
-            "staff": self.staff.iter().map(|s| json!({
-                "id": s.id, "email": s.email, "first-name": s.first_name, "last-name": s.last_name,
-            })).collect::<Vec<_>>(),
-            "sources": self.sources.iter().map(|s| json!({"id": s.id, "name": s.name})).collect::<Vec<_>>(),
-            "prospects": records(&self.prospects),
-            "members": records(&self.members),
-        })
+        Written {
+            count: written,
+            next,
+            last_id,
+        }
+    }
+
+    /// Where the records of `section` go on after the one with `id`; `None` when no record of
+    /// this store could have that id.
+    pub fn position_after(&self, section: Section, id: &str) -> Option<Position> {
+        match section {
+            Section::Staff => self.staff.iter().position(|staff| staff.id == id),
+            Section::Sources => self.sources.iter().position(|source| source.id == id),
+            Section::Prospects => return self.prospects.position_after(id),
+            Section::Members => return self.members.position_after(id),
+        }
+        .map(|index| Position(At::Index(index + 1)))
     }
 }
 
-/// A canonical record as a JSON object keyed by canonical field names.
-pub fn record_json(record: &Record) -> Value {
-    let object: Map<String, Value> = record
-        .iter()
-        .map(|(field, value)| (field.key().to_owned(), Value::String(value.clone())))
-        .collect();
-    Value::Object(object)
+/// What [`StoreData::write_section`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// How many records.
+    pub count: usize,
+    /// Where the next unwritten record is; `None` once past the section's last.
+    pub next: Option<Position>,
+    /// The id of the last record written.
+    pub last_id: Option<String>,
+}
+
+/// The parts of the store, in the order the admin dump lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    /// Staff.
+    Staff,
+    /// Lead sources.
+    Sources,
+    /// Prospects.
+    Prospects,
+    /// Members.
+    Members,
+}
+
+impl Section {
+    /// Every section, in dump order.
+    pub const ALL: [Section; 4] = [
+        Section::Staff,
+        Section::Sources,
+        Section::Prospects,
+        Section::Members,
+    ];
+
+    /// Its key in the dump.
+    pub fn key(self) -> &'static str {
+        match self {
+            Section::Staff => "staff",
+            Section::Sources => "sources",
+            Section::Prospects => "prospects",
+            Section::Members => "members",
+        }
+    }
+
+    /// The section of this key.
+    pub fn from_key(key: &str) -> Option<Section> {
+        Section::ALL
+            .into_iter()
+            .find(|section| section.key() == key)
+    }
+}
+
+/// Where a walk through one section of the store goes on: an index into staff or sources, a
+/// slot or a place among the records kept beside the slots. Positions stay valid while records
+/// are saved (saves never move a record), so a walk in steps sees each record held
+/// throughout exactly once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Position(At);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum At {
+    #[default]
+    Start,
+    Index(usize),
+    Slot(usize),
+    Other(usize),
+}
+
+/// One record of any section written as a canonical JSON object.
+mod erased {
+    use super::{LeadSource, Staff, StoredRecord};
+    use serde_json::json;
+
+    pub(super) trait Object {
+        fn write(&self, out: &mut Vec<u8>);
+    }
+
+    fn write_json(value: &impl serde::Serialize, out: &mut Vec<u8>) {
+        // Writing strings into a Vec cannot fail.
+        let _ = serde_json::to_writer(out, value);
+    }
+
+    impl Object for &Staff {
+        fn write(&self, out: &mut Vec<u8>) {
+            let staff = json!({
+                "id": self.id, "email": self.email, "first-name": self.first_name,
+                "last-name": self.last_name,
+            });
+            write_json(&staff, out);
+        }
+    }
+
+    impl Object for &LeadSource {
+        fn write(&self, out: &mut Vec<u8>) {
+            write_json(&json!({"id": self.id, "name": self.name}), out);
+        }
+    }
+
+    impl Object for &StoredRecord {
+        fn write(&self, out: &mut Vec<u8>) {
+            // Keys in name order, as a JSON object of canonical fields has always listed them.
+            let fields: std::collections::BTreeMap<&str, &str> = self
+                .fields()
+                .map(|(field, value)| (field.key(), value))
+                .collect();
+            write_json(&fields, out);
+        }
+    }
+}
+
+/// The most records one chunk of the streamed dump holds: the store's lock is held for one
+/// chunk at a time.
+pub const DUMP_CHUNK: usize = 1_000;
+
+/// The whole store as one JSON object (`{"staff": [...], "sources": [...], "prospects": [...],
+/// "members": [...]}`), written a chunk at a time. Not a snapshot: records saved while it is
+/// written may or may not appear, and every record held throughout appears once.
+#[derive(Debug, Default)]
+pub struct DumpChunks {
+    /// The index in [`Section::ALL`] of the section being written.
+    section: usize,
+    /// Where that section goes on; `None` before it is opened.
+    at: Option<Position>,
+    first: bool,
+    finished: bool,
+}
+
+impl DumpChunks {
+    /// The next chunk (at most [`DUMP_CHUNK`] records), written under one read lock of
+    /// `store`; `None` once everything is written.
+    pub fn next_chunk(&mut self, store: &Store) -> Option<Vec<u8>> {
+        if self.finished {
+            return None;
+        }
+        let data = store.read();
+        let mut out = Vec::with_capacity(64 * 1024);
+        let mut budget = DUMP_CHUNK;
+        while budget > 0 {
+            let Some(section) = Section::ALL.get(self.section) else {
+                out.push(b'}');
+                self.finished = true;
+                break;
+            };
+            let from = match self.at {
+                Some(at) => at,
+                None => {
+                    out.extend_from_slice(if self.section == 0 { b"{" } else { b"," });
+                    out.extend_from_slice(format!("\"{}\":[", section.key()).as_bytes());
+                    self.first = true;
+                    Position::default()
+                }
+            };
+            let written = data.write_section(*section, from, budget, &mut out, &mut self.first);
+            budget -= written.count;
+            self.at = written.next;
+            if written.next.is_none() {
+                out.push(b']');
+                self.section += 1;
+            }
+        }
+        Some(out)
+    }
 }
 
 impl Store {
@@ -552,6 +809,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn prospect(id: &str, external: Option<&str>) -> Record {
         let mut record = Record::from([(Field::Id, id.to_owned())]);
@@ -665,5 +923,70 @@ mod tests {
         data.put(RecordKind::Prospect, prospect("P-000002", Some("E-2")));
         assert_eq!(data.prospects.len(), 3 + others.len());
         assert_eq!(data.prospects.values().count(), data.prospects.len());
+    }
+
+    #[test]
+    fn pages_and_chunks_list_every_record_once_across_blocks_and_the_others() {
+        let mut data = StoreData::default();
+        for _ in 0..BLOCK + 500 {
+            let id = data.next_id(RecordKind::Prospect);
+            data.put(RecordKind::Prospect, prospect(&id, None));
+        }
+        for id in ["lead-z", "lead-a", "P-0000001"] {
+            data.put(RecordKind::Prospect, prospect(id, None));
+        }
+        let expected: Vec<String> = data
+            .prospects
+            .iter()
+            .map(|(id, _)| id.into_owned())
+            .collect();
+        // Page by page, each going on after the last id of the one before.
+        let mut listed = Vec::new();
+        let mut from = Position::default();
+        loop {
+            let mut out = b"[".to_vec();
+            let written = data.write_section(Section::Prospects, from, 333, &mut out, &mut true);
+            out.push(b']');
+            let page: Vec<Value> = serde_json::from_slice(&out).unwrap();
+            assert_eq!(page.len(), written.count);
+            listed.extend(page.iter().map(|r| r["id"].as_str().unwrap().to_owned()));
+            if written.next.is_none() {
+                break;
+            }
+            let last = written.last_id.unwrap();
+            from = data.position_after(Section::Prospects, &last).unwrap();
+        }
+        let first_difference = listed.iter().zip(&expected).position(|(a, b)| a != b);
+        assert!(
+            listed == expected,
+            "{} listed of {}; first difference at {first_difference:?}",
+            listed.len(),
+            expected.len()
+        );
+        // The whole dump, chunk by chunk, is one JSON document holding the same.
+        let store = Store::new(Sandbox::default_seed());
+        *store.write() = data;
+        let mut chunks = DumpChunks::default();
+        let mut whole = Vec::new();
+        let mut count = 0;
+        while let Some(chunk) = chunks.next_chunk(&store) {
+            whole.extend(chunk);
+            count += 1;
+        }
+        assert!(count > 4, "{count} chunks");
+        let dump: Value = serde_json::from_slice(&whole).unwrap();
+        let ids: Vec<&str> = dump["prospects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        assert!(
+            ids == expected,
+            "{} dumped of {}",
+            ids.len(),
+            expected.len()
+        );
+        assert_eq!(dump["members"], serde_json::json!([]));
     }
 }

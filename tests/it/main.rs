@@ -11,6 +11,7 @@ mod fuzz;
 mod helpers;
 mod hostile;
 mod html;
+mod limits;
 mod oauth;
 mod openapi;
 mod partner;
