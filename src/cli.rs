@@ -218,10 +218,11 @@ pub struct SimulateArgs {
 #[derive(Debug, clap::Args)]
 pub struct TargetArgs {
     /// The partner's profile (default: the built-in reference profile, served by the built-in
-    /// mock partner).
+    /// mock partner, or the partner at --base-url).
     #[arg(long)]
     pub profile: Option<PathBuf>,
-    /// The partner's API root (default: the profile's base-url).
+    /// The partner's API root (default: the profile's base-url); without --profile, the
+    /// partner there is certified against the reference profile.
     #[arg(long, conflicts_with = "mock")]
     pub base_url: Option<String>,
     /// Use the built-in mock partner serving the profile (a dry run of the profile itself).
@@ -238,6 +239,17 @@ pub struct TargetArgs {
     pub synthetic: Option<(usize, usize)>,
 }
 
+impl TargetArgs {
+    /// What the run assumes when a base URL comes without a profile, to say before it starts.
+    fn assumed_profile_note(&self) -> Option<String> {
+        let url = self.base_url.as_ref().filter(|_| self.profile.is_none())?;
+        Some(format!(
+            "no --profile: certifying {url} against the built-in reference profile (its secret in {})\n",
+            Profile::reference().auth.secret_variables().join(", ")
+        ))
+    }
+}
+
 /// A resolved [`TargetArgs`].
 struct Target {
     profile: Profile,
@@ -250,12 +262,18 @@ impl TargetArgs {
     /// Loads the profile and the mock's sandbox, and refuses mock options without the mock.
     fn resolve(&self) -> Result<Target, Failure> {
         let profile = load_profile(self.profile.as_ref())?;
-        let mock = self.mock || self.profile.is_none();
+        // A base URL names a partner to call: it is never swapped for the built-in mock.
+        let mock = self.mock || (self.profile.is_none() && self.base_url.is_none());
         let faults = parse_faults(&self.fault)?;
         let shapes_mock = !faults.is_empty() || self.sandbox.is_some() || self.synthetic.is_some();
         if !mock && shapes_mock {
+            let fix = if self.base_url.is_some() {
+                "they do not apply to the partner at --base-url"
+            } else {
+                "add --mock"
+            };
             return Err(Failure::invalid(anyhow::anyhow!(
-                "--fault, --sandbox and --synthetic shape the mock partner: add --mock"
+                "--fault, --sandbox and --synthetic shape the mock partner: {fix}"
             )));
         }
         let sandbox = load_sandbox(self.sandbox.as_ref(), self.synthetic)?;
@@ -944,6 +962,9 @@ fn run_certify(args: CertifyArgs, out: &Output) -> Result<i32, Failure> {
         faults,
         sandbox,
     } = args.target.resolve()?;
+    if let Some(note) = args.target.assumed_profile_note() {
+        out.eprint(&note);
+    }
     if args.timeout_ms == 0 {
         return Err(Failure::invalid(anyhow::anyhow!(
             "--timeout-ms must be at least 1"
@@ -1169,6 +1190,9 @@ fn run_simulate(args: SimulateArgs, out: &Output) -> Result<i32, Failure> {
         faults,
         sandbox,
     } = args.target.resolve()?;
+    if let Some(note) = args.target.assumed_profile_note() {
+        out.eprint(&note);
+    }
     if args.concurrency == 0 || args.timeout_ms == 0 {
         return Err(Failure::invalid(anyhow::anyhow!(
             "--concurrency and --timeout-ms must be at least 1"

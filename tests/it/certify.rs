@@ -696,3 +696,34 @@ fn an_unreachable_partner_exits_3() {
     assert!(stdout.contains("could not be reached"), "{stdout}");
     assert!(!stdout.contains("key-for-an-unreachable-partner"));
 }
+
+#[test]
+fn a_base_url_without_a_profile_certifies_that_url_with_the_reference_profile() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let url = format!("http://127.0.0.1:{port}");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_spoke"))
+        .args(["certify", "--base-url", &url, "--seed", "1"])
+        .current_dir(root())
+        .env("SPOKE_REFERENCE_TOKEN", "token-for-a-closed-port")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(stderr.contains("reference profile"), "{stderr}");
+    assert!(stdout.contains("could not be reached"), "{stdout}");
+    let unset = std::process::Command::new(env!("CARGO_BIN_EXE_spoke"))
+        .args(["certify", "--base-url", &url])
+        .current_dir(root())
+        .env_remove("SPOKE_REFERENCE_TOKEN")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&unset.stderr);
+    assert_eq!(unset.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("SPOKE_REFERENCE_TOKEN is not set"),
+        "{stderr}"
+    );
+}
