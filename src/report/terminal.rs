@@ -66,6 +66,9 @@ pub fn render(report: &RunReport, style: Style) -> String {
         "seed {} · scenario {} · catalog {} · {}",
         report.seed, report.scenario, report.catalog_version, report.tool
     );
+    if let Some(refused) = &report.credentials_refused {
+        let _ = writeln!(out, "{}", style.paint(Outcome::Error, refused));
+    }
     if let Some(unreachable) = &report.unreachable {
         let _ = writeln!(
             out,
@@ -168,6 +171,10 @@ pub fn render(report: &RunReport, style: Style) -> String {
     let verdict = match report.exit_code {
         exit_codes::CONFORMANT => style.paint(Outcome::Pass, "CONFORMANT"),
         exit_codes::NOT_CONFORMANT => style.paint(Outcome::Fail, "NOT CONFORMANT"),
+        _ if report.credentials_refused.is_some() => style.paint(
+            Outcome::Error,
+            "NOT CHECKED (the partner refused the credentials)",
+        ),
         _ if report.unreachable.is_some() => style.paint(
             Outcome::Error,
             "NOT CHECKED (the partner could not be reached)",

@@ -727,3 +727,30 @@ fn a_base_url_without_a_profile_certifies_that_url_with_the_reference_profile() 
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn refused_credentials_are_a_setup_error_and_no_rule_passes() {
+    let profile = Profile::reference();
+    let (running, _) = crate::helpers::spawn_partner(&profile).await;
+    let mut options = options(profile, Faults::none(), 1);
+    options.mock = false;
+    options.base_url = Some(running.base_url());
+    let wrong = |name: &str| (name == "SPOKE_REFERENCE_TOKEN").then(|| "not-the-token".to_owned());
+    let report = spoke::certify::certify_with_env(options, &(), &wrong)
+        .await
+        .expect("the run starts");
+    let _ = running.stop().await;
+    assert_eq!(report.exit_code, 3);
+    let refused = report.credentials_refused.as_deref().unwrap_or_default();
+    assert!(
+        refused.contains("refused the credentials in SPOKE_REFERENCE_TOKEN"),
+        "{refused}"
+    );
+    assert_eq!(rules_with(&report, Outcome::Pass), BTreeSet::new());
+    assert_eq!(rules_with(&report, Outcome::Fail), BTreeSet::new());
+    let text = terminal::render(&report, Style { color: false });
+    assert!(
+        text.contains("result: NOT CHECKED (the partner refused the credentials) (exit 3)"),
+        "{text}"
+    );
+}
