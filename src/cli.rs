@@ -980,6 +980,11 @@ fn run_certify(args: CertifyArgs, out: &Output) -> Result<i32, Failure> {
         // Refused before the run, not after it.
         crate::bundle::check_target(path).map_err(Failure::invalid)?;
     }
+    for target in &args.reports {
+        target
+            .check_writable()
+            .map_err(|message| Failure::invalid(anyhow::anyhow!("--report {message}")))?;
+    }
     let seed = args.seed.unwrap_or_else(random_seed);
     // Known before the run, so that nothing written during it can carry them; certify teaches
     // the same redactor whatever its client learns on the way.
@@ -1040,30 +1045,38 @@ fn run_certify(args: CertifyArgs, out: &Output) -> Result<i32, Failure> {
     if let Some(waivers) = &waivers {
         crate::report::waivers::apply(&mut report, waivers, chrono::Utc::now().date_naive());
     }
-    out.print(&terminal::render(
+    // The files first, so that the result line printed last is the exit code's own.
+    let written = args
+        .reports
+        .iter()
+        .try_for_each(|target| {
+            target
+                .write(out, &report)
+                .map_err(|error| format!("cannot write {}: {error}", target.path().display()))
+        })
+        .and_then(|()| match &args.bundle {
+            Some(path) => {
+                let context = crate::bundle::RunContext {
+                    profile_text: profile_text.clone(),
+                    profile_digest: report.partner.profile_digest.clone(),
+                    latency_budget: Duration::from_millis(args.latency_budget_ms),
+                    request_timeout: Duration::from_millis(args.timeout_ms),
+                    finished_at: chrono::Utc::now()
+                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                };
+                crate::bundle::write(out, path, &report, &context).map_err(|e| e.to_string())
+            }
+            None => Ok(()),
+        });
+    let style = Style {
+        color: colour_wanted(),
+    };
+    out.print(&terminal::render_ending(
         &report,
-        Style {
-            color: colour_wanted(),
-        },
+        style,
+        written.as_ref().err().map(String::as_str),
     ));
-    for target in &args.reports {
-        target.write(out, &report).map_err(|error| {
-            Failure::run(anyhow::anyhow!(
-                "cannot write {}: {error}",
-                target.path().display()
-            ))
-        })?;
-    }
-    if let Some(path) = &args.bundle {
-        let context = crate::bundle::RunContext {
-            profile_text: profile_text.clone(),
-            profile_digest: report.partner.profile_digest.clone(),
-            latency_budget: Duration::from_millis(args.latency_budget_ms),
-            request_timeout: Duration::from_millis(args.timeout_ms),
-            finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        };
-        crate::bundle::write(out, path, &report, &context).map_err(Failure::run)?;
-    }
+    written.map_err(|message| Failure::run(anyhow::anyhow!(message)))?;
     Ok(report.exit_code)
 }
 

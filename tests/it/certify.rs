@@ -754,3 +754,28 @@ async fn refused_credentials_are_a_setup_error_and_no_rule_passes() {
         "{text}"
     );
 }
+
+#[test]
+fn a_report_path_that_cannot_be_written_is_refused_before_the_run() {
+    let output = run_cli(
+        &[
+            "certify",
+            "--seed",
+            "1",
+            "--report",
+            "html:/no/such/dir/x.html",
+        ],
+        &root(),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("/no/such/dir/x.html: the folder /no/such/dir does not exist"),
+        "{stderr}"
+    );
+    assert!(
+        !stdout.contains("result:"),
+        "the run did not start: {stdout}"
+    );
+}
