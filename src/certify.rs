@@ -95,6 +95,12 @@ pub async fn certify_with_env(
             )));
         }
     }
+    if options.mock {
+        options
+            .faults
+            .check_applies_to(&options.profile, false)
+            .map_err(|why| CertifyError::Invalid(format!("--fault: {why}")))?;
+    }
     let two_way_actor = match (&options.profile.sends, &options.two_way.step_hook) {
         (None, Some(_)) => {
             return Err(CertifyError::Invalid(format!(

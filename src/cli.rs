@@ -608,6 +608,10 @@ fn run_partner(args: PartnerArgs, out: &Output) -> Result<i32, Failure> {
     }
     let faults = parse_faults(&args.fault)?;
     let profile = load_profile(args.profile.as_ref())?;
+    // A load run may aim `spoke simulate` at this partner: its faults are admitted.
+    faults
+        .check_applies_to(&profile, true)
+        .map_err(|why| Failure::invalid(anyhow::anyhow!("--fault: {why}")))?;
     let sandbox = load_sandbox(args.sandbox.as_ref(), args.synthetic)?;
     let credentials = Credentials::resolve(&profile.auth, |name| std::env::var(name).ok())
         .map_err(|error| {
@@ -1206,6 +1210,9 @@ fn run_simulate(args: SimulateArgs, out: &Output) -> Result<i32, Failure> {
     if let Some(note) = args.target.assumed_profile_note() {
         out.eprint(&note);
     }
+    faults
+        .check_applies_to(&profile, true)
+        .map_err(|why| Failure::invalid(anyhow::anyhow!("--fault: {why}")))?;
     if args.concurrency == 0 || args.timeout_ms == 0 {
         return Err(Failure::invalid(anyhow::anyhow!(
             "--concurrency and --timeout-ms must be at least 1"

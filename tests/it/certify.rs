@@ -779,3 +779,35 @@ fn a_report_path_that_cannot_be_written_is_refused_before_the_run() {
         "the run did not start: {stdout}"
     );
 }
+
+#[test]
+fn a_fault_that_does_not_apply_to_the_profile_is_refused_with_where_it_applies() {
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["certify", "--fault", "source-case-sensitive"],
+            "`source-case-sensitive` does not apply to reference.toml: it spoils sources found by name, and the profile references them by id; it applies to the fixture profiles fixtures/profiles/nested-envelope.toml",
+        ),
+        (
+            &["certify", "--fault", "send-lowercase-gender"],
+            "the profile declares no [sends]; it applies to the fixture profiles fixtures/profiles/two-way.toml",
+        ),
+        (
+            &[
+                "partner",
+                "--port",
+                "0",
+                "--fault",
+                "send-lowercase-gender",
+            ],
+            "does not apply to reference.toml",
+        ),
+    ];
+    for (args, message) in cases {
+        let output = run_cli(args, &root());
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stdout}{stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        assert!(!stdout.contains("CONFORMANT"), "{args:?}: {stdout}");
+    }
+}
