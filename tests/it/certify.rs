@@ -811,3 +811,19 @@ fn a_fault_that_does_not_apply_to_the_profile_is_refused_with_where_it_applies()
         assert!(!stdout.contains("CONFORMANT"), "{args:?}: {stdout}");
     }
 }
+
+#[tokio::test]
+async fn a_fault_on_something_the_profile_does_not_declare_is_refused() {
+    let faults: Faults = [Fault::RejectSourceless].into_iter().collect();
+    let outcome = certify(options(fixture("members-only"), faults, 1), &()).await;
+    match outcome {
+        Err(spoke::certify::CertifyError::Invalid(message)) => assert!(
+            message.contains(
+                "`reject-sourceless` does not apply to fixtures/profiles/members-only.toml: the profile's [capabilities] carry no lead-source"
+            ),
+            "{message}"
+        ),
+        Err(other) => panic!("refused as a run failure: {other}"),
+        Ok(report) => panic!("ran with exit {}", report.exit_code),
+    }
+}
