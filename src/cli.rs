@@ -120,14 +120,20 @@ pub struct CertifyArgs {
     /// Write a report: json:PATH, junit:PATH, har:PATH or html:PATH; repeatable.
     #[arg(long = "report", value_name = "FORMAT:PATH")]
     pub reports: Vec<crate::report::ReportTarget>,
-    /// Per-request timeout in milliseconds.
-    #[arg(long, default_value_t = 10_000)]
-    pub timeout_ms: u64,
-    /// The latency budget of one call in milliseconds (ROB-002).
-    #[arg(long, default_value_t = 2_000)]
-    pub latency_budget_ms: u64,
-    /// The whole run's deadline in milliseconds; requests after it are not sent.
-    #[arg(long)]
+    /// Per-request timeout (e.g. 10s, 500ms; default 10s).
+    #[command(flatten)]
+    pub timeout: TimeoutArgs,
+    /// The latency budget of one call (ROB-002), e.g. 2s or 800ms.
+    #[arg(long, value_parser = parse_duration, default_value = "2s", conflicts_with = "latency_budget_ms")]
+    pub latency_budget: Duration,
+    /// --latency-budget in milliseconds.
+    #[arg(long, hide_short_help = true)]
+    pub latency_budget_ms: Option<u64>,
+    /// The whole run's deadline (e.g. 2m, 90s); requests after it are not sent.
+    #[arg(long, value_parser = parse_duration, conflicts_with = "deadline_ms")]
+    pub deadline: Option<Duration>,
+    /// --deadline in milliseconds.
+    #[arg(long, hide_short_help = true)]
     pub deadline_ms: Option<u64>,
     /// Accept invalid TLS certificates (self-signed sandboxes); every report says so.
     #[arg(long)]
@@ -206,12 +212,39 @@ pub struct SimulateArgs {
     /// Resends of one delivery after a 5xx, a timeout or a broken connection.
     #[arg(long, default_value_t = 5)]
     pub retries: u32,
-    /// Per-request timeout in milliseconds.
-    #[arg(long, default_value_t = 10_000)]
-    pub timeout_ms: u64,
+    /// Per-request timeout (e.g. 10s, 500ms; default 10s).
+    #[command(flatten)]
+    pub timeout: TimeoutArgs,
     /// Write the figures as JSON: json:PATH.
     #[arg(long = "report", value_name = "json:PATH")]
     pub report: Option<String>,
+}
+
+/// `--timeout D`, or `--timeout-ms MS` as before.
+#[derive(Debug, clap::Args)]
+pub struct TimeoutArgs {
+    /// Per-request timeout (e.g. 10s, 500ms; default 10s).
+    #[arg(long = "timeout", value_parser = parse_duration, conflicts_with = "timeout_ms")]
+    pub timeout: Option<Duration>,
+    /// --timeout in milliseconds.
+    #[arg(long, hide_short_help = true)]
+    pub timeout_ms: Option<u64>,
+}
+
+impl TimeoutArgs {
+    /// The timeout given, 10 s by default; zero is refused.
+    fn resolve(&self) -> Result<Duration, Failure> {
+        let timeout = self
+            .timeout
+            .or(self.timeout_ms.map(Duration::from_millis))
+            .unwrap_or(Duration::from_secs(10));
+        if timeout.is_zero() {
+            return Err(Failure::invalid(anyhow::anyhow!(
+                "--timeout must be more than zero"
+            )));
+        }
+        Ok(timeout)
+    }
 }
 
 /// Which partner a run talks to: a profile's sandbox, or the built-in mock partner serving it.
@@ -969,11 +1002,13 @@ fn run_certify(args: CertifyArgs, out: &Output) -> Result<i32, Failure> {
     if let Some(note) = args.target.assumed_profile_note() {
         out.eprint(&note);
     }
-    if args.timeout_ms == 0 {
-        return Err(Failure::invalid(anyhow::anyhow!(
-            "--timeout-ms must be at least 1"
-        )));
-    }
+    let request_timeout = args.timeout.resolve()?;
+    let latency_budget = args
+        .latency_budget_ms
+        .map_or(args.latency_budget, Duration::from_millis);
+    let deadline = args
+        .deadline
+        .or(args.deadline_ms.map(Duration::from_millis));
     let waivers = args
         .waivers
         .as_ref()
@@ -1015,13 +1050,13 @@ fn run_certify(args: CertifyArgs, out: &Output) -> Result<i32, Failure> {
         seed,
         only: args.only.clone(),
         limits: ClientLimits {
-            request_timeout: Duration::from_millis(args.timeout_ms),
-            deadline: args.deadline_ms.map(Duration::from_millis),
+            request_timeout,
+            deadline,
             insecure: args.insecure,
             jitter_seed: seed,
             ..ClientLimits::default()
         },
-        latency_budget: Duration::from_millis(args.latency_budget_ms),
+        latency_budget,
         disabled_checks: Vec::new(),
         show_personal_data: args.show_personal_data,
         two_way: crate::twoway::TwoWayOptions {
@@ -1063,8 +1098,8 @@ fn run_certify(args: CertifyArgs, out: &Output) -> Result<i32, Failure> {
                 let context = crate::bundle::RunContext {
                     profile_text: profile_text.clone(),
                     profile_digest: report.partner.profile_digest.clone(),
-                    latency_budget: Duration::from_millis(args.latency_budget_ms),
-                    request_timeout: Duration::from_millis(args.timeout_ms),
+                    latency_budget,
+                    request_timeout,
                     finished_at: chrono::Utc::now()
                         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 };
@@ -1213,9 +1248,10 @@ fn run_simulate(args: SimulateArgs, out: &Output) -> Result<i32, Failure> {
     faults
         .check_applies_to(&profile, true)
         .map_err(|why| Failure::invalid(anyhow::anyhow!("--fault: {why}")))?;
-    if args.concurrency == 0 || args.timeout_ms == 0 {
+    let request_timeout = args.timeout.resolve()?;
+    if args.concurrency == 0 {
         return Err(Failure::invalid(anyhow::anyhow!(
-            "--concurrency and --timeout-ms must be at least 1"
+            "--concurrency must be at least 1"
         )));
     }
     let report_path = match &args.report {
@@ -1251,7 +1287,7 @@ fn run_simulate(args: SimulateArgs, out: &Output) -> Result<i32, Failure> {
         rate: args.rate,
         duration: args.duration,
         limits: ClientLimits {
-            request_timeout: Duration::from_millis(args.timeout_ms),
+            request_timeout,
             // A load run syncs staff lists of scale (100,000 staff are 4,000 pages of 25); the
             // record and byte caps still bound a list that never ends.
             max_pages: 10_000,

@@ -827,3 +827,66 @@ async fn a_fault_on_something_the_profile_does_not_declare_is_refused() {
         Ok(report) => panic!("ran with exit {}", report.exit_code),
     }
 }
+
+#[test]
+fn durations_take_one_syntax_everywhere_and_the_ms_forms_stay() {
+    let ok: [&[&str]; 3] = [
+        &[
+            "certify",
+            "--seed",
+            "1",
+            "--timeout",
+            "10s",
+            "--deadline",
+            "2m",
+            "--latency-budget",
+            "2s",
+            "--only",
+            "STAFF-001",
+        ],
+        &[
+            "certify",
+            "--seed",
+            "1",
+            "--timeout-ms",
+            "10000",
+            "--deadline-ms",
+            "120000",
+            "--latency-budget-ms",
+            "2000",
+            "--only",
+            "STAFF-001",
+        ],
+        &[
+            "simulate",
+            "--leads",
+            "3",
+            "--timeout",
+            "5s",
+            "--duration",
+            "30s",
+        ],
+    ];
+    for args in ok {
+        let output = run_cli(args, &root());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+    let refused: [(&[&str], &str); 3] = [
+        (
+            &["certify", "--timeout", "0s"],
+            "--timeout must be more than zero",
+        ),
+        (&["certify", "--deadline", "2 weeks"], "is not a unit"),
+        (
+            &["certify", "--timeout", "1s", "--timeout-ms", "1000"],
+            "cannot be used with",
+        ),
+    ];
+    for (args, message) in refused {
+        let output = run_cli(args, &root());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+}
