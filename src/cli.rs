@@ -700,7 +700,10 @@ fn run_partner(args: PartnerArgs, out: &Output) -> Result<i32, Failure> {
                 ..partner::PartnerOptions::default()
             },
         );
-        out.print(&format!("spoke partner listening on {scheme}://{addr}\n"));
+        out.print(&format!(
+            "spoke partner listening on {scheme}://{addr}{}\n",
+            state.path_prefix()
+        ));
         if !faults.names().is_empty() {
             out.print(&format!("faults on: {}\n", faults.names().join(", ")));
         }
@@ -913,9 +916,10 @@ fn describe(profile: &Profile, sandbox: &Sandbox) -> String {
         sandbox.staff.len(),
         sandbox.sources.len()
     )];
+    let prefix = partner::base_path(&profile.partner.base_url);
     for (kind, operation) in &profile.operations {
         let mut line = format!(
-            "  {:<16} {:<6} {}",
+            "  {:<16} {:<6} {prefix}{}",
             kind.key(),
             operation.method.as_str(),
             operation.path

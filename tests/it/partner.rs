@@ -573,3 +573,54 @@ fn spoke_partner_refuses_to_start_without_its_secret() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn a_base_url_path_prefix_is_served_and_a_404_names_the_routes_that_exist() {
+    let text = Profile::reference().text.replace(
+        "base-url = \"http://127.0.0.1:8080\"",
+        "base-url = \"https://api.example.com/v3\"",
+    );
+    let profile = Profile::parse("v3.toml", &text).unwrap();
+    let state = PartnerState::new(
+        profile.clone(),
+        Sandbox::default_seed(),
+        Credentials::generated(&profile.auth, 1),
+    );
+    assert_eq!(state.path_prefix(), "/v3");
+    let app = partner::router(state);
+    let (status, json) = send(
+        &app,
+        "GET",
+        "/v3/api/v1/clients/C-1001/clubs/CLUB-7/staff",
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(status, 200, "{json}");
+    let (status, json) = send(
+        &app,
+        "GET",
+        "/v2/api/v1/clients/C-1001/clubs/CLUB-7/staff",
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(status, 404, "{json}");
+    let message = json["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("at GET /v2/api/v1/clients/C-1001/clubs/CLUB-7/staff; it serves")
+            && message.contains("GET /v3/api/v1/clients/{client_id}/clubs/{club_id}/staff"),
+        "{message}"
+    );
+    assert!(!message.contains("no club"), "{message}");
+    // A certify run against it goes through the prefix, as against the real API.
+    let report = spoke::certify::certify(
+        crate::helpers::mock_certify(profile, spoke::partner::Faults::none(), 1),
+        &(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.exit_code, 0);
+    assert!(report
+        .exchanges
+        .iter()
+        .all(|e| e.url.contains("/v3/api/v1/")));
+}
