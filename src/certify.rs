@@ -208,6 +208,7 @@ pub async fn certify_with_env(
                 && refused.is_none()
                 && exchanges.iter().any(|e| e.status.is_some()) =>
         {
+            progress.step("two-way steps: waiting for the partner's calls");
             let quiet = matches!(actor, crate::twoway::Actor::Mock(_));
             let output = crate::output::Output::new(client.redactor().clone());
             let announce = move |text: &str| {
@@ -247,6 +248,7 @@ pub async fn certify_with_env(
         }
         _ => None,
     };
+    progress.step("judging the rules");
     let settings = suite::Settings {
         latency_budget: options.latency_budget,
         disabled_checks: options.disabled_checks.clone(),

@@ -962,14 +962,23 @@ fn print_rules(args: RulesArgs, out: &Output) -> Result<i32, Failure> {
     Ok(exit_codes::CONFORMANT)
 }
 
-/// A progress line on a terminal's stderr; nothing elsewhere.
+/// A certify run's progress: a live line on a terminal's stderr; elsewhere (CI logs) a line
+/// every few seconds while one step keeps waiting on the partner, naming it.
 struct TerminalProgress {
     active: bool,
     out: Output,
+    /// The step under way and when it started.
+    current: std::sync::Mutex<Option<(String, std::time::Instant)>>,
 }
+
+/// How long a step waits before a log says so, and then how often.
+const WAIT_NOTICE_EVERY: Duration = Duration::from_secs(5);
 
 impl crate::connector::session::Progress for TerminalProgress {
     fn step(&self, message: &str) {
+        if let Ok(mut current) = self.current.lock() {
+            *current = Some((message.to_owned(), std::time::Instant::now()));
+        }
         if self.active {
             let shown: String = message.chars().take(100).collect();
             self.out.eprint(&format!("\r\x1b[2K[spoke] {shown}"));
@@ -978,6 +987,39 @@ impl crate::connector::session::Progress for TerminalProgress {
 }
 
 impl TerminalProgress {
+    fn new(out: &Output) -> Self {
+        TerminalProgress {
+            active: progress_wanted(),
+            out: out.clone(),
+            current: Default::default(),
+        }
+    }
+
+    /// Off a terminal: says every [`WAIT_NOTICE_EVERY`] which step is still waiting, until
+    /// `done` is set.
+    fn notice_waits(&self, done: &std::sync::atomic::AtomicBool) {
+        if self.active {
+            return;
+        }
+        let mut told: Option<(String, u64)> = None;
+        while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(200));
+            let Some((step, since)) = self.current.lock().ok().and_then(|c| c.clone()) else {
+                continue;
+            };
+            let waited = since.elapsed().as_secs();
+            let due = waited / WAIT_NOTICE_EVERY.as_secs();
+            let already = told
+                .as_ref()
+                .is_some_and(|(told_step, told_due)| *told_step == step && *told_due == due);
+            if due > 0 && !already {
+                self.out
+                    .eprint(&format!("[spoke] still waiting after {waited} s: {step}\n"));
+                told = Some((step, due));
+            }
+        }
+    }
+
     fn finish(&self) {
         if self.active {
             self.out.eprint("\r\x1b[2K");
@@ -1075,11 +1117,14 @@ fn run_certify(args: CertifyArgs, out: &Output) -> Result<i32, Failure> {
         .enable_all()
         .build()
         .map_err(Failure::run)?;
-    let progress = TerminalProgress {
-        active: progress_wanted(),
-        out: out.clone(),
-    };
-    let outcome = runtime.block_on(certify(options, &progress));
+    let progress = TerminalProgress::new(out);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let outcome = std::thread::scope(|scope| {
+        scope.spawn(|| progress.notice_waits(&done));
+        let outcome = runtime.block_on(certify(options, &progress));
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        outcome
+    });
     progress.finish();
     let mut report = outcome.map_err(|error| match error {
         CertifyError::Invalid(message) => Failure::invalid(anyhow::anyhow!(message)),
@@ -1182,19 +1227,69 @@ fn run_selftest(args: SelftestArgs, out: &Output) -> Result<i32, Failure> {
         .enable_all()
         .build()
         .map_err(Failure::run)?;
+    let progress = SelftestProgress {
+        out: out.clone(),
+        bar: progress_wanted().then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+            {
+                bar.set_style(style);
+            }
+            bar
+        }),
+        total: Default::default(),
+    };
     let matrix = runtime
-        .block_on(crate::selftest::run_matrix(
+        .block_on(crate::selftest::run_matrix_reporting(
             &profiles,
             args.seed,
             &args.disable_check,
+            &progress,
         ))
-        .map_err(|error| Failure::run(anyhow::anyhow!("{error}")))?;
+        .map_err(|error| Failure::run(anyhow::anyhow!("{error}")));
+    if let Some(bar) = &progress.bar {
+        bar.finish_and_clear();
+    }
+    let matrix = matrix?;
     out.print(&matrix.render());
     Ok(if matrix.passed() {
         exit_codes::CONFORMANT
     } else {
         exit_codes::NOT_CONFORMANT
     })
+}
+
+/// The selftest's runs as they finish: a bar on a terminal, a line each elsewhere (stderr).
+struct SelftestProgress {
+    out: Output,
+    bar: Option<indicatif::ProgressBar>,
+    total: std::sync::atomic::AtomicUsize,
+}
+
+impl crate::selftest::MatrixProgress for SelftestProgress {
+    fn start(&self, total: usize) {
+        self.total
+            .store(total, std::sync::atomic::Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            bar.set_length(total as u64);
+        }
+    }
+
+    fn finished(&self, done: usize, row: &crate::selftest::MatrixRow) {
+        let fault = row.fault.map_or("(none)", |fault| fault.name());
+        let result = if row.ok { "ok" } else { "MISMATCH" };
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(done as u64);
+                bar.set_message(format!("{} {fault} {result}", row.profile));
+            }
+            None => self.out.eprint(&format!(
+                "selftest: [{done}/{}] {} {fault}: {result}\n",
+                self.total.load(std::sync::atomic::Ordering::Relaxed),
+                row.profile
+            )),
+        }
+    }
 }
 
 /// A progress bar on a terminal (counts only); a plain line every two seconds elsewhere.

@@ -142,6 +142,29 @@ pub async fn run_matrix(
     run_matrix_where(profiles, seed, disabled_checks, |_, _| true).await
 }
 
+/// Told of each run of the matrix as it finishes (the matrix takes minutes).
+pub trait MatrixProgress: Sync {
+    /// How many runs there are, before the first starts.
+    fn start(&self, total: usize);
+    /// One run finished; `done` of them so far.
+    fn finished(&self, done: usize, row: &MatrixRow);
+}
+
+impl MatrixProgress for () {
+    fn start(&self, _: usize) {}
+    fn finished(&self, _: usize, _: &MatrixRow) {}
+}
+
+/// [`run_matrix`], telling `progress` of each run as it finishes.
+pub async fn run_matrix_reporting(
+    profiles: &[Profile],
+    seed: u64,
+    disabled_checks: &[String],
+    progress: &dyn MatrixProgress,
+) -> Result<Matrix, CertifyError> {
+    run_matrix_with(profiles, seed, disabled_checks, |_, _| true, progress).await
+}
+
 /// Certifies `profile` against the mock with `fault` alone and judges the row.
 async fn run_row(
     profile: &Profile,
@@ -201,6 +224,16 @@ pub async fn run_matrix_where(
     disabled_checks: &[String],
     keep: impl Fn(&Profile, Option<Fault>) -> bool,
 ) -> Result<Matrix, CertifyError> {
+    run_matrix_with(profiles, seed, disabled_checks, keep, &()).await
+}
+
+async fn run_matrix_with(
+    profiles: &[Profile],
+    seed: u64,
+    disabled_checks: &[String],
+    keep: impl Fn(&Profile, Option<Fault>) -> bool,
+    progress: &dyn MatrixProgress,
+) -> Result<Matrix, CertifyError> {
     let started = Instant::now();
     let cells: Vec<(&Profile, Option<Fault>)> = profiles
         .iter()
@@ -219,12 +252,28 @@ pub async fn run_matrix_where(
         .collect();
     // A few runs at a time (each against its own mock partner), rows kept in matrix order.
     let parallel = std::thread::available_parallelism().map_or(2, |n| n.get()) + 1;
-    let rows: Vec<Result<MatrixRow, CertifyError>> = futures_util::stream::iter(cells)
-        .map(|(profile, fault)| run_row(profile, fault, seed, disabled_checks))
-        .buffered(parallel)
-        .collect()
-        .await;
-    let rows = rows.into_iter().collect::<Result<Vec<_>, _>>()?;
+    progress.start(cells.len());
+    let mut done = 0;
+    // Told as each finishes, whatever its place; put back in matrix order after.
+    let mut rows: Vec<(usize, Result<MatrixRow, CertifyError>)> =
+        futures_util::stream::iter(cells.into_iter().enumerate())
+            .map(|(at, (profile, fault))| async move {
+                (at, run_row(profile, fault, seed, disabled_checks).await)
+            })
+            .buffer_unordered(parallel)
+            .inspect(|(_, row)| {
+                done += 1;
+                if let Ok(row) = row {
+                    progress.finished(done, row);
+                }
+            })
+            .collect()
+            .await;
+    rows.sort_by_key(|(at, _)| *at);
+    let rows = rows
+        .into_iter()
+        .map(|(_, row)| row)
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Matrix {
         rows,
         duration: started.elapsed(),

@@ -890,3 +890,68 @@ fn durations_take_one_syntax_everywhere_and_the_ms_forms_stay() {
         assert!(stderr.contains(message), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn the_selftest_tells_each_run_as_it_finishes() {
+    let output = run_cli(
+        &[
+            "selftest",
+            "--profile",
+            "fixtures/profiles/members-only.toml",
+        ],
+        &root(),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    let runs: usize = stdout
+        .lines()
+        .find_map(|line| {
+            line.strip_suffix(" s")?
+                .split(" runs in ")
+                .next()?
+                .parse()
+                .ok()
+        })
+        .expect("the summary counts the runs");
+    let told: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("selftest: ["))
+        .collect();
+    assert_eq!(told.len(), runs, "{stderr}");
+    assert!(
+        told.iter()
+            .any(|line| line.starts_with(&format!("selftest: [{runs}/{runs}] "))),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("fixtures/profiles/members-only.toml (none): ok"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_certify_waiting_on_a_slow_partner_says_so_in_a_log() {
+    // The first staff page answers after 6.1 s: past the 5 s after which a log is told.
+    let output = run_cli(
+        &[
+            "certify",
+            "--fault",
+            "slow-staff-list",
+            "--latency-budget",
+            "6s",
+            "--timeout",
+            "20s",
+            "--seed",
+            "1",
+            "--only",
+            "STAFF-001",
+        ],
+        &root(),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("[spoke] still waiting after 5 s: staff sync: fetching the staff list"),
+        "{stderr}"
+    );
+}
