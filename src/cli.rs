@@ -492,6 +492,13 @@ pub enum ProfileCommand {
         /// The profile file.
         file: PathBuf,
     },
+    /// Print a commented profile to start from (`spoke profile init > acme.toml`).
+    Init {
+        /// `reference` (every key, commented), or a fixture profile by name (`hubspot`,
+        /// `soap`, ...) or path (`fixtures/profiles/hubspot.toml`).
+        #[arg(long, default_value = "reference")]
+        from: String,
+    },
 }
 
 /// A command's failure, carrying the exit code it maps to.
@@ -533,6 +540,7 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Partner(args) => run_partner(args, out),
         Command::Connector(args) => run_connector(args, out),
         Command::Profile(ProfileCommand::Check { file }) => check_profile(&file, out),
+        Command::Profile(ProfileCommand::Init { from }) => init_profile(&from, out),
         Command::Diff(args) => run_diff(args, out),
         Command::Act(args) => run_act(args),
         Command::Bundle(BundleCommand::Verify { path }) => verify_bundle(&path, out),
@@ -587,6 +595,35 @@ pub fn load_profile(path: Option<&PathBuf>) -> Result<Profile, Failure> {
         Some(path) => Profile::load(path).map_err(Failure::invalid),
         None => Ok(Profile::reference()),
     }
+}
+
+fn init_profile(from: &str, out: &Output) -> Result<i32, Failure> {
+    let stem = |path: &str| {
+        std::path::Path::new(path)
+            .file_stem()
+            .map(|stem| stem.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let text = if from == "reference" {
+        crate::profile::REFERENCE_PROFILE
+    } else {
+        crate::fixtures::FIXTURE_PROFILES
+            .iter()
+            .find(|(path, _)| *path == from || stem(path) == from)
+            .map(|(_, text)| *text)
+            .ok_or_else(|| {
+                let names: Vec<String> = crate::fixtures::FIXTURE_PROFILES
+                    .iter()
+                    .map(|(path, _)| stem(path))
+                    .collect();
+                Failure::invalid(anyhow::anyhow!(
+                    "--from: no profile `{from}`; there are reference and the fixture profiles {}",
+                    names.join(", ")
+                ))
+            })?
+    };
+    out.print(text);
+    Ok(exit_codes::CONFORMANT)
 }
 
 fn check_profile(file: &std::path::Path, out: &Output) -> Result<i32, Failure> {

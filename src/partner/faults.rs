@@ -417,10 +417,40 @@ impl FromStr for Fault {
             .copied()
             .find(|fault| fault.name() == name)
             .ok_or_else(|| {
-                let known: Vec<&str> = Fault::ALL.iter().map(|f| f.name()).collect();
-                format!("unknown fault `{name}`; known faults: {}", known.join(", "))
+                let nearest = Fault::ALL
+                    .iter()
+                    .map(|fault| (edit_distance(name, fault.name()), fault.name()))
+                    .min()
+                    .filter(|(distance, _)| *distance <= name.len().max(3) / 3);
+                match nearest {
+                    Some((_, near)) => format!(
+                        "unknown fault `{name}`; did you mean `{near}`? (`spoke partner --list-faults` lists them all)"
+                    ),
+                    None => {
+                        let known: Vec<&str> = Fault::ALL.iter().map(|f| f.name()).collect();
+                        format!("unknown fault `{name}`; known faults: {}", known.join(", "))
+                    }
+                }
             })
     }
+}
+
+/// Levenshtein distance: edits (insert, delete, replace one character) from `a` to `b`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(above + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 /// How many staff the default sandbox holds (what the selftest's mock serves).
