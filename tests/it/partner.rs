@@ -624,3 +624,71 @@ async fn a_base_url_path_prefix_is_served_and_a_404_names_the_routes_that_exist(
         .iter()
         .all(|e| e.url.contains("/v3/api/v1/")));
 }
+
+/// The reference profile with its prospect update sent as `method`.
+fn reference_app_updating_with(method: &str) -> axum::Router {
+    let text = Profile::reference().text.replace(
+        "[operations.prospect-update]\nmethod = \"PUT\"",
+        &format!("[operations.prospect-update]\nmethod = \"{method}\""),
+    );
+    let profile = Profile::parse("reference.toml", &text).unwrap();
+    let state = PartnerState::new(
+        profile.clone(),
+        Sandbox::default_seed(),
+        Credentials::generated(&profile.auth, 1),
+    );
+    partner::router(state)
+}
+
+#[tokio::test]
+async fn a_patch_changes_only_the_fields_sent_and_a_put_replaces_the_record() {
+    for (method, city_after) in [("PATCH", json!("Köln")), ("PUT", Value::Null)] {
+        let app = reference_app_updating_with(method);
+        let created = json!({"first_name": "Zoë", "last_name": "Ñúñez", "club_id": "CLUB-7", "address": {"city": "Köln"}});
+        let (status, json) = send(&app, "POST", PROSPECTS, Body::from(created.to_string())).await;
+        assert_eq!(status, 201, "{json}");
+        let id = json["data"]["id"]
+            .as_str()
+            .or(json["id"].as_str())
+            .unwrap()
+            .to_owned();
+        let update = json!({"first_name": "Zoe", "last_name": "Nunez", "club_id": "CLUB-7"});
+        let at = format!("{PROSPECTS}/{id}");
+        let (status, json) = send(&app, method, &at, Body::from(update.to_string())).await;
+        assert_eq!(status, 200, "{method}: {json}");
+        let (_, read) = send(&app, "GET", &at, Body::empty()).await;
+        let record = if read["data"].is_object() {
+            &read["data"]
+        } else {
+            &read
+        };
+        assert_eq!(record["first_name"], "Zoe", "{method}: {read}");
+        assert_eq!(record["address"]["city"], city_after, "{method}: {read}");
+    }
+}
+
+#[tokio::test]
+async fn dates_not_written_yyyy_mm_dd_are_refused_naming_the_field() {
+    let (app, _) = reference_app();
+    for (date, status) in [
+        ("1990-04-01", 201),
+        ("01.04.1990", 422),
+        ("1990-02-30", 422),
+        ("1990-4-1", 422),
+    ] {
+        let body =
+            json!({"first_name": "F", "last_name": "L", "club_id": "CLUB-7", "birth_date": date});
+        let (got, json) = send(&app, "POST", PROSPECTS, Body::from(body.to_string())).await;
+        assert_eq!(got, status, "{date}: {json}");
+        if status == 422 {
+            assert_eq!(json["error"]["field"], "birth_date", "{date}: {json}");
+            assert!(
+                json["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("yyyy-mm-dd"),
+                "{json}"
+            );
+        }
+    }
+}
