@@ -683,13 +683,29 @@ fn run_partner(args: PartnerArgs, out: &Output) -> Result<i32, Failure> {
         .check_applies_to(&profile, true)
         .map_err(|why| Failure::invalid(anyhow::anyhow!("--fault: {why}")))?;
     let sandbox = load_sandbox(args.sandbox.as_ref(), args.synthetic)?;
-    let credentials = Credentials::resolve(&profile.auth, |name| std::env::var(name).ok())
-        .map_err(|error| {
-            Failure::invalid(anyhow::anyhow!(
-                "{}: {error}; the mock partner accepts only requests carrying it",
-                profile.file_name
-            ))
-        })?;
+    // An unset secret is made up for this mock: said once, with the line that sets it, and
+    // taught to the redactor only after, so nothing later repeats it.
+    let generated = std::cell::RefCell::new(Vec::new());
+    let credentials = Credentials::resolve(&profile.auth, |name| {
+        std::env::var(name).ok().or_else(|| {
+            let value = format!("spoke-{}", random_secret());
+            generated.borrow_mut().push(format!("{name}={value}"));
+            Some(value)
+        })
+    })
+    .map_err(|error| Failure::invalid(anyhow::anyhow!("{}: {error}", profile.file_name)))?;
+    let generated = generated.into_inner();
+    if !generated.is_empty() {
+        let names: Vec<&str> = generated
+            .iter()
+            .filter_map(|assignment| assignment.split_once('=').map(|(name, _)| name))
+            .collect();
+        out.print(&format!(
+            "{} not set: serving with a freshly generated secret; certify from another shell with\n  export {}\n",
+            names.join(", "),
+            generated.join(" ")
+        ));
+    }
     out.redactor().learn_credentials(&credentials);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -1237,6 +1253,22 @@ fn run_replay(args: ReplayArgs, out: &Output) -> Result<i32, Failure> {
     } else {
         exit_codes::NOT_CONFORMANT
     })
+}
+
+/// 128 random bits in hex, from the standard library's per-process random hash keys.
+fn random_secret() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let half = || {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default(),
+        );
+        hasher.finish()
+    };
+    format!("{:016x}{:016x}", half(), half())
 }
 
 fn random_seed() -> u64 {

@@ -560,18 +560,44 @@ fn spoke_partner_prints_its_url_serves_and_stops_on_ctrl_c() {
 }
 
 #[test]
-fn spoke_partner_refuses_to_start_without_its_secret() {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_spoke"))
+fn spoke_partner_without_its_secret_serves_with_a_generated_one_and_prints_it() {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_spoke"))
         .args(["partner", "--port", "0"])
         .env_remove("SPOKE_REFERENCE_TOKEN")
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next = || lines.next().unwrap().unwrap();
+    let notice = next();
     assert!(
-        stderr.contains("SPOKE_REFERENCE_TOKEN is not set"),
-        "{stderr}"
+        notice
+            .starts_with("SPOKE_REFERENCE_TOKEN not set: serving with a freshly generated secret"),
+        "{notice}"
     );
+    let export = next();
+    let token = export
+        .trim()
+        .strip_prefix("export SPOKE_REFERENCE_TOKEN=")
+        .unwrap_or_else(|| panic!("no export line: {export}"))
+        .to_owned();
+    let url = next()
+        .strip_prefix("spoke partner listening on ")
+        .expect("the URL line")
+        .to_owned();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let statuses = runtime.block_on(async {
+        let http = reqwest::Client::new();
+        let staff = format!("{url}/api/v1/clients/C-1001/clubs/CLUB-7/staff");
+        let with = http.get(&staff).bearer_auth(&token).send().await.unwrap();
+        let wrong = http.get(&staff).bearer_auth("guess").send().await.unwrap();
+        (with.status().as_u16(), wrong.status().as_u16())
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(statuses, (200, 403));
+    assert!(token.len() > 20, "{token}");
 }
 
 #[tokio::test]
