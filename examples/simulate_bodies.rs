@@ -28,6 +28,7 @@ async fn main() {
         duration: None,
         limits: ClientLimits::default(),
         retries: 0,
+        shard: None,
     };
     let bodies = delivery_bodies(options)
         .await

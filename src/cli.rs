@@ -187,7 +187,11 @@ pub struct ReplayArgs {
 
 /// `spoke simulate`.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct SimulateArgs {
+    /// `merge`, or none for a run.
+    #[command(subcommand)]
+    pub command: Option<SimulateCommand>,
     /// The partner, or the mock partner standing in for it.
     #[command(flatten)]
     pub target: TargetArgs,
@@ -216,6 +220,31 @@ pub struct SimulateArgs {
     #[command(flatten)]
     pub timeout: TimeoutArgs,
     /// Write the figures as JSON: json:PATH.
+    #[arg(long = "report", value_name = "json:PATH")]
+    pub report: Option<String>,
+    /// Deliver only the I-th (from 0) of N disjoint slices of the run's deliveries: the same
+    /// leads and external ids as the whole run, each in exactly one shard; combine the shards'
+    /// JSON reports with `spoke simulate merge`.
+    #[arg(long, value_name = "I/N", value_parser = crate::simulate::Shard::parse)]
+    pub shard: Option<crate::simulate::Shard>,
+}
+
+/// `spoke simulate`'s subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SimulateCommand {
+    /// Merge the JSON reports of every shard of one run (`--shard I/N`) into the run's report:
+    /// totals, one latency histogram, one exactly-once audit. Exits 0 when the run delivered
+    /// everything exactly once, 1 otherwise, 2 when the reports are not every shard of one run.
+    Merge(MergeArgs),
+}
+
+/// `spoke simulate merge`.
+#[derive(Debug, clap::Args)]
+pub struct MergeArgs {
+    /// The shards' JSON reports, one for each shard of the run.
+    #[arg(required = true, value_name = "REPORT.json")]
+    pub files: Vec<PathBuf>,
+    /// Write the merged figures as JSON: json:PATH.
     #[arg(long = "report", value_name = "json:PATH")]
     pub report: Option<String>,
 }
@@ -1403,7 +1432,55 @@ impl crate::simulate::LoadProgress for LoadProgressDisplay {
     }
 }
 
+/// The path of a `--report json:PATH`.
+fn json_report_path(report: Option<&String>) -> Result<Option<PathBuf>, Failure> {
+    match report {
+        None => Ok(None),
+        Some(target) => target
+            .strip_prefix("json:")
+            .filter(|path| !path.is_empty())
+            .map(|path| Some(PathBuf::from(path)))
+            .ok_or_else(|| {
+                Failure::invalid(anyhow::anyhow!("--report `{target}`: expected json:PATH"))
+            }),
+    }
+}
+
+/// Prints a simulate report, writes its JSON where asked, and gives its exit code.
+fn finish_simulate(
+    report: &crate::simulate::SimulateReport,
+    json_path: Option<PathBuf>,
+    out: &Output,
+) -> Result<i32, Failure> {
+    out.print(&report.render());
+    if let Some(path) = json_path {
+        let json = serde_json::to_string_pretty(report).map_err(Failure::run)?;
+        out.write(&path, &json).map_err(|error| {
+            Failure::run(anyhow::anyhow!("cannot write {}: {error}", path.display()))
+        })?;
+    }
+    Ok(report.exactly_once.exit_code())
+}
+
+fn run_simulate_merge(args: MergeArgs, out: &Output) -> Result<i32, Failure> {
+    let json_path = json_report_path(args.report.as_ref())?;
+    let reports = args
+        .files
+        .iter()
+        .map(|path| {
+            crate::simulate::read_shard_report(path)
+                .map(|report| (path.display().to_string(), report))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Failure::invalid)?;
+    let merged = crate::simulate::merge(reports).map_err(Failure::invalid)?;
+    finish_simulate(&merged, json_path, out)
+}
+
 fn run_simulate(args: SimulateArgs, out: &Output) -> Result<i32, Failure> {
+    if let Some(SimulateCommand::Merge(merge)) = args.command {
+        return run_simulate_merge(merge, out);
+    }
     let Target {
         profile,
         mock,
@@ -1422,18 +1499,7 @@ fn run_simulate(args: SimulateArgs, out: &Output) -> Result<i32, Failure> {
             "--concurrency must be at least 1"
         )));
     }
-    let report_path = match &args.report {
-        None => None,
-        Some(target) => Some(
-            target
-                .strip_prefix("json:")
-                .filter(|path| !path.is_empty())
-                .map(PathBuf::from)
-                .ok_or_else(|| {
-                    Failure::invalid(anyhow::anyhow!("--report `{target}`: expected json:PATH"))
-                })?,
-        ),
-    };
+    let report_path = json_report_path(args.report.as_ref())?;
     let credentials = if mock {
         Some(Credentials::generated(&profile.auth, args.seed))
     } else {
@@ -1462,6 +1528,7 @@ fn run_simulate(args: SimulateArgs, out: &Output) -> Result<i32, Failure> {
             ..ClientLimits::default()
         },
         retries: args.retries,
+        shard: args.shard,
     };
     let on_terminal = progress_wanted();
     let progress = LoadProgressDisplay {
@@ -1494,16 +1561,5 @@ fn run_simulate(args: SimulateArgs, out: &Output) -> Result<i32, Failure> {
     let report = runtime
         .block_on(crate::simulate::simulate(options, &progress))
         .map_err(|message| Failure::run(anyhow::anyhow!(message)))?;
-    out.print(&report.render());
-    if let Some(path) = report_path {
-        let json = serde_json::to_string_pretty(&report).map_err(Failure::run)?;
-        out.write(&path, &json).map_err(|error| {
-            Failure::run(anyhow::anyhow!("cannot write {}: {error}", path.display()))
-        })?;
-    }
-    Ok(if report.clean() {
-        exit_codes::CONFORMANT
-    } else {
-        exit_codes::NOT_CONFORMANT
-    })
+    finish_simulate(&report, report_path, out)
 }

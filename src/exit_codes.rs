@@ -8,3 +8,7 @@ pub const NOT_CONFORMANT: i32 = 1;
 pub const INVALID_INPUT: i32 = 2;
 /// The run could not be carried out (partner unreachable, deadline passed, port taken).
 pub const RUN_FAILED: i32 = 3;
+/// `simulate`: every delivery was saved and nothing was found lost or wrong, but exactly-once
+/// delivery could not be verified (the partner's duplicates cannot be counted, or nothing can
+/// be read back).
+pub const NOT_VERIFIED: i32 = 4;

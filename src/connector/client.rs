@@ -337,6 +337,9 @@ impl Saved {
 #[derive(Debug, Clone)]
 pub struct PartnerClient {
     http: reqwest::Client,
+    /// The same client opening a new connection for every request: for the one retry of an
+    /// idempotent request whose kept-alive connection was closed before an answer.
+    fresh: reqwest::Client,
     profile: Arc<Profile>,
     base_url: Url,
     credentials: Credentials,
@@ -390,25 +393,39 @@ impl PartnerClient {
         // Redirects are followed only within the partner's origin (so credentials never go
         // elsewhere, and https is never downgraded), and only so far; a redirect not followed
         // comes back as the 3xx answer it is, for the rules to judge.
-        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() > max_redirects || attempt.url().origin() != origin {
-                attempt.stop()
-            } else {
-                attempt.follow()
+        let redirects = || {
+            let origin = origin.clone();
+            reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() > max_redirects || attempt.url().origin() != origin {
+                    attempt.stop()
+                } else {
+                    attempt.follow()
+                }
+            })
+        };
+        // hyper's pool keeps `retry_canceled_requests` on (reqwest never turns it off): a
+        // request that a reused connection closed before it was written is sent again on
+        // another. What it does not cover, a request written and then met by a close before
+        // any answer, is handled in `receive` with `fresh`.
+        let build = |pooled: bool| -> Result<reqwest::Client, String> {
+            let mut builder = reqwest::Client::builder()
+                .connect_timeout(limits.connect_timeout)
+                .timeout(limits.request_timeout)
+                .redirect(redirects())
+                .danger_accept_invalid_certs(limits.insecure)
+                .user_agent(concat!("spoke/", env!("CARGO_PKG_VERSION")));
+            if !pooled {
+                builder = builder.pool_max_idle_per_host(0);
             }
-        });
-        let builder = reqwest::Client::builder()
-            .connect_timeout(limits.connect_timeout)
-            .timeout(limits.request_timeout)
-            .redirect(redirects)
-            .danger_accept_invalid_certs(limits.insecure)
-            .user_agent(concat!("spoke/", env!("CARGO_PKG_VERSION")));
-        let http = tls
-            .configure(builder)?
-            .build()
-            .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
+            tls.configure(builder)?
+                .build()
+                .map_err(|error| format!("cannot build the HTTP client: {error}"))
+        };
+        let http = build(true)?;
+        let fresh = build(false)?;
         Ok(PartnerClient {
             http,
+            fresh,
             redactor: Redactor::for_credentials(&credentials),
             profile,
             base_url,
@@ -794,13 +811,17 @@ impl PartnerClient {
         }
     }
 
-    /// Sends the request and reads the body up to the cap.
+    /// Sends the request and reads the body up to the cap. An idempotent request whose
+    /// connection was closed before any answer (a partner closing kept-alive connections
+    /// without `Connection: close`) is sent once more on a fresh connection, within the time
+    /// left of `waited`; any other request is not sent again, since the partner may have
+    /// acted on it.
     async fn receive(
         &self,
         request: reqwest::RequestBuilder,
         waited: Duration,
     ) -> Result<(u16, Vec<(String, String)>, Vec<u8>, bool), (String, bool)> {
-        let describe = |error: reqwest::Error| {
+        let describe = |error: reqwest::Error, waited: Duration| {
             let timed_out = error.is_timeout();
             let message = if timed_out && waited < self.limits.request_timeout {
                 format!(
@@ -814,9 +835,46 @@ impl PartnerClient {
             } else {
                 error_chain(&error)
             };
-            (self.redactor.text(&message), timed_out)
+            (message, timed_out)
         };
-        let mut response = request.send().await.map_err(describe)?;
+        let redacted =
+            |(message, timed_out): (String, bool)| (self.redactor.text(&message), timed_out);
+        let request = request
+            .build()
+            .map_err(|error| redacted(describe(error, waited)))?;
+        let again = is_idempotent(request.method())
+            .then(|| request.try_clone())
+            .flatten();
+        let sent = Instant::now();
+        let mut response = match self.http.execute(request).await {
+            Ok(response) => response,
+            Err(error) if closed_before_answer(&error) => {
+                let closed = innermost(&error);
+                let Some(mut again) = again else {
+                    return Err(redacted((
+                        format!(
+                            "the connection was closed before an answer ({closed}), and the \
+                             request is not sent again since the partner may have acted on it"
+                        ),
+                        false,
+                    )));
+                };
+                let left = waited.saturating_sub(sent.elapsed());
+                *again.timeout_mut() = Some(left);
+                self.fresh.execute(again).await.map_err(|error| {
+                    // A timeout here spent what was left of the request's own time.
+                    let (failed, timed_out) = describe(error, waited);
+                    redacted((
+                        format!(
+                            "the connection was closed before an answer ({closed}), and a \
+                             fresh connection failed too: {failed}"
+                        ),
+                        timed_out,
+                    ))
+                })?
+            }
+            Err(error) => return Err(redacted(describe(error, waited))),
+        };
         let status = response.status().as_u16();
         let headers = response
             .headers()
@@ -830,7 +888,11 @@ impl PartnerClient {
             .collect();
         let mut bytes = Vec::new();
         let mut cut_off = false;
-        while let Some(chunk) = response.chunk().await.map_err(describe)? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|error| redacted(describe(error, waited)))?
+        {
             if bytes.len() + chunk.len() > self.limits.max_body {
                 cut_off = true;
                 break;
@@ -1571,6 +1633,50 @@ fn body_format_problem(
             .next()
             .is_some_and(|media| media.trim().ends_with("+json"));
     (!json_type).then(|| format!("the answer's content-type is `{content_type}`, not JSON"))
+}
+
+/// Whether a request may be sent twice with the effect of once (RFC 9110, 9.2.2).
+fn is_idempotent(method: &reqwest::Method) -> bool {
+    use reqwest::Method;
+    [
+        Method::GET,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::PUT,
+        Method::DELETE,
+    ]
+    .contains(method)
+}
+
+/// Whether the request failed because its connection was closed (reset, or ended) before any
+/// answer came: not a timeout, not a connection that could not be made.
+fn closed_before_answer(error: &reqwest::Error) -> bool {
+    if error.is_timeout() || error.is_connect() || !error.is_request() {
+        return false;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind;
+            if matches!(
+                io.kind(),
+                ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::BrokenPipe
+                    | ErrorKind::UnexpectedEof
+            ) {
+                return true;
+            }
+        }
+        if let Some(hyper) = cause.downcast_ref::<hyper::Error>() {
+            if hyper.is_incomplete_message() || hyper.is_canceled() || hyper.is_closed() {
+                return true;
+            }
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// The innermost cause, which says what actually went wrong (e.g. "Connection refused").

@@ -1,7 +1,15 @@
 //! `simulate`: a continuous InTouch → Connector → partner stream at a given concurrency and
-//! rate, with retries as the Connector makes them, a latency histogram and an exactly-once audit.
+//! rate, with retries as the Connector makes them, a latency histogram and an exactly-once audit;
+//! one shard of such a run, and shard reports merged.
 
+mod merge;
+mod report;
+mod shard;
 mod transport;
+
+pub use merge::{merge, read_shard_report, MergeError};
+pub use report::{Audit, ExactlyOnce, Latency, SimulateReport, SyncFigures};
+pub use shard::Shard;
 
 use crate::auth::Credentials;
 use crate::connector::session::{self, prepare, Prepared};
@@ -12,7 +20,6 @@ use crate::partner::{self, Faults, PartnerOptions, RunningPartner, Sandbox};
 use crate::profile::Profile;
 use crate::profile::{IdFrom, Operation, OperationKind, Side};
 use futures_util::StreamExt;
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -47,187 +54,20 @@ pub struct SimulateOptions {
     pub limits: ClientLimits,
     /// Resends of one delivery after a 5xx, a timeout or a broken connection.
     pub retries: u32,
-}
-
-/// Latency figures in milliseconds.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Latency {
-    /// Median.
-    pub p50_ms: f64,
-    /// 90th percentile.
-    pub p90_ms: f64,
-    /// 99th percentile.
-    pub p99_ms: f64,
-    /// Slowest.
-    pub max_ms: f64,
-}
-
-/// The exactly-once audit.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Audit {
-    /// How the records were counted.
-    pub method: String,
-    /// Leads checked.
-    pub checked: usize,
-    /// Delivered leads missing in the partner.
-    pub lost: usize,
-    /// Leads held more than once (`None` when the profile gives no way to count).
-    pub duplicated: Option<usize>,
-    /// Leads with the wrong owner or source.
-    pub wrong: usize,
-    /// The first problems found, one line each.
-    pub problems: Vec<String>,
-}
-
-/// The sync before delivery.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct SyncFigures {
-    /// Partner staff read.
-    pub staff: usize,
-    /// Partner lead sources read.
-    pub sources: usize,
-    /// Wall time of the sync.
-    pub duration_ms: u64,
-}
-
-/// The result of a simulation.
-#[derive(Debug, Clone, Serialize)]
-pub struct SimulateReport {
-    /// `spoke <version>`.
-    pub tool: String,
-    /// The partner's name.
-    pub partner: String,
-    /// The base URL.
-    pub base_url: String,
-    /// Whether this was the in-process mock partner.
-    pub mock: bool,
-    /// Mock faults on.
-    pub faults: Vec<String>,
-    /// The seed.
-    pub seed: u64,
-    /// The sync.
-    pub sync: SyncFigures,
-    /// Deliveries planned (prospects + members).
-    pub planned: usize,
-    /// Deliveries started.
-    pub started: usize,
-    /// Deliveries saved with an id.
-    pub delivered: usize,
-    /// Deliveries that needed at least one resend.
-    pub retried: usize,
-    /// Resends in all.
-    pub resends: usize,
-    /// Failed deliveries by class.
-    pub failed: BTreeMap<String, usize>,
-    /// Wall time of the delivery phase.
-    pub duration_ms: u64,
-    /// Deliveries saved per second.
-    pub throughput_per_s: f64,
-    /// Latency of every request of the delivery phase.
-    pub latency: Latency,
-    /// CPU time of this process during the delivery phase, when the partner runs elsewhere
-    /// (so it is the client's alone) and the platform tells it.
-    pub client_cpu_ms: Option<u64>,
-    /// `client_cpu_ms` per delivery ended (saved or failed), in microseconds.
-    pub client_cpu_us_per_delivery: Option<f64>,
-    /// The exactly-once audit, where the records can be counted.
-    pub audit: Option<Audit>,
-}
-
-impl SimulateReport {
-    /// Whether the run delivered everything exactly once.
-    pub fn clean(&self) -> bool {
-        self.failed.values().sum::<usize>() == 0
-            && self.audit.as_ref().is_none_or(|audit| {
-                audit.lost == 0 && audit.duplicated.unwrap_or(0) == 0 && audit.wrong == 0
-            })
-    }
-
-    /// The summary for a terminal or a log.
-    pub fn render(&self) -> String {
-        let mut out = format!(
-            "spoke simulate: {} at {}{}\n",
-            self.partner,
-            self.base_url,
-            if self.mock {
-                " [built-in mock partner]"
-            } else {
-                ""
-            }
-        );
-        if !self.faults.is_empty() {
-            out.push_str(&format!("mock faults: {}\n", self.faults.join(", ")));
-        }
-        out.push_str(&format!(
-            "sync: {} staff, {} lead sources in {} ms\n",
-            self.sync.staff, self.sync.sources, self.sync.duration_ms
-        ));
-        out.push_str(&format!(
-            "delivered {} of {} planned ({} started) in {:.2} s: {:.0} per second\n",
-            self.delivered,
-            self.planned,
-            self.started,
-            self.duration_ms as f64 / 1000.0,
-            self.throughput_per_s
-        ));
-        out.push_str(&format!(
-            "retried {} deliveries ({} resends); failed: {}\n",
-            self.retried,
-            self.resends,
-            if self.failed.is_empty() {
-                "none".to_owned()
-            } else {
-                self.failed
-                    .iter()
-                    .map(|(class, count)| format!("{count} {class}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            }
-        ));
-        out.push_str(&format!(
-            "latency per request: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms\n",
-            self.latency.p50_ms, self.latency.p90_ms, self.latency.p99_ms, self.latency.max_ms
-        ));
-        if let (Some(cpu_ms), Some(per_delivery)) =
-            (self.client_cpu_ms, self.client_cpu_us_per_delivery)
-        {
-            out.push_str(&format!(
-                "client CPU: {cpu_ms} ms, {per_delivery:.1} µs per delivery\n"
-            ));
-        }
-        match &self.audit {
-            Some(audit) => {
-                out.push_str(&format!(
-                    "exactly-once audit ({}): {} checked, lost = {}, duplicated = {}, wrong = {}\n",
-                    audit.method,
-                    audit.checked,
-                    audit.lost,
-                    audit
-                        .duplicated
-                        .map(|d| d.to_string())
-                        .unwrap_or_else(|| "not countable".into()),
-                    audit.wrong
-                ));
-                for problem in &audit.problems {
-                    out.push_str(&format!("  {problem}\n"));
-                }
-            }
-            None => {
-                out.push_str("exactly-once audit: not possible (the profile reads nothing back)\n")
-            }
-        }
-        out
-    }
+    /// Deliver only this slice of the run's deliveries; all of them when `None`.
+    pub shard: Option<Shard>,
 }
 
 /// The deliveries of a run: `options.leads` prospects and `options.members` members (those the
-/// profile carries), prepared as the Connector prepares them after the sync.
+/// profile carries), prepared as the Connector prepares them after the sync; only the shard's
+/// slice when `options.shard` says so. Also the number of the whole run's deliveries.
 fn plan_deliveries(
     profile: &Profile,
     synced: &session::Synced,
     options: &SimulateOptions,
-) -> Vec<Plan> {
+) -> (Vec<Plan>, usize) {
     let mut plans = Vec::new();
+    let mut position = 0;
     for (kind, key, count) in [
         (RecordKind::Prospect, "prospect", options.leads),
         (RecordKind::Member, "member", options.members),
@@ -236,6 +76,13 @@ fn plan_deliveries(
             continue;
         }
         for number in 0..count {
+            // Every shard numbers the whole run alike, so a lead has the same external id in
+            // whichever shard delivers it, and only in that one.
+            let here = options.shard.is_none_or(|shard| shard.holds(position));
+            position += 1;
+            if !here {
+                continue;
+            }
             let lead = intouch::generated_lead(&synced.world, key, number);
             let prepared = prepare(
                 profile,
@@ -247,12 +94,13 @@ fn plan_deliveries(
             );
             plans.push(Plan {
                 kind,
+                position: position - 1,
                 label: lead.label,
                 prepared,
             });
         }
     }
-    plans
+    (plans, position)
 }
 
 /// The bodies of the creates a run of `options` sends, in order, each with the external id it
@@ -262,7 +110,7 @@ pub async fn delivery_bodies(
 ) -> Result<Vec<(Option<String>, bytes::Bytes)>, String> {
     let setup = Setup::start(&options).await?;
     let synced = session::sync(&setup.client, options.seed, &Scenario::core(), &()).await;
-    let plans = plan_deliveries(&setup.profile, &synced, &options);
+    let (plans, _) = plan_deliveries(&setup.profile, &synced, &options);
     let creates = CreateSpec::all(&setup.profile);
     let bodies = plans
         .iter()
@@ -284,6 +132,8 @@ pub async fn delivery_bodies(
 /// One delivery's plan.
 struct Plan {
     kind: RecordKind,
+    /// Its place in the whole run's plan (all shards).
+    position: usize,
     label: String,
     prepared: Prepared,
 }
@@ -408,14 +258,11 @@ pub async fn simulate(
         duration_ms: sync_started.elapsed().as_millis() as u64,
     };
 
-    let plans = plan_deliveries(&profile, &synced, &options);
+    let (plans, run_planned) = plan_deliveries(&profile, &synced, &options);
     let planned = plans.len();
     progress.start(planned);
 
-    let histogram = Mutex::new(
-        hdrhistogram::Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)
-            .expect("valid histogram bounds"),
-    );
+    let histogram = Mutex::new(report::latency_histogram());
     let counters = Counters::default();
     let pacer = options.rate.filter(|r| *r > 0.0).map(|rate| {
         let mut interval = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
@@ -423,6 +270,7 @@ pub async fn simulate(
         tokio::sync::Mutex::new(interval)
     });
     let cpu_before = process_cpu();
+    let started_at = chrono::Utc::now();
     let started = Instant::now();
     let run = Run {
         client: &client,
@@ -477,17 +325,8 @@ pub async fn simulate(
         }
     }
     let histogram = histogram.into_inner().unwrap_or_else(|p| p.into_inner());
-    let ms = |micros: u64| micros as f64 / 1000.0;
-    let latency = if histogram.is_empty() {
-        Latency::default()
-    } else {
-        Latency {
-            p50_ms: ms(histogram.value_at_quantile(0.50)),
-            p90_ms: ms(histogram.value_at_quantile(0.90)),
-            p99_ms: ms(histogram.value_at_quantile(0.99)),
-            max_ms: ms(histogram.max()),
-        }
-    };
+    let latency = Latency::of(&histogram);
+    let latency_histogram = report::encode_histogram(&histogram);
     let audit = match &running {
         Some((running, _)) => Some(audit_store(running, &plans, &results)),
         None => audit_by_reading(&client, &plans, &saved_ids, options.concurrency).await,
@@ -495,6 +334,8 @@ pub async fn simulate(
     if let Some((running, _)) = running {
         let _ = running.stop().await;
     }
+    let latency_histogram = latency_histogram?;
+    let exactly_once = ExactlyOnce::judge(&failed, delivered, audit.as_ref());
     Ok(SimulateReport {
         tool: concat!("spoke ", env!("CARGO_PKG_VERSION")).to_owned(),
         partner: profile.partner.name.clone(),
@@ -502,21 +343,27 @@ pub async fn simulate(
         mock: options.mock,
         faults: options.faults.names(),
         seed: options.seed,
+        shard: options.shard,
+        merged_shards: None,
         sync,
+        run_planned,
         planned,
         started: started_count,
         delivered,
         retried,
         resends: resends_total,
         failed,
+        started_at,
         duration_ms: elapsed.as_millis() as u64,
         throughput_per_s: delivered as f64 / elapsed.as_secs_f64().max(1e-9),
         latency,
+        latency_histogram,
         client_cpu_ms: client_cpu.map(|cpu| cpu.as_millis() as u64),
         client_cpu_us_per_delivery: client_cpu
             .filter(|_| !results.is_empty())
             .map(|cpu| cpu.as_secs_f64() * 1e6 / results.len() as f64),
         audit,
+        exactly_once,
     })
 }
 
@@ -603,7 +450,7 @@ impl Run<'_> {
                 break;
             };
             self.started_count.fetch_add(1, Ordering::Relaxed);
-            let outcome = self.deliver(lane.as_mut(), index, plan).await;
+            let outcome = self.deliver(lane.as_mut(), plan).await;
             let counters = self.counters;
             let done = counters.done.fetch_add(1, Ordering::Relaxed) + 1;
             match &outcome {
@@ -631,12 +478,7 @@ impl Run<'_> {
     /// Delivers one record, resending it (same record, same external id) after a 5xx, a 429,
     /// a timeout or a broken connection, with exponential backoff (a 503 or 429 as
     /// `Retry-After` says).
-    async fn deliver(
-        &self,
-        mut lane: Option<&mut transport::Lane<'_>>,
-        index: usize,
-        plan: &Plan,
-    ) -> Delivered {
+    async fn deliver(&self, mut lane: Option<&mut transport::Lane<'_>>, plan: &Plan) -> Delivered {
         let profile = self.client.profile();
         let spec = self
             .creates
@@ -700,7 +542,7 @@ impl Run<'_> {
                 resends += 1;
                 let backoff = limits.retry_backoff * 2u32.pow((transient_retries - 1).min(8));
                 let pause = wait.unwrap_or_else(|| {
-                    backoff + jitter(self.options.seed, index, resends, backoff)
+                    backoff + jitter(self.options.seed, plan.position, resends, backoff)
                 });
                 tokio::time::sleep(pause.min(limits.max_retry_wait)).await;
                 continue;
@@ -842,6 +684,7 @@ fn audit_store(running: &RunningPartner, plans: &[Plan], results: &[(usize, Deli
     let mut audit = Audit {
         method: "the mock partner's store, by external id".into(),
         duplicated: Some(0),
+        duplicates: "counted in the mock partner's store, by external id".into(),
         ..Audit::default()
     };
     let mut by_external: BTreeMap<(RecordKind, &str), Vec<&crate::partner::StoredRecord>> =
@@ -861,11 +704,13 @@ fn audit_store(running: &RunningPartner, plans: &[Plan], results: &[(usize, Deli
         .filter(|(_, outcome)| matches!(outcome, Delivered::Saved { .. }))
         .map(|(index, _)| *index)
         .collect();
+    let mut without_external = 0;
     for (index, plan) in plans.iter().enumerate() {
         if !delivered.contains(&index) {
             continue;
         }
         let Some(external) = plan.prepared.sent.get(&Field::ExternalId) else {
+            without_external += 1;
             continue;
         };
         audit.checked += 1;
@@ -905,10 +750,17 @@ fn audit_store(running: &RunningPartner, plans: &[Plan], results: &[(usize, Deli
             }
         }
         if let Some(problem) = problem {
-            if audit.problems.len() < 20 {
+            if audit.problems.len() < report::MAX_PROBLEMS {
                 audit.problems.push(problem);
             }
         }
+    }
+    if without_external > 0 {
+        audit.duplicates = format!(
+            "{}, except for {without_external} deliveries that carry none (the profile maps no \
+             external id), which could not be checked",
+            audit.duplicates
+        );
     }
     audit
 }
@@ -958,7 +810,11 @@ async fn audit_by_reading(
         .collect()
         .await;
     let mut audit = Audit {
-        method: "read back by the partner's id (duplicates cannot be counted this way)".into(),
+        method: "read back by the partner's id".into(),
+        duplicates: "not counted: a lead saved twice is held under two ids, and the profile \
+                     declares no list of prospects or members, nor a lookup by external id, to \
+                     find the second"
+            .into(),
         ..Audit::default()
     };
     for problem in checks.into_iter().flatten() {
@@ -970,7 +826,7 @@ async fn audit_by_reading(
         } else {
             continue;
         }
-        if audit.problems.len() < 20 {
+        if audit.problems.len() < report::MAX_PROBLEMS {
             audit.problems.push(problem);
         }
     }

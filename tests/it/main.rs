@@ -3,6 +3,7 @@
 mod bundle;
 mod certify;
 mod client;
+mod connection;
 mod connector;
 mod diff;
 mod formats;

@@ -720,6 +720,7 @@ async fn simulate_delivers_through_oauth_tokens() {
         duration: None,
         limits: ClientLimits::default(),
         retries: 2,
+        shard: None,
     };
     let report = spoke::simulate::simulate(options, &()).await.unwrap();
     assert_eq!(report.delivered, 25, "{}", report.render());

@@ -5,7 +5,7 @@ use crate::helpers::{root, run_cli};
 use spoke::connector::ClientLimits;
 use spoke::partner::{Fault, Faults, Sandbox};
 use spoke::profile::Profile;
-use spoke::simulate::{simulate, SimulateOptions, SimulateReport};
+use spoke::simulate::{simulate, ExactlyOnce, SimulateOptions, SimulateReport};
 use std::time::{Duration, Instant};
 
 fn options(faults: &[Fault], leads: usize, members: usize) -> SimulateOptions {
@@ -26,6 +26,7 @@ fn options(faults: &[Fault], leads: usize, members: usize) -> SimulateOptions {
             ..ClientLimits::default()
         },
         retries: 5,
+        shard: None,
     }
 }
 
@@ -58,6 +59,146 @@ async fn resends_to_a_partner_that_ignores_external_ids_show_as_duplicates() {
     assert!(audit.duplicated.unwrap() > 0, "{}", report.render());
     assert!(audit.problems.iter().any(|p| p.contains("held 2 times")));
     assert!(!report.clean());
+    assert_eq!(report.exactly_once, ExactlyOnce::Broken);
+}
+
+/// The reference profile without credentials, written to a folder of its own for the CLI.
+fn open_reference() -> (Profile, std::path::PathBuf) {
+    let text = std::fs::read_to_string(root().join("fixtures/profiles/reference.toml")).unwrap();
+    let text = text
+        .replace("scheme = \"bearer\"", "scheme = \"none\"")
+        .replace("token-env = \"SPOKE_REFERENCE_TOKEN\"", "");
+    let dir = std::env::temp_dir().join(format!(
+        "spoke-simulate-open-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("reference-open.toml");
+    std::fs::write(&path, &text).unwrap();
+    (Profile::parse("reference-open.toml", &text).unwrap(), path)
+}
+
+/// A mock partner of `profile` with `faults`, reached over the network as a real partner is.
+async fn partner_elsewhere(profile: &Profile, faults: &[Fault]) -> spoke::partner::RunningPartner {
+    let state = spoke::partner::PartnerState::with_options(
+        profile.clone(),
+        Sandbox::default_seed(),
+        spoke::auth::Credentials::generated(&profile.auth, 7),
+        spoke::partner::PartnerOptions {
+            faults: faults.iter().copied().collect(),
+            seed: 3,
+            ..Default::default()
+        },
+    );
+    spoke::partner::spawn(state, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_whose_duplicates_cannot_be_counted_is_not_verified_with_exit_4() {
+    // The partner really holds duplicates, but the profile offers no way to find them.
+    let (profile, path) = open_reference();
+    let running = partner_elsewhere(
+        &profile,
+        &[Fault::LostAnswers, Fault::RetryCreatesDuplicate],
+    )
+    .await;
+    let mut run_options = options(&[], 200, 0);
+    run_options.profile = profile.clone();
+    run_options.mock = false;
+    run_options.base_url = Some(running.base_url());
+    let report = run(run_options).await;
+    let held_twice = {
+        let data = running.state.store().read();
+        let mut seen = std::collections::BTreeMap::<String, usize>::new();
+        for record in data
+            .records(spoke::model::RecordKind::Prospect)
+            .into_iter()
+            .flat_map(|records| records.values())
+        {
+            if let Some(external) = record.get(spoke::model::Field::ExternalId) {
+                *seen.entry(external.to_owned()).or_default() += 1;
+            }
+        }
+        seen.values().filter(|count| **count > 1).count()
+    };
+    assert!(held_twice > 0, "the fault made no duplicates");
+    assert_eq!(
+        report.exactly_once,
+        ExactlyOnce::NotVerified,
+        "{}",
+        report.render()
+    );
+    assert!(!report.clean());
+    let rendered = report.render();
+    assert!(
+        rendered.contains("duplicates: not counted")
+            && rendered.contains("exactly once: not verified (exit 4)"),
+        "{rendered}"
+    );
+
+    let base_url = running.base_url();
+    let folder = path.parent().unwrap().to_owned();
+    let dir = folder.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        run_cli(
+            &[
+                "simulate",
+                "--profile",
+                path.to_str().unwrap(),
+                "--base-url",
+                &base_url,
+                "--leads",
+                "50",
+                "--seed",
+                "3",
+            ],
+            &dir,
+        )
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(spoke::exit_codes::NOT_VERIFIED),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::fs::remove_dir_all(folder).ok();
+}
+
+#[test]
+fn duplicates_counted_in_the_mock_partner_and_found_exit_1() {
+    let output = run_cli(
+        &[
+            "simulate",
+            "--mock",
+            "--fault",
+            "lost-answers,retry-creates-duplicate",
+            "--leads",
+            "200",
+            "--seed",
+            "3",
+        ],
+        &root(),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(spoke::exit_codes::NOT_CONFORMANT),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("duplicates: counted in the mock partner's store")
+            && stdout.contains("exactly once: no"),
+        "{stdout}"
+    );
 }
 
 #[tokio::test]
@@ -123,7 +264,8 @@ fn the_command_prints_the_summary_and_writes_the_json_report() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{stdout}");
     assert!(
-        stdout.contains("lost = 0, duplicated = 0, wrong = 0"),
+        stdout.contains("lost = 0, duplicated = 0, wrong = 0")
+            && stdout.contains("exactly once: verified"),
         "{stdout}"
     );
     let report: serde_json::Value =
@@ -258,11 +400,12 @@ fn records_written_straight_to_json_match_the_tree_byte_for_byte() {
 #[tokio::test]
 async fn every_fixture_profile_gets_every_lead_exactly_once_through_a_flaky_partner() {
     // XML and SOAP partners included: their bodies go through the general client's codec.
+    use spoke::model::{Field, RecordKind};
     for (name, profile) in crate::helpers::fixture_profiles() {
-        let carries_members = profile.carries(spoke::model::RecordKind::Member);
-        let carries_prospects = profile.carries(spoke::model::RecordKind::Prospect);
+        let carries_members = profile.carries(RecordKind::Member);
+        let carries_prospects = profile.carries(RecordKind::Prospect);
         let report = run(SimulateOptions {
-            profile,
+            profile: profile.clone(),
             leads: if carries_prospects { 120 } else { 0 },
             members: if carries_members { 40 } else { 0 },
             ..options(&[Fault::Flaky, Fault::LostAnswers], 0, 0)
@@ -282,6 +425,241 @@ async fn every_fixture_profile_gets_every_lead_exactly_once_through_a_flaky_part
             "{name}: {}",
             report.render()
         );
-        assert!(report.clean(), "{name}: {}", report.render());
+        // A delivery without an external id cannot be found in the store: not verified.
+        let all_keyed = [RecordKind::Prospect, RecordKind::Member]
+            .into_iter()
+            .filter(|kind| profile.carries(*kind))
+            .all(|kind| profile.codec(kind).maps(Field::ExternalId));
+        let expected = if all_keyed {
+            ExactlyOnce::Verified
+        } else {
+            ExactlyOnce::NotVerified
+        };
+        assert_eq!(report.exactly_once, expected, "{name}: {}", report.render());
+    }
+}
+
+/// The token of the reference profile in the shard tests (a test value, not a secret).
+const SHARD_TEST_TOKEN: &str = "tok_shard_test";
+
+/// A `spoke partner` process serving the reference profile on 127.0.0.1:0, stopped when
+/// dropped, so that several `spoke simulate` processes reach one store.
+struct PartnerProcess {
+    child: std::process::Child,
+    url: String,
+}
+
+impl PartnerProcess {
+    fn start() -> PartnerProcess {
+        use std::io::{BufRead, BufReader};
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_spoke"))
+            .args([
+                "partner",
+                "--profile",
+                "fixtures/profiles/reference.toml",
+                "--port",
+                "0",
+            ])
+            .current_dir(root())
+            .env("SPOKE_REFERENCE_TOKEN", SHARD_TEST_TOKEN)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("the spoke binary runs");
+        let first = BufReader::new(child.stdout.take().unwrap())
+            .lines()
+            .next()
+            .unwrap()
+            .unwrap();
+        let url = first
+            .strip_prefix("spoke partner listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+            .to_owned();
+        PartnerProcess { child, url }
+    }
+
+    /// The external ids of every prospect and member in the partner's store, sorted.
+    fn external_ids(&self) -> Vec<String> {
+        let url = format!("{}/__spoke/store", self.url);
+        let store: serde_json::Value = tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(async { reqwest::get(url).await.unwrap().json().await.unwrap() });
+        let key = spoke::model::Field::ExternalId.key();
+        let mut ids: Vec<String> = ["prospects", "members"]
+            .iter()
+            .flat_map(|kind| store[kind].as_array().cloned().unwrap_or_default())
+            .filter_map(|record| Some(record[key].as_str()?.to_owned()))
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// `spoke simulate` against this partner, writing its JSON report to `report`.
+    fn simulate(&self, extra: &[&str], report: &std::path::Path) -> std::process::Command {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_spoke"));
+        command
+            .args([
+                "simulate",
+                "--profile",
+                "fixtures/profiles/reference.toml",
+                "--base-url",
+                &self.url,
+                "--leads",
+                "300",
+                "--members",
+                "40",
+                "--concurrency",
+                "4",
+                "--seed",
+                "5",
+                "--report",
+                &format!("json:{}", report.display()),
+            ])
+            .args(extra)
+            .current_dir(root())
+            .env("SPOKE_REFERENCE_TOKEN", SHARD_TEST_TOKEN)
+            .env("NO_COLOR", "1");
+        command
+    }
+}
+
+impl Drop for PartnerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn read_report(path: &std::path::Path) -> SimulateReport {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn four_shards_against_one_partner_merge_into_the_figures_and_audit_of_a_single_run() {
+    let dir = std::env::temp_dir().join(format!("spoke-shards-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let partner = PartnerProcess::start();
+    let shard_files: Vec<std::path::PathBuf> = (0..4)
+        .map(|index| dir.join(format!("shard-{index}.json")))
+        .collect();
+    // The four shards run at once, as four pods or CI jobs would.
+    let shards: Vec<_> = shard_files
+        .iter()
+        .enumerate()
+        .map(|(index, file)| {
+            partner
+                .simulate(&["--shard", &format!("{index}/4")], file)
+                .output_in_background()
+        })
+        .collect();
+    for (index, shard) in shards.into_iter().enumerate() {
+        let output = shard.join().unwrap();
+        // A partner in its own process is audited by reading back, which cannot count
+        // duplicates: exit 4, not verified (the store check below counts them).
+        assert_eq!(
+            output.status.code(),
+            Some(spoke::exit_codes::NOT_VERIFIED),
+            "shard {index}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let shard_reports: Vec<SimulateReport> = shard_files.iter().map(|f| read_report(f)).collect();
+    assert!(shard_reports
+        .iter()
+        .all(|r| r.planned == 85 && r.run_planned == 340));
+
+    let merged_file = dir.join("merged.json");
+    let mut args = vec!["simulate".to_owned(), "merge".to_owned()];
+    args.extend(shard_files.iter().map(|f| f.display().to_string()));
+    args.push(format!("--report=json:{}", merged_file.display()));
+    let output = run_cli(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &root(),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(spoke::exit_codes::NOT_VERIFIED),
+        "{stdout}"
+    );
+    assert!(stdout.contains("merged 4 shards"), "{stdout}");
+    let merged = read_report(&merged_file);
+
+    let single_partner = PartnerProcess::start();
+    let single_file = dir.join("single.json");
+    let output = single_partner.simulate(&[], &single_file).output().unwrap();
+    assert_eq!(output.status.code(), Some(spoke::exit_codes::NOT_VERIFIED));
+    let single = read_report(&single_file);
+    assert_eq!(merged.exactly_once, single.exactly_once);
+
+    assert_eq!(
+        (
+            merged.run_planned,
+            merged.planned,
+            merged.started,
+            merged.delivered
+        ),
+        (
+            single.run_planned,
+            single.planned,
+            single.started,
+            single.delivered
+        )
+    );
+    assert_eq!(merged.delivered, 340);
+    let counts = |report: &SimulateReport| {
+        let audit = report
+            .audit
+            .as_ref()
+            .expect("the reference profile reads back");
+        (audit.checked, audit.lost, audit.duplicated, audit.wrong)
+    };
+    assert_eq!(counts(&merged), counts(&single));
+    assert_eq!(counts(&merged), (340, 0, None, 0));
+    let requests: u64 = shard_reports
+        .iter()
+        .map(|r| r.histogram().unwrap().len())
+        .sum();
+    assert_eq!(merged.histogram().unwrap().len(), requests);
+    assert!(requests >= 340);
+    // What the read-back audit cannot count, the partner's store shows: the shards together
+    // left exactly the single run's leads, each once.
+    let sharded_ids = partner.external_ids();
+    let mut unique = sharded_ids.clone();
+    unique.dedup();
+    assert_eq!(unique.len(), sharded_ids.len(), "a lead is held twice");
+    assert_eq!(sharded_ids, single_partner.external_ids());
+
+    // Three of the four shards are not the run.
+    let mut args = vec!["simulate".to_owned(), "merge".to_owned()];
+    args.extend(shard_files[..3].iter().map(|f| f.display().to_string()));
+    let output = run_cli(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &root(),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no report of shard 3 (of 4"), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_shard_that_names_no_slice_is_refused_naming_the_flag() {
+    for value in ["4/4", "1/0", "one/4", "2"] {
+        let output = run_cli(&["simulate", "--shard", value], &root());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{value}: {stderr}");
+        assert!(stderr.contains("--shard"), "{value}: {stderr}");
+    }
+}
+
+/// Runs a command to its end on a thread of its own.
+trait OutputInBackground {
+    fn output_in_background(self) -> std::thread::JoinHandle<std::process::Output>;
+}
+
+impl OutputInBackground for std::process::Command {
+    fn output_in_background(mut self) -> std::thread::JoinHandle<std::process::Output> {
+        std::thread::spawn(move || self.output().expect("the spoke binary runs"))
     }
 }
