@@ -95,6 +95,12 @@ pub async fn certify_with_env(
             )));
         }
     }
+    if options.mock {
+        options
+            .faults
+            .check_applies_to(&options.profile, false)
+            .map_err(|why| CertifyError::Invalid(format!("--fault: {why}")))?;
+    }
     let two_way_actor = match (&options.profile.sends, &options.two_way.step_hook) {
         (None, Some(_)) => {
             return Err(CertifyError::Invalid(format!(
@@ -193,11 +199,16 @@ pub async fn certify_with_env(
         let _ = running.stop().await;
     }
     let mut exchanges = client.recorder().snapshot();
+    let refused = refused_credentials(&exchanges, &profile.auth);
     let two_way = match (&options.profile.sends, two_way_actor) {
-        // A partner that answered nothing cannot have been delivered anything to act on.
+        // A partner that answered nothing, or only refusals, cannot have been delivered
+        // anything to act on.
         (Some(sends), Some(actor))
-            if sending_in_scope && exchanges.iter().any(|e| e.status.is_some()) =>
+            if sending_in_scope
+                && refused.is_none()
+                && exchanges.iter().any(|e| e.status.is_some()) =>
         {
+            progress.step("two-way steps: waiting for the partner's calls");
             let quiet = matches!(actor, crate::twoway::Actor::Mock(_));
             let output = crate::output::Output::new(client.redactor().clone());
             let announce = move |text: &str| {
@@ -237,6 +248,7 @@ pub async fn certify_with_env(
         }
         _ => None,
     };
+    progress.step("judging the rules");
     let settings = suite::Settings {
         latency_budget: options.latency_budget,
         disabled_checks: options.disabled_checks.clone(),
@@ -258,6 +270,16 @@ pub async fn certify_with_env(
             )
         });
     let mut verdicts = verdicts;
+    if let Some(refused) = &refused {
+        // Answers that were only refusals show nothing of the partner past its login.
+        for verdict in verdicts
+            .iter_mut()
+            .filter(|v| v.outcome != crate::suite::Outcome::Skip)
+        {
+            verdict.outcome = crate::suite::Outcome::Error;
+            verdict.reason = format!("Not checked: {refused}.");
+        }
+    }
     // Reasons quote the partner's answers: one echoing a credential (an OAuth token too,
     // learnt when it arrived) must not carry it into the report.
     for verdict in &mut verdicts {
@@ -360,15 +382,38 @@ pub async fn certify_with_env(
         coverage: model::coverage(&observations),
         missing_in_sandbox,
         totals: Totals::of(&verdicts),
-        exit_code: if unreachable.is_some() {
+        exit_code: if unreachable.is_some() || refused.is_some() {
             crate::exit_codes::RUN_FAILED
         } else {
             model::exit_code(&verdicts)
         },
         unreachable,
+        credentials_refused: refused,
         verdicts: entries,
         exchanges,
         waivers: Vec::new(),
+    })
+}
+
+/// Set when the partner answered, but never other than 401 or 403: it refused the run's
+/// credentials, a setup error rather than a verdict on the partner.
+fn refused_credentials(
+    exchanges: &[crate::connector::Exchange],
+    auth: &crate::profile::AuthSection,
+) -> Option<String> {
+    let mut answers = exchanges.iter().filter_map(|e| e.status).peekable();
+    answers.peek()?;
+    if !answers.all(|status| status == 401 || status == 403) {
+        return None;
+    }
+    let variables = auth.secret_variables();
+    Some(if variables.is_empty() {
+        "the partner refused every call with 401 or 403, and the profile's [auth] sends no credentials".to_owned()
+    } else {
+        format!(
+            "the partner refused the credentials in {}: every call was answered 401 or 403",
+            variables.join(", ")
+        )
     })
 }
 

@@ -120,14 +120,20 @@ pub struct CertifyArgs {
     /// Write a report: json:PATH, junit:PATH, har:PATH or html:PATH; repeatable.
     #[arg(long = "report", value_name = "FORMAT:PATH")]
     pub reports: Vec<crate::report::ReportTarget>,
-    /// Per-request timeout in milliseconds.
-    #[arg(long, default_value_t = 10_000)]
-    pub timeout_ms: u64,
-    /// The latency budget of one call in milliseconds (ROB-002).
-    #[arg(long, default_value_t = 2_000)]
-    pub latency_budget_ms: u64,
-    /// The whole run's deadline in milliseconds; requests after it are not sent.
-    #[arg(long)]
+    /// Per-request timeout (e.g. 10s, 500ms; default 10s).
+    #[command(flatten)]
+    pub timeout: TimeoutArgs,
+    /// The latency budget of one call (ROB-002), e.g. 2s or 800ms.
+    #[arg(long, value_parser = parse_duration, default_value = "2s", conflicts_with = "latency_budget_ms")]
+    pub latency_budget: Duration,
+    /// --latency-budget in milliseconds.
+    #[arg(long, hide_short_help = true)]
+    pub latency_budget_ms: Option<u64>,
+    /// The whole run's deadline (e.g. 2m, 90s); requests after it are not sent.
+    #[arg(long, value_parser = parse_duration, conflicts_with = "deadline_ms")]
+    pub deadline: Option<Duration>,
+    /// --deadline in milliseconds.
+    #[arg(long, hide_short_help = true)]
     pub deadline_ms: Option<u64>,
     /// Accept invalid TLS certificates (self-signed sandboxes); every report says so.
     #[arg(long)]
@@ -210,9 +216,9 @@ pub struct SimulateArgs {
     /// Resends of one delivery after a 5xx, a timeout or a broken connection.
     #[arg(long, default_value_t = 5)]
     pub retries: u32,
-    /// Per-request timeout in milliseconds.
-    #[arg(long, default_value_t = 10_000)]
-    pub timeout_ms: u64,
+    /// Per-request timeout (e.g. 10s, 500ms; default 10s).
+    #[command(flatten)]
+    pub timeout: TimeoutArgs,
     /// Write the figures as JSON: json:PATH.
     #[arg(long = "report", value_name = "json:PATH")]
     pub report: Option<String>,
@@ -243,14 +249,42 @@ pub struct MergeArgs {
     pub report: Option<String>,
 }
 
+/// `--timeout D`, or `--timeout-ms MS` as before.
+#[derive(Debug, clap::Args)]
+pub struct TimeoutArgs {
+    /// Per-request timeout (e.g. 10s, 500ms; default 10s).
+    #[arg(long = "timeout", value_parser = parse_duration, conflicts_with = "timeout_ms")]
+    pub timeout: Option<Duration>,
+    /// --timeout in milliseconds.
+    #[arg(long, hide_short_help = true)]
+    pub timeout_ms: Option<u64>,
+}
+
+impl TimeoutArgs {
+    /// The timeout given, 10 s by default; zero is refused.
+    fn resolve(&self) -> Result<Duration, Failure> {
+        let timeout = self
+            .timeout
+            .or(self.timeout_ms.map(Duration::from_millis))
+            .unwrap_or(Duration::from_secs(10));
+        if timeout.is_zero() {
+            return Err(Failure::invalid(anyhow::anyhow!(
+                "--timeout must be more than zero"
+            )));
+        }
+        Ok(timeout)
+    }
+}
+
 /// Which partner a run talks to: a profile's sandbox, or the built-in mock partner serving it.
 #[derive(Debug, clap::Args)]
 pub struct TargetArgs {
     /// The partner's profile (default: the built-in reference profile, served by the built-in
-    /// mock partner).
+    /// mock partner, or the partner at --base-url).
     #[arg(long)]
     pub profile: Option<PathBuf>,
-    /// The partner's API root (default: the profile's base-url).
+    /// The partner's API root (default: the profile's base-url); without --profile, the
+    /// partner there is certified against the reference profile.
     #[arg(long, conflicts_with = "mock")]
     pub base_url: Option<String>,
     /// Use the built-in mock partner serving the profile (a dry run of the profile itself).
@@ -267,6 +301,17 @@ pub struct TargetArgs {
     pub synthetic: Option<(usize, usize)>,
 }
 
+impl TargetArgs {
+    /// What the run assumes when a base URL comes without a profile, to say before it starts.
+    fn assumed_profile_note(&self) -> Option<String> {
+        let url = self.base_url.as_ref().filter(|_| self.profile.is_none())?;
+        Some(format!(
+            "no --profile: certifying {url} against the built-in reference profile (its secret in {})\n",
+            Profile::reference().auth.secret_variables().join(", ")
+        ))
+    }
+}
+
 /// A resolved [`TargetArgs`].
 struct Target {
     profile: Profile,
@@ -279,12 +324,18 @@ impl TargetArgs {
     /// Loads the profile and the mock's sandbox, and refuses mock options without the mock.
     fn resolve(&self) -> Result<Target, Failure> {
         let profile = load_profile(self.profile.as_ref())?;
-        let mock = self.mock || self.profile.is_none();
+        // A base URL names a partner to call: it is never swapped for the built-in mock.
+        let mock = self.mock || (self.profile.is_none() && self.base_url.is_none());
         let faults = parse_faults(&self.fault)?;
         let shapes_mock = !faults.is_empty() || self.sandbox.is_some() || self.synthetic.is_some();
         if !mock && shapes_mock {
+            let fix = if self.base_url.is_some() {
+                "they do not apply to the partner at --base-url"
+            } else {
+                "add --mock"
+            };
             return Err(Failure::invalid(anyhow::anyhow!(
-                "--fault, --sandbox and --synthetic shape the mock partner: add --mock"
+                "--fault, --sandbox and --synthetic shape the mock partner: {fix}"
             )));
         }
         let sandbox = load_sandbox(self.sandbox.as_ref(), self.synthetic)?;
@@ -482,6 +533,13 @@ pub enum ProfileCommand {
         /// The profile file.
         file: PathBuf,
     },
+    /// Print a commented profile to start from (`spoke profile init > acme.toml`).
+    Init {
+        /// `reference` (every key, commented), or a fixture profile by name (`hubspot`,
+        /// `soap`, ...) or path (`fixtures/profiles/hubspot.toml`).
+        #[arg(long, default_value = "reference")]
+        from: String,
+    },
 }
 
 /// A command's failure, carrying the exit code it maps to.
@@ -523,6 +581,7 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Partner(args) => run_partner(args, out),
         Command::Connector(args) => run_connector(args, out),
         Command::Profile(ProfileCommand::Check { file }) => check_profile(&file, out),
+        Command::Profile(ProfileCommand::Init { from }) => init_profile(&from, out),
         Command::Diff(args) => run_diff(args, out),
         Command::Act(args) => run_act(args),
         Command::Bundle(BundleCommand::Verify { path }) => verify_bundle(&path, out),
@@ -579,6 +638,35 @@ pub fn load_profile(path: Option<&PathBuf>) -> Result<Profile, Failure> {
     }
 }
 
+fn init_profile(from: &str, out: &Output) -> Result<i32, Failure> {
+    let stem = |path: &str| {
+        std::path::Path::new(path)
+            .file_stem()
+            .map(|stem| stem.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let text = if from == "reference" {
+        crate::profile::REFERENCE_PROFILE
+    } else {
+        crate::fixtures::FIXTURE_PROFILES
+            .iter()
+            .find(|(path, _)| *path == from || stem(path) == from)
+            .map(|(_, text)| *text)
+            .ok_or_else(|| {
+                let names: Vec<String> = crate::fixtures::FIXTURE_PROFILES
+                    .iter()
+                    .map(|(path, _)| stem(path))
+                    .collect();
+                Failure::invalid(anyhow::anyhow!(
+                    "--from: no profile `{from}`; there are reference and the fixture profiles {}",
+                    names.join(", ")
+                ))
+            })?
+    };
+    out.print(text);
+    Ok(exit_codes::CONFORMANT)
+}
+
 fn check_profile(file: &std::path::Path, out: &Output) -> Result<i32, Failure> {
     match Profile::load(file) {
         Ok(profile) => {
@@ -631,14 +719,34 @@ fn run_partner(args: PartnerArgs, out: &Output) -> Result<i32, Failure> {
     }
     let faults = parse_faults(&args.fault)?;
     let profile = load_profile(args.profile.as_ref())?;
+    // A load run may aim `spoke simulate` at this partner: its faults are admitted.
+    faults
+        .check_applies_to(&profile, true)
+        .map_err(|why| Failure::invalid(anyhow::anyhow!("--fault: {why}")))?;
     let sandbox = load_sandbox(args.sandbox.as_ref(), args.synthetic)?;
-    let credentials = Credentials::resolve(&profile.auth, |name| std::env::var(name).ok())
-        .map_err(|error| {
-            Failure::invalid(anyhow::anyhow!(
-                "{}: {error}; the mock partner accepts only requests carrying it",
-                profile.file_name
-            ))
-        })?;
+    // An unset secret is made up for this mock: said once, with the line that sets it, and
+    // taught to the redactor only after, so nothing later repeats it.
+    let generated = std::cell::RefCell::new(Vec::new());
+    let credentials = Credentials::resolve(&profile.auth, |name| {
+        std::env::var(name).ok().or_else(|| {
+            let value = format!("spoke-{}", random_secret());
+            generated.borrow_mut().push(format!("{name}={value}"));
+            Some(value)
+        })
+    })
+    .map_err(|error| Failure::invalid(anyhow::anyhow!("{}: {error}", profile.file_name)))?;
+    let generated = generated.into_inner();
+    if !generated.is_empty() {
+        let names: Vec<&str> = generated
+            .iter()
+            .filter_map(|assignment| assignment.split_once('=').map(|(name, _)| name))
+            .collect();
+        out.print(&format!(
+            "{} not set: serving with a freshly generated secret; certify from another shell with\n  export {}\n",
+            names.join(", "),
+            generated.join(" ")
+        ));
+    }
     out.redactor().learn_credentials(&credentials);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -689,7 +797,10 @@ fn run_partner(args: PartnerArgs, out: &Output) -> Result<i32, Failure> {
                 ..partner::PartnerOptions::default()
             },
         );
-        out.print(&format!("spoke partner listening on {scheme}://{addr}\n"));
+        out.print(&format!(
+            "spoke partner listening on {scheme}://{addr}{}\n",
+            state.path_prefix()
+        ));
         if !faults.names().is_empty() {
             out.print(&format!("faults on: {}\n", faults.names().join(", ")));
         }
@@ -901,9 +1012,10 @@ fn describe(profile: &Profile, sandbox: &Sandbox) -> String {
         sandbox.staff.len(),
         sandbox.sources.len()
     )];
+    let prefix = partner::base_path(&profile.partner.base_url);
     for (kind, operation) in &profile.operations {
         let mut line = format!(
-            "  {:<16} {:<6} {}",
+            "  {:<16} {:<6} {prefix}{}",
             kind.key(),
             operation.method.as_str(),
             operation.path
@@ -946,14 +1058,23 @@ fn print_rules(args: RulesArgs, out: &Output) -> Result<i32, Failure> {
     Ok(exit_codes::CONFORMANT)
 }
 
-/// A progress line on a terminal's stderr; nothing elsewhere.
+/// A certify run's progress: a live line on a terminal's stderr; elsewhere (CI logs) a line
+/// every few seconds while one step keeps waiting on the partner, naming it.
 struct TerminalProgress {
     active: bool,
     out: Output,
+    /// The step under way and when it started.
+    current: std::sync::Mutex<Option<(String, std::time::Instant)>>,
 }
+
+/// How long a step waits before a log says so, and then how often.
+const WAIT_NOTICE_EVERY: Duration = Duration::from_secs(5);
 
 impl crate::connector::session::Progress for TerminalProgress {
     fn step(&self, message: &str) {
+        if let Ok(mut current) = self.current.lock() {
+            *current = Some((message.to_owned(), std::time::Instant::now()));
+        }
         if self.active {
             let shown: String = message.chars().take(100).collect();
             self.out.eprint(&format!("\r\x1b[2K[spoke] {shown}"));
@@ -962,6 +1083,39 @@ impl crate::connector::session::Progress for TerminalProgress {
 }
 
 impl TerminalProgress {
+    fn new(out: &Output) -> Self {
+        TerminalProgress {
+            active: progress_wanted(),
+            out: out.clone(),
+            current: Default::default(),
+        }
+    }
+
+    /// Off a terminal: says every [`WAIT_NOTICE_EVERY`] which step is still waiting, until
+    /// `done` is set.
+    fn notice_waits(&self, done: &std::sync::atomic::AtomicBool) {
+        if self.active {
+            return;
+        }
+        let mut told: Option<(String, u64)> = None;
+        while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(200));
+            let Some((step, since)) = self.current.lock().ok().and_then(|c| c.clone()) else {
+                continue;
+            };
+            let waited = since.elapsed().as_secs();
+            let due = waited / WAIT_NOTICE_EVERY.as_secs();
+            let already = told
+                .as_ref()
+                .is_some_and(|(told_step, told_due)| *told_step == step && *told_due == due);
+            if due > 0 && !already {
+                self.out
+                    .eprint(&format!("[spoke] still waiting after {waited} s: {step}\n"));
+                told = Some((step, due));
+            }
+        }
+    }
+
     fn finish(&self) {
         if self.active {
             self.out.eprint("\r\x1b[2K");
@@ -987,11 +1141,16 @@ fn run_certify(args: CertifyArgs, out: &Output) -> Result<i32, Failure> {
         faults,
         sandbox,
     } = args.target.resolve()?;
-    if args.timeout_ms == 0 {
-        return Err(Failure::invalid(anyhow::anyhow!(
-            "--timeout-ms must be at least 1"
-        )));
+    if let Some(note) = args.target.assumed_profile_note() {
+        out.eprint(&note);
     }
+    let request_timeout = args.timeout.resolve()?;
+    let latency_budget = args
+        .latency_budget_ms
+        .map_or(args.latency_budget, Duration::from_millis);
+    let deadline = args
+        .deadline
+        .or(args.deadline_ms.map(Duration::from_millis));
     let waivers = args
         .waivers
         .as_ref()
@@ -1001,6 +1160,11 @@ fn run_certify(args: CertifyArgs, out: &Output) -> Result<i32, Failure> {
     if let Some(path) = &args.bundle {
         // Refused before the run, not after it.
         crate::bundle::check_target(path).map_err(Failure::invalid)?;
+    }
+    for target in &args.reports {
+        target
+            .check_writable()
+            .map_err(|message| Failure::invalid(anyhow::anyhow!("--report {message}")))?;
     }
     let seed = args.seed.unwrap_or_else(random_seed);
     // Known before the run, so that nothing written during it can carry them; certify teaches
@@ -1028,13 +1192,13 @@ fn run_certify(args: CertifyArgs, out: &Output) -> Result<i32, Failure> {
         seed,
         only: args.only.clone(),
         limits: ClientLimits {
-            request_timeout: Duration::from_millis(args.timeout_ms),
-            deadline: args.deadline_ms.map(Duration::from_millis),
+            request_timeout,
+            deadline,
             insecure: args.insecure,
             jitter_seed: seed,
             ..ClientLimits::default()
         },
-        latency_budget: Duration::from_millis(args.latency_budget_ms),
+        latency_budget,
         disabled_checks: Vec::new(),
         show_personal_data: args.show_personal_data,
         two_way: crate::twoway::TwoWayOptions {
@@ -1049,11 +1213,14 @@ fn run_certify(args: CertifyArgs, out: &Output) -> Result<i32, Failure> {
         .enable_all()
         .build()
         .map_err(Failure::run)?;
-    let progress = TerminalProgress {
-        active: progress_wanted(),
-        out: out.clone(),
-    };
-    let outcome = runtime.block_on(certify(options, &progress));
+    let progress = TerminalProgress::new(out);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let outcome = std::thread::scope(|scope| {
+        scope.spawn(|| progress.notice_waits(&done));
+        let outcome = runtime.block_on(certify(options, &progress));
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        outcome
+    });
     progress.finish();
     let mut report = outcome.map_err(|error| match error {
         CertifyError::Invalid(message) => Failure::invalid(anyhow::anyhow!(message)),
@@ -1062,30 +1229,38 @@ fn run_certify(args: CertifyArgs, out: &Output) -> Result<i32, Failure> {
     if let Some(waivers) = &waivers {
         crate::report::waivers::apply(&mut report, waivers, chrono::Utc::now().date_naive());
     }
-    out.print(&terminal::render(
+    // The files first, so that the result line printed last is the exit code's own.
+    let written = args
+        .reports
+        .iter()
+        .try_for_each(|target| {
+            target
+                .write(out, &report)
+                .map_err(|error| format!("cannot write {}: {error}", target.path().display()))
+        })
+        .and_then(|()| match &args.bundle {
+            Some(path) => {
+                let context = crate::bundle::RunContext {
+                    profile_text: profile_text.clone(),
+                    profile_digest: report.partner.profile_digest.clone(),
+                    latency_budget,
+                    request_timeout,
+                    finished_at: chrono::Utc::now()
+                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                };
+                crate::bundle::write(out, path, &report, &context).map_err(|e| e.to_string())
+            }
+            None => Ok(()),
+        });
+    let style = Style {
+        color: colour_wanted(),
+    };
+    out.print(&terminal::render_ending(
         &report,
-        Style {
-            color: colour_wanted(),
-        },
+        style,
+        written.as_ref().err().map(String::as_str),
     ));
-    for target in &args.reports {
-        target.write(out, &report).map_err(|error| {
-            Failure::run(anyhow::anyhow!(
-                "cannot write {}: {error}",
-                target.path().display()
-            ))
-        })?;
-    }
-    if let Some(path) = &args.bundle {
-        let context = crate::bundle::RunContext {
-            profile_text: profile_text.clone(),
-            profile_digest: report.partner.profile_digest.clone(),
-            latency_budget: Duration::from_millis(args.latency_budget_ms),
-            request_timeout: Duration::from_millis(args.timeout_ms),
-            finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        };
-        crate::bundle::write(out, path, &report, &context).map_err(Failure::run)?;
-    }
+    written.map_err(|message| Failure::run(anyhow::anyhow!(message)))?;
     Ok(report.exit_code)
 }
 
@@ -1123,6 +1298,22 @@ fn run_replay(args: ReplayArgs, out: &Output) -> Result<i32, Failure> {
     })
 }
 
+/// 128 random bits in hex, from the standard library's per-process random hash keys.
+fn random_secret() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let half = || {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default(),
+        );
+        hasher.finish()
+    };
+    format!("{:016x}{:016x}", half(), half())
+}
+
 fn random_seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
@@ -1148,19 +1339,69 @@ fn run_selftest(args: SelftestArgs, out: &Output) -> Result<i32, Failure> {
         .enable_all()
         .build()
         .map_err(Failure::run)?;
+    let progress = SelftestProgress {
+        out: out.clone(),
+        bar: progress_wanted().then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+            {
+                bar.set_style(style);
+            }
+            bar
+        }),
+        total: Default::default(),
+    };
     let matrix = runtime
-        .block_on(crate::selftest::run_matrix(
+        .block_on(crate::selftest::run_matrix_reporting(
             &profiles,
             args.seed,
             &args.disable_check,
+            &progress,
         ))
-        .map_err(|error| Failure::run(anyhow::anyhow!("{error}")))?;
+        .map_err(|error| Failure::run(anyhow::anyhow!("{error}")));
+    if let Some(bar) = &progress.bar {
+        bar.finish_and_clear();
+    }
+    let matrix = matrix?;
     out.print(&matrix.render());
     Ok(if matrix.passed() {
         exit_codes::CONFORMANT
     } else {
         exit_codes::NOT_CONFORMANT
     })
+}
+
+/// The selftest's runs as they finish: a bar on a terminal, a line each elsewhere (stderr).
+struct SelftestProgress {
+    out: Output,
+    bar: Option<indicatif::ProgressBar>,
+    total: std::sync::atomic::AtomicUsize,
+}
+
+impl crate::selftest::MatrixProgress for SelftestProgress {
+    fn start(&self, total: usize) {
+        self.total
+            .store(total, std::sync::atomic::Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            bar.set_length(total as u64);
+        }
+    }
+
+    fn finished(&self, done: usize, row: &crate::selftest::MatrixRow) {
+        let fault = row.fault.map_or("(none)", |fault| fault.name());
+        let result = if row.ok { "ok" } else { "MISMATCH" };
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(done as u64);
+                bar.set_message(format!("{} {fault} {result}", row.profile));
+            }
+            None => self.out.eprint(&format!(
+                "selftest: [{done}/{}] {} {fault}: {result}\n",
+                self.total.load(std::sync::atomic::Ordering::Relaxed),
+                row.profile
+            )),
+        }
+    }
 }
 
 /// A progress bar on a terminal (counts only); a plain line every two seconds elsewhere.
@@ -1260,9 +1501,16 @@ fn run_simulate(args: SimulateArgs, out: &Output) -> Result<i32, Failure> {
         faults,
         sandbox,
     } = args.target.resolve()?;
-    if args.concurrency == 0 || args.timeout_ms == 0 {
+    if let Some(note) = args.target.assumed_profile_note() {
+        out.eprint(&note);
+    }
+    faults
+        .check_applies_to(&profile, true)
+        .map_err(|why| Failure::invalid(anyhow::anyhow!("--fault: {why}")))?;
+    let request_timeout = args.timeout.resolve()?;
+    if args.concurrency == 0 {
         return Err(Failure::invalid(anyhow::anyhow!(
-            "--concurrency and --timeout-ms must be at least 1"
+            "--concurrency must be at least 1"
         )));
     }
     let report_path = json_report_path(args.report.as_ref())?;
@@ -1287,7 +1535,7 @@ fn run_simulate(args: SimulateArgs, out: &Output) -> Result<i32, Failure> {
         rate: args.rate,
         duration: args.duration,
         limits: ClientLimits {
-            request_timeout: Duration::from_millis(args.timeout_ms),
+            request_timeout,
             // A load run syncs staff lists of scale (100,000 staff are 4,000 pages of 25); the
             // record and byte caps still bound a list that never ends.
             max_pages: 10_000,

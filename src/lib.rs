@@ -10,6 +10,7 @@ pub mod connector;
 pub mod digest;
 pub mod encoded;
 pub mod exit_codes;
+pub mod fixtures;
 pub mod inbound;
 pub mod intouch;
 pub mod model;

@@ -11,83 +11,7 @@ use futures_util::StreamExt;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-/// The fixture profiles, embedded so `spoke selftest` runs from any directory.
-pub const FIXTURE_PROFILES: [(&str, &str); 16] = [
-    (
-        "fixtures/profiles/create-only-sources.toml",
-        include_str!("../fixtures/profiles/create-only-sources.toml"),
-    ),
-    (
-        "fixtures/profiles/dynamics.toml",
-        include_str!("../fixtures/profiles/dynamics.toml"),
-    ),
-    (
-        "fixtures/profiles/glofox.toml",
-        include_str!("../fixtures/profiles/glofox.toml"),
-    ),
-    (
-        "fixtures/profiles/hubspot.toml",
-        include_str!("../fixtures/profiles/hubspot.toml"),
-    ),
-    (
-        "fixtures/profiles/keap.toml",
-        include_str!("../fixtures/profiles/keap.toml"),
-    ),
-    (
-        "fixtures/profiles/members-only.toml",
-        include_str!("../fixtures/profiles/members-only.toml"),
-    ),
-    (
-        "fixtures/profiles/mindbody.toml",
-        include_str!("../fixtures/profiles/mindbody.toml"),
-    ),
-    (
-        "fixtures/profiles/nested-envelope.toml",
-        include_str!("../fixtures/profiles/nested-envelope.toml"),
-    ),
-    (
-        "fixtures/profiles/pipedrive.toml",
-        include_str!("../fixtures/profiles/pipedrive.toml"),
-    ),
-    (
-        "fixtures/profiles/reference.toml",
-        include_str!("../fixtures/profiles/reference.toml"),
-    ),
-    (
-        "fixtures/profiles/salesforce.toml",
-        include_str!("../fixtures/profiles/salesforce.toml"),
-    ),
-    (
-        "fixtures/profiles/soap.toml",
-        include_str!("../fixtures/profiles/soap.toml"),
-    ),
-    (
-        "fixtures/profiles/two-way.toml",
-        include_str!("../fixtures/profiles/two-way.toml"),
-    ),
-    (
-        "fixtures/profiles/xml-rest.toml",
-        include_str!("../fixtures/profiles/xml-rest.toml"),
-    ),
-    (
-        "fixtures/profiles/zendesk-sell.toml",
-        include_str!("../fixtures/profiles/zendesk-sell.toml"),
-    ),
-    (
-        "fixtures/profiles/zoho.toml",
-        include_str!("../fixtures/profiles/zoho.toml"),
-    ),
-];
-
-/// The embedded fixture profiles, parsed.
-pub fn fixture_profiles() -> Vec<Profile> {
-    FIXTURE_PROFILES
-        .iter()
-        .map(|(name, text)| {
-            Profile::parse(name, text).expect("the embedded fixture profiles are valid")
-        })
-        .collect()
-}
+pub use crate::fixtures::{fixture_profiles, FIXTURE_PROFILES};
 
 /// One cell of the matrix: a profile with one fault (or none).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,6 +142,29 @@ pub async fn run_matrix(
     run_matrix_where(profiles, seed, disabled_checks, |_, _| true).await
 }
 
+/// Told of each run of the matrix as it finishes (the matrix takes minutes).
+pub trait MatrixProgress: Sync {
+    /// How many runs there are, before the first starts.
+    fn start(&self, total: usize);
+    /// One run finished; `done` of them so far.
+    fn finished(&self, done: usize, row: &MatrixRow);
+}
+
+impl MatrixProgress for () {
+    fn start(&self, _: usize) {}
+    fn finished(&self, _: usize, _: &MatrixRow) {}
+}
+
+/// [`run_matrix`], telling `progress` of each run as it finishes.
+pub async fn run_matrix_reporting(
+    profiles: &[Profile],
+    seed: u64,
+    disabled_checks: &[String],
+    progress: &dyn MatrixProgress,
+) -> Result<Matrix, CertifyError> {
+    run_matrix_with(profiles, seed, disabled_checks, |_, _| true, progress).await
+}
+
 /// Certifies `profile` against the mock with `fault` alone and judges the row.
 async fn run_row(
     profile: &Profile,
@@ -277,6 +224,16 @@ pub async fn run_matrix_where(
     disabled_checks: &[String],
     keep: impl Fn(&Profile, Option<Fault>) -> bool,
 ) -> Result<Matrix, CertifyError> {
+    run_matrix_with(profiles, seed, disabled_checks, keep, &()).await
+}
+
+async fn run_matrix_with(
+    profiles: &[Profile],
+    seed: u64,
+    disabled_checks: &[String],
+    keep: impl Fn(&Profile, Option<Fault>) -> bool,
+    progress: &dyn MatrixProgress,
+) -> Result<Matrix, CertifyError> {
     let started = Instant::now();
     let cells: Vec<(&Profile, Option<Fault>)> = profiles
         .iter()
@@ -295,12 +252,28 @@ pub async fn run_matrix_where(
         .collect();
     // A few runs at a time (each against its own mock partner), rows kept in matrix order.
     let parallel = std::thread::available_parallelism().map_or(2, |n| n.get()) + 1;
-    let rows: Vec<Result<MatrixRow, CertifyError>> = futures_util::stream::iter(cells)
-        .map(|(profile, fault)| run_row(profile, fault, seed, disabled_checks))
-        .buffered(parallel)
-        .collect()
-        .await;
-    let rows = rows.into_iter().collect::<Result<Vec<_>, _>>()?;
+    progress.start(cells.len());
+    let mut done = 0;
+    // Told as each finishes, whatever its place; put back in matrix order after.
+    let mut rows: Vec<(usize, Result<MatrixRow, CertifyError>)> =
+        futures_util::stream::iter(cells.into_iter().enumerate())
+            .map(|(at, (profile, fault))| async move {
+                (at, run_row(profile, fault, seed, disabled_checks).await)
+            })
+            .buffer_unordered(parallel)
+            .inspect(|(_, row)| {
+                done += 1;
+                if let Ok(row) = row {
+                    progress.finished(done, row);
+                }
+            })
+            .collect()
+            .await;
+    rows.sort_by_key(|(at, _)| *at);
+    let rows = rows
+        .into_iter()
+        .map(|(_, row)| row)
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Matrix {
         rows,
         duration: started.elapsed(),

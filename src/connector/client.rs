@@ -378,7 +378,12 @@ impl PartnerClient {
         tls: &crate::tls::ClientTls,
     ) -> Result<Self, String> {
         let mut base_url =
-            Url::parse(base_url).map_err(|error| format!("base URL `{base_url}`: {error}"))?;
+            Url::parse(base_url).map_err(|error| match base_url.contains("://") {
+                false => format!(
+                    "base URL `{base_url}` has no scheme: add it, e.g. `http://{base_url}` or `https://{base_url}`"
+                ),
+                true => format!("base URL `{base_url}`: {error}"),
+            })?;
         if !base_url.path().ends_with('/') {
             let path = format!("{}/", base_url.path());
             base_url.set_path(&path);

@@ -675,6 +675,7 @@ pub fn report(
         coverage: Vec::new(),
         missing_in_sandbox: Vec::new(),
         unreachable: None,
+        credentials_refused: None,
         waivers: Vec::new(),
         exchanges,
     }

@@ -293,6 +293,44 @@ impl Fault {
         }
     }
 
+    /// Why the fault cannot show on `profile`, when [`Fault::applies_to`] says it cannot: the
+    /// common causes by name, else what it spoils.
+    fn why_not(self, profile: &Profile) -> String {
+        let caps = profile.capabilities;
+        let name = self.name();
+        if self.simulate_only() {
+            return "it is meant for `spoke simulate` only".to_owned();
+        }
+        if let Some(step) = self.send_step() {
+            return match &profile.sends {
+                None => "it spoils a call the partner sends, and the profile declares no [sends]"
+                    .to_owned(),
+                Some(_) => format!(
+                    "it spoils the `{}` step, which the profile's [sends] does not list",
+                    step.key()
+                ),
+            };
+        }
+        if name.contains("source") && !caps.lead_source {
+            return "the profile's [capabilities] carry no lead-source".to_owned();
+        }
+        if (name.contains("owner") || name.starts_with("staff-")) && !caps.staff_owner {
+            return "the profile's [capabilities] carry no staff-owner".to_owned();
+        }
+        if matches!(
+            self,
+            Fault::SourceCaseSensitive | Fault::SourceAsciiOnlyFolding
+        ) && !profile.references.resolves_source_names()
+        {
+            return "it spoils sources found by name, and the profile references them by id"
+                .to_owned();
+        }
+        format!(
+            "the profile declares nothing it spoils (it {})",
+            self.behaviour()
+        )
+    }
+
     /// The two-way step the fault spoils, for the sending side's faults (the first step for
     /// one that spoils every call).
     pub fn send_step(self) -> Option<crate::profile::SendStep> {
@@ -379,10 +417,40 @@ impl FromStr for Fault {
             .copied()
             .find(|fault| fault.name() == name)
             .ok_or_else(|| {
-                let known: Vec<&str> = Fault::ALL.iter().map(|f| f.name()).collect();
-                format!("unknown fault `{name}`; known faults: {}", known.join(", "))
+                let nearest = Fault::ALL
+                    .iter()
+                    .map(|fault| (edit_distance(name, fault.name()), fault.name()))
+                    .min()
+                    .filter(|(distance, _)| *distance <= name.len().max(3) / 3);
+                match nearest {
+                    Some((_, near)) => format!(
+                        "unknown fault `{name}`; did you mean `{near}`? (`spoke partner --list-faults` lists them all)"
+                    ),
+                    None => {
+                        let known: Vec<&str> = Fault::ALL.iter().map(|f| f.name()).collect();
+                        format!("unknown fault `{name}`; known faults: {}", known.join(", "))
+                    }
+                }
             })
     }
+}
+
+/// Levenshtein distance: edits (insert, delete, replace one character) from `a` to `b`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(above + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 /// How many staff the default sandbox holds (what the selftest's mock serves).
@@ -414,6 +482,36 @@ impl Faults {
     /// The faults on, in catalog order.
     pub fn names(&self) -> Vec<String> {
         self.0.iter().map(|f| f.name().to_owned()).collect()
+    }
+}
+
+impl Faults {
+    /// Refuses a fault that cannot show on `profile` (by [`Fault::applies_to`], the selftest's
+    /// own test): a run with it on would pass and say nothing. `load` admits the faults meant
+    /// for `spoke simulate`.
+    pub fn check_applies_to(&self, profile: &Profile, load: bool) -> Result<(), String> {
+        let Some(fault) = self
+            .0
+            .iter()
+            .find(|fault| !(fault.applies_to(profile) || (load && fault.simulate_only())))
+        else {
+            return Ok(());
+        };
+        let fixtures: Vec<String> = crate::fixtures::fixture_profiles()
+            .iter()
+            .filter(|fixture| fault.applies_to(fixture))
+            .map(|fixture| fixture.file_name.clone())
+            .collect();
+        let shown_on = if fixtures.is_empty() {
+            "no fixture profile".to_owned()
+        } else {
+            format!("the fixture profiles {}", fixtures.join(", "))
+        };
+        Err(format!(
+            "`{fault}` does not apply to {}: {}; it applies to {shown_on}",
+            profile.file_name,
+            fault.why_not(profile)
+        ))
     }
 }
 

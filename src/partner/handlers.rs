@@ -790,6 +790,21 @@ fn save(
             .with_field(at.unwrap_or_default()));
         }
     }
+    // The dates the contract writes yyyy-mm-dd: a real API refuses another spelling.
+    for field in [Field::BirthDate, Field::TrialStart, Field::TrialEnd] {
+        let Some(value) = record.get(&field).filter(|value| !value.is_empty()) else {
+            continue;
+        };
+        if chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").is_err() || value.len() != 10 {
+            let at = codec
+                .path(field)
+                .map_or_else(|| field.to_string(), |path| path.to_string());
+            return Err(ApiError::unprocessable(format!(
+                "`{at}`: `{value}` is not a date written yyyy-mm-dd"
+            ))
+            .with_field(at));
+        }
+    }
     if kind == RecordKind::Prospect {
         if shared.fault(Fault::RejectUnowned) && !record.contains_key(&Field::Owner) {
             return Err(ApiError::unprocessable("an owner is required").with_field(
@@ -818,6 +833,8 @@ fn save(
         return create_source(shared, &mut data, operation, record, path);
     }
     shared.resolve_references(&mut data, kind, &mut record)?;
+    // What the body carried: a PATCH changes only these.
+    let sent: std::collections::BTreeSet<Field> = record.keys().copied().collect();
     let unowned = kind == RecordKind::Prospect && !record.contains_key(&Field::Owner);
     let sourceless = kind == RecordKind::Prospect && !record.contains_key(&Field::Source);
     if unowned {
@@ -927,6 +944,17 @@ fn save(
                             .unwrap_or_default(),
                     ),
                 );
+            }
+            // A PATCH keeps what it does not send; a PUT (or a save) replaces the record.
+            let stored = data
+                .records(kind)
+                .filter(|_| operation.method == crate::profile::Method::Patch)
+                .and_then(|records| records.get(&id))
+                .map(|stored| stored.unpack());
+            for (field, value) in stored.into_iter().flatten() {
+                if !sent.contains(&field) {
+                    record.insert(field, value);
+                }
             }
             (StatusCode::OK, id)
         }

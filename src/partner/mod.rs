@@ -68,6 +68,9 @@ impl Route {
 #[derive(Debug)]
 struct Shared {
     profile: Profile,
+    /// The path of the profile's base-url (`/v3`, or empty): the routes are served under it,
+    /// as the real API serves them.
+    prefix: String,
     store: Store,
     routes: Vec<Route>,
     options: PartnerOptions,
@@ -327,8 +330,10 @@ impl PartnerState {
         let issuer = credentials.oauth2().and_then(|client| {
             oauth::TokenIssuer::new(&profile, client, options.token_lifetime, options.seed)
         });
+        let prefix = base_path(&profile.partner.base_url);
         PartnerState {
             shared: Arc::new(Shared {
+                prefix,
                 issuer,
                 expected: credentials.expected(),
                 fixed_paths,
@@ -358,6 +363,11 @@ impl PartnerState {
     }
 
     /// Revokes every OAuth token issued so far: the next request with one is answered 401.
+    /// The path of the profile's base-url the routes are served under (`/v3`, or empty).
+    pub fn path_prefix(&self) -> &str {
+        &self.shared.prefix
+    }
+
     /// Returns how many were live.
     pub fn revoke_tokens(&self) -> usize {
         self.shared
@@ -374,6 +384,13 @@ impl PartnerState {
             .as_ref()
             .map(|issuer| (issuer.path(), issuer.lifetime()))
     }
+}
+
+/// The path of a base URL without its trailing `/` (empty for the host's root).
+pub fn base_path(base_url: &str) -> String {
+    reqwest::Url::parse(base_url)
+        .map(|url| url.path().trim_end_matches('/').to_owned())
+        .unwrap_or_default()
 }
 
 /// The mock partner's router: the profile's operations plus the admin routes.
@@ -398,7 +415,8 @@ async fn admin_revoke(State(state): State<PartnerState>) -> Json<serde_json::Val
 
 async fn dispatch(State(state): State<PartnerState>, request: Request) -> Response {
     if let Some(issuer) = &state.shared.issuer {
-        if request.uri().path() == issuer.path() {
+        let path = request.uri().path();
+        if path == issuer.path() || state.shared.unprefixed(path) == issuer.path() {
             // The token endpoint does nothing slow but read the body.
             let timeout = state.shared.options.body_timeout;
             return tokio::time::timeout(timeout, issuer.serve(request))
@@ -427,6 +445,37 @@ impl Shared {
         self.options.faults.has(fault)
     }
 
+    /// A request's path without the base-url's prefix; a path outside the prefix as it is,
+    /// so a client given the bare host still reaches the routes.
+    fn unprefixed<'p>(&self, path: &'p str) -> &'p str {
+        match path.strip_prefix(self.prefix.as_str()) {
+            Some(rest) if !self.prefix.is_empty() && (rest.is_empty() || rest.starts_with('/')) => {
+                rest
+            }
+            _ => path,
+        }
+    }
+
+    /// The routes served, one `METHOD /path` each, for a 404's message.
+    fn route_list(&self) -> String {
+        let mut routes: Vec<String> = self
+            .profile
+            .operations
+            .values()
+            .map(|operation| {
+                format!(
+                    "{} {}{}",
+                    operation.method.as_str(),
+                    self.prefix,
+                    operation.path
+                )
+            })
+            .collect();
+        routes.sort();
+        routes.dedup();
+        routes.join(", ")
+    }
+
     fn match_route(
         &self,
         method: &axum::http::Method,
@@ -434,6 +483,8 @@ impl Shared {
         action: Option<&str>,
         query: &std::collections::BTreeMap<String, String>,
     ) -> Result<Matched, ApiError> {
+        let asked = path;
+        let path = self.unprefixed(path);
         // A known path served by one route of this method (and no SOAP action to tell it from
         // others) needs no matching.
         if let Some(fitting) = self.fixed_paths.get(path) {
@@ -477,6 +528,7 @@ impl Shared {
             }
             let mut fits = true;
             let mut tenancy_ok = true;
+            let mut mismatch = None;
             for (pattern, actual) in route.segments.iter().zip(&segments) {
                 match pattern {
                     PathSegment::Literal(text) => fits &= text == actual,
@@ -488,15 +540,19 @@ impl Shared {
                                 crate::profile::SlotValues::value(&self.profile.tenancy, slot);
                             if expected != Some(captured) {
                                 tenancy_ok = false;
-                                tenancy_mismatch = Some((slot, captured.to_owned()));
+                                mismatch = Some((slot, captured.to_owned()));
                             }
                         }
                         (None, Some(_)) => {}
                     },
                 }
             }
+            // A club or client is only the wrong one on a route the rest of the path fits.
             if !fits {
                 continue;
+            }
+            if mismatch.is_some() {
+                tenancy_mismatch = mismatch;
             }
             if route.method != *method {
                 allowed.push(route.method.as_str());
@@ -556,7 +612,8 @@ impl Shared {
             return Err(ApiError::method_not_allowed(&allowed.join(", ")));
         }
         Err(ApiError::no_route(format!(
-            "no operation of this partner at {path}"
+            "no operation of this partner at {method} {asked}; it serves {}",
+            self.route_list()
         )))
     }
 }
@@ -577,10 +634,11 @@ pub struct RunningPartner {
 impl RunningPartner {
     /// The base URL to reach it.
     pub fn base_url(&self) -> String {
-        match self.tls {
-            Some(_) => format!("https://{}", self.addr),
-            None => format!("http://{}", self.addr),
-        }
+        let scheme = match self.tls {
+            Some(_) => "https",
+            None => "http",
+        };
+        format!("{scheme}://{}{}", self.addr, self.state.shared.prefix)
     }
 
     /// What a client needs to reach it over TLS; nothing for plain http.

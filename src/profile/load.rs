@@ -37,14 +37,14 @@ impl fmt::Display for Problem {
 /// Why a profile could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
-    /// The file could not be read.
-    #[error("cannot read profile {path}: {source}")]
+    /// The file could not be read. The cause is in the message (said once), with a hint on
+    /// where profiles come from when the file is missing.
+    #[error("cannot read profile {path}: {error}{}", read_hint(.error))]
     Read {
         /// The path given.
         path: String,
         /// The I/O error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file was read but is not a valid profile.
     #[error("{}", render_problems(.problems))]
@@ -52,6 +52,15 @@ pub enum ProfileError {
         /// Every problem found, in file order.
         problems: Vec<Problem>,
     },
+}
+
+fn read_hint(error: &std::io::Error) -> &'static str {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => {
+            "; `spoke profile init > acme.toml` writes a commented profile to start from (`--from hubspot` and the other fixture profiles too)"
+        }
+        _ => "",
+    }
 }
 
 fn render_problems(problems: &[Problem]) -> String {

@@ -57,9 +57,9 @@ pub struct Profile {
 impl Profile {
     /// Loads and validates a profile file.
     pub fn load(path: &Path) -> Result<Profile, ProfileError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ProfileError::Read {
             path: path.display().to_string(),
-            source,
+            error,
         })?;
         let file_name = path.display().to_string();
         Profile::parse(&file_name, &text)

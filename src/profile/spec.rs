@@ -111,6 +111,25 @@ pub struct AuthSection {
     pub more_headers: BTreeMap<String, String>,
 }
 
+impl AuthSection {
+    /// The environment variables holding this scheme's secrets, in the profile's order.
+    pub fn secret_variables(&self) -> Vec<&str> {
+        [
+            &self.token_env,
+            &self.key_env,
+            &self.username_env,
+            &self.password_env,
+            &self.client_id_env,
+            &self.client_secret_env,
+        ]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .chain(self.more_headers.values().map(String::as_str))
+        .collect()
+    }
+}
+
 /// How an OAuth client proves who it is at the token endpoint (RFC 6749 §2.3.1).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]

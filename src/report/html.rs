@@ -83,6 +83,10 @@ fn result(report: &RunReport) -> (&'static str, String) {
     match report.exit_code {
         exit_codes::CONFORMANT => ("pass", "CONFORMANT".into()),
         exit_codes::NOT_CONFORMANT => ("fail", "NOT CONFORMANT".into()),
+        _ if report.credentials_refused.is_some() => (
+            "error",
+            "NOT CHECKED (the partner refused the credentials)".into(),
+        ),
         _ if report.unreachable.is_some() => (
             "error",
             "NOT CHECKED (the partner could not be reached)".into(),
@@ -204,6 +208,9 @@ fn render_summary(out: &mut String, report: &RunReport) {
         escape(&label),
         report.exit_code
     );
+    if let Some(refused) = &report.credentials_refused {
+        let _ = write!(out, r#"<p class="note bad">{}</p>"#, escape(refused));
+    }
     if let Some(unreachable) = &report.unreachable {
         let _ = write!(
             out,

@@ -61,6 +61,37 @@ impl ReportTarget {
         output.write(path, &text)
     }
 
+    /// Refuses a path the report could not be written to, before the run rather than after
+    /// it: a missing or unwritable folder, or a folder where the file should be.
+    pub fn check_writable(&self) -> Result<(), String> {
+        let path = self.path();
+        if path.is_dir() {
+            return Err(format!("{}: is a folder, not a file", path.display()));
+        }
+        let folder = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => std::path::Path::new("."),
+        };
+        if !folder.is_dir() {
+            return Err(format!(
+                "{}: the folder {} does not exist",
+                path.display(),
+                folder.display()
+            ));
+        }
+        // Writability is only known by writing: a probe file, removed at once.
+        let probe = folder.join(format!(".spoke-write-check-{}", std::process::id()));
+        std::fs::write(&probe, b"").map_err(|error| {
+            format!(
+                "{}: cannot write into {}: {error}",
+                path.display(),
+                folder.display()
+            )
+        })?;
+        let _ = std::fs::remove_file(&probe);
+        Ok(())
+    }
+
     /// Where it goes.
     pub fn path(&self) -> &std::path::Path {
         match self {

@@ -43,6 +43,9 @@ pub struct RunReport {
     pub missing_in_sandbox: Vec<String>,
     /// Set when no request got any answer: the partner could not be reached.
     pub unreachable: Option<String>,
+    /// Set when every answer was a 401 or 403: the partner refused the run's credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_refused: Option<String>,
     /// Counts per outcome.
     pub totals: Totals,
     /// The exit code this run maps to.

@@ -34,6 +34,12 @@ pub fn format_duration(ms: u64) -> String {
 
 /// Renders the report for a terminal or a log.
 pub fn render(report: &RunReport, style: Style) -> String {
+    render_ending(report, style, None)
+}
+
+/// [`render`], its result line replaced by `failure` when the run's files could not be written
+/// (exit 3): the printed exit code is always the one the process ends with.
+pub fn render_ending(report: &RunReport, style: Style, failure: Option<&str>) -> String {
     let mut out = String::new();
     let partner = &report.partner;
     let _ = writeln!(
@@ -66,6 +72,9 @@ pub fn render(report: &RunReport, style: Style) -> String {
         "seed {} · scenario {} · catalog {} · {}",
         report.seed, report.scenario, report.catalog_version, report.tool
     );
+    if let Some(refused) = &report.credentials_refused {
+        let _ = writeln!(out, "{}", style.paint(Outcome::Error, refused));
+    }
     if let Some(unreachable) = &report.unreachable {
         let _ = writeln!(
             out,
@@ -168,6 +177,10 @@ pub fn render(report: &RunReport, style: Style) -> String {
     let verdict = match report.exit_code {
         exit_codes::CONFORMANT => style.paint(Outcome::Pass, "CONFORMANT"),
         exit_codes::NOT_CONFORMANT => style.paint(Outcome::Fail, "NOT CONFORMANT"),
+        _ if report.credentials_refused.is_some() => style.paint(
+            Outcome::Error,
+            "NOT CHECKED (the partner refused the credentials)",
+        ),
         _ if report.unreachable.is_some() => style.paint(
             Outcome::Error,
             "NOT CHECKED (the partner could not be reached)",
@@ -180,7 +193,19 @@ pub fn render(report: &RunReport, style: Style) -> String {
             ),
         ),
     };
-    let _ = writeln!(out, "result: {verdict} (exit {})", report.exit_code);
+    match failure {
+        Some(failure) => {
+            let _ = writeln!(
+                out,
+                "result: {} (exit {})",
+                style.paint(Outcome::Error, &format!("NOT RECORDED ({failure})")),
+                exit_codes::RUN_FAILED
+            );
+        }
+        None => {
+            let _ = writeln!(out, "result: {verdict} (exit {})", report.exit_code);
+        }
+    }
     out
 }
 

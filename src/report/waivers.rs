@@ -273,7 +273,11 @@ pub fn apply(report: &mut RunReport, waivers: &Waivers, today: NaiveDate) {
         .iter()
         .map(|v| (v.level, v.outcome, v.waiver.is_some()))
         .collect();
-    report.exit_code = exit_code(report.unreachable.is_some(), &verdicts, &report.waivers);
+    report.exit_code = exit_code(
+        report.unreachable.is_some() || report.credentials_refused.is_some(),
+        &verdicts,
+        &report.waivers,
+    );
 }
 
 /// The exit code that `verdicts` give with `waivers` judged as of `day`: how `spoke bundle

@@ -13,7 +13,7 @@ use crate::connector::session::Observations;
 use crate::profile::Profile;
 use std::time::{Duration, Instant};
 
-/// When a whole run must end (`--deadline-ms`), counted from its start.
+/// When a whole run must end (`--deadline`), counted from its start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deadline {
     /// The run's start.

@@ -696,3 +696,262 @@ fn an_unreachable_partner_exits_3() {
     assert!(stdout.contains("could not be reached"), "{stdout}");
     assert!(!stdout.contains("key-for-an-unreachable-partner"));
 }
+
+#[test]
+fn a_base_url_without_a_profile_certifies_that_url_with_the_reference_profile() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let url = format!("http://127.0.0.1:{port}");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_spoke"))
+        .args(["certify", "--base-url", &url, "--seed", "1"])
+        .current_dir(root())
+        .env("SPOKE_REFERENCE_TOKEN", "token-for-a-closed-port")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(stderr.contains("reference profile"), "{stderr}");
+    assert!(stdout.contains("could not be reached"), "{stdout}");
+    let unset = std::process::Command::new(env!("CARGO_BIN_EXE_spoke"))
+        .args(["certify", "--base-url", &url])
+        .current_dir(root())
+        .env_remove("SPOKE_REFERENCE_TOKEN")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&unset.stderr);
+    assert_eq!(unset.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("SPOKE_REFERENCE_TOKEN is not set"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn refused_credentials_are_a_setup_error_and_no_rule_passes() {
+    let profile = Profile::reference();
+    let (running, _) = crate::helpers::spawn_partner(&profile).await;
+    let mut options = options(profile, Faults::none(), 1);
+    options.mock = false;
+    options.base_url = Some(running.base_url());
+    let wrong = |name: &str| (name == "SPOKE_REFERENCE_TOKEN").then(|| "not-the-token".to_owned());
+    let report = spoke::certify::certify_with_env(options, &(), &wrong)
+        .await
+        .expect("the run starts");
+    let _ = running.stop().await;
+    assert_eq!(report.exit_code, 3);
+    let refused = report.credentials_refused.as_deref().unwrap_or_default();
+    assert!(
+        refused.contains("refused the credentials in SPOKE_REFERENCE_TOKEN"),
+        "{refused}"
+    );
+    assert_eq!(rules_with(&report, Outcome::Pass), BTreeSet::new());
+    assert_eq!(rules_with(&report, Outcome::Fail), BTreeSet::new());
+    let text = terminal::render(&report, Style { color: false });
+    assert!(
+        text.contains("result: NOT CHECKED (the partner refused the credentials) (exit 3)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_report_path_that_cannot_be_written_is_refused_before_the_run() {
+    let output = run_cli(
+        &[
+            "certify",
+            "--seed",
+            "1",
+            "--report",
+            "html:/no/such/dir/x.html",
+        ],
+        &root(),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("/no/such/dir/x.html: the folder /no/such/dir does not exist"),
+        "{stderr}"
+    );
+    assert!(
+        !stdout.contains("result:"),
+        "the run did not start: {stdout}"
+    );
+}
+
+#[test]
+fn a_fault_that_does_not_apply_to_the_profile_is_refused_with_where_it_applies() {
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["certify", "--fault", "source-case-sensitive"],
+            "`source-case-sensitive` does not apply to reference.toml: it spoils sources found by name, and the profile references them by id; it applies to the fixture profiles fixtures/profiles/nested-envelope.toml",
+        ),
+        (
+            &["certify", "--fault", "send-lowercase-gender"],
+            "the profile declares no [sends]; it applies to the fixture profiles fixtures/profiles/two-way.toml",
+        ),
+        (
+            &[
+                "partner",
+                "--port",
+                "0",
+                "--fault",
+                "send-lowercase-gender",
+            ],
+            "does not apply to reference.toml",
+        ),
+    ];
+    for (args, message) in cases {
+        let output = run_cli(args, &root());
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stdout}{stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        assert!(!stdout.contains("CONFORMANT"), "{args:?}: {stdout}");
+    }
+}
+
+#[tokio::test]
+async fn a_fault_on_something_the_profile_does_not_declare_is_refused() {
+    let faults: Faults = [Fault::RejectSourceless].into_iter().collect();
+    let outcome = certify(options(fixture("members-only"), faults, 1), &()).await;
+    match outcome {
+        Err(spoke::certify::CertifyError::Invalid(message)) => assert!(
+            message.contains(
+                "`reject-sourceless` does not apply to fixtures/profiles/members-only.toml: the profile's [capabilities] carry no lead-source"
+            ),
+            "{message}"
+        ),
+        Err(other) => panic!("refused as a run failure: {other}"),
+        Ok(report) => panic!("ran with exit {}", report.exit_code),
+    }
+}
+
+#[test]
+fn durations_take_one_syntax_everywhere_and_the_ms_forms_stay() {
+    let ok: [&[&str]; 3] = [
+        &[
+            "certify",
+            "--seed",
+            "1",
+            "--timeout",
+            "10s",
+            "--deadline",
+            "2m",
+            "--latency-budget",
+            "2s",
+            "--only",
+            "STAFF-001",
+        ],
+        &[
+            "certify",
+            "--seed",
+            "1",
+            "--timeout-ms",
+            "10000",
+            "--deadline-ms",
+            "120000",
+            "--latency-budget-ms",
+            "2000",
+            "--only",
+            "STAFF-001",
+        ],
+        &[
+            "simulate",
+            "--leads",
+            "3",
+            "--timeout",
+            "5s",
+            "--duration",
+            "30s",
+        ],
+    ];
+    for args in ok {
+        let output = run_cli(args, &root());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+    let refused: [(&[&str], &str); 3] = [
+        (
+            &["certify", "--timeout", "0s"],
+            "--timeout must be more than zero",
+        ),
+        (&["certify", "--deadline", "2 weeks"], "is not a unit"),
+        (
+            &["certify", "--timeout", "1s", "--timeout-ms", "1000"],
+            "cannot be used with",
+        ),
+    ];
+    for (args, message) in refused {
+        let output = run_cli(args, &root());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn the_selftest_tells_each_run_as_it_finishes() {
+    let output = run_cli(
+        &[
+            "selftest",
+            "--profile",
+            "fixtures/profiles/members-only.toml",
+        ],
+        &root(),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    let runs: usize = stdout
+        .lines()
+        .find_map(|line| {
+            line.strip_suffix(" s")?
+                .split(" runs in ")
+                .next()?
+                .parse()
+                .ok()
+        })
+        .expect("the summary counts the runs");
+    let told: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("selftest: ["))
+        .collect();
+    assert_eq!(told.len(), runs, "{stderr}");
+    assert!(
+        told.iter()
+            .any(|line| line.starts_with(&format!("selftest: [{runs}/{runs}] "))),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("fixtures/profiles/members-only.toml (none): ok"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_certify_waiting_on_a_slow_partner_says_so_in_a_log() {
+    // The first staff page answers after 6.1 s: past the 5 s after which a log is told.
+    let output = run_cli(
+        &[
+            "certify",
+            "--fault",
+            "slow-staff-list",
+            "--latency-budget",
+            "6s",
+            "--timeout",
+            "20s",
+            "--seed",
+            "1",
+            "--only",
+            "STAFF-001",
+        ],
+        &root(),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("[spoke] still waiting after 5 s: staff sync: fetching the staff list"),
+        "{stderr}"
+    );
+}

@@ -560,16 +560,161 @@ fn spoke_partner_prints_its_url_serves_and_stops_on_ctrl_c() {
 }
 
 #[test]
-fn spoke_partner_refuses_to_start_without_its_secret() {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_spoke"))
+fn spoke_partner_without_its_secret_serves_with_a_generated_one_and_prints_it() {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_spoke"))
         .args(["partner", "--port", "0"])
         .env_remove("SPOKE_REFERENCE_TOKEN")
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next = || lines.next().unwrap().unwrap();
+    let notice = next();
     assert!(
-        stderr.contains("SPOKE_REFERENCE_TOKEN is not set"),
-        "{stderr}"
+        notice
+            .starts_with("SPOKE_REFERENCE_TOKEN not set: serving with a freshly generated secret"),
+        "{notice}"
     );
+    let export = next();
+    let token = export
+        .trim()
+        .strip_prefix("export SPOKE_REFERENCE_TOKEN=")
+        .unwrap_or_else(|| panic!("no export line: {export}"))
+        .to_owned();
+    let url = next()
+        .strip_prefix("spoke partner listening on ")
+        .expect("the URL line")
+        .to_owned();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let statuses = runtime.block_on(async {
+        let http = reqwest::Client::new();
+        let staff = format!("{url}/api/v1/clients/C-1001/clubs/CLUB-7/staff");
+        let with = http.get(&staff).bearer_auth(&token).send().await.unwrap();
+        let wrong = http.get(&staff).bearer_auth("guess").send().await.unwrap();
+        (with.status().as_u16(), wrong.status().as_u16())
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(statuses, (200, 403));
+    assert!(token.len() > 20, "{token}");
+}
+
+#[tokio::test]
+async fn a_base_url_path_prefix_is_served_and_a_404_names_the_routes_that_exist() {
+    let text = Profile::reference().text.replace(
+        "base-url = \"http://127.0.0.1:8080\"",
+        "base-url = \"https://api.example.com/v3\"",
+    );
+    let profile = Profile::parse("v3.toml", &text).unwrap();
+    let state = PartnerState::new(
+        profile.clone(),
+        Sandbox::default_seed(),
+        Credentials::generated(&profile.auth, 1),
+    );
+    assert_eq!(state.path_prefix(), "/v3");
+    let app = partner::router(state);
+    let (status, json) = send(
+        &app,
+        "GET",
+        "/v3/api/v1/clients/C-1001/clubs/CLUB-7/staff",
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(status, 200, "{json}");
+    let (status, json) = send(
+        &app,
+        "GET",
+        "/v2/api/v1/clients/C-1001/clubs/CLUB-7/staff",
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(status, 404, "{json}");
+    let message = json["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("at GET /v2/api/v1/clients/C-1001/clubs/CLUB-7/staff; it serves")
+            && message.contains("GET /v3/api/v1/clients/{client_id}/clubs/{club_id}/staff"),
+        "{message}"
+    );
+    assert!(!message.contains("no club"), "{message}");
+    // A certify run against it goes through the prefix, as against the real API.
+    let report = spoke::certify::certify(
+        crate::helpers::mock_certify(profile, spoke::partner::Faults::none(), 1),
+        &(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.exit_code, 0);
+    assert!(report
+        .exchanges
+        .iter()
+        .all(|e| e.url.contains("/v3/api/v1/")));
+}
+
+/// The reference profile with its prospect update sent as `method`.
+fn reference_app_updating_with(method: &str) -> axum::Router {
+    let text = Profile::reference().text.replace(
+        "[operations.prospect-update]\nmethod = \"PUT\"",
+        &format!("[operations.prospect-update]\nmethod = \"{method}\""),
+    );
+    let profile = Profile::parse("reference.toml", &text).unwrap();
+    let state = PartnerState::new(
+        profile.clone(),
+        Sandbox::default_seed(),
+        Credentials::generated(&profile.auth, 1),
+    );
+    partner::router(state)
+}
+
+#[tokio::test]
+async fn a_patch_changes_only_the_fields_sent_and_a_put_replaces_the_record() {
+    for (method, city_after) in [("PATCH", json!("Köln")), ("PUT", Value::Null)] {
+        let app = reference_app_updating_with(method);
+        let created = json!({"first_name": "Zoë", "last_name": "Ñúñez", "club_id": "CLUB-7", "address": {"city": "Köln"}});
+        let (status, json) = send(&app, "POST", PROSPECTS, Body::from(created.to_string())).await;
+        assert_eq!(status, 201, "{json}");
+        let id = json["data"]["id"]
+            .as_str()
+            .or(json["id"].as_str())
+            .unwrap()
+            .to_owned();
+        let update = json!({"first_name": "Zoe", "last_name": "Nunez", "club_id": "CLUB-7"});
+        let at = format!("{PROSPECTS}/{id}");
+        let (status, json) = send(&app, method, &at, Body::from(update.to_string())).await;
+        assert_eq!(status, 200, "{method}: {json}");
+        let (_, read) = send(&app, "GET", &at, Body::empty()).await;
+        let record = if read["data"].is_object() {
+            &read["data"]
+        } else {
+            &read
+        };
+        assert_eq!(record["first_name"], "Zoe", "{method}: {read}");
+        assert_eq!(record["address"]["city"], city_after, "{method}: {read}");
+    }
+}
+
+#[tokio::test]
+async fn dates_not_written_yyyy_mm_dd_are_refused_naming_the_field() {
+    let (app, _) = reference_app();
+    for (date, status) in [
+        ("1990-04-01", 201),
+        ("01.04.1990", 422),
+        ("1990-02-30", 422),
+        ("1990-4-1", 422),
+    ] {
+        let body =
+            json!({"first_name": "F", "last_name": "L", "club_id": "CLUB-7", "birth_date": date});
+        let (got, json) = send(&app, "POST", PROSPECTS, Body::from(body.to_string())).await;
+        assert_eq!(got, status, "{date}: {json}");
+        if status == 422 {
+            assert_eq!(json["error"]["field"], "birth_date", "{date}: {json}");
+            assert!(
+                json["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("yyyy-mm-dd"),
+                "{json}"
+            );
+        }
+    }
 }

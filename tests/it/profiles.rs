@@ -137,3 +137,60 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn profile_init_prints_a_commented_profile_to_start_from() {
+    let reference = run_cli(&["profile", "init"], &root());
+    assert_eq!(reference.status.code(), Some(0));
+    let text = String::from_utf8(reference.stdout).unwrap();
+    assert_eq!(text, REFERENCE_PROFILE);
+    assert!(Profile::parse("acme.toml", &text).is_ok());
+    let hubspot = run_cli(&["profile", "init", "--from", "hubspot"], &root());
+    let text = String::from_utf8(hubspot.stdout).unwrap();
+    let expected = std::fs::read_to_string(root().join("fixtures/profiles/hubspot.toml")).unwrap();
+    assert_eq!(text, expected);
+    let unknown = run_cli(&["profile", "init", "--from", "acme"], &root());
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert_eq!(unknown.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "no profile `acme`; there are reference and the fixture profiles create-only-sources"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_first_mistake_gets_a_hint_to_its_fix() {
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["certify", "--profile", "acme.toml"],
+            "error: cannot read profile acme.toml: No such file or directory (os error 2); `spoke profile init > acme.toml` writes a commented profile to start from",
+        ),
+        (
+            &["certify", "--fault", "reject-unwoned"],
+            "unknown fault `reject-unwoned`; did you mean `reject-unowned`?",
+        ),
+        (
+            &["certify", "--base-url", "127.0.0.1:8080"],
+            "base URL `127.0.0.1:8080` has no scheme: add it, e.g. `http://127.0.0.1:8080`",
+        ),
+    ];
+    for (args, message) in cases {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_spoke"))
+            .args(args)
+            .current_dir(root())
+            .env("SPOKE_REFERENCE_TOKEN", "a-token")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        // Said once, not once more by the error's cause.
+        assert_eq!(
+            stderr.matches("No such file").count(),
+            usize::from(args[1] == "--profile"),
+            "{stderr}"
+        );
+    }
+}

@@ -551,3 +551,29 @@ async fn sourceless_leads_accepted_then_lost_fail_src_004_alone_among_the_case_r
         assert_eq!(outcome, Outcome::Pass, "{rule}: {reason}");
     }
 }
+
+#[test]
+fn no_command_panics_on_a_closed_standard_output() {
+    let cases: [(&[&str], i32); 5] = [
+        (&["rules"], 0),
+        (&["rules", "--format", "json"], 0),
+        (&["partner", "--list-faults"], 0),
+        (&["certify", "--seed", "1"], 0),
+        (&["--help"], 0),
+    ];
+    for (args, code) in cases {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_spoke"))
+            .args(args)
+            .current_dir(crate::helpers::root())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Closed before the command writes a byte, as `| head -0` would.
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(output.status.code(), Some(code), "{args:?}: {stderr}");
+    }
+}
