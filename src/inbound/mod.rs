@@ -517,16 +517,25 @@ async fn read(state: &ConnectorState, resource: Resource, query: &str) -> Answer
     let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    let provider = ProviderInfo::from_query(&pairs);
     let mut answer = Answer::new(Some(resource), CallKind::Read);
+    let provider = match ProviderInfo::from_query(&pairs) {
+        Ok(provider) => provider,
+        Err(refusal) => return answer.refuse(state, refusal),
+    };
     answer.provider = Some(provider.clone());
     if let Some(missing) = provider.missing() {
+        let documented = wire::query_name(missing);
+        let alias = if documented == missing {
+            String::new()
+        } else {
+            format!(" (or `{missing}`)")
+        };
         return answer.refuse(
             state,
             Refusal::invalid(
-                missing,
+                documented,
                 format!(
-                    "a read names the record by the query parameters identifier, clientID, clubID and recordID; `{missing}` is missing"
+                    "a read names the record by the query parameters provider, client_id, club_id and recordID; `{documented}`{alias} is missing"
                 ),
             ),
         );

@@ -222,6 +222,66 @@ async fn staff_and_lead_sources_save_and_read_back() {
 }
 
 #[tokio::test]
+async fn reads_accept_the_documented_query_names_and_the_element_names() {
+    let running = spawn().await;
+    let sender = Sender::to(&running);
+    let staff = format!(
+        "<staff>{}<userInfo><firstname>Rita</firstname><lastname>Lobo</lastname></userInfo></staff>",
+        provider("R-1")
+    );
+    let saves = [
+        (
+            "user",
+            user(
+                "R-1",
+                &person("Ana", "Reis", "ana@example.com", "PROSPECT", "ACTIVE"),
+            ),
+        ),
+        ("staff", staff),
+        ("leadsource", lead_source("R-1", "Radio")),
+    ];
+    for (resource, body) in saves {
+        let uuid = sender.post(resource, body).await.get("uuid");
+        for query in [
+            "provider=ACME&client_id=C-7&club_id=K-3&recordID=R-1",
+            "identifier=ACME&clientID=C-7&clubID=K-3&recordID=R-1",
+            // Both spellings agreeing, and the two mixed.
+            "provider=ACME&identifier=ACME&client_id=C-7&clubID=K-3&recordID=R-1",
+        ] {
+            let read = sender.read(resource, query).await;
+            assert_eq!(read.status, 200, "{resource}?{query}: {:?}", read.document);
+            assert_eq!(read.get("uuid"), uuid, "{resource}?{query}");
+        }
+        let refused = [
+            (
+                "provider=ACME&client_id=C-7&recordID=R-1",
+                400,
+                "`club_id` (or `clubID`) is missing",
+            ),
+            (
+                "provider=ACME&client_id=C-7&club_id=K-3",
+                400,
+                "`recordID` is missing",
+            ),
+            (
+                "provider=ACME&client_id=C-7&club_id=K-9&recordID=R-1",
+                403,
+                "K-9",
+            ),
+            (
+                "provider=ACME&clientID=C-7&client_id=C-8&club_id=K-3&recordID=R-1",
+                400,
+                "`client_id=C-8` and `clientID=C-7`",
+            ),
+        ];
+        for (query, status, mentions) in refused {
+            let read = sender.read(resource, query).await;
+            assert_refused(&read, status, "VALIDATION", mentions);
+        }
+    }
+}
+
+#[tokio::test]
 async fn every_error_case_is_answered_with_reason_error_uuid_and_message() {
     let running = spawn().await;
     let sender = Sender::to(&running);
