@@ -401,7 +401,7 @@ pub struct ConnectorArgs {
     #[arg(long, value_name = "FILE")]
     pub sandbox: Option<PathBuf>,
     /// Keep InTouch in this SQLite file across restarts (each save answered once committed;
-    /// a JSON state file of earlier versions is moved into it once, the JSON kept as FILE.json.bak).
+    /// a JSON state file of earlier versions is moved into it once, the JSON kept as FILE.bak).
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
     /// Print InTouch's state as JSON and exit.
@@ -738,9 +738,6 @@ fn run_connector(args: ConnectorArgs, out: &Output) -> Result<i32, Failure> {
         let (state, migrated) = ConnectorState::open(options, seed)
             .await
             .map_err(Failure::invalid)?;
-        if let (Some(migrated), Some(path)) = (migrated, &args.state) {
-            out.print(&format!("{}: {migrated}\n", path.display()));
-        }
         let (prospects, members) = state
             .initial()
             .users
@@ -769,6 +766,9 @@ fn run_connector(args: ConnectorArgs, out: &Output) -> Result<i32, Failure> {
                 .map(|p| format!(", kept in {}", p.display()))
                 .unwrap_or_default()
         ));
+        if let (Some(migrated), Some(path)) = (migrated, &args.state) {
+            out.print(&format!("{}: {migrated}\n", path.display()));
+        }
         if !args.host.is_loopback() {
             out.print(
                 "listening beyond loopback: calls from other machines must come through TLS (SEND-008)\n",

@@ -277,7 +277,8 @@ fn check_format(path: &Path, format: u32) -> Result<(), StateError> {
 }
 
 /// Moves a JSON state file into SQLite: the database is built beside it and renamed over it
-/// only once complete, after the JSON was copied to `FILE.json.bak`; a crash at any point
+/// only once complete, after the JSON was copied to `FILE.bak` (`FILE.json.bak` unless it
+/// ends in `.json`); a crash at any point
 /// leaves either the JSON (migrated again next time) or the whole database.
 async fn migrate(path: &Path, tenant: &Tenant) -> Result<Migrated, StateError> {
     let intouch = check_tenant(path, read_json(path)?, tenant)?;
@@ -287,7 +288,14 @@ async fn migrate(path: &Path, tenant: &Tenant) -> Result<Migrated, StateError> {
         PathBuf::from(name)
     };
     let building = sibling(".migrating");
-    let backup = sibling(".json.bak");
+    let backup = if path
+        .extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("json"))
+    {
+        sibling(".bak")
+    } else {
+        sibling(".json.bak")
+    };
     let io_error = |path: &Path| {
         let path = path.to_owned();
         move |source| StateError::Read { path, source }
