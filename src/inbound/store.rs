@@ -842,6 +842,32 @@ mod tests {
     }
 
     #[test]
+    fn a_record_id_is_never_found_at_a_stale_position() {
+        let mut intouch = intouch();
+        let ana = intouch.users[0].uuid.clone();
+        // Converted by name under a new record id: the old one names nobody now.
+        let saved = intouch.save_user(
+            "M-1",
+            member("Ana", "Silva", "ana@example.com", "+1 (555) 010-0001"),
+        );
+        assert_eq!(
+            (saved.action, saved.uuid.as_str()),
+            ("converted", ana.as_str())
+        );
+        assert!(intouch.find(Resource::User, "P-1").is_none());
+        assert_eq!(intouch.find(Resource::User, "M-1").unwrap().0, ana);
+        // Users moved behind the index's back are still found where they are.
+        intouch.users.swap(0, 1);
+        assert_eq!(intouch.find(Resource::User, "M-1").unwrap().0, ana);
+        let again = intouch.save_user("M-1", member("Ana", "Silva", "ana@example.com", ""));
+        assert_eq!(
+            (again.action, again.uuid.as_str()),
+            ("updated", ana.as_str())
+        );
+        assert_eq!(intouch.users[1].fields.get("mobile"), None);
+    }
+
+    #[test]
     fn an_ambiguous_match_inserts_a_new_member() {
         let mut intouch = intouch();
         let before = intouch.users.len();
