@@ -483,7 +483,7 @@ impl StateDb {
             .chain((0..intouch.staff.len()).map(|at| (List::Staff, at)))
             .chain((0..intouch.lead_sources.len()).map(|at| (List::LeadSources, at)))
             .collect();
-        self.commit(intouch, &touched)
+        self.store(intouch, &touched, true)
             .await
             .map_err(self.database())
     }
@@ -491,15 +491,26 @@ impl StateDb {
     /// Writes the `touched` rows of `intouch` and its uuid counter in one transaction; returns
     /// once it is committed (and, with `synchronous=FULL`, on disk).
     pub async fn commit(&mut self, intouch: &Intouch, touched: &[Touched]) -> sqlx::Result<()> {
+        self.store(intouch, touched, false).await
+    }
+
+    /// The transaction behind [`StateDb::commit`]; the format and tenant are written only
+    /// with the whole state, since a save never changes them.
+    async fn store(
+        &mut self,
+        intouch: &Intouch,
+        touched: &[Touched],
+        whole: bool,
+    ) -> sqlx::Result<()> {
         let mut transaction = self.connection.begin().await?;
-        let meta = [
-            ("format", intouch.format.to_string()),
-            (
+        let mut meta = vec![("next-id", intouch.next_id.to_string())];
+        if whole {
+            meta.push(("format", intouch.format.to_string()));
+            meta.push((
                 "tenant",
                 serde_json::to_string(&intouch.tenant).unwrap_or_default(),
-            ),
-            ("next-id", intouch.next_id.to_string()),
-        ];
+            ));
+        }
         for (key, value) in meta {
             sqlx::query("INSERT OR REPLACE INTO spoke_state (key, value) VALUES (?1, ?2)")
                 .bind(key)
