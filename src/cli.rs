@@ -492,7 +492,8 @@ pub struct ConnectorArgs {
     /// InTouch's prospects and members to start from (default: a small built-in set).
     #[arg(long, value_name = "FILE")]
     pub sandbox: Option<PathBuf>,
-    /// Keep InTouch in this file across restarts (written atomically after every save).
+    /// Keep InTouch in this SQLite file across restarts (each save answered once committed;
+    /// a JSON state file of earlier versions is moved into it once, the JSON kept as FILE.bak).
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
     /// Print InTouch's state as JSON and exit.
@@ -869,26 +870,36 @@ fn run_connector(args: ConnectorArgs, out: &Output) -> Result<i32, Failure> {
         Some(path) => store::Seed::load(path).map_err(Failure::invalid)?,
         None => store::Seed::builtin(),
     };
-    let intouch = inbound::starting_intouch(&options, seed).map_err(Failure::invalid)?;
-    if args.dump {
-        let text = serde_json::to_string_pretty(&intouch).map_err(Failure::run)?;
-        out.print(&format!("{text}\n"));
-        return Ok(exit_codes::CONFORMANT);
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(Failure::run)?;
+    if args.dump {
+        // Read only: a JSON state file is shown as it is, not moved.
+        let stored = match &options.state_file {
+            Some(path) => runtime
+                .block_on(inbound::state::read(path, &options.tenant))
+                .map_err(Failure::invalid)?,
+            None => None,
+        };
+        let intouch = stored.unwrap_or_else(|| seed.into_intouch(options.tenant.clone()));
+        let text = serde_json::to_string_pretty(&intouch).map_err(Failure::run)?;
+        out.print(&format!("{text}\n"));
+        return Ok(exit_codes::CONFORMANT);
+    }
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let report = runtime.block_on(async {
-        let (prospects, members) = intouch
+        let (state, migrated) = ConnectorState::open(options, seed)
+            .await
+            .map_err(Failure::invalid)?;
+        let (prospects, members) = state
+            .initial()
             .users
             .iter()
             .fold((0, 0), |(p, m), user| match user.user_type {
                 store::UserType::Prospect => (p + 1, m),
                 store::UserType::Member => (p, m + 1),
             });
-        let state = ConnectorState::new(intouch, options);
         let running = inbound::spawn(state.clone(), SocketAddr::new(args.host, args.port))
             .await
             .map_err(|error| {
@@ -909,6 +920,9 @@ fn run_connector(args: ConnectorArgs, out: &Output) -> Result<i32, Failure> {
                 .map(|p| format!(", kept in {}", p.display()))
                 .unwrap_or_default()
         ));
+        if let (Some(migrated), Some(path)) = (migrated, &args.state) {
+            out.print(&format!("{}: {migrated}\n", path.display()));
+        }
         if !args.host.is_loopback() {
             out.print(
                 "listening beyond loopback: calls from other machines must come through TLS (SEND-008)\n",

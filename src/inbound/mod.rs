@@ -36,7 +36,7 @@ pub const ADMIN_PREFIX: &str = "/__spoke";
 pub struct ConnectorOptions {
     /// The provider, client and club accepted.
     pub tenant: Tenant,
-    /// Where InTouch is kept across restarts, if anywhere.
+    /// Where InTouch is kept across restarts, if anywhere (used by [`ConnectorState::open`]).
     pub state_file: Option<PathBuf>,
     /// The largest request body read.
     pub body_limit: usize,
@@ -128,10 +128,33 @@ pub struct Call {
     pub transport: Transport,
 }
 
+/// Saves in one transaction at most: enough for every sender waiting at once.
+const GROUP_LIMIT: usize = 256;
+
+/// A save waiting for the state file's commit.
+#[derive(Debug)]
+struct Pending {
+    resource: Resource,
+    record_id: String,
+    fields: BTreeMap<String, String>,
+    done: tokio::sync::oneshot::Sender<Result<Saved, String>>,
+}
+
+/// What the state file's writer is asked.
+#[derive(Debug)]
+enum ToWriter {
+    /// Store a save, then answer it.
+    Save(Pending),
+    /// Store what came before, close the file (releasing it for another server), then answer.
+    Close(tokio::sync::oneshot::Sender<()>),
+}
+
 #[derive(Debug)]
 struct Shared {
     options: ConnectorOptions,
-    intouch: tokio::sync::Mutex<Intouch>,
+    intouch: Arc<tokio::sync::Mutex<Intouch>>,
+    // Set when InTouch is kept in a state file: saves go through its one writer.
+    writer: Option<tokio::sync::mpsc::Sender<ToWriter>>,
     initial: Intouch,
     calls: std::sync::Mutex<Vec<Call>>,
     started: std::time::Instant,
@@ -146,13 +169,45 @@ pub struct ConnectorState {
 }
 
 impl ConnectorState {
-    /// A Connector serving `intouch` (the seed, or the state file's content).
+    /// A Connector serving `intouch` in memory (`options.state_file` is not used).
     pub fn new(intouch: Intouch, options: ConnectorOptions) -> ConnectorState {
+        ConnectorState::with_writer(intouch, options, None)
+    }
+
+    /// A Connector serving the seed, or with `options.state_file` what that file holds (created
+    /// from the seed if new, moved from JSON if of an earlier version); saves are then answered
+    /// only once committed to it. Must be called within a Tokio runtime.
+    pub async fn open(
+        options: ConnectorOptions,
+        seed: store::Seed,
+    ) -> Result<(ConnectorState, Option<state::Migrated>), state::StateError> {
+        let Some(path) = options.state_file.clone() else {
+            let intouch = seed.into_intouch(options.tenant.clone());
+            return Ok((ConnectorState::new(intouch, options), None));
+        };
+        let tenant = options.tenant.clone();
+        let opened = state::open(&path, &tenant, || seed.into_intouch(tenant.clone())).await?;
+        let (writer, pending) = tokio::sync::mpsc::channel(GROUP_LIMIT);
+        let state = ConnectorState::with_writer(opened.intouch, options, Some(writer));
+        tokio::spawn(write_saves(
+            opened.db,
+            state.shared.intouch.clone(),
+            pending,
+        ));
+        Ok((state, opened.migrated))
+    }
+
+    fn with_writer(
+        intouch: Intouch,
+        options: ConnectorOptions,
+        writer: Option<tokio::sync::mpsc::Sender<ToWriter>>,
+    ) -> ConnectorState {
         ConnectorState {
             shared: Arc::new(Shared {
                 options,
                 initial: intouch.clone(),
-                intouch: tokio::sync::Mutex::new(intouch),
+                intouch: Arc::new(tokio::sync::Mutex::new(intouch)),
+                writer,
                 calls: Default::default(),
                 started: std::time::Instant::now(),
                 error_count: AtomicU64::new(0),
@@ -183,6 +238,17 @@ impl ConnectorState {
             .lock()
             .map(|calls| calls.clone())
             .unwrap_or_default()
+    }
+
+    /// Closes the state file once the saves already sent are stored; later saves are refused.
+    /// Nothing to do in memory.
+    pub async fn close(&self) {
+        if let Some(writer) = &self.shared.writer {
+            let (done, closed) = tokio::sync::oneshot::channel();
+            if writer.send(ToWriter::Close(done)).await.is_ok() {
+                let _ = closed.await;
+            }
+        }
     }
 
     /// Watches the number of calls recorded.
@@ -473,60 +539,182 @@ async fn save(state: &ConnectorState, resource: Resource, body: &[u8]) -> Answer
         return answer.refuse(state, refusal);
     }
     let record_id = submission.provider.record_id.clone().unwrap_or_default();
-    let save_into = |intouch: &mut Intouch| match resource {
-        Resource::User => intouch.save_user(&record_id, submission.fields),
-        _ => intouch.save_entry(resource, &record_id, submission.fields),
-    };
-    let mut intouch = state.shared.intouch.lock().await;
-    let Some(path) = state.shared.options.state_file.clone() else {
-        let saved = save_into(&mut intouch);
-        drop(intouch);
+    let Some(writer) = &state.shared.writer else {
+        let (saved, _) = save_into(
+            &mut *state.shared.intouch.lock().await,
+            resource,
+            &record_id,
+            submission.fields,
+        );
         answer.body = wire::saved_document(&saved.uuid);
         answer.saved = Some(saved);
         return answer;
     };
-    // Saved into a copy first: InTouch changes only once the file holds the change.
-    let mut next = intouch.clone();
-    let saved = save_into(&mut next);
-    let bytes = state::encode(&next);
-    let written = tokio::task::spawn_blocking(move || state::write_atomic(&path, &bytes)).await;
-    let failure = match written {
-        Ok(Ok(())) => None,
-        Ok(Err(error)) => Some(error.to_string()),
-        Err(error) => Some(error.to_string()),
+    let (done, committed) = tokio::sync::oneshot::channel();
+    let pending = Pending {
+        resource,
+        record_id,
+        fields: submission.fields,
+        done,
     };
-    if let Some(failure) = failure {
-        // Not acknowledged, so not kept: InTouch stays as the file has it.
-        return answer.refuse(
+    let outcome = match writer.send(ToWriter::Save(pending)).await {
+        Ok(()) => committed
+            .await
+            .unwrap_or_else(|_| Err("the state file was closed".to_owned())),
+        Err(_) => Err("the state file was closed".to_owned()),
+    };
+    match outcome {
+        Ok(saved) => {
+            answer.body = wire::saved_document(&saved.uuid);
+            answer.saved = Some(saved);
+            answer
+        }
+        Err(failure) => answer.refuse(
             state,
             Refusal::new(
                 500,
                 Reason::Database,
                 format!("the record could not be stored: {failure}"),
             ),
-        );
+        ),
     }
-    *intouch = next;
+}
+
+/// One save into InTouch: what it did, and the row it changed.
+fn save_into(
+    intouch: &mut Intouch,
+    resource: Resource,
+    record_id: &str,
+    fields: BTreeMap<String, String>,
+) -> (Saved, state::Touched) {
+    match resource {
+        Resource::User => {
+            let (saved, at) = intouch.save_user_at(record_id, fields);
+            (saved, (state::List::Users, at))
+        }
+        Resource::Staff => {
+            let (saved, at) = intouch.save_entry_at(resource, record_id, fields);
+            (saved, (state::List::Staff, at))
+        }
+        Resource::LeadSource => {
+            let (saved, at) = intouch.save_entry_at(resource, record_id, fields);
+            (saved, (state::List::LeadSources, at))
+        }
+    }
+}
+
+/// The state file's one writer: takes every save waiting, applies them in arrival order,
+/// commits them in one transaction and only then answers each (group commit). Reads wait for
+/// the commit, so nothing unacknowledged is ever shown.
+async fn write_saves(
+    mut db: state::StateDb,
+    intouch: Arc<tokio::sync::Mutex<Intouch>>,
+    mut receiver: tokio::sync::mpsc::Receiver<ToWriter>,
+) {
+    let mut messages = Vec::with_capacity(GROUP_LIMIT);
+    // Set when InTouch in memory may differ from the file: every later save is refused.
+    let mut broken: Option<String> = None;
+    let mut closed = None;
+    while closed.is_none() && receiver.recv_many(&mut messages, GROUP_LIMIT).await > 0 {
+        let mut group = Vec::with_capacity(messages.len());
+        for message in messages.drain(..) {
+            match (message, &closed) {
+                (ToWriter::Save(pending), None) => group.push(pending),
+                (ToWriter::Save(pending), Some(_)) => {
+                    let _ = pending
+                        .done
+                        .send(Err("the state file was closed".to_owned()));
+                }
+                (ToWriter::Close(done), _) => closed = Some(done),
+            }
+        }
+        if let Some(reason) = &broken {
+            for pending in group {
+                let _ = pending.done.send(Err(reason.clone()));
+            }
+            continue;
+        }
+        if !group.is_empty() {
+            broken = commit_group(&mut db, &intouch, group).await;
+        }
+    }
+    db.close().await;
+    if let Some(done) = closed {
+        let _ = done.send(());
+    }
+}
+
+/// Applies and commits one group of saves, answering each; tells why the file can no longer
+/// be trusted if a failed commit could not be undone.
+async fn commit_group(
+    db: &mut state::StateDb,
+    intouch: &tokio::sync::Mutex<Intouch>,
+    group: Vec<Pending>,
+) -> Option<String> {
+    let mut intouch = intouch.lock().await;
+    let mut touched = Vec::with_capacity(group.len());
+    let mut answers = Vec::with_capacity(group.len());
+    for pending in group {
+        let (saved, row) = save_into(
+            &mut intouch,
+            pending.resource,
+            &pending.record_id,
+            pending.fields,
+        );
+        touched.push(row);
+        answers.push((pending.done, saved));
+    }
+    touched.sort_unstable();
+    touched.dedup();
+    let error = match db.commit(&intouch, &touched).await {
+        Ok(()) => {
+            drop(intouch);
+            for (done, saved) in answers {
+                let _ = done.send(Ok(saved));
+            }
+            return None;
+        }
+        Err(error) => error.to_string(),
+    };
+    // Not acknowledged, so not kept: InTouch goes back to what the file holds.
+    let broken = match db.load().await {
+        Ok(Some(stored)) => {
+            *intouch = stored;
+            None
+        }
+        Ok(None) => Some(format!("{error}; the state file is empty")),
+        Err(reload) => Some(format!("{error}; then it could not be read: {reload}")),
+    };
     drop(intouch);
-    answer.body = wire::saved_document(&saved.uuid);
-    answer.saved = Some(saved);
-    answer
+    for (done, _) in answers {
+        let _ = done.send(Err(error.clone()));
+    }
+    broken
 }
 
 async fn read(state: &ConnectorState, resource: Resource, query: &str) -> Answer {
     let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    let provider = ProviderInfo::from_query(&pairs);
     let mut answer = Answer::new(Some(resource), CallKind::Read);
+    let provider = match ProviderInfo::from_query(&pairs) {
+        Ok(provider) => provider,
+        Err(refusal) => return answer.refuse(state, refusal),
+    };
     answer.provider = Some(provider.clone());
     if let Some(missing) = provider.missing() {
+        let documented = wire::query_name(missing);
+        let alias = if documented == missing {
+            String::new()
+        } else {
+            format!(" (or `{missing}`)")
+        };
         return answer.refuse(
             state,
             Refusal::invalid(
-                missing,
+                documented,
                 format!(
-                    "a read names the record by the query parameters identifier, clientID, clubID and recordID; `{missing}` is missing"
+                    "a read names the record by the query parameters provider, client_id, club_id and recordID; `{documented}`{alias} is missing"
                 ),
             ),
         );
@@ -576,9 +764,11 @@ impl RunningConnector {
         format!("http://{}", self.addr)
     }
 
-    /// Stops serving and waits for the server to finish.
+    /// Stops serving, waits for the server to finish and closes the state file.
     pub async fn stop(self) -> std::io::Result<()> {
-        self.server.stop().await
+        let stopped = self.server.stop().await;
+        self.state.close().await;
+        stopped
     }
 }
 
@@ -599,19 +789,6 @@ pub async fn spawn(state: ConnectorState, addr: SocketAddr) -> std::io::Result<R
         state,
         server,
     })
-}
-
-/// InTouch to start from: the state file's, if it exists; else the seed.
-pub fn starting_intouch(
-    options: &ConnectorOptions,
-    seed: store::Seed,
-) -> Result<Intouch, state::StateError> {
-    if let Some(path) = &options.state_file {
-        if let Some(intouch) = state::load(path, &options.tenant)? {
-            return Ok(intouch);
-        }
-    }
-    Ok(seed.into_intouch(options.tenant.clone()))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use super::wire::{ProviderInfo, Resource};
 use crate::model::same_ignoring_case;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The version of the state file's shape.
 pub const STATE_FORMAT: u32 = 1;
@@ -117,6 +117,55 @@ pub struct Intouch {
     pub staff: Vec<Entry>,
     /// Lead sources.
     pub lead_sources: Vec<Entry>,
+    /// Where each record id is among `users`, so a save costs the same at any size.
+    #[serde(skip)]
+    index: RecordIndex,
+}
+
+/// Partner record ids to positions in `users`, kept by the save methods and rebuilt when
+/// `users` was replaced. A hit is checked against the user it names, so a stale entry falls
+/// back to a scan and never answers wrong.
+#[derive(Debug, Clone, Default)]
+struct RecordIndex {
+    positions: HashMap<String, usize>,
+    /// How many users it was built over.
+    covered: usize,
+}
+
+// An index is derived data: two InTouch states are equal by their records alone.
+impl PartialEq for RecordIndex {
+    fn eq(&self, _: &RecordIndex) -> bool {
+        true
+    }
+}
+
+impl Eq for RecordIndex {}
+
+impl RecordIndex {
+    fn build(users: &[User]) -> RecordIndex {
+        let mut positions = HashMap::with_capacity(users.len());
+        for (at, user) in users.iter().enumerate() {
+            if let Some(record_id) = &user.record_id {
+                positions.entry(record_id.clone()).or_insert(at);
+            }
+        }
+        RecordIndex {
+            positions,
+            covered: users.len(),
+        }
+    }
+
+    /// The first user with `record_id`, when the index covers `users`.
+    fn find(&self, users: &[User], record_id: &str) -> Option<Option<usize>> {
+        if self.covered != users.len() {
+            return None;
+        }
+        match self.positions.get(record_id) {
+            None => Some(None),
+            Some(&at) if users[at].record_id.as_deref() == Some(record_id) => Some(Some(at)),
+            Some(_) => None,
+        }
+    }
 }
 
 /// Which SmartMatch step found a prospect.
@@ -247,7 +296,17 @@ impl Intouch {
             users: Vec::new(),
             staff: Vec::new(),
             lead_sources: Vec::new(),
+            index: RecordIndex::default(),
         }
+    }
+
+    /// The first user with the partner's `record_id`.
+    fn user_by_record(&self, record_id: &str) -> Option<usize> {
+        self.index.find(&self.users, record_id).unwrap_or_else(|| {
+            self.users
+                .iter()
+                .position(|user| user.record_id.as_deref() == Some(record_id))
+        })
     }
 
     /// A new uuid, distinct for each call within this InTouch.
@@ -272,21 +331,33 @@ impl Intouch {
     /// Saves a user: by record id an update; a member SmartMatched to one prospect converts
     /// it; otherwise a new record. `fields` are valid (see `wire::validate`).
     pub fn save_user(&mut self, record_id: &str, fields: BTreeMap<String, String>) -> Saved {
+        self.save_user_at(record_id, fields).0
+    }
+
+    /// [`Intouch::save_user`], also telling the position in `users` it changed.
+    pub fn save_user_at(
+        &mut self,
+        record_id: &str,
+        fields: BTreeMap<String, String>,
+    ) -> (Saved, usize) {
+        if self.index.covered != self.users.len() {
+            self.index = RecordIndex::build(&self.users);
+        }
         let user_type = fields
             .get("userType")
             .and_then(|t| UserType::from_wire(t))
             .unwrap_or(UserType::Prospect);
         let active = fields.get("userStatus").map(String::as_str) != Some("INACTIVE");
-        let matched = match user_type {
-            UserType::Member => smart_match(&self.users, Some(record_id), &fields),
+        // The same steps as `smart_match`, the record id found through the index.
+        let matched = match (self.user_by_record(record_id), user_type) {
+            (Some(at), _) => Matched::One(at, MatchRule::RecordId),
+            (None, UserType::Member) => smart_match(&self.users, None, &fields),
             // Prospects arriving are found by the partner's id only.
-            UserType::Prospect => match smart_match(&self.users, Some(record_id), &fields) {
-                found @ Matched::One(_, MatchRule::RecordId) => found,
-                _ => Matched::None,
-            },
+            (None, UserType::Prospect) => Matched::None,
         };
         match matched {
             Matched::One(index, rule) => {
+                self.index.positions.insert(record_id.to_owned(), index);
                 let user = &mut self.users[index];
                 let converted =
                     user.user_type == UserType::Prospect && user_type == UserType::Member;
@@ -297,12 +368,13 @@ impl Intouch {
                 if converted {
                     user.converted_by = Some(rule);
                 }
-                Saved {
+                let saved = Saved {
                     uuid: user.uuid.clone(),
                     action: if converted { "converted" } else { "updated" },
                     matched_by: Some(rule),
                     ambiguous: None,
-                }
+                };
+                (saved, index)
             }
             Matched::Several(_, _) | Matched::None => {
                 let ambiguous = match matched {
@@ -319,12 +391,16 @@ impl Intouch {
                     converted_by: None,
                     fields,
                 });
-                Saved {
+                let at = self.users.len() - 1;
+                self.index.positions.insert(record_id.to_owned(), at);
+                self.index.covered = self.users.len();
+                let saved = Saved {
                     uuid,
                     action: "created",
                     matched_by: None,
                     ambiguous,
-                }
+                };
+                (saved, at)
             }
         }
     }
@@ -336,6 +412,16 @@ impl Intouch {
         record_id: &str,
         fields: BTreeMap<String, String>,
     ) -> Saved {
+        self.save_entry_at(resource, record_id, fields).0
+    }
+
+    /// [`Intouch::save_entry`], also telling the position in its list it changed.
+    pub fn save_entry_at(
+        &mut self,
+        resource: Resource,
+        record_id: &str,
+        fields: BTreeMap<String, String>,
+    ) -> (Saved, usize) {
         let existing = self
             .entries(resource)
             .iter()
@@ -343,25 +429,29 @@ impl Intouch {
         if let Some(index) = existing {
             let entry = &mut self.entries_mut(resource)[index];
             entry.fields = fields;
-            return Saved {
+            let saved = Saved {
                 uuid: entry.uuid.clone(),
                 action: "updated",
                 matched_by: Some(MatchRule::RecordId),
                 ambiguous: None,
             };
+            return (saved, index);
         }
         let uuid = self.new_uuid(resource.segment());
-        self.entries_mut(resource).push(Entry {
+        let entries = self.entries_mut(resource);
+        entries.push(Entry {
             uuid: uuid.clone(),
             record_id: record_id.to_owned(),
             fields,
         });
-        Saved {
+        let at = entries.len() - 1;
+        let saved = Saved {
             uuid,
             action: "created",
             matched_by: None,
             ambiguous: None,
-        }
+        };
+        (saved, at)
     }
 
     /// Staff or lead sources (users are not entries).
@@ -387,10 +477,8 @@ impl Intouch {
     ) -> Option<(&str, &BTreeMap<String, String>)> {
         match resource {
             Resource::User => self
-                .users
-                .iter()
-                .find(|u| u.record_id.as_deref() == Some(record_id))
-                .map(|u| (u.uuid.as_str(), &u.fields)),
+                .user_by_record(record_id)
+                .map(|at| (self.users[at].uuid.as_str(), &self.users[at].fields)),
             _ => self
                 .entries(resource)
                 .iter()
@@ -751,6 +839,32 @@ mod tests {
         assert_eq!(intouch.users[2].user_type, UserType::Member);
         assert_eq!(intouch.users[2].record_id.as_deref(), Some("M-3"));
         assert_eq!(intouch.users[2].converted_by, Some(MatchRule::NameEmail));
+    }
+
+    #[test]
+    fn a_record_id_is_never_found_at_a_stale_position() {
+        let mut intouch = intouch();
+        let ana = intouch.users[0].uuid.clone();
+        // Converted by name under a new record id: the old one names nobody now.
+        let saved = intouch.save_user(
+            "M-1",
+            member("Ana", "Silva", "ana@example.com", "+1 (555) 010-0001"),
+        );
+        assert_eq!(
+            (saved.action, saved.uuid.as_str()),
+            ("converted", ana.as_str())
+        );
+        assert!(intouch.find(Resource::User, "P-1").is_none());
+        assert_eq!(intouch.find(Resource::User, "M-1").unwrap().0, ana);
+        // Users moved behind the index's back are still found where they are.
+        intouch.users.swap(0, 1);
+        assert_eq!(intouch.find(Resource::User, "M-1").unwrap().0, ana);
+        let again = intouch.save_user("M-1", member("Ana", "Silva", "ana@example.com", ""));
+        assert_eq!(
+            (again.action, again.uuid.as_str()),
+            ("updated", ana.as_str())
+        );
+        assert_eq!(intouch.users[1].fields.get("mobile"), None);
     }
 
     #[test]

@@ -149,8 +149,10 @@ impl ProviderInfo {
             .map(|(name, _)| name)
     }
 
-    /// Provider info from query pairs (GET reads).
-    pub fn from_query(pairs: &[(String, String)]) -> ProviderInfo {
+    /// Provider info from query pairs (GET reads): the documented names (`provider`,
+    /// `client_id`, `club_id`, `recordID`), or the element names as an alias. Both spellings of
+    /// one part with different values are refused: which one was meant cannot be told.
+    pub fn from_query(pairs: &[(String, String)]) -> Result<ProviderInfo, Refusal> {
         let value = |name: &str| {
             pairs
                 .iter()
@@ -158,13 +160,40 @@ impl ProviderInfo {
                 .map(|(_, value)| value.trim().to_owned())
                 .filter(|value| !value.is_empty())
         };
-        ProviderInfo {
-            identifier: value("identifier"),
-            client_id: value("clientID"),
-            club_id: value("clubID"),
-            record_id: value("recordID"),
-        }
+        let mut parts = READ_QUERY_NAMES.iter().map(|&(documented, element)| {
+            match (value(documented), value(element)) {
+                (Some(a), Some(b)) if a != b => Err(Refusal::invalid(
+                    documented,
+                    format!("`{documented}={a}` and `{element}={b}` name the same part differently: send one"),
+                )),
+                (a, b) => Ok(a.or(b)),
+            }
+        });
+        let mut next = || parts.next().unwrap_or(Ok(None));
+        Ok(ProviderInfo {
+            identifier: next()?,
+            client_id: next()?,
+            club_id: next()?,
+            record_id: next()?,
+        })
     }
+}
+
+/// The query parameters of a read as the Connector documents them, each with the element name
+/// of `<providerInfo>` also accepted in its place.
+pub const READ_QUERY_NAMES: [(&str, &str); 4] = [
+    ("provider", "identifier"),
+    ("client_id", "clientID"),
+    ("club_id", "clubID"),
+    ("recordID", "recordID"),
+];
+
+/// The documented query name of a `<providerInfo>` element.
+pub fn query_name(element: &str) -> &'static str {
+    READ_QUERY_NAMES
+        .iter()
+        .find(|(_, name)| *name == element)
+        .map_or("recordID", |(documented, _)| documented)
 }
 
 /// A refused document or value: the HTTP status, the reason and a message naming the field.

@@ -94,12 +94,13 @@ impl Sender<'_> {
         record_id: &str,
         with_club: bool,
     ) -> Result<(), String> {
+        // The query names the Connector documents for reads.
         let mut query = vec![
-            ("identifier", self.request.provider_id.as_str()),
-            ("clientID", self.request.client_id.as_str()),
+            ("provider", self.request.provider_id.as_str()),
+            ("client_id", self.request.client_id.as_str()),
         ];
         if with_club {
-            query.push(("clubID", self.request.club_id.as_str()));
+            query.push(("club_id", self.request.club_id.as_str()));
         }
         query.push(("recordID", record_id));
         let builder = self

@@ -25,13 +25,12 @@ fn options(state_file: Option<PathBuf>) -> ConnectorOptions {
 }
 
 async fn spawn_with(options: ConnectorOptions) -> RunningConnector {
-    let intouch = inbound::starting_intouch(&options, Seed::builtin()).expect("a usable state");
-    inbound::spawn(
-        ConnectorState::new(intouch, options),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .expect("binds 127.0.0.1:0")
+    let (state, _) = ConnectorState::open(options, Seed::builtin())
+        .await
+        .expect("a usable state");
+    inbound::spawn(state, "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("binds 127.0.0.1:0")
 }
 
 async fn spawn() -> RunningConnector {
@@ -219,6 +218,66 @@ async fn staff_and_lead_sources_save_and_read_back() {
         "Flyer"
     );
     assert_eq!(read.get("uuid"), source.get("uuid"));
+}
+
+#[tokio::test]
+async fn reads_accept_the_documented_query_names_and_the_element_names() {
+    let running = spawn().await;
+    let sender = Sender::to(&running);
+    let staff = format!(
+        "<staff>{}<userInfo><firstname>Rita</firstname><lastname>Lobo</lastname></userInfo></staff>",
+        provider("R-1")
+    );
+    let saves = [
+        (
+            "user",
+            user(
+                "R-1",
+                &person("Ana", "Reis", "ana@example.com", "PROSPECT", "ACTIVE"),
+            ),
+        ),
+        ("staff", staff),
+        ("leadsource", lead_source("R-1", "Radio")),
+    ];
+    for (resource, body) in saves {
+        let uuid = sender.post(resource, body).await.get("uuid");
+        for query in [
+            "provider=ACME&client_id=C-7&club_id=K-3&recordID=R-1",
+            "identifier=ACME&clientID=C-7&clubID=K-3&recordID=R-1",
+            // Both spellings agreeing, and the two mixed.
+            "provider=ACME&identifier=ACME&client_id=C-7&clubID=K-3&recordID=R-1",
+        ] {
+            let read = sender.read(resource, query).await;
+            assert_eq!(read.status, 200, "{resource}?{query}: {:?}", read.document);
+            assert_eq!(read.get("uuid"), uuid, "{resource}?{query}");
+        }
+        let refused = [
+            (
+                "provider=ACME&client_id=C-7&recordID=R-1",
+                400,
+                "`club_id` (or `clubID`) is missing",
+            ),
+            (
+                "provider=ACME&client_id=C-7&club_id=K-3",
+                400,
+                "`recordID` is missing",
+            ),
+            (
+                "provider=ACME&client_id=C-7&club_id=K-9&recordID=R-1",
+                403,
+                "K-9",
+            ),
+            (
+                "provider=ACME&clientID=C-7&client_id=C-8&club_id=K-3&recordID=R-1",
+                400,
+                "`client_id=C-8` and `clientID=C-7`",
+            ),
+        ];
+        for (query, status, mentions) in refused {
+            let read = sender.read(resource, query).await;
+            assert_refused(&read, status, "VALIDATION", mentions);
+        }
+    }
 }
 
 #[tokio::test]
@@ -534,7 +593,7 @@ fn temp_state(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("spoke-connector-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir.join("intouch.json")
+    dir.join("intouch.db")
 }
 
 #[tokio::test]
@@ -552,10 +611,17 @@ async fn records_survive_a_restart_and_are_on_disk_before_the_answer() {
         )
         .await;
     assert_eq!(saved.status, 200);
-    // Acknowledged means written: the file holds it while the server still runs.
-    let on_disk = std::fs::read_to_string(&path).unwrap();
-    assert!(on_disk.contains("\"P-9\""), "{on_disk}");
-    assert!(on_disk.contains(&saved.get("uuid")));
+    // Acknowledged means committed: the file holds it while the server still runs.
+    let on_disk = inbound::state::read(&path, &tenant())
+        .await
+        .unwrap()
+        .unwrap();
+    let stored = on_disk
+        .users
+        .iter()
+        .find(|u| u.record_id.as_deref() == Some("P-9"))
+        .expect("P-9 is in the file");
+    assert_eq!(stored.uuid, saved.get("uuid"));
     running.stop().await.unwrap();
 
     let restarted = spawn_with(options(Some(path.clone()))).await;
@@ -584,11 +650,12 @@ async fn records_survive_a_restart_and_are_on_disk_before_the_answer() {
         },
         ..options(Some(path.clone()))
     };
-    let error = inbound::starting_intouch(&other, Seed::builtin())
+    let error = ConnectorState::open(other, Seed::builtin())
+        .await
         .unwrap_err()
         .to_string();
     assert!(
-        error.contains("K-99") && error.contains("intouch.json"),
+        error.contains("K-99") && error.contains("intouch.db"),
         "{error}"
     );
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
@@ -600,8 +667,9 @@ async fn a_save_that_cannot_be_stored_is_refused_and_not_kept() {
     let folder = path.parent().unwrap().to_owned();
     let running = spawn_with(options(Some(path.clone()))).await;
     let sender = Sender::to(&running);
-    // The state file's folder disappears: the write fails.
-    std::fs::remove_dir_all(&folder).unwrap();
+    // The database refuses every write from now on, as a full disk would.
+    let refuse = "CREATE TRIGGER refuse BEFORE INSERT ON records BEGIN SELECT RAISE(ABORT, 'no space left (test)'); END";
+    sql(&path, refuse).await;
     let reply = sender
         .post(
             "user",
@@ -611,9 +679,50 @@ async fn a_save_that_cannot_be_stored_is_refused_and_not_kept() {
             ),
         )
         .await;
-    assert_refused(&reply, 500, "DATABASE", "could not be stored");
+    assert_refused(&reply, 500, "DATABASE", "no space left");
     let read = sender.read_record("user", "P-11").await;
     assert_eq!(read.status, 404, "an unacknowledged save is not kept");
+    // Once the database accepts writes again, so does the server, and it gives no uuid twice.
+    sql(&path, "DROP TRIGGER refuse").await;
+    let again = sender
+        .post(
+            "user",
+            user(
+                "P-12",
+                &person("Rui", "Reis", "rui.reis@example.com", "PROSPECT", "ACTIVE"),
+            ),
+        )
+        .await;
+    assert_eq!(again.status, 200);
+    running.stop().await.unwrap();
+    let stored = inbound::state::read(&path, &tenant())
+        .await
+        .unwrap()
+        .unwrap();
+    let records: Vec<_> = stored
+        .users
+        .iter()
+        .filter_map(|u| u.record_id.as_deref())
+        .collect();
+    assert!(
+        records.contains(&"P-12") && !records.contains(&"P-11"),
+        "{records:?}"
+    );
+    let _ = std::fs::remove_dir_all(folder);
+}
+
+/// Runs one statement on a state database beside the server, as another program would.
+async fn sql(path: &std::path::Path, statement: &'static str) {
+    use sqlx::Connection as _;
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
+    let mut connection = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .unwrap();
+    sqlx::query(statement)
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    connection.close().await.unwrap();
 }
 
 /// Calls a sender makes: method, resource, and the body (POST) or query (GET).

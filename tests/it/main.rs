@@ -5,6 +5,7 @@ mod certify;
 mod client;
 mod connection;
 mod connector;
+mod connector_state;
 mod diff;
 mod formats;
 mod fuzz;
