@@ -534,6 +534,8 @@ impl Shared {
             .with_field("SOAPAction"));
         }
         if !allowed.is_empty() {
+            allowed.sort_unstable();
+            allowed.dedup();
             return Err(ApiError::method_not_allowed(&allowed.join(", ")));
         }
         Err(ApiError::no_route(format!(
