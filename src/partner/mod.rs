@@ -6,6 +6,7 @@ pub mod faults;
 mod handlers;
 mod hostile;
 mod oauth;
+pub mod openapi;
 pub mod paging;
 pub mod sandbox;
 pub mod sender;
@@ -364,6 +365,10 @@ pub fn router(state: PartnerState) -> Router {
         .route(&format!("{ADMIN_PREFIX}/reset"), post(admin_reset))
         .route(&format!("{ADMIN_PREFIX}/health"), get(|| async { "ok" }))
         .route(&format!("{ADMIN_PREFIX}/oauth/revoke"), post(admin_revoke))
+        .route(
+            &format!("{ADMIN_PREFIX}{}", openapi::DOCUMENT_PATH),
+            get(admin_openapi),
+        )
         .fallback(dispatch)
         .with_state(state)
 }
@@ -375,6 +380,18 @@ async fn admin_dump(State(state): State<PartnerState>) -> Json<serde_json::Value
 async fn admin_reset(State(state): State<PartnerState>) -> Json<serde_json::Value> {
     state.store().reset();
     Json(serde_json::json!({"reset": true}))
+}
+
+/// The API document, over the staff and sources held now.
+async fn admin_openapi(State(state): State<PartnerState>) -> Json<serde_json::Value> {
+    let sandbox = {
+        let data = state.store().read();
+        Sandbox {
+            staff: data.staff.clone(),
+            sources: data.sources.clone(),
+        }
+    };
+    Json(openapi::document(state.profile(), &sandbox))
 }
 
 async fn admin_revoke(State(state): State<PartnerState>) -> Json<serde_json::Value> {
