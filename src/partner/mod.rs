@@ -469,6 +469,7 @@ impl Shared {
         let mut unknown_action = false;
         // The most specific route wins: a literal segment beats an `{id}` or `{email}` slot.
         let mut best: Option<(&Route, (u128, bool, usize))> = None;
+        let mut fitting = Vec::new();
         for route in &self.routes {
             if route.segments.len() != segments.len() {
                 continue;
@@ -493,7 +494,16 @@ impl Shared {
                     },
                 }
             }
-            if !fits {
+            if fits {
+                fitting.push((route, tenancy_ok));
+            }
+        }
+        // Only the paths of the most literal routes count, as OpenAPI matches a concrete path
+        // before a templated one: `/prospects/save` is not `/prospects/{id}`, whatever method
+        // it is asked with, and `Allow` lists the methods of that path alone.
+        let most_literal = fitting.iter().map(|(route, _)| route.literals).max();
+        for (route, tenancy_ok) in fitting {
+            if Some(route.literals) != most_literal {
                 continue;
             }
             if route.method != *method {

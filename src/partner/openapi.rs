@@ -502,11 +502,14 @@ fn none_allowed(mut schema: Value) -> Value {
 }
 
 /// Marks the objects inside `schema` nullable: a request's `"address": null` is no address.
+/// An object holding a required field (`person.name.given`) stays required, never null.
 fn nullable_objects(schema: &mut Value) {
     if let Some(Value::Object(properties)) = schema.get_mut("properties") {
         for inner in properties.values_mut() {
             if inner["type"] == "object" {
-                inner["nullable"] = json!(true);
+                if inner.get("required").is_none() {
+                    inner["nullable"] = json!(true);
+                }
                 nullable_objects(inner);
             }
         }

@@ -427,3 +427,28 @@ async fn spoke_partner_openapi_prints_the_document_the_mock_serves() {
     assert_eq!(status, 200);
     assert_eq!(served, document);
 }
+
+#[tokio::test]
+async fn a_concrete_path_is_not_read_as_an_id_of_a_templated_one() {
+    let profile = Profile::load(&root().join("fixtures/profiles/nested-envelope.toml")).unwrap();
+    let credentials = Credentials::generated(&profile.auth, 1);
+    let (name, value) = credentials.header().unwrap();
+    let app = partner::router(PartnerState::new(
+        profile,
+        Sandbox::default_seed(),
+        credentials,
+    ));
+    // `/prospects/save` is the save's path (POST); `/prospects/{id}` (GET) does not cover it.
+    for method in ["GET", "OPTIONS"] {
+        let (status, headers, body) = call(
+            &app,
+            method,
+            "/crm/v2/tenants/acme-fitness/prospects/save?site=BER-MITTE-02",
+            Some((name.as_str(), value.as_str())),
+            None,
+        )
+        .await;
+        assert_eq!(status, 405, "{method}: {body}");
+        assert_eq!(headers.get("allow").unwrap(), "POST", "{method}");
+    }
+}
