@@ -269,8 +269,16 @@ fn check_fixed_headers(
             .and_then(|v| std::str::from_utf8(v.as_bytes()).ok());
         let fits = match given {
             Some(given) if name.eq_ignore_ascii_case("accept") => given.split(',').any(|media| {
-                media.split(';').next().unwrap_or_default().trim()
-                    == expected.split(';').next().unwrap_or_default().trim()
+                let asked = media.split(';').next().unwrap_or_default().trim();
+                let served = expected.split(';').next().unwrap_or_default().trim();
+                // `*/*` and `application/*` accept `application/json` too (RFC 9110 §12.5.1).
+                asked.eq_ignore_ascii_case(served)
+                    || asked == "*/*"
+                    || asked.strip_suffix("/*").is_some_and(|kind| {
+                        served
+                            .split_once('/')
+                            .is_some_and(|(served_kind, _)| served_kind.eq_ignore_ascii_case(kind))
+                    })
             }),
             Some(given) => given == expected,
             None => false,

@@ -395,6 +395,10 @@ fn record_schema(profile: &Profile, kind: RecordKind, side: Side, sandbox: &Sand
         if side == Side::Request && (!required || absent == Some(AbsentStyle::Null)) {
             value = none_allowed(value);
         }
+        // An owner or source the lead has none of reads back as the profile writes "none".
+        if side == Side::Answer && matches!(absent, Some(AbsentStyle::Null | AbsentStyle::Empty)) {
+            value = none_allowed(value);
+        }
         // An empty value counts as none given.
         if required && value["type"] == "string" && value.get("enum").is_none() {
             value["minLength"] = json!(1);

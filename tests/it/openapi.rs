@@ -452,3 +452,46 @@ async fn a_concrete_path_is_not_read_as_an_id_of_a_templated_one() {
         assert_eq!(headers.get("allow").unwrap(), "POST", "{method}");
     }
 }
+
+#[tokio::test]
+async fn a_declared_accept_is_met_by_wildcards_and_refused_otherwise() {
+    let profile = Profile::load(&root().join("fixtures/profiles/zendesk-sell.toml")).unwrap();
+    let credentials = Credentials::generated(&profile.auth, 1);
+    let (name, value) = credentials.header().unwrap();
+    let list = profile
+        .operation(spoke::profile::OperationKind::StaffList)
+        .unwrap();
+    let path = list.path.render(&profile.tenancy, str::to_owned).unwrap();
+    let app = partner::router(PartnerState::new(
+        profile,
+        Sandbox::default_seed(),
+        credentials,
+    ));
+    for (accept, status) in [
+        ("application/json", 200),
+        ("*/*", 200),
+        ("application/*", 200),
+        ("text/html, */*;q=0.8", 200),
+        ("text/html", 406),
+        ("text/*", 406),
+    ] {
+        let request = Request::get(path.as_str())
+            .header(&name, &value)
+            .header("accept", accept)
+            .body(Body::empty())
+            .unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), status, "Accept: {accept}");
+    }
+}
+
+#[test]
+fn an_owner_written_as_null_when_absent_is_documented_nullable_where_it_reads_back() {
+    let profile =
+        Profile::load(&root().join("fixtures/profiles/create-only-sources.toml")).unwrap();
+    let document = partner::openapi::document(&profile, &Sandbox::default_seed());
+    let read = documented(&document, "/rest/{club_id}/leads/{id}", "get", 200);
+    let owner = &read["content"]["application/json"]["schema"]["properties"]["assigned_user_id"];
+    assert_eq!(owner["nullable"], true, "{owner}");
+    assert!(owner["enum"].is_null() || owner["enum"].as_array().unwrap().contains(&Value::Null));
+}
