@@ -5,6 +5,7 @@ use super::paging;
 use super::Sandbox;
 use crate::model::{Field, RecordKind};
 use crate::profile::path::Step;
+use crate::profile::template::Piece;
 use crate::profile::{
     AbsentStyle, AnswerShape, AuthScheme, BodyFormat, IdFrom, JsonPath, Mapping, NoneAnswer,
     Operation, OperationKind, OperationRole, OwnerReference, PagingStyle, Profile, Side, Slot,
@@ -294,12 +295,35 @@ fn template_schema(profile: &Profile, template: &Template) -> Value {
         return json!({"type": "string", "format": "email"});
     }
     if slots.contains(&Slot::Id) || slots.contains(&Slot::Email) {
-        return json!({"type": "string"});
+        // The text around the id or email, which the mock checks (`(email:equals:{email})`).
+        let mut pattern = String::from("^");
+        for piece in template.pieces() {
+            match piece {
+                Piece::Text(text) => pattern.push_str(&regex_escape(text)),
+                Piece::Slot(Slot::Id | Slot::Email) => pattern.push_str(".+"),
+                Piece::Slot(slot) => {
+                    pattern.push_str(&regex_escape(profile.tenancy.value(*slot).unwrap_or("")))
+                }
+            }
+        }
+        pattern.push('$');
+        return json!({"type": "string", "minLength": 1, "pattern": pattern});
     }
     match template.render(&profile.tenancy, str::to_owned) {
         Ok(value) => json!({"type": "string", "enum": [value]}),
         Err(_) => json!({"type": "string"}),
     }
+}
+
+fn regex_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\.^$|?*+()[]{}/".contains(c) {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }
 
 fn paging_parameters(operation: &Operation) -> Vec<Value> {
@@ -533,30 +557,66 @@ fn object_schema() -> Value {
     json!({"type": "object", "properties": {}})
 }
 
-/// Puts `value` at `path` in an object schema, making the objects on the way; a path into an
-/// array is left out (the schema allows any other member).
+/// Puts `value` at `path` in an object schema, making the objects (and, for `[0]` steps, the
+/// arrays) on the way; a path selecting by a member's value is left out (the schema allows any
+/// other member). The root path makes the schema `value` itself (a list of plain names).
 fn place(schema: &mut Value, path: &JsonPath, value: Value, required: bool) {
-    let Some(keys) = path.keys() else { return };
-    let Some((last, parents)) = keys.split_last() else {
+    let steps = path.steps();
+    if steps.is_empty() {
+        *schema = value;
         return;
-    };
-    let mut at = schema;
-    for key in parents {
-        let properties = &mut at["properties"];
-        if properties.get(key).is_none() {
-            properties[key] = object_schema();
-        }
-        if required {
-            add_required(at, key);
-        }
-        at = &mut at["properties"][key];
-        if at.get("properties").is_none() {
-            return;
-        }
     }
-    at["properties"][last] = value;
-    if required {
-        add_required(at, last);
+    if steps
+        .iter()
+        .any(|step| matches!(step, Step::Match { .. } | Step::Flag(_)))
+    {
+        return;
+    }
+    let mut value = Some(value);
+    let mut at = schema;
+    for (index, step) in steps.iter().enumerate() {
+        let last = index + 1 == steps.len();
+        let next = || match steps.get(index + 1) {
+            Some(Step::Index(_)) => json!({"type": "array", "items": object_schema()}),
+            _ => object_schema(),
+        };
+        match step {
+            Step::Key(key) => {
+                if at.get("properties").is_none() {
+                    return;
+                }
+                if at["properties"].get(key).is_none() || last {
+                    at["properties"][key] = if last {
+                        value.take().unwrap_or_default()
+                    } else {
+                        next()
+                    };
+                }
+                if required {
+                    add_required(at, key);
+                }
+                at = &mut at["properties"][key];
+            }
+            Step::Index(position) => {
+                if at["type"] != "array" {
+                    let empty = at["properties"].as_object().is_some_and(Map::is_empty);
+                    if !empty {
+                        return;
+                    }
+                    *at = json!({"type": "array", "items": object_schema()});
+                }
+                if required {
+                    at["minItems"] = json!(position + 1);
+                }
+                at = &mut at["items"];
+                if last {
+                    *at = value.take().unwrap_or_default();
+                } else if at.get("properties").is_none() && at.get("items").is_none() {
+                    *at = next();
+                }
+            }
+            Step::Match { .. } | Step::Flag(_) => return,
+        }
     }
 }
 

@@ -495,3 +495,25 @@ fn an_owner_written_as_null_when_absent_is_documented_nullable_where_it_reads_ba
     assert_eq!(owner["nullable"], true, "{owner}");
     assert!(owner["enum"].is_null() || owner["enum"].as_array().unwrap().contains(&Value::Null));
 }
+
+#[test]
+fn records_inside_arrays_and_text_around_an_email_are_documented() {
+    let profile = Profile::load(&root().join("fixtures/profiles/zoho.toml")).unwrap();
+    let document = partner::openapi::document(&profile, &Sandbox::default_seed());
+    let create = &document["paths"]["/crm/v6/Leads"]["post"];
+    let body = &create["requestBody"]["content"]["application/json"]["schema"];
+    assert_eq!(body["properties"]["data"]["type"], "array", "{body}");
+    assert_eq!(body["properties"]["data"]["minItems"], 1, "{body}");
+    assert!(
+        body["properties"]["data"]["items"]["properties"].is_object(),
+        "{body}"
+    );
+    let lookup = &document["paths"]["/crm/v6/users/search"]["get"]["parameters"];
+    let criteria = lookup
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "criteria")
+        .unwrap();
+    assert_eq!(criteria["schema"]["pattern"], "^\\(email:equals:.+\\)$");
+}
