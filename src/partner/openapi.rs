@@ -505,6 +505,21 @@ fn field_schema(
             schema["enum"] = json!(ids);
             schema["description"] = json!("The id of a lead source this partner has.");
         }
+        // By name or email: the sandbox's spelling; the mock also takes them in any case.
+        Field::Source if side == Side::Request => {
+            let names: Vec<&str> = sandbox.sources.iter().map(|s| s.name.as_str()).collect();
+            schema["enum"] = json!(names);
+            schema["description"] = json!("The name of a lead source this partner has.");
+        }
+        Field::Owner if side == Side::Request => {
+            let emails: Vec<&str> = sandbox
+                .staff
+                .iter()
+                .filter_map(|s| s.email.as_deref())
+                .collect();
+            schema["enum"] = json!(emails);
+            schema["description"] = json!("The email of a staff member this partner has.");
+        }
         _ => {}
     }
     schema

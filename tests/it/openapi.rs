@@ -517,3 +517,19 @@ fn records_inside_arrays_and_text_around_an_email_are_documented() {
         .unwrap();
     assert_eq!(criteria["schema"]["pattern"], "^\\(email:equals:.+\\)$");
 }
+
+#[test]
+fn owners_by_email_and_sources_by_name_are_documented_as_the_sandbox_spells_them() {
+    let profile = Profile::load(&root().join("fixtures/profiles/nested-envelope.toml")).unwrap();
+    let sandbox = Sandbox::default_seed();
+    let document = partner::openapi::document(&profile, &sandbox);
+    let text = document["paths"]["/crm/v2/tenants/{client_id}/prospects/save"]["post"]
+        ["requestBody"]
+        .to_string();
+    let email = sandbox.staff.iter().find_map(|s| s.email.clone()).unwrap();
+    assert!(text.contains(&format!("\"{email}\"")), "{text}");
+    assert!(
+        text.contains(&format!("\"{}\"", sandbox.sources[0].name)),
+        "{text}"
+    );
+}
