@@ -447,6 +447,9 @@ pub struct PartnerArgs {
     /// List the faults and the rules that catch them, then exit.
     #[arg(long)]
     pub list_faults: bool,
+    /// Print the OpenAPI 3 document of the API served for the profile (JSON), then exit.
+    #[arg(long)]
+    pub openapi: bool,
     /// A generated sandbox instead: `STAFF,SOURCES` (e.g. 100000,10000), for scale runs.
     #[arg(long, value_name = "STAFF,SOURCES", value_parser = parse_synthetic, conflicts_with = "sandbox")]
     pub synthetic: Option<(usize, usize)>,
@@ -725,6 +728,12 @@ fn run_partner(args: PartnerArgs, out: &Output) -> Result<i32, Failure> {
         .check_applies_to(&profile, true)
         .map_err(|why| Failure::invalid(anyhow::anyhow!("--fault: {why}")))?;
     let sandbox = load_sandbox(args.sandbox.as_ref(), args.synthetic)?;
+    if args.openapi {
+        let document = partner::openapi::document(&profile, &sandbox);
+        let text = serde_json::to_string_pretty(&document).map_err(Failure::run)?;
+        out.print(&format!("{text}\n"));
+        return Ok(exit_codes::CONFORMANT);
+    }
     // An unset secret is made up for this mock: said once, with the line that sets it, and
     // taught to the redactor only after, so nothing later repeats it.
     let generated = std::cell::RefCell::new(Vec::new());

@@ -120,10 +120,12 @@ pub fn parse(text: &str) -> Result<Element, XmlError> {
             }
             Event::Text(text_event) => {
                 let content = text_event.xml10_content();
+                allowed_text(&stack, &content).map_err(|m| error_at(before, m))?;
                 push_text(&mut stack, &root, &content).map_err(|m| error_at(before, m))?;
             }
             Event::CData(cdata) => {
                 let content = cdata.xml10_content();
+                allowed_text(&stack, &content).map_err(|m| error_at(before, m))?;
                 push_text(&mut stack, &root, &content).map_err(|m| error_at(before, m))?;
             }
             Event::GeneralRef(reference) => {
@@ -144,8 +146,12 @@ pub fn parse(text: &str) -> Result<Element, XmlError> {
                             }
                         }
                     }
-                    Err(error) => return Err(error_at(before, error.to_string())),
+                    Err(error) => {
+                        let inside = stack.last().map_or("", |element| element.name.as_str());
+                        return Err(error_at(before, format!("in `<{inside}>`: {error}")));
+                    }
                 };
+                allowed_text(&stack, &resolved).map_err(|m| error_at(before, m))?;
                 push_text(&mut stack, &root, &resolved).map_err(|m| error_at(before, m))?;
             }
             Event::DocType(_) => {
@@ -167,6 +173,43 @@ pub fn parse(text: &str) -> Result<Element, XmlError> {
         ));
     }
     root.ok_or_else(|| error_at(0, "no root element".into()))
+}
+
+/// Whether XML 1.0 allows `c` in a document at all (the `Char` production, §2.2), written
+/// plainly or as a character reference: no C0 controls but tab, line feed and carriage return,
+/// no surrogates, no U+FFFE or U+FFFF.
+pub fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// `text` with each character XML cannot hold replaced by U+FFFD: what a writer puts out when
+/// a value it must echo (an error naming a bad value) holds one.
+pub fn xml_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.chars().all(is_xml_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    text.chars()
+        .map(|c| {
+            if is_xml_char(c) {
+                c
+            } else {
+                char::REPLACEMENT_CHARACTER
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
+/// Refuses text holding a character XML forbids, naming the element it is in.
+fn allowed_text(stack: &[Element], text: &str) -> Result<(), String> {
+    match text.chars().find(|c| !is_xml_char(*c)) {
+        None => Ok(()),
+        Some(c) => Err(format!(
+            "the text of `<{}>` holds U+{:04X}, a character XML does not allow",
+            stack.last().map_or("", |element| element.name.as_str()),
+            u32::from(c)
+        )),
+    }
 }
 
 /// Text outside the root may only be whitespace.
@@ -213,6 +256,13 @@ fn element_of(
         let value = attribute
             .normalized_value(quick_xml::XmlVersion::Implicit1_0)
             .map_err(|error| format!("in `<{name}>`: {error}"))?;
+        if let Some(c) = value.chars().find(|c| !is_xml_char(*c)) {
+            return Err(format!(
+                "the attribute `{raw_key}` of `<{name}>` holds U+{:04X}, a character XML does \
+                 not allow",
+                u32::from(c)
+            ));
+        }
         attributes.push(Attribute {
             namespace: attribute_namespace,
             name: AsRef::<str>::as_ref(&local).to_owned(),
@@ -403,7 +453,7 @@ impl Builder {
             let _ = write!(
                 out,
                 " {name}=\"{}\"",
-                quick_xml::escape::escape(value.as_str())
+                quick_xml::escape::escape(xml_safe(value))
             );
         }
         if self.children.is_empty() {
@@ -414,7 +464,7 @@ impl Builder {
         for child in &self.children {
             match child {
                 BuiltNode::Element(element) => element.write(out),
-                BuiltNode::Text(text) => out.push_str(&quick_xml::escape::escape(text.as_str())),
+                BuiltNode::Text(text) => out.push_str(&quick_xml::escape::escape(xml_safe(text))),
             }
         }
         let _ = write!(out, "</{}>", self.name);

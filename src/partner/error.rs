@@ -1,7 +1,7 @@
 //! The mock partner's HTTP errors: one shape, `{"error": {"code", "message", "field"}}` in
 //! JSON, `<error>` in XML, a SOAP fault's detail in SOAP.
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -16,6 +16,8 @@ pub struct ApiError {
     pub message: String,
     /// The field or parameter concerned, if any.
     pub field: Option<String>,
+    /// Headers the answer carries besides its content type (`Allow`, `WWW-Authenticate`).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl ApiError {
@@ -25,7 +27,16 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            headers: Vec::new(),
         }
+    }
+
+    /// Adds a header to the answer; a value that is not a header value is left out.
+    fn with_header(mut self, name: HeaderName, value: &str) -> Self {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            self.headers.push((name, value));
+        }
+        self
     }
 
     /// Names the field concerned.
@@ -39,13 +50,15 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "bad-request", message)
     }
 
-    /// 401: no credentials.
-    pub fn unauthenticated() -> Self {
+    /// 401: no credentials; `challenge` is the `WWW-Authenticate` value naming the scheme
+    /// (RFC 9110 §11.6.1: every 401 carries one).
+    pub fn unauthenticated(challenge: &str) -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
             "unauthenticated",
             "this API needs credentials",
         )
+        .with_header(header::WWW_AUTHENTICATE, challenge)
     }
 
     /// 403: wrong credentials.
@@ -57,18 +70,14 @@ impl ApiError {
         )
     }
 
-    /// 401: an OAuth token that is not (or no longer) valid.
+    /// 401: an OAuth token that is not (or no longer) valid (RFC 6750 §3.1).
     pub fn invalid_token() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
             "invalid-token",
             "the access token is not valid (unknown, expired or revoked): fetch another",
         )
-    }
-
-    /// The `WWW-Authenticate` challenge this error answers with, if any.
-    fn challenge(&self) -> Option<&'static str> {
-        (self.code == "invalid-token").then_some("Bearer error=\"invalid_token\"")
+        .with_header(header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"")
     }
 
     /// 404: no such route or record.
@@ -81,13 +90,14 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "no-such-route", message)
     }
 
-    /// 405: the path exists with another method.
+    /// 405: the path exists with other methods, listed in `Allow` (RFC 9110 §15.5.6).
     pub fn method_not_allowed(allowed: &str) -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method-not-allowed",
             format!("this path answers {allowed}"),
         )
+        .with_header(header::ALLOW, allowed)
     }
 
     /// 406: the request does not accept what this API answers.
@@ -172,14 +182,9 @@ impl ApiError {
             self.field.as_deref(),
         );
         let content_type = format.content_type(None);
-        let challenge = self.challenge();
-        let mut response = (
-            self.status,
-            [(axum::http::header::CONTENT_TYPE, content_type)],
-            body,
-        )
-            .into_response();
-        with_challenge(&mut response, challenge);
+        let mut response =
+            (self.status, [(header::CONTENT_TYPE, content_type)], body).into_response();
+        response.headers_mut().extend(self.headers);
         close_after_timeout(&mut response);
         response
     }
@@ -187,33 +192,22 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let challenge = self.challenge();
         let mut error = json!({"code": self.code, "message": self.message});
         if let Some(field) = self.field {
             error["field"] = json!(field);
         }
         let mut response = (self.status, axum::Json(json!({ "error": error }))).into_response();
-        with_challenge(&mut response, challenge);
+        response.headers_mut().extend(self.headers);
         close_after_timeout(&mut response);
         response
-    }
-}
-
-fn with_challenge(response: &mut Response, challenge: Option<&'static str>) {
-    if let Some(challenge) = challenge {
-        response.headers_mut().insert(
-            axum::http::header::WWW_AUTHENTICATE,
-            axum::http::HeaderValue::from_static(challenge),
-        );
     }
 }
 
 /// A 408 closes the connection: what is left of the late body would be read as the next request.
 fn close_after_timeout(response: &mut Response) {
     if response.status() == StatusCode::REQUEST_TIMEOUT {
-        response.headers_mut().insert(
-            axum::http::header::CONNECTION,
-            axum::http::HeaderValue::from_static("close"),
-        );
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
 }

@@ -9,8 +9,8 @@ use crate::model::{Field, Record, RecordKind};
 use crate::profile::body;
 use crate::profile::codec::json_kind;
 use crate::profile::{
-    AnswerShape, BodyFormat, IdFrom, NoneAnswer, Operation, OperationKind, OperationRole,
-    OwnerReference, Side, Slot, SourceReference,
+    AnswerShape, AuthScheme, BodyFormat, IdFrom, NoneAnswer, Operation, OperationKind,
+    OperationRole, OwnerReference, Side, Slot, SourceReference,
 };
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -73,7 +73,7 @@ pub(super) async fn handle(
     let refusal = match auth {
         _ if shared.fault(Fault::AuthNotEnforced) => None,
         AuthCheck::Accepted => None,
-        AuthCheck::Missing => Some(ApiError::unauthenticated()),
+        AuthCheck::Missing => Some(ApiError::unauthenticated(&challenge(&shared.profile))),
         // An OAuth token not issued here, expired or revoked: 401, so the client fetches
         // another (RFC 6750 §3.1).
         AuthCheck::Wrong if shared.issuer.is_some() => Some(ApiError::invalid_token()),
@@ -91,6 +91,31 @@ pub(super) async fn handle(
         }
         Some(refusal) => Err(refusal),
         None => serve(shared, &matched, format, &path, &query, headers, body).await,
+    }
+}
+
+/// The `WWW-Authenticate` challenge of a 401, naming the profile's scheme and realm. An API key
+/// has no registered scheme: `ApiKey` with the header or query parameter it goes in says where
+/// it belongs, in the challenge syntax of RFC 9110 §11.2 that clients already parse.
+pub(super) fn challenge(profile: &crate::profile::Profile) -> String {
+    // A quoted-string of printable ASCII: the partner's name may hold anything.
+    let realm: String = profile
+        .partner
+        .name
+        .chars()
+        .filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\' || *c == ' ')
+        .collect();
+    let auth = &profile.auth;
+    match auth.scheme {
+        AuthScheme::Basic => format!("Basic realm=\"{realm}\", charset=\"UTF-8\""),
+        AuthScheme::ApiKey => match (&auth.header, &auth.query) {
+            (Some(name), _) => format!("ApiKey realm=\"{realm}\", header=\"{name}\""),
+            (None, Some(name)) => format!("ApiKey realm=\"{realm}\", query=\"{name}\""),
+            (None, None) => format!("ApiKey realm=\"{realm}\""),
+        },
+        AuthScheme::Bearer | AuthScheme::OAuth2ClientCredentials | AuthScheme::None => {
+            format!("Bearer realm=\"{realm}\"")
+        }
     }
 }
 
@@ -242,8 +267,16 @@ fn check_fixed_headers(
             .and_then(|v| std::str::from_utf8(v.as_bytes()).ok());
         let fits = match given {
             Some(given) if name.eq_ignore_ascii_case("accept") => given.split(',').any(|media| {
-                media.split(';').next().unwrap_or_default().trim()
-                    == expected.split(';').next().unwrap_or_default().trim()
+                let asked = media.split(';').next().unwrap_or_default().trim();
+                let served = expected.split(';').next().unwrap_or_default().trim();
+                // `*/*` and `application/*` accept `application/json` too (RFC 9110 §12.5.1).
+                asked.eq_ignore_ascii_case(served)
+                    || asked == "*/*"
+                    || asked.strip_suffix("/*").is_some_and(|kind| {
+                        served
+                            .split_once('/')
+                            .is_some_and(|(served_kind, _)| served_kind.eq_ignore_ascii_case(kind))
+                    })
             }),
             Some(given) => given == expected,
             None => false,
@@ -768,6 +801,66 @@ fn write(
     save(shared, matched, operation, path_id, record, path)
 }
 
+/// A date that is not yyyy-mm-dd or an email without a mailbox and a domain, named by its
+/// path: refused rather than stored, as the API document's `format` says. Values written
+/// inside a pattern, or typed otherwise, are the profile's own shape.
+fn malformed_value(shared: &Shared, kind: RecordKind, record: &Record) -> Option<ApiError> {
+    let mapping = shared.profile.records.get(&kind)?;
+    for (field, value) in record {
+        let plain = mapping.fields.get(field).is_some_and(|map| {
+            map.value_type == crate::profile::ValueType::String && map.write_pattern.is_none()
+        });
+        if !plain {
+            continue;
+        }
+        let problem = match field {
+            Field::BirthDate | Field::TrialStart | Field::TrialEnd if !is_date(value) => {
+                format!("`{value}` is not a date (yyyy-mm-dd)")
+            }
+            Field::Email if !is_email(value) => {
+                format!("`{value}` is not an email address (mailbox@domain)")
+            }
+            _ => continue,
+        };
+        let at = shared
+            .profile
+            .codec(kind)
+            .path(*field)
+            .map(ToString::to_string)
+            .unwrap_or_else(|| field.to_string());
+        return Some(ApiError::unprocessable(format!("`{at}`: {problem}")).with_field(at));
+    }
+    None
+}
+
+/// A calendar date written yyyy-mm-dd (RFC 3339 `full-date`), year 1 at the earliest.
+fn is_date(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| bytes[range].iter().all(u8::is_ascii_digit);
+    if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+        return false;
+    }
+    if !(digits(0..4) && digits(5..7) && digits(8..10)) {
+        return false;
+    }
+    let number = |range: std::ops::Range<usize>| text[range].parse::<u32>().unwrap_or(0);
+    let year = number(0..4) as i32;
+    year >= 1 && chrono::NaiveDate::from_ymd_opt(year, number(5..7), number(8..10)).is_some()
+}
+
+/// A mailbox and a domain around one `@`, with no white space or control characters.
+fn is_email(text: &str) -> bool {
+    match text.rsplit_once('@') {
+        Some((mailbox, domain)) => {
+            !mailbox.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && !text.chars().any(|c| c.is_whitespace() || c.is_control())
+        }
+        None => false,
+    }
+}
+
 /// Saves a record read from a write's body: checks what it must carry, resolves its owner and
 /// source, and answers with the record as stored.
 fn save(
@@ -790,20 +883,8 @@ fn save(
             .with_field(at.unwrap_or_default()));
         }
     }
-    // The dates the contract writes yyyy-mm-dd: a real API refuses another spelling.
-    for field in [Field::BirthDate, Field::TrialStart, Field::TrialEnd] {
-        let Some(value) = record.get(&field).filter(|value| !value.is_empty()) else {
-            continue;
-        };
-        if chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").is_err() || value.len() != 10 {
-            let at = codec
-                .path(field)
-                .map_or_else(|| field.to_string(), |path| path.to_string());
-            return Err(ApiError::unprocessable(format!(
-                "`{at}`: `{value}` is not a date written yyyy-mm-dd"
-            ))
-            .with_field(at));
-        }
+    if let Some(problem) = malformed_value(shared, kind, &record) {
+        return Err(problem);
     }
     if kind == RecordKind::Prospect {
         if shared.fault(Fault::RejectUnowned) && !record.contains_key(&Field::Owner) {

@@ -8,6 +8,7 @@ mod handlers;
 mod hostile;
 pub mod listen;
 mod oauth;
+pub mod openapi;
 pub mod paging;
 pub mod sandbox;
 pub mod sender;
@@ -400,6 +401,10 @@ pub fn router(state: PartnerState) -> Router {
         .route(&format!("{ADMIN_PREFIX}/reset"), post(admin_reset))
         .route(&format!("{ADMIN_PREFIX}/health"), get(|| async { "ok" }))
         .route(&format!("{ADMIN_PREFIX}/oauth/revoke"), post(admin_revoke))
+        .route(
+            &format!("{ADMIN_PREFIX}{}", openapi::DOCUMENT_PATH),
+            get(admin_openapi),
+        )
         .fallback(dispatch)
         .with_state(state)
 }
@@ -407,6 +412,18 @@ pub fn router(state: PartnerState) -> Router {
 async fn admin_reset(State(state): State<PartnerState>) -> Json<serde_json::Value> {
     state.store().reset();
     Json(serde_json::json!({"reset": true}))
+}
+
+/// The API document, over the staff and sources held now.
+async fn admin_openapi(State(state): State<PartnerState>) -> Json<serde_json::Value> {
+    let sandbox = {
+        let data = state.store().read();
+        Sandbox {
+            staff: data.staff.clone(),
+            sources: data.sources.clone(),
+        }
+    };
+    Json(openapi::document(state.profile(), &sandbox))
 }
 
 async fn admin_revoke(State(state): State<PartnerState>) -> Json<serde_json::Value> {
@@ -522,6 +539,7 @@ impl Shared {
         let mut unknown_action = false;
         // The most specific route wins: a literal segment beats an `{id}` or `{email}` slot.
         let mut best: Option<(&Route, (u128, bool, usize))> = None;
+        let mut fitting = Vec::new();
         for route in &self.routes {
             if route.segments.len() != segments.len() {
                 continue;
@@ -548,7 +566,16 @@ impl Shared {
                 }
             }
             // A club or client is only the wrong one on a route the rest of the path fits.
-            if !fits {
+            if fits {
+                fitting.push((route, tenancy_ok, mismatch));
+            }
+        }
+        // Only the paths of the most literal routes count, as OpenAPI matches a concrete path
+        // before a templated one: `/prospects/save` is not `/prospects/{id}`, whatever method
+        // it is asked with, and `Allow` lists the methods of that path alone.
+        let most_literal = fitting.iter().map(|(route, _, _)| route.literals).max();
+        for (route, tenancy_ok, mismatch) in fitting {
+            if Some(route.literals) != most_literal {
                 continue;
             }
             if mismatch.is_some() {
@@ -609,6 +636,8 @@ impl Shared {
             .with_field("SOAPAction"));
         }
         if !allowed.is_empty() {
+            allowed.sort_unstable();
+            allowed.dedup();
             return Err(ApiError::method_not_allowed(&allowed.join(", ")));
         }
         Err(ApiError::no_route(format!(

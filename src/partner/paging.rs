@@ -9,6 +9,10 @@ use std::collections::BTreeMap;
 /// The largest page the mock partner serves, whatever is asked.
 pub const MAX_PAGE_SIZE: usize = 1000;
 
+/// The largest page number, offset or page size the mock takes: larger ones are refused with
+/// 400, as its API document's `maximum` says.
+pub const MAX_QUERY_NUMBER: usize = i32::MAX as usize;
+
 /// The query parameter the mock's own next links carry.
 pub const PAGE_TOKEN_PARAM: &str = "page_token";
 
@@ -24,12 +28,18 @@ pub struct Window {
 fn number(query: &BTreeMap<String, String>, name: &str) -> Result<Option<usize>, ApiError> {
     match query.get(name) {
         None => Ok(None),
-        Some(text) => text.parse::<usize>().map(Some).map_err(|_| {
-            ApiError::bad_request(format!(
-                "`{name}` must be a non-negative integer, got `{text}`"
-            ))
-            .with_field(name)
-        }),
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|number| *number <= MAX_QUERY_NUMBER)
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "`{name}` must be an integer from 0 to {}, got `{text}`",
+                    MAX_QUERY_NUMBER
+                ))
+                .with_field(name)
+            }),
     }
 }
 

@@ -44,6 +44,26 @@ pub struct RecordCodec<'p> {
     mapping: &'p Mapping,
 }
 
+/// The first object on the way to `path` that is neither an object nor null, as a problem.
+fn not_an_object_on_the_way(path: &JsonPath, document: &Value) -> Option<FieldProblem> {
+    let keys = path.keys()?;
+    let (_, parents) = keys.split_last()?;
+    let mut at = document;
+    for (depth, key) in parents.iter().enumerate() {
+        match at.get(key) {
+            None | Some(Value::Null) => return None,
+            Some(inner) if inner.is_object() => at = inner,
+            Some(other) => {
+                return Some(FieldProblem {
+                    path: parents[..=depth].join("."),
+                    message: format!("expected a JSON object, found {}", json_kind(other)),
+                })
+            }
+        }
+    }
+    None
+}
+
 impl<'p> RecordCodec<'p> {
     pub(super) fn new(profile: &'p Profile, kind: RecordKind) -> Self {
         RecordCodec {
@@ -237,6 +257,19 @@ impl<'p> RecordCodec<'p> {
             };
             let Some(path) = path else { continue };
             let Some(value) = path.get(document) else {
+                // A strict partner refuses a value where the field's enclosing object belongs
+                // (`"address": 5`) rather than read it as no address.
+                if let Some(problem) = strict
+                    .then(|| not_an_object_on_the_way(path, document))
+                    .flatten()
+                {
+                    if !problems
+                        .iter()
+                        .any(|p: &FieldProblem| p.path == problem.path)
+                    {
+                        problems.push(problem);
+                    }
+                }
                 continue;
             };
             if value.is_null() {

@@ -1190,3 +1190,30 @@ async fn send_009_follows_a_delivered_prospect_back_into_intouch() {
     let (outcome, _) = verdict_after("SEND-009", vec![]).await;
     assert_eq!(outcome, Outcome::Inconclusive);
 }
+
+#[tokio::test]
+async fn a_method_outside_the_api_gets_405_with_allow() {
+    use tower::ServiceExt as _;
+    let options = options(None);
+    let state = ConnectorState::new(
+        Seed::builtin().into_intouch(options.tenant.clone()),
+        options,
+    );
+    for method in ["DELETE", "PUT", "PATCH"] {
+        let request = axum::http::Request::builder()
+            .method(method)
+            .uri(format!("{}/user", inbound::wire::API_BASE))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = inbound::router(state.clone())
+            .oneshot(request)
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405, "{method}");
+        assert_eq!(
+            response.headers().get("allow").unwrap(),
+            "GET, POST",
+            "{method}"
+        );
+    }
+}

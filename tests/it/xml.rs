@@ -464,3 +464,186 @@ fn xml_profile_problems_name_file_line_and_key() {
         "{error}"
     );
 }
+
+/// A prospect of the xml-rest shape whose first name is `first`, already escaped or referenced.
+fn clubdesk_prospect(first: &str) -> String {
+    format!(
+        r#"<c:prospect xmlns:c="urn:example:clubdesk:v3" club="LYON-01"><c:person><c:firstName>{first}</c:firstName><c:lastName>L</c:lastName></c:person></c:prospect>"#
+    )
+}
+
+#[tokio::test]
+async fn characters_xml_forbids_are_refused_with_400_naming_the_element() {
+    let profile = fixture("xml-rest.toml");
+    let (app, state, credentials) = app_for(&profile);
+    for (what, first) in [
+        ("a character reference to U+0001", "A&#1;"),
+        ("a raw U+001B", "A\u{1b}B"),
+        ("a reference to U+FFFE", "A&#xFFFE;"),
+        ("a reference to a surrogate", "A&#xD800;"),
+    ] {
+        let body = clubdesk_prospect(first);
+        let (status, _, text) = send(
+            &app,
+            &credentials,
+            "POST",
+            XML_PROSPECTS,
+            &[XML_TYPE],
+            &body,
+        )
+        .await;
+        assert_eq!(status, 400, "{what}: {text}");
+        roxmltree::Document::parse(&text).unwrap_or_else(|error| {
+            panic!("{what}: the error is not well-formed ({error}): {text}")
+        });
+        let message = spoke::xml::parse(&text)
+            .unwrap()
+            .child("message")
+            .unwrap()
+            .text();
+        assert!(message.contains("`<firstName>`"), "{what}: {message}");
+    }
+    assert!(state.store().read().prospects.is_empty());
+    // Tab, line feed and carriage return are XML characters, written plainly or referenced.
+    let body = clubdesk_prospect("A&#9;B&#xD;C");
+    let (status, _, text) = send(
+        &app,
+        &credentials,
+        "POST",
+        XML_PROSPECTS,
+        &[XML_TYPE],
+        &body,
+    )
+    .await;
+    assert_eq!(status, 201, "{text}");
+}
+
+/// Text from every class of character: markup, the controls XML forbids and allows,
+/// surrogates' neighbours, U+FFFE/U+FFFF and beyond the BMP.
+fn any_text() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let character = prop_oneof![
+        proptest::char::range('a', 'z'),
+        Just('<'),
+        Just('&'),
+        Just('"'),
+        Just(']'),
+        Just('>'),
+        proptest::char::range('\u{0}', '\u{1f}'),
+        proptest::char::range('\u{d7f0}', '\u{d7ff}'),
+        proptest::char::range('\u{fff0}', '\u{ffff}'),
+        proptest::char::range('\u{1f600}', '\u{1f64f}'),
+    ];
+    proptest::collection::vec(character, 1..12).prop_map(|chars| chars.into_iter().collect())
+}
+
+/// `text` in a document: markup escaped, the rest as characters (`raw`) or as references.
+fn in_document(text: &str, raw: bool) -> String {
+    text.chars()
+        .map(|c| match c {
+            '<' => "&lt;".to_owned(),
+            '&' => "&amp;".to_owned(),
+            c if !raw && (c.is_control() || c > '\u{7e}') => format!("&#x{:X};", u32::from(c)),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, failure_persistence: None, ..Default::default() })]
+
+    /// Whatever a value holds, every answer of the XML mock partner and of the mock Connector
+    /// API parses with a conforming parser (roxmltree), refusals included.
+    #[test]
+    fn every_xml_answer_is_well_formed_whatever_the_values_hold(text in any_text(), raw: bool) {
+        use tower::ServiceExt as _;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let written = in_document(&text, raw);
+        let answers = runtime.block_on(async {
+            let profile = fixture("xml-rest.toml");
+            let (app, _, credentials) = app_for(&profile);
+            let mut answers = Vec::new();
+            let created = send(&app, &credentials, "POST", XML_PROSPECTS, &[XML_TYPE], &clubdesk_prospect(&written)).await;
+            if let Ok(document) = spoke::xml::parse(&created.2) {
+                if let Some(id) = document.descendant(&["id"]).or_else(|| document.child("id")).map(|e| e.text()).or_else(|| document.attribute("id").map(str::to_owned)) {
+                    answers.push(send(&app, &credentials, "GET", &format!("{XML_PROSPECTS}/{id}"), &[], "").await);
+                }
+            }
+            answers.push(created);
+            let options = spoke::inbound::ConnectorOptions {
+                tenant: spoke::inbound::store::Tenant { provider: "ACME".into(), client: "C-7".into(), club: "K-3".into() },
+                state_file: None,
+                body_limit: spoke::inbound::DEFAULT_BODY_LIMIT,
+            };
+            let state = spoke::inbound::ConnectorState::new(
+                spoke::inbound::store::Seed::builtin().into_intouch(options.tenant.clone()),
+                options,
+            );
+            let user = format!(
+                "<?xml version=\"1.0\"?><user><providerInfo><identifier>ACME</identifier><clientID>C-7</clientID><clubID>K-3</clubID><recordID>R-{written}</recordID></providerInfo><userInfo><firstname>{written}</firstname><lastname>L</lastname><userType>prospect</userType><userStatus>active</userStatus></userInfo></user>"
+            );
+            let request = Request::post(format!("{}/user", spoke::inbound::wire::API_BASE))
+                .body(Body::from(user))
+                .unwrap();
+            let app = spoke::inbound::router(state);
+            let query = format!(
+                "identifier=ACME&clientID=C-7&clubID=K-3&recordID={}",
+                percent_encoding::utf8_percent_encode(&format!("R-{text}"), percent_encoding::NON_ALPHANUMERIC)
+            );
+            let read = Request::get(format!("{}/user?{query}", spoke::inbound::wire::API_BASE))
+                .body(Body::empty())
+                .unwrap();
+            for request in [request, read] {
+                let response = app.clone().oneshot(request).await.unwrap();
+                let status = response.status().as_u16();
+                let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+                answers.push((status, String::new(), String::from_utf8(bytes.to_vec()).unwrap()));
+            }
+            answers
+        });
+        let forbidden = text.chars().any(|c| !spoke::xml::is_xml_char(c));
+        for (status, _, body) in &answers {
+            proptest::prop_assert!(*status < 500, "{status}: {body}");
+            if let Err(error) = roxmltree::Document::parse(body) {
+                proptest::prop_assert!(false, "{status}: not well-formed ({error}): {body:?}");
+            }
+            // Refused, or (a read of what was refused) not found.
+            if forbidden {
+                proptest::prop_assert!(matches!(*status, 400 | 404), "{status}: {body}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_mock_connector_api_refuses_characters_xml_forbids_naming_the_element() {
+    use tower::ServiceExt as _;
+    let options = spoke::inbound::ConnectorOptions {
+        tenant: spoke::inbound::store::Tenant {
+            provider: "ACME".into(),
+            client: "C-7".into(),
+            club: "K-3".into(),
+        },
+        state_file: None,
+        body_limit: spoke::inbound::DEFAULT_BODY_LIMIT,
+    };
+    let state = spoke::inbound::ConnectorState::new(
+        spoke::inbound::store::Seed::builtin().into_intouch(options.tenant.clone()),
+        options,
+    );
+    let user = "<?xml version=\"1.0\"?><user><providerInfo><identifier>ACME</identifier><clientID>C-7</clientID><clubID>K-3</clubID><recordID>R-1</recordID></providerInfo><userInfo><firstname>Ana&#1;</firstname><lastname>L</lastname><userType>prospect</userType><userStatus>active</userStatus></userInfo></user>";
+    let request = Request::post(format!("{}/user", spoke::inbound::wire::API_BASE))
+        .body(Body::from(user))
+        .unwrap();
+    let response = spoke::inbound::router(state)
+        .oneshot(request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    assert!(text.contains("`&lt;firstname&gt;` holds U+0001"), "{text}");
+    roxmltree::Document::parse(&text).expect("the refusal is well-formed");
+}
