@@ -166,6 +166,9 @@ pub async fn replay(recording: &Recording, only: &[String]) -> Result<ReplayOutc
         for (exchange, recorded) in exchanges.iter_mut().zip(&served) {
             if let Some(recorded) = recorded.and_then(|id| recording.exchanges.get(id)) {
                 exchange.duration_ms = recorded.duration_ms;
+                exchange.duration_us = recorded.duration_us;
+                // So is the answer's size: the replay serves the recorded, redacted text.
+                exchange.response_body_bytes = recorded.response_body_bytes;
             }
         }
     }

@@ -179,3 +179,47 @@ async fn the_junit_report_is_stable() {
     );
     insta::assert_snapshot!(spoke::report::junit::render(&report));
 }
+
+#[tokio::test]
+async fn har_body_sizes_are_the_bytes_that_travelled_and_times_have_fractions() {
+    let report = varied_run().await;
+    let har: serde_json::Value =
+        serde_json::from_str(&spoke::report::har::render(&report)).unwrap();
+    let entries = har["log"]["entries"].as_array().unwrap();
+    let (mut differs_from_the_text, mut fractional) = (false, false);
+    for (entry, exchange) in entries.iter().zip(&report.exchanges) {
+        let response = &entry["response"];
+        if let Some(received) = exchange.response_body_bytes {
+            assert_eq!(response["bodySize"], received as u64, "#{}", exchange.id);
+            assert_eq!(
+                response["content"]["size"], received as u64,
+                "#{}",
+                exchange.id
+            );
+            let shown = exchange.response_body.as_deref().unwrap_or_default().len();
+            differs_from_the_text |= shown != received;
+        }
+        if let (Some(sent), Some(text)) = (exchange.request_body_bytes, &exchange.request_body) {
+            assert_eq!(
+                entry["request"]["bodySize"], sent as u64,
+                "#{}",
+                exchange.id
+            );
+            differs_from_the_text |= text.len() != sent;
+        }
+        let time = entry["time"].as_f64().unwrap();
+        assert!(
+            (time - exchange.duration_us as f64 / 1000.0).abs() < 1e-9,
+            "#{}: {time} ms for {} µs",
+            exchange.id,
+            exchange.duration_us
+        );
+        assert_eq!(entry["timings"]["wait"].as_f64(), Some(time));
+        fractional |= time.fract() != 0.0;
+    }
+    assert!(
+        differs_from_the_text,
+        "no body whose masked text is another length than what travelled"
+    );
+    assert!(fractional, "no time with a fraction of a millisecond");
+}
