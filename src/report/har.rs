@@ -136,5 +136,5 @@ pub fn render(report: &RunReport) -> String {
             ),
         }
     });
-    serde_json::to_string_pretty(&har).expect("the HAR model always serialises")
+    super::json::to_string_pretty(&har)
 }

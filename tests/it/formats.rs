@@ -26,7 +26,7 @@ async fn varied_run() -> RunReport {
 }
 
 /// `xmllint --schema` on `xml`: Ok, or the validator's complaint.
-fn validate_junit(xml: &str, name: &str) -> Result<(), String> {
+pub(crate) fn validate_junit(xml: &str, name: &str) -> Result<(), String> {
     let file = std::env::temp_dir().join(format!("spoke-junit-{name}-{}.xml", std::process::id()));
     std::fs::write(&file, xml).unwrap();
     let output = Command::new("xmllint")
@@ -73,7 +73,7 @@ fn har_validator() -> jsonschema::Validator {
         .expect("the HAR schemas compile")
 }
 
-fn validate_har(har: &serde_json::Value) -> Result<(), String> {
+pub(crate) fn validate_har(har: &serde_json::Value) -> Result<(), String> {
     let problems: Vec<String> = har_validator()
         .iter_errors(har)
         .map(|error| format!("{}: {error}", error.instance_path))

@@ -4,6 +4,7 @@ mod bundle;
 mod certify;
 mod client;
 mod connector;
+mod controls;
 mod diff;
 mod formats;
 mod fuzz;
