@@ -1,8 +1,12 @@
 //! The JUnit XML report: one testcase per rule; fail → failure, error and inconclusive → error,
 //! skip → skipped.
 //!
-//! Partner text has its control characters shown escaped: XML 1.0 cannot hold most of them,
-//! and quick-junit would drop them silently.
+//! A warn stays a passing case (it does not fail the run) but is named `[warn] RULE title` and
+//! carries its reason in `<system-err>`: GitLab, dorny/test-reporter and the mikepenz action
+//! list a passing case by its name alone and show output only for failures, while Jenkins shows
+//! `system-err` as the case's "Standard Error". Each case's `time` is the sum of its evidence
+//! exchanges' durations. Partner text has its control characters shown escaped: XML 1.0 cannot
+//! hold most of them, and quick-junit would drop them silently.
 
 use super::model::{RunReport, VerdictEntry};
 use crate::controls::one_line;
@@ -59,10 +63,20 @@ pub fn render(report: &RunReport) -> String {
         {
             status.set_description(details(entry));
         }
-        let mut case = TestCase::new(one_line(&format!("{} {}", entry.rule, entry.title)), status);
+        let warned = entry.outcome == Outcome::Warn && entry.waiver.is_none();
+        let name = format!("{} {}", entry.rule, entry.title);
+        let mut case = TestCase::new(
+            one_line(&if warned {
+                format!("[warn] {name}")
+            } else {
+                name
+            }),
+            status,
+        );
         case.set_classname(format!("spoke.{}", entry.level.as_str()));
-        if entry.outcome == Outcome::Warn {
-            case.set_system_out(format!("warning: {}", one_line(&entry.reason)));
+        case.set_time(time_of(report, entry));
+        if warned {
+            case.set_system_err(format!("warning: {}", details(entry)));
         }
         suite.add_test_case(case);
     }
@@ -82,6 +96,7 @@ pub fn render(report: &RunReport) -> String {
             )),
             status,
         );
+        case.set_time(Duration::ZERO);
         case.set_classname("spoke.waivers");
         suite.add_test_case(case);
     }
@@ -103,6 +118,17 @@ fn details(entry: &VerdictEntry) -> String {
     ];
     lines.extend(entry.curl.iter().map(|curl| one_line(curl).into_owned()));
     lines.join("\n")
+}
+
+/// The time a rule's case took: its evidence exchanges' durations, to the microsecond where
+/// recorded.
+fn time_of(report: &RunReport, entry: &VerdictEntry) -> Duration {
+    report
+        .exchanges
+        .iter()
+        .filter(|exchange| entry.evidence.contains(&exchange.id))
+        .map(|exchange| exchange.duration())
+        .sum()
 }
 
 /// Drops the `skipped` count from the `<testsuites>` root: the Jenkins xUnit schema
