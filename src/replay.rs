@@ -242,7 +242,7 @@ pub fn render(recording: &Recording, outcome: &ReplayOutcome) -> String {
             verdict.rule,
             verdict.outcome.as_str(),
             recorded.map_or("(none)", Outcome::as_str),
-            verdict.reason
+            crate::controls::one_line(&verdict.reason)
         ));
     }
     for (rule, recorded) in &outcome.carried {
@@ -255,7 +255,8 @@ pub fn render(recording: &Recording, outcome: &ReplayOutcome) -> String {
     }
     for request in &outcome.unmatched {
         lines.push(format!(
-            "no recorded answer for {request}: the replay answered it with a broken response"
+            "no recorded answer for {}: the replay answered it with a broken response",
+            crate::controls::one_line(request)
         ));
     }
     if !outcome.diverged.is_empty() {
