@@ -823,6 +823,41 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_reason_and_a_request_with_control_characters_are_shown_escaped() {
+        let recording = Recording {
+            profile: Profile::reference(),
+            base_url: "http://127.0.0.1:1".into(),
+            seed: 1,
+            only: Vec::new(),
+            latency_budget: Duration::from_secs(2),
+            exchanges: Vec::new(),
+            verdicts: vec![("LEAD-001".into(), Outcome::Fail)],
+        };
+        let outcome = ReplayOutcome {
+            verdicts: vec![Verdict {
+                rule: "LEAD-001".into(),
+                level: crate::suite::Level::Must,
+                title: "t".into(),
+                outcome: Outcome::Fail,
+                reason: "partner said \x1b[2J\n\u{202e}".into(),
+                evidence: Vec::new(),
+            }],
+            unmatched: vec!["GET /x?\x07".into()],
+            unused: Vec::new(),
+            diverged: Vec::new(),
+            differences: Vec::new(),
+            carried: Vec::new(),
+        };
+        let text = render(&recording, &outcome);
+        assert!(
+            text.contains(r"partner said \u{1b}[2J\u{a}\u{202e}"),
+            "{text}"
+        );
+        assert!(text.contains(r"GET /x?\u{7}"), "{text}");
+        assert_eq!(text.lines().count(), 4, "{text}");
+    }
+
+    #[test]
     fn masked_query_values_and_redacted_keys_are_compatible() {
         assert!(compatible(
             "/staff?email=xxx.xxxxx%40club.example&key=***",
