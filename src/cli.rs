@@ -594,7 +594,7 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
     };
     result.map_err(|failure| Failure {
         code: failure.code,
-        error: anyhow::anyhow!(output.redact(&format!("{:#}", failure.error)).into_string()),
+        error: anyhow::anyhow!(output.for_terminal(&format!("{:#}", failure.error))),
     })
 }
 

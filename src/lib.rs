@@ -7,6 +7,7 @@ pub mod bundle;
 pub mod certify;
 pub mod cli;
 pub mod connector;
+pub mod controls;
 pub mod digest;
 pub mod encoded;
 pub mod exit_codes;

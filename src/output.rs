@@ -6,6 +6,11 @@
 //! Evidence is also redacted when it is captured, so the report model itself holds no secret;
 //! this is the guarantee behind that: whatever a renderer does with the model, and whatever a
 //! partner echoes in a reason, what is written has been through the redactor.
+//!
+//! The terminal (stdout, stderr) also gets every control character escaped here but spoke's own
+//! layout and colours (see [`crate::controls::terminal`]): a partner's `ESC[2J` in an error
+//! message shows as `\u{1b}[2J` instead of clearing the screen. Files are left to their
+//! renderers, whose formats escape in their own ways (JSON `\u` escapes, HTML text).
 
 use crate::connector::Redactor;
 use std::io::Write;
@@ -66,17 +71,23 @@ impl Output {
         Redacted(self.redactor.text(text))
     }
 
+    /// `text` as the terminal gets it: secrets redacted, control characters escaped but
+    /// spoke's own layout and colours.
+    pub fn for_terminal(&self, text: &str) -> String {
+        crate::controls::terminal(self.redact(text).as_str()).into_owned()
+    }
+
     /// Writes `text` to stdout. A closed stdout (`spoke ... | head`) is not an error.
     pub fn print(&self, text: &str) {
         let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(self.redact(text).as_bytes());
+        let _ = stdout.write_all(self.for_terminal(text).as_bytes());
         let _ = stdout.flush();
     }
 
     /// Writes `text` to stderr.
     pub fn eprint(&self, text: &str) {
         let mut stderr = std::io::stderr().lock();
-        let _ = stderr.write_all(self.redact(text).as_bytes());
+        let _ = stderr.write_all(self.for_terminal(text).as_bytes());
         let _ = stderr.flush();
     }
 
@@ -88,5 +99,22 @@ impl Output {
     /// Writes text already redacted (a bundle's files, whose digests are taken first).
     pub fn write_redacted(&self, path: &Path, text: &Redacted) -> std::io::Result<()> {
         std::fs::write(path, text.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_terminal_gets_partner_controls_escaped_and_spokes_colours_kept() {
+        let redactor = Redactor::new();
+        redactor.learn("secret-token-42");
+        let output = Output::new(redactor);
+        let text = "\x1b[31mfail\x1b[0m  partner said \x1b[2Jsecret-token-42\x07\u{202e}\n";
+        assert_eq!(
+            output.for_terminal(text),
+            "\x1b[31mfail\x1b[0m  partner said \\u{1b}[2J***\\u{7}\\u{202e}\n"
+        );
     }
 }

@@ -166,6 +166,9 @@ pub async fn replay(recording: &Recording, only: &[String]) -> Result<ReplayOutc
         for (exchange, recorded) in exchanges.iter_mut().zip(&served) {
             if let Some(recorded) = recorded.and_then(|id| recording.exchanges.get(id)) {
                 exchange.duration_ms = recorded.duration_ms;
+                exchange.duration_us = recorded.duration_us;
+                // So is the answer's size: the replay serves the recorded, redacted text.
+                exchange.response_body_bytes = recorded.response_body_bytes;
             }
         }
     }
@@ -239,7 +242,7 @@ pub fn render(recording: &Recording, outcome: &ReplayOutcome) -> String {
             verdict.rule,
             verdict.outcome.as_str(),
             recorded.map_or("(none)", Outcome::as_str),
-            verdict.reason
+            crate::controls::one_line(&verdict.reason)
         ));
     }
     for (rule, recorded) in &outcome.carried {
@@ -252,7 +255,8 @@ pub fn render(recording: &Recording, outcome: &ReplayOutcome) -> String {
     }
     for request in &outcome.unmatched {
         lines.push(format!(
-            "no recorded answer for {request}: the replay answered it with a broken response"
+            "no recorded answer for {}: the replay answered it with a broken response",
+            crate::controls::one_line(request)
         ));
     }
     if !outcome.diverged.is_empty() {
@@ -817,6 +821,41 @@ fn is_mask_of(masked: &str, real: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reason_and_a_request_with_control_characters_are_shown_escaped() {
+        let recording = Recording {
+            profile: Profile::reference(),
+            base_url: "http://127.0.0.1:1".into(),
+            seed: 1,
+            only: Vec::new(),
+            latency_budget: Duration::from_secs(2),
+            exchanges: Vec::new(),
+            verdicts: vec![("LEAD-001".into(), Outcome::Fail)],
+        };
+        let outcome = ReplayOutcome {
+            verdicts: vec![Verdict {
+                rule: "LEAD-001".into(),
+                level: crate::suite::Level::Must,
+                title: "t".into(),
+                outcome: Outcome::Fail,
+                reason: "partner said \x1b[2J\n\u{202e}".into(),
+                evidence: Vec::new(),
+            }],
+            unmatched: vec!["GET /x?\x07".into()],
+            unused: Vec::new(),
+            diverged: Vec::new(),
+            differences: Vec::new(),
+            carried: Vec::new(),
+        };
+        let text = render(&recording, &outcome);
+        assert!(
+            text.contains(r"partner said \u{1b}[2J\u{a}\u{202e}"),
+            "{text}"
+        );
+        assert!(text.contains(r"GET /x?\u{7}"), "{text}");
+        assert_eq!(text.lines().count(), 4, "{text}");
+    }
 
     #[test]
     fn masked_query_values_and_redacted_keys_are_compatible() {

@@ -702,6 +702,9 @@ impl PartnerClient {
             error: None,
             started_ms: started.duration_since(self.started).as_millis() as u64,
             duration_ms: 0,
+            duration_us: 0,
+            request_body_bytes: body.map(str::len),
+            response_body_bytes: None,
             retry_of,
         };
         let outcome = match remaining {
@@ -719,10 +722,11 @@ impl PartnerClient {
                 self.receive(request, waited).await
             }
         };
-        exchange.duration_ms = started.elapsed().as_millis() as u64;
+        exchange.set_duration(started.elapsed());
         match outcome {
             Ok((status, headers, bytes, cut_off)) => {
                 exchange.status = Some(status);
+                exchange.response_body_bytes = Some(bytes.len());
                 if self.recorder.keeps() {
                     exchange.response_headers = headers
                         .iter()

@@ -35,10 +35,40 @@ pub struct Exchange {
     pub error: Option<String>,
     /// Milliseconds from the run's start to the request.
     pub started_ms: u64,
-    /// Milliseconds the exchange took.
+    /// Milliseconds the exchange took, whole (what latency rules judge).
     pub duration_ms: u64,
+    /// Microseconds the exchange took, for reports that show fractions of a millisecond
+    /// (HAR, JUnit). 0 in recordings made before it was kept: [`Exchange::duration`] then
+    /// falls back on `duration_ms`.
+    #[serde(default)]
+    pub duration_us: u64,
+    /// Bytes of the request body sent, before redaction and truncation; `None` without a body
+    /// (and in recordings made before it was kept).
+    #[serde(default)]
+    pub request_body_bytes: Option<usize>,
+    /// Bytes of the response body received, before redaction and truncation; `None` without an
+    /// answer (and in recordings made before it was kept).
+    #[serde(default)]
+    pub response_body_bytes: Option<usize>,
     /// The exchange this one retries (after a 503 or 429), if it is a retry.
     pub retry_of: Option<usize>,
+}
+
+impl Exchange {
+    /// Records how long the exchange took, in whole milliseconds and in microseconds.
+    pub fn set_duration(&mut self, took: std::time::Duration) {
+        self.duration_ms = took.as_millis() as u64;
+        self.duration_us = took.as_micros() as u64;
+    }
+
+    /// How long the exchange took, to the microsecond where that was recorded.
+    pub fn duration(&self) -> std::time::Duration {
+        if self.duration_us > 0 {
+            std::time::Duration::from_micros(self.duration_us)
+        } else {
+            std::time::Duration::from_millis(self.duration_ms)
+        }
+    }
 }
 
 /// Replaces secrets, in every form they take, in captured evidence and in everything spoke
@@ -394,6 +424,38 @@ mod tests {
         let url = reqwest::Url::parse("http://x/?api_key=k%2Fe+y&a=1").unwrap();
         assert_eq!(redactor.url(&url), "http://x/?api_key=***&a=1");
         assert_eq!(redactor.header("Authorization", "Bearer zzz"), REDACTED);
+    }
+}
+
+#[cfg(test)]
+mod recording_tests {
+    use super::*;
+
+    #[test]
+    fn an_exchange_recorded_before_microseconds_and_sizes_were_kept_still_reads() {
+        let old = r#"{"id":1,"operation":null,"purpose":"p","method":"GET","url":"http://x/",
+            "request_headers":[],"request_body":null,"status":200,"response_headers":[],
+            "response_body":"{}","error":null,"started_ms":3,"duration_ms":12,"retry_of":null}"#;
+        let exchange: Exchange = serde_json::from_str(old).unwrap();
+        assert_eq!(exchange.duration_us, 0);
+        assert_eq!(exchange.response_body_bytes, None);
+        assert_eq!(exchange.duration(), std::time::Duration::from_millis(12));
+    }
+
+    #[test]
+    fn a_duration_is_kept_to_the_microsecond() {
+        let mut exchange: Exchange = serde_json::from_str(
+            r#"{"id":1,"operation":null,"purpose":"p","method":"GET","url":"http://x/",
+            "request_headers":[],"request_body":null,"status":null,"response_headers":[],
+            "response_body":null,"error":null,"started_ms":0,"duration_ms":0,"retry_of":null}"#,
+        )
+        .unwrap();
+        exchange.set_duration(std::time::Duration::from_micros(12_345));
+        assert_eq!((exchange.duration_ms, exchange.duration_us), (12, 12_345));
+        assert_eq!(
+            exchange.duration(),
+            std::time::Duration::from_micros(12_345)
+        );
     }
 }
 

@@ -681,15 +681,18 @@ pub fn report(
     }
 }
 
-/// The verdicts of a `spoke connector` run, for a terminal or a log.
+/// The verdicts of a `spoke connector` run, for a terminal or a log. What the partner sent (a
+/// clubID quoted in a reason, a URL) has its control characters shown escaped, `\n` included:
+/// each row is one line.
 pub fn render_summary(report: &RunReport) -> String {
+    use crate::controls::one_line;
     use std::fmt::Write as _;
     let mut out = String::new();
     let _ = writeln!(
         out,
         "\nspoke connector: {} calls from {} · catalog {}",
         report.exchanges.len(),
-        report.partner.name,
+        one_line(&report.partner.name),
         report.catalog_version
     );
     let _ = writeln!(out, "{:<8}  LEVEL   VERDICT       REASON", "RULE");
@@ -700,21 +703,21 @@ pub fn render_summary(report: &RunReport) -> String {
             entry.rule,
             entry.level.as_str(),
             entry.outcome.as_str(),
-            entry.reason
+            one_line(&entry.reason)
         );
         if matches!(
             entry.outcome,
             crate::suite::Outcome::Fail | crate::suite::Outcome::Warn
         ) {
-            let _ = writeln!(out, "{:<10}fix: {}", "", entry.fix);
+            let _ = writeln!(out, "{:<10}fix: {}", "", one_line(&entry.fix));
             for id in entry.evidence.iter().take(3) {
                 if let Some(exchange) = report.exchanges.iter().find(|e| e.id == *id) {
                     let _ = writeln!(
                         out,
                         "{:<10}evidence #{id}: {} {} → HTTP {}",
                         "",
-                        exchange.method,
-                        exchange.url,
+                        one_line(&exchange.method),
+                        one_line(&exchange.url),
                         exchange.status.unwrap_or_default()
                     );
                 }

@@ -377,7 +377,7 @@ async fn api(State(state): State<ConnectorState>, request: Request) -> Response 
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
     }
-    let exchange = Exchange {
+    let mut exchange = Exchange {
         id: 0,
         operation: answer.resource.map(|r| {
             let verb = match answer.kind {
@@ -405,9 +405,13 @@ async fn api(State(state): State<ConnectorState>, request: Request) -> Response 
         response_body: Some(truncate_evidence(&answer.body)),
         error: None,
         started_ms,
-        duration_ms: clock.elapsed().as_millis() as u64,
+        duration_ms: 0,
+        duration_us: 0,
+        request_body_bytes: bytes.as_ref().map(|b| b.len()).filter(|&n| n > 0),
+        response_body_bytes: Some(answer.body.len()),
         retry_of: None,
     };
+    exchange.set_duration(clock.elapsed());
     state.record(Call {
         exchange,
         resource: answer.resource,

@@ -41,6 +41,9 @@ mod tests {
             error: None,
             started_ms: 0,
             duration_ms: 0,
+            duration_us: 0,
+            request_body_bytes: None,
+            response_body_bytes: None,
             retry_of: None,
         };
         assert_eq!(

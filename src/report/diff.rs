@@ -2,6 +2,7 @@
 //! removed, and for each change the cited exchanges whose answers differ.
 
 use super::model::REPORT_FORMAT_VERSION;
+use crate::controls::one_line;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -414,7 +415,7 @@ fn describe(side: &Option<ExchangeSide>) -> String {
             id,
             error: Some(error),
             ..
-        }) => format!("#{id} no answer: {error}"),
+        }) => format!("#{id} no answer: {}", one_line(error)),
         Some(ExchangeSide { id, .. }) => format!("#{id} no answer"),
     }
 }
@@ -426,16 +427,15 @@ fn short(body: Option<&str>) -> String {
     match body {
         None => "(none)".into(),
         Some(body) if body.chars().count() > BODY_SHOWN_TEXT => {
-            format!(
-                "{}…",
-                body.chars().take(BODY_SHOWN_TEXT).collect::<String>()
-            )
+            let cut: String = body.chars().take(BODY_SHOWN_TEXT).collect();
+            format!("{}…", one_line(&cut))
         }
-        Some(body) => body.to_owned(),
+        Some(body) => one_line(body).into_owned(),
     }
 }
 
-/// Renders a diff for a terminal or a log.
+/// Renders a diff for a terminal or a log, each fact on its line: text from the runs (reasons,
+/// bodies, what the partner answered) has its control characters shown escaped.
 pub fn render_text(diff: &ReportDiff) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "spoke diff: {} → {}", diff.old.file, diff.new.file);
@@ -443,7 +443,7 @@ pub fn render_text(diff: &ReportDiff) -> String {
         let _ = writeln!(
             out,
             "  {name}: {}, seed {}, catalog {}, {}, started {}, exit {}",
-            side.partner,
+            one_line(&side.partner),
             side.seed,
             side.catalog_version,
             side.tool,
@@ -490,16 +490,16 @@ pub fn render_text(diff: &ReportDiff) -> String {
                 Direction::Better => "better",
                 Direction::Sideways => "sideways",
             },
-            change.title
+            one_line(&change.title)
         );
-        let _ = writeln!(out, "      was: {}", change.old_reason);
-        let _ = writeln!(out, "      now: {}", change.new_reason);
+        let _ = writeln!(out, "      was: {}", one_line(&change.old_reason));
+        let _ = writeln!(out, "      now: {}", one_line(&change.new_reason));
         for evidence in &change.evidence {
             let _ = writeln!(
                 out,
                 "      {} ({}): {} → {}",
-                evidence.request,
-                evidence.purpose,
+                one_line(&evidence.request),
+                one_line(&evidence.purpose),
                 describe(&evidence.old),
                 describe(&evidence.new)
             );
@@ -522,7 +522,9 @@ pub fn render_text(diff: &ReportDiff) -> String {
                 let _ = writeln!(
                     out,
                     "  {:<10} {:<12} {}",
-                    rule.rule, rule.outcome, rule.title
+                    rule.rule,
+                    rule.outcome,
+                    one_line(&rule.title)
                 );
             }
         }
@@ -548,7 +550,7 @@ pub fn render_text(diff: &ReportDiff) -> String {
 
 /// Renders a diff as JSON.
 pub fn render_json(diff: &ReportDiff) -> String {
-    serde_json::to_string_pretty(diff).expect("the diff model always serialises")
+    super::json::to_string_pretty(diff)
 }
 
 #[cfg(test)]

@@ -1,8 +1,10 @@
 //! The HAR 1.2 report: every exchange of the run, for browser dev tools and HAR viewers, each
 //! entry naming the rules it is evidence for. Secrets were redacted when the exchange was
-//! recorded.
+//! recorded. Body sizes are the bytes sent and received (the text shown may be redacted or cut),
+//! and times are in fractional milliseconds, as HAR counts them.
 
 use super::model::RunReport;
+use crate::connector::Exchange;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -29,6 +31,21 @@ fn mime_type(headers: &[(String, String)]) -> String {
         .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
         .map(|(_, value)| value.clone())
         .unwrap_or_else(|| "application/octet-stream".into())
+}
+
+/// Milliseconds the exchange took, with the fraction where it was recorded.
+fn millis(exchange: &Exchange) -> f64 {
+    exchange.duration().as_secs_f64() * 1000.0
+}
+
+/// A body's size: the bytes that travelled where known, else (an older recording) the text's
+/// length; -1 (HAR's "unknown") without a body.
+fn body_size(travelled: Option<usize>, text: Option<&String>) -> i64 {
+    match (travelled, text) {
+        (Some(bytes), _) => bytes as i64,
+        (None, Some(text)) => text.len() as i64,
+        (None, None) => -1,
+    }
 }
 
 /// Renders the HAR report.
@@ -64,14 +81,14 @@ pub fn render(report: &RunReport) -> String {
                 "headers": pairs(&exchange.request_headers),
                 "queryString": query_string(&exchange.url),
                 "headersSize": -1,
-                "bodySize": exchange.request_body.as_ref().map_or(0, |b| b.len() as i64),
+                "bodySize": body_size(exchange.request_body_bytes, exchange.request_body.as_ref()).max(0),
             });
             if let Some(body) = request_body {
                 request["postData"] = body;
             }
             json!({
                 "startedDateTime": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                "time": exchange.duration_ms,
+                "time": millis(exchange),
                 "request": request,
                 "response": {
                     // HAR has no place for "no answer": status 0, as browsers record it.
@@ -85,7 +102,7 @@ pub fn render(report: &RunReport) -> String {
                     "cookies": [],
                     "headers": pairs(&exchange.response_headers),
                     "content": {
-                        "size": response_text.len(),
+                        "size": body_size(exchange.response_body_bytes, exchange.response_body.as_ref()).max(0),
                         "mimeType": mime_type(&exchange.response_headers),
                         "text": response_text,
                     },
@@ -96,10 +113,10 @@ pub fn render(report: &RunReport) -> String {
                         .map(|(_, value)| value.clone())
                         .unwrap_or_default(),
                     "headersSize": -1,
-                    "bodySize": exchange.response_body.as_ref().map_or(-1, |b| b.len() as i64),
+                    "bodySize": body_size(exchange.response_body_bytes, exchange.response_body.as_ref()),
                 },
                 "cache": {},
-                "timings": {"send": 0, "wait": exchange.duration_ms, "receive": 0},
+                "timings": {"send": 0, "wait": millis(exchange), "receive": 0},
                 "comment": comment,
                 "_id": exchange.id,
                 "_operation": exchange.operation,
@@ -119,5 +136,5 @@ pub fn render(report: &RunReport) -> String {
             ),
         }
     });
-    serde_json::to_string_pretty(&har).expect("the HAR model always serialises")
+    super::json::to_string_pretty(&har)
 }

@@ -62,11 +62,15 @@ td.cell-no-answer { background: #fff8c5; } td.cell-none { color: var(--skip); }
 .truncated { color: var(--warn); font-style: italic; }
 "#;
 
-/// Escapes text for HTML element content and attribute values.
+/// Escapes text for HTML element content and attribute values. Control characters are shown
+/// escaped (`\u{1b}`), as HTML has no way to show them and parsers reject most; `\n` and `\t`
+/// stay, being a body's layout inside `<pre>` and plain spaces elsewhere.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
+            '\n' | '\t' => out.push(c),
+            c if crate::controls::is_control(c) => out.push_str(&crate::controls::escaped(c)),
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),

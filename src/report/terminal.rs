@@ -1,6 +1,11 @@
 //! The terminal report: one row per rule, evidence under failures, the coverage grid, totals.
+//!
+//! Every text that may come from the partner (or a file the user was given) goes through
+//! [`controls::one_line`] before it is placed, and before any colour is added: a row is one
+//! line, so a partner's `\n` would forge rows and its `ESC` would drive the terminal.
 
 use super::model::{grid_axes, RunReport};
+use crate::controls::one_line;
 use crate::exit_codes;
 use crate::suite::Outcome;
 use std::fmt::Write;
@@ -45,9 +50,9 @@ pub fn render_ending(report: &RunReport, style: Style, failure: Option<&str>) ->
     let _ = writeln!(
         out,
         "spoke certify: {} ({}) at {}{}",
-        partner.name,
-        partner.profile,
-        partner.base_url,
+        one_line(&partner.name),
+        one_line(&partner.profile),
+        one_line(&partner.base_url),
         if partner.mock {
             " [built-in mock partner]"
         } else {
@@ -65,7 +70,7 @@ pub fn render_ending(report: &RunReport, style: Style, failure: Option<&str>) ->
         );
     }
     if !partner.faults.is_empty() {
-        let _ = writeln!(out, "mock faults: {}", partner.faults.join(", "));
+        let _ = writeln!(out, "mock faults: {}", one_line(&partner.faults.join(", ")));
     }
     let _ = writeln!(
         out,
@@ -81,7 +86,10 @@ pub fn render_ending(report: &RunReport, style: Style, failure: Option<&str>) ->
             "{}",
             style.paint(
                 Outcome::Error,
-                &format!("the partner could not be reached: {unreachable}")
+                &format!(
+                    "the partner could not be reached: {}",
+                    one_line(unreachable)
+                )
             )
         );
     }
@@ -105,7 +113,7 @@ pub fn render_ending(report: &RunReport, style: Style, failure: Option<&str>) ->
             entry.rule,
             entry.level.as_str(),
             style.paint(entry.outcome, &verdict),
-            entry.reason
+            one_line(&entry.reason)
         );
         if let Some(waiver) = &entry.waiver {
             let _ = writeln!(
@@ -113,8 +121,8 @@ pub fn render_ending(report: &RunReport, style: Style, failure: Option<&str>) ->
                 "{}waived until {} ({}): {}",
                 " ".repeat(id_width + 2),
                 waiver.expires,
-                waiver.owner,
-                waiver.reason
+                one_line(&waiver.owner),
+                one_line(&waiver.reason)
             );
         }
         if matches!(
@@ -129,30 +137,35 @@ pub fn render_ending(report: &RunReport, style: Style, failure: Option<&str>) ->
                 if let Some(exchange) = report.exchanges.iter().find(|e| e.id == *id) {
                     let answer = match (exchange.status, &exchange.error) {
                         (Some(status), _) => format!("HTTP {status}"),
-                        (None, Some(error)) => error.clone(),
+                        (None, Some(error)) => one_line(error).into_owned(),
                         (None, None) => "no answer".into(),
                     };
                     let _ = writeln!(
                         out,
                         "{indent}evidence #{id}: {} {} → {answer}",
-                        exchange.method, exchange.url
+                        one_line(&exchange.method),
+                        one_line(&exchange.url)
                     );
                 }
             }
             if let Some(curl) = entry.curl.first() {
-                let _ = writeln!(out, "{indent}curl: {curl}");
+                let _ = writeln!(out, "{indent}curl: {}", one_line(curl));
             }
-            let _ = writeln!(out, "{indent}reproduce: {}", entry.reproduce);
+            let _ = writeln!(out, "{indent}reproduce: {}", one_line(&entry.reproduce));
         }
     }
     render_coverage(&mut out, report);
     for missing in &report.missing_in_sandbox {
-        let _ = writeln!(out, "sandbox: {missing}");
+        let _ = writeln!(out, "sandbox: {}", one_line(missing));
     }
     if !report.waivers.is_empty() {
         let _ = writeln!(out, "\nwaivers:");
         for waiver in &report.waivers {
-            let line = format!("  {:<11} {}", waiver.status.as_str(), waiver.message);
+            let line = format!(
+                "  {:<11} {}",
+                waiver.status.as_str(),
+                one_line(&waiver.message)
+            );
             let line = if waiver.status.fails_the_run() {
                 style.paint(Outcome::Fail, &line)
             } else {
@@ -251,7 +264,7 @@ fn render_coverage(out: &mut String, report: &RunReport) {
     if !members.is_empty() {
         let cells: Vec<String> = members
             .iter()
-            .map(|c| format!("{}: {}", c.label, c.result))
+            .map(|c| format!("{}: {}", one_line(&c.label), c.result))
             .collect();
         let _ = writeln!(out, "coverage: members: {}", cells.join(", "));
     }

@@ -375,6 +375,7 @@ pub(crate) fn redact(mut report: RunReport) -> RunReport {
         exchange.url = exchange.url.replace(&base, "http://127.0.0.1:[port]");
         exchange.started_ms = 0;
         exchange.duration_ms = 0;
+        exchange.duration_us = 0;
         for (name, value) in &mut exchange.response_headers {
             if name == "date" {
                 *value = "[date]".into();

@@ -160,3 +160,30 @@ fn bad_input_exits_2_and_names_the_file_and_the_problem() {
         assert!(stderr.contains(message), "{message}\n got: {stderr}");
     }
 }
+
+#[test]
+fn a_partners_control_characters_in_a_reason_show_escaped_in_the_diff() {
+    let (clean, faulty) = reports();
+    let mut report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(faulty).unwrap()).unwrap();
+    for verdict in report["verdicts"].as_array_mut().unwrap() {
+        if verdict["rule"] == "LEAD-002" {
+            verdict["reason"] = "the partner said \x1b[2J\x07\n\u{202e}".into();
+        }
+    }
+    let hostile =
+        std::env::temp_dir().join(format!("spoke-diff-hostile-{}.json", std::process::id()));
+    std::fs::write(&hostile, serde_json::to_string(&report).unwrap()).unwrap();
+    let diff = spoke::report::diff::diff_files(clean, &hostile).unwrap();
+    let text = spoke::report::diff::render_text(&diff);
+    std::fs::remove_file(&hostile).ok();
+    assert!(
+        text.contains(r"now: the partner said \u{1b}[2J\u{7}\u{a}\u{202e}"),
+        "{text}"
+    );
+    let raw = text
+        .chars()
+        .filter(|c| spoke::controls::is_control(*c) && *c != '\n')
+        .count();
+    assert_eq!(raw, 0, "{text}");
+}

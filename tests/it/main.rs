@@ -6,6 +6,7 @@ mod client;
 mod connection;
 mod connector;
 mod connector_state;
+mod controls;
 mod diff;
 mod formats;
 mod fuzz;

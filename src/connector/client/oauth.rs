@@ -199,6 +199,10 @@ impl PartnerClient {
             error: None,
             started_ms: started.duration_since(self.started).as_millis() as u64,
             duration_ms: 0,
+            duration_us: 0,
+            // Not kept: the sizes would tell the client secret's and the token's lengths.
+            request_body_bytes: None,
+            response_body_bytes: None,
             retry_of: None,
         };
         let outcome = match remaining {
@@ -216,7 +220,7 @@ impl PartnerClient {
                 self.receive(request, waited).await
             }
         };
-        exchange.duration_ms = started.elapsed().as_millis() as u64;
+        exchange.set_duration(started.elapsed());
         let (status, headers, bytes, cut_off) = match outcome {
             Ok(answer) => answer,
             Err((message, timed_out)) => {
