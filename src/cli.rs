@@ -1115,14 +1115,15 @@ impl TerminalProgress {
     }
 
     /// Off a terminal: says every [`WAIT_NOTICE_EVERY`] which step is still waiting, until
-    /// `done` is set.
-    fn notice_waits(&self, done: &std::sync::atomic::AtomicBool) {
+    /// `done` hangs up (at once: the run's end does not wait for the next look).
+    fn notice_waits(&self, done: &std::sync::mpsc::Receiver<()>) {
         if self.active {
             return;
         }
         let mut told: Option<(String, u64)> = None;
-        while !done.load(std::sync::atomic::Ordering::Relaxed) {
-            std::thread::sleep(Duration::from_millis(200));
+        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            done.recv_timeout(Duration::from_millis(200))
+        {
             let Some((step, since)) = self.current.lock().ok().and_then(|c| c.clone()) else {
                 continue;
             };
@@ -1237,11 +1238,12 @@ fn run_certify(args: CertifyArgs, out: &Output) -> Result<i32, Failure> {
         .build()
         .map_err(Failure::run)?;
     let progress = TerminalProgress::new(out);
-    let done = std::sync::atomic::AtomicBool::new(false);
+    let (run_ended, done) = std::sync::mpsc::channel::<()>();
     let outcome = std::thread::scope(|scope| {
-        scope.spawn(|| progress.notice_waits(&done));
+        let watcher = &progress;
+        scope.spawn(move || watcher.notice_waits(&done));
         let outcome = runtime.block_on(certify(options, &progress));
-        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        drop(run_ended);
         outcome
     });
     progress.finish();
