@@ -4,9 +4,10 @@
 #     axum server answering the same bytes (the floor) and a wiremock MockServer configured
 #     with the same answers, as wiremock runs by default (keeping a journal of every request it
 #     receives) and with that journal turned off (wiremock-nojournal), each started afresh
-#     before each of its runs as the mock's store is emptied before each of its own; the
-#     journal grows by kilobytes a request, so journaled wiremock runs the short rounds only
-#     (a 30 s run of it was killed for want of memory at 23 GiB); requests/s and p99 by wrk, each server's CPU time per request
+#     before each of its runs as the mock's store is emptied before each of its own (even
+#     without the journal each mounted mock keeps every request it matched, so its memory
+#     grows by kilobytes a request; journaled wiremock keeps them twice and runs the short
+#     rounds only: a 30 s run of it was killed for want of memory at 23 GiB); requests/s and p99 by wrk, each server's CPU time per request
 #     (from /proc, so other load on the machine hardly moves it), its memory after the run,
 #     and wrk's own CPU share (near 100% means the client, not the server, set the rate);
 #     each in short rounds (SHORT_SECONDS, default 3) and long rounds (LONG_SECONDS, default
