@@ -415,15 +415,22 @@ impl StoreData {
         data
     }
 
-    /// A fresh id for a new record of `kind`.
+    /// A fresh id for a new record of `kind`; a source's is one no held source has (a sandbox
+    /// may spell its own source ids as the counter does: `LS-000001`).
     pub fn next_id(&mut self, kind: RecordKind) -> String {
-        self.next_id += 1;
-        // Numbered sources follow the seeded ones, so the two never meet.
-        if kind == RecordKind::Source && self.numeric.sources {
-            return format_id(None, self.next_id + 2 * FIRST_SEED_NUMBER);
+        loop {
+            self.next_id += 1;
+            // Numbered sources follow the seeded ones, so the two never meet.
+            let id = if kind == RecordKind::Source && self.numeric.sources {
+                format_id(None, self.next_id + 2 * FIRST_SEED_NUMBER)
+            } else {
+                let prefix = (!self.numeric.of(kind)).then(|| id_prefix(kind));
+                format_id(prefix, self.next_id)
+            };
+            if kind != RecordKind::Source || self.sources.iter().all(|held| held.id != id) {
+                return id;
+            }
         }
-        let prefix = (!self.numeric.of(kind)).then(|| id_prefix(kind));
-        format_id(prefix, self.next_id)
     }
 
     /// The records of a written kind.
@@ -868,6 +875,18 @@ mod tests {
         assert_eq!(found(&data, "E-2"), None);
         assert_eq!(data.prospects.len(), 2);
         assert_eq!(data.id_by_external(RecordKind::Member, "E-2"), None);
+    }
+
+    #[test]
+    fn a_new_source_never_gets_the_id_of_a_held_one() {
+        let mut data = StoreData::from_seed(&Sandbox::synthetic(0, 3), NumericIds::default());
+        let held: Vec<String> = data.sources.iter().map(|s| s.id.clone()).collect();
+        assert!(held.contains(&"LS-000001".to_owned()), "{held:?}");
+        let created = data.next_id(RecordKind::Source);
+        assert!(
+            !held.contains(&created),
+            "{created} is already held: {held:?}"
+        );
     }
 
     #[test]
