@@ -977,7 +977,6 @@ fn the_dump_shows_intouch_and_certify_refuses_send_rules() {
 
 #[tokio::test]
 async fn the_server_stops_after_n_calls_and_writes_its_reports() {
-    use std::io::BufRead as _;
     let dir = std::env::temp_dir().join(format!("spoke-connector-cli-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -1007,13 +1006,7 @@ async fn the_server_stops_after_n_calls_and_writes_its_reports() {
         .spawn()
         .expect("spoke runs");
     let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let api = first
-        .trim()
-        .strip_prefix("spoke connector listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {first}"))
-        .to_owned();
+    let api = crate::helpers::connector_url(&mut stdout);
     let http = reqwest::Client::new();
     let saved = http
         .post(format!("{api}/user"))

@@ -5,7 +5,6 @@
 use spoke::inbound::store::{Intouch, Seed, Tenant};
 use spoke::inbound::{self, ConnectorOptions, ConnectorState};
 use std::collections::BTreeMap;
-use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -37,13 +36,7 @@ fn start(path: &Path) -> (std::process::Child, String) {
         .spawn()
         .expect("spoke runs");
     let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let api = first
-        .trim()
-        .strip_prefix("spoke connector listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {first}"))
-        .to_owned();
+    let api = crate::helpers::connector_url(&mut stdout);
     // Keep reading so the server never blocks on a full pipe.
     std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     (child, api)

@@ -4,7 +4,7 @@
 //! clubID; every artifact is searched for a raw one and for the escaped form shown instead.
 
 use crate::formats::{validate_har, validate_junit};
-use crate::helpers::root;
+use crate::helpers::{pass_on, root, Passed};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
@@ -58,24 +58,11 @@ async fn forward(State(proxy): State<Arc<Proxy>>, request: Request) -> Response 
     let body = axum::body::to_bytes(body, 16 << 20)
         .await
         .unwrap_or_default();
-    let target = format!(
-        "{}{}",
-        proxy.upstream,
-        parts.uri.path_and_query().map_or("/", |p| p.as_str())
-    );
-    let mut forwarded = proxy
-        .client
-        .request(parts.method.clone(), target)
-        .body(body.to_vec());
-    for (name, value) in &parts.headers {
-        if name != "host" && name != "content-length" {
-            forwarded = forwarded.header(name, value);
-        }
-    }
-    let answer = forwarded.send().await.expect("the mock partner answers");
-    let status = answer.status();
-    let headers = answer.headers().clone();
-    let text = answer.text().await.unwrap_or_default();
+    let Passed {
+        status,
+        headers,
+        text,
+    } = pass_on(&proxy.client, &proxy.upstream, &parts, &body).await;
     // serde_json escapes the C0 controls and leaves DEL, U+0085 and U+202E raw in the body.
     let text = match serde_json::from_str::<Value>(&text) {
         Ok(mut json) => {
@@ -208,7 +195,6 @@ async fn a_partners_control_characters_show_escaped_in_the_terminal_and_every_re
 
 #[tokio::test]
 async fn a_club_id_with_control_characters_shows_escaped_in_spoke_connectors_output() {
-    use std::io::BufRead as _;
     let dir = scratch("connector");
     let json = dir.join("send.json");
     let junit = dir.join("send.xml");
@@ -224,13 +210,7 @@ async fn a_club_id_with_control_characters_shows_escaped_in_spoke_connectors_out
         .spawn()
         .expect("spoke runs");
     let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let api = first
-        .trim()
-        .strip_prefix("spoke connector listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {first}"))
-        .to_owned();
+    let api = crate::helpers::connector_url(&mut stdout);
     let club = format!("K{HOSTILE}");
     let query = form_urlencoded::Serializer::new(String::new())
         .extend_pairs([

@@ -99,3 +99,52 @@ pub fn run_cli(args: &[&str], dir: &Path) -> Output {
         .output()
         .expect("the spoke binary runs")
 }
+
+/// What a test proxy got back from the partner behind it.
+pub struct Passed {
+    pub status: reqwest::StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+/// Sends a request a test proxy received on to `upstream` as it came (but for `Host` and
+/// `Content-Length`, which the client sets), and reads the answer.
+pub async fn pass_on(
+    client: &reqwest::Client,
+    upstream: &str,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+) -> Passed {
+    let target = format!(
+        "{upstream}{}",
+        parts.uri.path_and_query().map_or("/", |p| p.as_str())
+    );
+    let mut forwarded = client
+        .request(parts.method.clone(), target)
+        .body(body.to_vec());
+    for (name, value) in &parts.headers {
+        if name != "host" && name != "content-length" {
+            forwarded = forwarded.header(name, value);
+        }
+    }
+    let answer = forwarded.send().await.expect("the mock partner answers");
+    let status = answer.status();
+    let headers = answer.headers().clone();
+    let text = answer.text().await.unwrap_or_default();
+    Passed {
+        status,
+        headers,
+        text,
+    }
+}
+
+/// The API URL a `spoke connector` process announces on its first line of output.
+pub fn connector_url(stdout: &mut impl std::io::BufRead) -> String {
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    first
+        .trim()
+        .strip_prefix("spoke connector listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+        .to_owned()
+}

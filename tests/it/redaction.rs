@@ -5,7 +5,7 @@
 //! scheme, and every file it writes, its stdout and its stderr are searched for every form of
 //! every secret and every personal value.
 
-use crate::helpers::root;
+use crate::helpers::{pass_on, root, Passed};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
@@ -110,24 +110,11 @@ async fn forward(State(proxy): State<Arc<Proxy>>, request: Request) -> Response 
         .unwrap_or_default();
     let sent = String::from_utf8_lossy(&body).into_owned();
     proxy.sent.lock().unwrap().push(sent.clone());
-    let target = format!(
-        "{}{}",
-        proxy.upstream,
-        parts.uri.path_and_query().map_or("/", |p| p.as_str())
-    );
-    let mut forwarded = proxy
-        .client
-        .request(parts.method.clone(), target)
-        .body(body.to_vec());
-    for (name, value) in &parts.headers {
-        if name != "host" && name != "content-length" {
-            forwarded = forwarded.header(name, value);
-        }
-    }
-    let answer = forwarded.send().await.expect("the mock partner answers");
-    let status = answer.status();
-    let headers = answer.headers().clone();
-    let text = answer.text().await.unwrap_or_default();
+    let Passed {
+        status,
+        headers,
+        text,
+    } = pass_on(&proxy.client, &proxy.upstream, &parts, &body).await;
     let credentials = presented(&parts);
     let text = match proxy.escape {
         Escape::Xml => escape_xml(&text),
