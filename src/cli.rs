@@ -1323,23 +1323,9 @@ fn run_replay(args: ReplayArgs, out: &Output) -> Result<i32, Failure> {
     })
 }
 
-/// 128 random bits in hex, from the standard library's per-process random hash keys.
-fn random_secret() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let half = || {
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or_default(),
-        );
-        hasher.finish()
-    };
-    format!("{:016x}{:016x}", half(), half())
-}
-
-fn random_seed() -> u64 {
+/// 64 random bits, from the standard library's random hash keys (each `RandomState` hashes
+/// differently from the last) and the clock.
+fn random_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u128(
@@ -1348,7 +1334,16 @@ fn random_seed() -> u64 {
             .map(|d| d.as_nanos())
             .unwrap_or_default(),
     );
-    hasher.finish() % 1_000_000
+    hasher.finish()
+}
+
+/// 128 random bits in hex.
+fn random_secret() -> String {
+    format!("{:016x}{:016x}", random_u64(), random_u64())
+}
+
+fn random_seed() -> u64 {
+    random_u64() % 1_000_000
 }
 
 fn run_selftest(args: SelftestArgs, out: &Output) -> Result<i32, Failure> {
@@ -1366,14 +1361,7 @@ fn run_selftest(args: SelftestArgs, out: &Output) -> Result<i32, Failure> {
         .map_err(Failure::run)?;
     let progress = SelftestProgress {
         out: out.clone(),
-        bar: progress_wanted().then(|| {
-            let bar = indicatif::ProgressBar::new(0);
-            if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
-            {
-                bar.set_style(style);
-            }
-            bar
-        }),
+        bar: terminal_bar("{bar:40} {pos}/{len} {msg}"),
         total: Default::default(),
     };
     let matrix = runtime
@@ -1427,6 +1415,17 @@ impl crate::selftest::MatrixProgress for SelftestProgress {
             )),
         }
     }
+}
+
+/// A progress bar drawn with `template`, where live progress belongs (a terminal, not CI).
+fn terminal_bar(template: &str) -> Option<indicatif::ProgressBar> {
+    progress_wanted().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+            bar.set_style(style);
+        }
+        bar
+    })
 }
 
 /// A progress bar on a terminal (counts only); a plain line every two seconds elsewhere.
@@ -1569,18 +1568,9 @@ fn run_simulate(args: SimulateArgs, out: &Output) -> Result<i32, Failure> {
         retries: args.retries,
         shard: args.shard,
     };
-    let on_terminal = progress_wanted();
     let progress = LoadProgressDisplay {
         out: out.clone(),
-        bar: on_terminal.then(|| {
-            let bar = indicatif::ProgressBar::new(0);
-            if let Ok(style) =
-                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} {msg}")
-            {
-                bar.set_style(style);
-            }
-            bar
-        }),
+        bar: terminal_bar("{bar:40} {pos}/{len} {per_sec} {msg}"),
         last_line: std::sync::Mutex::new(std::time::Instant::now()),
         total: Default::default(),
     };
