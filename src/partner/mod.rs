@@ -363,12 +363,12 @@ impl PartnerState {
         &self.shared.store
     }
 
-    /// Revokes every OAuth token issued so far: the next request with one is answered 401.
     /// The path of the profile's base-url the routes are served under (`/v3`, or empty).
     pub fn path_prefix(&self) -> &str {
         &self.shared.prefix
     }
 
+    /// Revokes every OAuth token issued so far: the next request with one is answered 401.
     /// Returns how many were live.
     pub fn revoke_tokens(&self) -> usize {
         self.shared

@@ -216,7 +216,7 @@ fn operation_object(
                 "headers": {
                     "WWW-Authenticate": { "required": true, "schema": { "type": "string" } }
                 },
-                "content": { media_type(format): { "schema": error_ref(format) } },
+                "content": { format.media_type(): { "schema": error_ref(format) } },
             }),
         );
         responses.insert(
@@ -240,7 +240,7 @@ fn operation_object(
         );
         object["requestBody"] = json!({
             "required": true,
-            "content": { media_type(format): { "schema": body_schema(format, schema) } },
+            "content": { format.media_type(): { "schema": body_schema(format, schema) } },
         });
     }
     object
@@ -745,15 +745,6 @@ fn has_accept(profile: &Profile, operation: &Operation) -> bool {
         .any(|name| name.eq_ignore_ascii_case("accept"))
 }
 
-fn media_type(format: BodyFormat) -> &'static str {
-    match format {
-        BodyFormat::Json => "application/json",
-        BodyFormat::Xml => "application/xml",
-        BodyFormat::Soap11 => "text/xml",
-        BodyFormat::Soap12 => "application/soap+xml",
-    }
-}
-
 /// XML bodies are documents the profile's element paths describe: text, in OpenAPI.
 fn body_schema(format: BodyFormat, schema: Value) -> Value {
     match format {
@@ -765,7 +756,7 @@ fn body_schema(format: BodyFormat, schema: Value) -> Value {
 fn body_response(description: &str, format: BodyFormat, schema: Value) -> Value {
     json!({
         "description": description,
-        "content": { media_type(format): { "schema": body_schema(format, schema) } },
+        "content": { format.media_type(): { "schema": body_schema(format, schema) } },
     })
 }
 
@@ -779,7 +770,7 @@ fn error_ref(format: BodyFormat) -> Value {
 fn error_response(description: &str, format: BodyFormat) -> Value {
     json!({
         "description": description,
-        "content": { media_type(format): { "schema": error_ref(format) } },
+        "content": { format.media_type(): { "schema": error_ref(format) } },
     })
 }
 

@@ -35,16 +35,25 @@ impl Profile {
 }
 
 impl BodyFormat {
+    /// The media type of a body in this format, without parameters.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            BodyFormat::Json => "application/json",
+            BodyFormat::Xml => "application/xml",
+            BodyFormat::Soap11 => "text/xml",
+            BodyFormat::Soap12 => "application/soap+xml",
+        }
+    }
+
     /// The `Content-Type` of a body sent in this format (with the SOAP 1.2 action).
     pub fn content_type(self, action: Option<&str>) -> String {
+        let media = self.media_type();
         match (self, action) {
-            (BodyFormat::Json, _) => "application/json".into(),
-            (BodyFormat::Xml, _) => "application/xml; charset=utf-8".into(),
-            (BodyFormat::Soap11, _) => "text/xml; charset=utf-8".into(),
+            (BodyFormat::Json, _) => media.into(),
             (BodyFormat::Soap12, Some(action)) => {
-                format!("application/soap+xml; charset=utf-8; action=\"{action}\"")
+                format!("{media}; charset=utf-8; action=\"{action}\"")
             }
-            (BodyFormat::Soap12, None) => "application/soap+xml; charset=utf-8".into(),
+            _ => format!("{media}; charset=utf-8"),
         }
     }
 
