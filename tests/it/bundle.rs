@@ -1,7 +1,7 @@
 //! The certification bundle: written as a folder and as a zip, verified intact, every kind of
 //! alteration named; and replay of a bundle reproducing the recorded verdicts.
 
-use crate::helpers::{mock_certify, root, run_cli};
+use crate::helpers::{mock_certify, root, run_cli, scratch};
 use spoke::bundle::{self, FileProblem, RunContext};
 use spoke::partner::{Fault, Faults};
 use spoke::profile::Profile;
@@ -9,16 +9,6 @@ use spoke::report::model::RunReport;
 use spoke::suite::Outcome;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// A fresh, empty folder under the target directory.
-fn scratch(name: &str) -> PathBuf {
-    let dir = root()
-        .join("target/test-scratch/bundle")
-        .join(format!("{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// A mock run of `profile` with `faults`, and what its bundle records beyond the report.
 async fn mock_run(profile: Profile, faults: Faults, seed: u64) -> (RunReport, RunContext) {
@@ -38,7 +28,7 @@ async fn mock_run(profile: Profile, faults: Faults, seed: u64) -> (RunReport, Ru
 
 async fn written_bundle(name: &str, faults: Faults) -> (PathBuf, RunReport) {
     let (report, context) = mock_run(Profile::reference(), faults, 11).await;
-    let path = scratch(name).join("bundle");
+    let path = scratch("bundle", name).join("bundle");
     bundle::write(&spoke::output::Output::default(), &path, &report, &context)
         .expect("the bundle is written");
     (path, report)
@@ -58,7 +48,7 @@ fn edit_json(path: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
 
 #[test]
 fn certify_writes_a_bundle_as_a_folder_and_as_a_zip_and_both_verify_intact() {
-    let dir = scratch("cli");
+    let dir = scratch("bundle", "cli");
     for target in ["run-bundle", "run-bundle.zip"] {
         let run = run_cli(
             &["certify", "--seed", "4", "--bundle", target],
@@ -233,7 +223,7 @@ async fn verify_names_a_removed_and_an_added_file() {
 
 #[test]
 fn a_bundle_of_a_waived_run_verifies_and_a_dropped_waiver_is_named() {
-    let dir = scratch("waived");
+    let dir = scratch("bundle", "waived");
     std::fs::write(
         dir.join("waivers.toml"),
         "[[waiver]]\nrule = \"LEAD-002\"\nreason = \"owners are assigned on import\"\n\
@@ -291,7 +281,7 @@ fn a_bundle_of_a_waived_run_verifies_and_a_dropped_waiver_is_named() {
 
 #[test]
 fn verify_exits_1_when_altered_and_2_on_what_is_not_a_bundle() {
-    let dir = scratch("exits");
+    let dir = scratch("bundle", "exits");
     let run = run_cli(&["certify", "--seed", "2", "--bundle", "b.zip"], &dir);
     assert_eq!(run.status.code(), Some(0));
     // One byte changed inside the zip's report: rewrite the zip with it.
@@ -387,7 +377,7 @@ async fn replay_of_a_faulty_run_reproduces_its_failures() {
             .map(|v| v.rule.as_str())
             .collect();
         assert!(!failed.is_empty(), "{fault:?} fails some rule");
-        let path = scratch(&format!("replay-{}", fault.name())).join("b.zip");
+        let path = scratch("bundle", &format!("replay-{}", fault.name())).join("b.zip");
         bundle::write(&spoke::output::Output::default(), &path, &report, &context).unwrap();
         let recording = bundle::recording(&bundle::read(&path).unwrap()).unwrap();
         let outcome = spoke::replay::replay(&recording, &[]).await.unwrap();
@@ -404,7 +394,7 @@ async fn replay_of_a_faulty_run_reproduces_its_failures() {
 
 #[test]
 fn the_replay_command_prints_each_verdict_beside_the_recorded_one() {
-    let dir = scratch("replay-cli");
+    let dir = scratch("bundle", "replay-cli");
     let run = run_cli(
         &[
             "certify",
@@ -460,7 +450,7 @@ async fn a_request_the_recording_does_not_hold_ends_in_an_error_verdict_not_a_wr
 #[tokio::test]
 async fn replay_takes_the_recorded_latency_not_its_own() {
     let (report, context) = mock_run(Profile::reference(), Faults::none(), 5).await;
-    let path = scratch("latency").join("b");
+    let path = scratch("bundle", "latency").join("b");
     let mut slow = report.clone();
     // As if one call had taken longer than the budget: ROB-002 warns in the recording.
     slow.exchanges[0].duration_ms = 60_000;
@@ -495,7 +485,7 @@ async fn replay_of_a_run_that_timed_out_reproduces_its_error_verdicts() {
     };
     let report = spoke::certify::certify(options, &()).await.unwrap();
     assert!(report.verdicts.iter().any(|v| v.outcome == Outcome::Error));
-    let path = scratch("timeouts").join("b");
+    let path = scratch("bundle", "timeouts").join("b");
     bundle::write(&spoke::output::Output::default(), &path, &report, &context).unwrap();
     let verification = verify(&path).await;
     assert!(verification.intact(), "{:?}", verification.verdicts);
@@ -504,7 +494,7 @@ async fn replay_of_a_run_that_timed_out_reproduces_its_error_verdicts() {
 
 #[test]
 fn a_two_way_bundle_verifies_with_its_send_verdicts_taken_as_recorded() {
-    let dir = scratch("two-way");
+    let dir = scratch("bundle", "two-way");
     let profile = root().join("fixtures/profiles/two-way.toml");
     let profile = profile.to_str().unwrap();
     for (name, fault, exit) in [

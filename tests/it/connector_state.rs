@@ -5,17 +5,10 @@
 use spoke::inbound::store::{Intouch, Seed, Tenant};
 use spoke::inbound::{self, ConnectorOptions, ConnectorState};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 const TENANT: [&str; 6] = ["--provider", "ACME", "--client", "C-7", "--club", "K-3"];
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("spoke-state-it-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn tenant() -> Tenant {
     Tenant {
@@ -84,7 +77,7 @@ async fn a_server_killed_mid_run_loses_no_acknowledged_save_and_its_database_is_
     const SENDERS: usize = 8;
     const PLANNED: usize = 4_000;
     const KILL_AFTER: usize = 1_000;
-    let dir = temp_dir("kill");
+    let dir = crate::helpers::scratch("connector-state", "kill");
     let path = dir.join("intouch.db");
     let (mut child, api) = start(&path);
     let acknowledged: Arc<Mutex<BTreeMap<String, String>>> = Default::default();
@@ -167,7 +160,7 @@ async fn a_server_killed_mid_run_loses_no_acknowledged_save_and_its_database_is_
 
 #[test]
 fn a_foreign_state_file_is_refused_with_exit_2_and_left_alone() {
-    let dir = temp_dir("foreign");
+    let dir = crate::helpers::scratch("connector-state", "foreign");
     let path = dir.join("notes.txt");
     std::fs::write(&path, "shopping list\n").unwrap();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_spoke"))
@@ -188,7 +181,7 @@ fn a_foreign_state_file_is_refused_with_exit_2_and_left_alone() {
 
 #[tokio::test]
 async fn a_json_state_file_is_moved_into_sqlite_once_and_kept_as_a_backup() {
-    let dir = temp_dir("migrate");
+    let dir = crate::helpers::scratch("connector-state", "migrate");
     let path = dir.join("intouch.json");
     let mut before = Seed::builtin().into_intouch(tenant());
     before.save_user(

@@ -4,7 +4,7 @@
 //! clubID; every artifact is searched for a raw one and for the escaped form shown instead.
 
 use crate::formats::{validate_har, validate_junit};
-use crate::helpers::{pass_on, root, Passed};
+use crate::helpers::{pass_on, root, scratch, Passed};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
@@ -13,7 +13,6 @@ use spoke::auth::{Credentials, Secret};
 use spoke::controls::is_control;
 use spoke::partner::{self, PartnerOptions, PartnerState, Sandbox};
 use spoke::profile::Profile;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 /// What the hostile partner adds to its texts.
@@ -80,15 +79,6 @@ async fn forward(State(proxy): State<Arc<Proxy>>, request: Request) -> Response 
     response.body(Body::from(text)).unwrap()
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = root()
-        .join("target/test-scratch/controls")
-        .join(format!("{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[tokio::test]
 async fn a_partners_control_characters_show_escaped_in_the_terminal_and_every_report() {
     let token = "tok-controls-123456";
@@ -115,7 +105,7 @@ async fn a_partners_control_characters_show_escaped_in_the_terminal_and_every_re
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    let dir = scratch("certify");
+    let dir = scratch("controls", "certify");
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_spoke"));
     command
         .current_dir(&dir)
@@ -195,7 +185,7 @@ async fn a_partners_control_characters_show_escaped_in_the_terminal_and_every_re
 
 #[tokio::test]
 async fn a_club_id_with_control_characters_shows_escaped_in_spoke_connectors_output() {
-    let dir = scratch("connector");
+    let dir = scratch("controls", "connector");
     let json = dir.join("send.json");
     let junit = dir.join("send.xml");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_spoke"))

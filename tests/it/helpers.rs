@@ -148,3 +148,14 @@ pub fn connector_url(stdout: &mut impl std::io::BufRead) -> String {
         .unwrap_or_else(|| panic!("unexpected first line: {first}"))
         .to_owned()
 }
+
+/// A fresh, empty folder of one test under `target/test-scratch/AREA`.
+pub fn scratch(area: &str, name: &str) -> PathBuf {
+    let dir = root()
+        .join("target/test-scratch")
+        .join(area)
+        .join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

@@ -5,7 +5,7 @@
 //! scheme, and every file it writes, its stdout and its stderr are searched for every form of
 //! every secret and every personal value.
 
-use crate::helpers::{pass_on, root, Passed};
+use crate::helpers::{pass_on, root, scratch, Passed};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
@@ -14,7 +14,7 @@ use serde_json::Value;
 use spoke::auth::{Credentials, Secret};
 use spoke::partner::{self, Fault, PartnerOptions, PartnerState, Sandbox};
 use spoke::profile::Profile;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 /// How the proxy changes what the partner answers.
@@ -221,15 +221,6 @@ fn reference_with_auth(auth: &str) -> String {
     let start = text.find("\n[auth]\n").unwrap();
     let end = text.find("\n[capabilities]\n").unwrap();
     format!("{}\n[auth]\n{auth}\n{}", &text[..start], &text[end..])
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = root()
-        .join("target/test-scratch/redaction")
-        .join(format!("{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// Runs `spoke certify` against `base_url` with every report and a bundle, in `dir`; returns
@@ -504,7 +495,7 @@ async fn no_form_of_any_secret_leaves_spoke_whatever_the_partner_echoes() {
         ),
     ];
     for (name, auth, credentials, env, secrets) in schemes {
-        let dir = scratch(name);
+        let dir = scratch("redaction", name);
         let profile_text = reference_with_auth(&auth);
         let profile = Profile::parse("profile.toml", &profile_text).unwrap();
         let (base_url, proxy, _upstream) = spawn_behind_proxy(
@@ -553,7 +544,7 @@ async fn personal_values_a_partner_escapes_are_masked_in_every_artifact() {
         ("json-escaped", "reference.toml", Escape::Json),
         ("xml-references", "xml-rest.toml", Escape::Xml),
     ] {
-        let dir = scratch(name);
+        let dir = scratch("redaction", name);
         let profile_text =
             std::fs::read_to_string(root().join("fixtures/profiles").join(fixture)).unwrap();
         let profile = Profile::parse("profile.toml", &profile_text).unwrap();
@@ -611,7 +602,7 @@ async fn personal_values_a_partner_escapes_are_masked_in_every_artifact() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partners_own_words_survive_masking_and_the_sent_values_in_them_do_not() {
-    let dir = scratch("go-errors");
+    let dir = scratch("redaction", "go-errors");
     let profile = Profile::reference();
     let credentials = Credentials::generated(&profile.auth, 4);
     let Credentials::Bearer(token) = &credentials else {
